@@ -1,0 +1,24 @@
+"""logloss: exact, fast and explained binary cross-entropy (log loss)."""
+
+from ._binary import binary_cross_entropy
+from ._binary import binary_cross_entropy_gradient
+from ._binary import binary_cross_entropy_hessian
+from ._categorical import categorical_cross_entropy
+from ._information import binary_entropy
+from ._information import binary_kl_divergence
+from ._validation import InfiniteLossWarning
+
+bce = binary_cross_entropy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "InfiniteLossWarning",
+    "bce",
+    "binary_cross_entropy",
+    "binary_cross_entropy_gradient",
+    "binary_cross_entropy_hessian",
+    "binary_entropy",
+    "binary_kl_divergence",
+    "categorical_cross_entropy",
+]

@@ -1,0 +1,62 @@
+"""The information-theory view: cross-entropy = label entropy + KL divergence."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _elementwise as ew
+from ._binary import _round_once
+from ._precision import result_dtype, working_dtype
+from ._reduction import normalize_axis, reduce_losses, warn_if_infinite
+from ._validation import (
+    check_nonempty,
+    check_real_array,
+    check_reduction,
+    check_same_shape,
+    check_sample_weight,
+    check_unit_interval,
+)
+
+
+def binary_entropy(p):
+    """Binary entropy ``H(p) = -p log p - (1 - p) log(1 - p)`` in nats, per element.
+
+    ``0 log 0 = 0``, so ``H(0) = H(1) = 0``; the maximum is ``log 2`` at ``p = 1/2``.
+    It is the smallest binary cross-entropy any prediction can reach on soft label
+    ``p``: ``BCE(y, p) = H(y) + KL(y || p)``.
+    """
+    values = np.asarray(p)
+    check_real_array("p", values)
+    check_unit_interval("p", values, "probabilities")
+    output = result_dtype(values.dtype)
+    work = working_dtype(output, needs_extended=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = ew.binary_entropy(np, values.astype(work))
+    return _round_once(entropy, output)
+
+
+def binary_kl_divergence(y_true, y_pred, *, sample_weight=None, reduction="mean", axis=None):
+    """``KL(y || p) = BCE(y, p) - H(y)``: the part of the loss a better prediction could remove.
+
+    Non-negative, and exactly 0 where ``p == y``. Computed without subtracting the
+    two large terms, so it stays accurate (to relative precision) as ``p`` approaches
+    ``y``. Arguments mean what they mean in :func:`binary_cross_entropy`.
+    """
+    reduction = check_reduction(reduction)
+    y = np.asarray(y_true)
+    p = np.asarray(y_pred)
+    check_real_array("y_true", y)
+    check_real_array("y_pred", p)
+    check_same_shape("y_true", y, "y_pred", p)
+    check_unit_interval("y_true", y, "labels")
+    check_unit_interval("y_pred", p, "probabilities")
+    weight = check_sample_weight(sample_weight, y.shape)
+    check_nonempty("y_true", y, reduction)
+    axes = normalize_axis(axis, y.ndim)
+    output = result_dtype(p.dtype)
+    work = working_dtype(output, needs_extended=True)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        divergence = ew.binary_kl(np, y.astype(work), p.astype(work))
+    result = reduce_losses(divergence, weight, reduction, axes)
+    warn_if_infinite(divergence, result, stacklevel=2)
+    return _round_once(result, output)

@@ -1,0 +1,180 @@
+"""Input checks shared by every public function.
+
+Each check names the argument, what was expected, what was received and, for
+array contents, the first offending index.  Checks run on whole arrays with
+one reduction each (min, max, any); the index is located only on failure.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+class InfiniteLossWarning(RuntimeWarning):
+    """Some samples are infinitely wrong: the exact loss is +inf."""
+
+
+def format_index(flat_index: int, shape: tuple[int, ...]) -> str:
+    """Spell a flat index as the user indexes the array: ``3`` or ``(1, 2)``."""
+    if len(shape) <= 1:
+        return str(flat_index)
+    return str(tuple(int(i) for i in np.unravel_index(flat_index, shape)))
+
+
+def first_index(mask: np.ndarray) -> str:
+    return format_index(int(np.argmax(mask.ravel())), mask.shape)
+
+
+def check_reduction(reduction: object) -> str:
+    if reduction not in REDUCTIONS:
+        raise ValueError(
+            f"Invalid value for argument `reduction`. Expected one of "
+            f"{{'mean', 'sum', 'none'}}. Received: reduction={reduction!r}"
+        )
+    return reduction  # type: ignore[return-value]
+
+
+def check_real_array(name: str, values: np.ndarray) -> None:
+    """Refuse arrays that are not real numbers (complex, object, strings, dates)."""
+    kind = values.dtype.kind
+    if kind not in "biuf":
+        hint = " Take the real part or the magnitude first." if kind == "c" else ""
+        raise TypeError(
+            f"`{name}` must be an array of real numbers (bool, int or float). "
+            f"Received dtype {values.dtype}.{hint}"
+        )
+
+
+def check_no_nan(name: str, values: np.ndarray) -> None:
+    if values.dtype.kind == "f" and values.size and np.isnan(values.min()):
+        idx = first_index(np.isnan(values))
+        raise ValueError(f"`{name}` must not contain NaN. Received NaN at index {idx}.")
+
+
+def check_unit_interval(name: str, values: np.ndarray, what: str) -> None:
+    """Values must lie in [0, 1]; NaN is reported first, as its own problem."""
+    if not values.size:
+        return
+    check_no_nan(name, values)
+    low, high = values.min(), values.max()
+    if low < 0 or high > 1:
+        bad = (values < 0) | (values > 1)
+        idx = first_index(bad)
+        value = values.ravel()[int(np.argmax(bad.ravel()))]
+        raise ValueError(
+            f"`{name}` must contain {what} in [0, 1]. "
+            f"Received {value!r} at index {idx}."
+        )
+
+
+def check_same_shape(
+    true_name: str, true: np.ndarray, pred_name: str, pred: np.ndarray
+) -> None:
+    if true.shape != pred.shape:
+        raise ValueError(
+            f"`{true_name}` and `{pred_name}` must have the same shape. "
+            f"Received {true_name}.shape={true.shape} and {pred_name}.shape={pred.shape}."
+            " Reshape one of them explicitly (broadcasting (n,) against (n, 1) would "
+            "silently compare every sample with every other)."
+        )
+
+
+def check_nonempty(name: str, values: np.ndarray, reduction: str) -> None:
+    if values.size == 0 and reduction == "mean":
+        raise ValueError(
+            f"`{name}` is empty, so its mean is undefined. "
+            "Pass reduction='sum' (which gives 0) or 'none' for empty input."
+        )
+
+
+def check_sample_weight(
+    sample_weight: object, target_shape: tuple[int, ...]
+) -> np.ndarray | None:
+    """Return the weights broadcast to ``target_shape`` as float64, or None."""
+    if sample_weight is None:
+        return None
+    weight = np.asarray(sample_weight)
+    check_real_array("sample_weight", weight)
+    try:
+        weight = np.broadcast_to(weight, target_shape)
+    except ValueError:
+        raise ValueError(
+            f"`sample_weight` must be broadcastable to the loss shape {target_shape}. "
+            f"Received sample_weight.shape={weight.shape}."
+        ) from None
+    weight = weight.astype(np.float64, copy=False)
+    if weight.size:
+        check_no_nan("sample_weight", weight)
+        low, high = weight.min(), weight.max()
+        if low < 0 or not np.isfinite(high):
+            bad = (weight < 0) | ~np.isfinite(weight)
+            idx = first_index(bad)
+            value = weight.ravel()[int(np.argmax(bad.ravel()))]
+            raise ValueError(
+                "`sample_weight` must be finite and non-negative. "
+                f"Received {value!r} at index {idx}."
+            )
+    return weight
+
+
+def check_pos_weight(pos_weight: object, target_shape: tuple[int, ...]) -> np.ndarray | None:
+    if pos_weight is None:
+        return None
+    weight = np.asarray(pos_weight)
+    check_real_array("pos_weight", weight)
+    weight = weight.astype(np.float64, copy=False)
+    bad = ~(weight > 0) | ~np.isfinite(weight)
+    if bad.any():
+        value = weight.ravel()[int(np.argmax(bad.ravel()))]
+        where = "" if weight.ndim == 0 else f" at index {first_index(bad)}"
+        raise ValueError(
+            "`pos_weight` must be finite and > 0 (it multiplies the positive term, "
+            f"as in torch.nn.BCEWithLogitsLoss). Received {value!r}{where}."
+        )
+    try:
+        np.broadcast_shapes(weight.shape, target_shape)
+    except ValueError:
+        raise ValueError(
+            f"`pos_weight` must be broadcastable to the label shape {target_shape} "
+            "(a scalar, or one value per label column). "
+            f"Received pos_weight.shape={weight.shape}."
+        ) from None
+    return weight
+
+
+def check_probability_scalar(name: str, value: object, *, open_upper: bool = False) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number. Received {value!r}.")
+    number = float(value)
+    upper_ok = number < 1 if open_upper else number <= 1
+    if not (0 <= number and upper_ok):
+        interval = "[0, 1)" if open_upper else "[0, 1]"
+        raise ValueError(f"`{name}` must be in {interval}. Received {name}={value!r}.")
+    return number
+
+
+def check_clip(clip: object) -> float | None:
+    if clip is None:
+        return None
+    number = check_probability_scalar("clip", clip)
+    if not 0 < number < 0.5:
+        raise ValueError(
+            "`clip` bounds predictions to [clip, 1 - clip] and must be in (0, 0.5). "
+            f"Received clip={clip!r}."
+        )
+    return number
+
+
+def check_total_weight(total: np.ndarray, axis_given: bool) -> None:
+    bad = ~(np.asarray(total) > 0)
+    if bad.any():
+        where = f" at output index {first_index(bad)}" if axis_given and bad.ndim else ""
+        raise ValueError(
+            "The total `sample_weight` is zero"
+            f"{where}, so the weighted mean is undefined. Give some samples a positive "
+            "weight, or use reduction='sum'."
+        )
