@@ -1,5 +1,6 @@
 """logloss: exact, fast and explained binary cross-entropy (log loss)."""
 
+from ._accumulator import Accumulator
 from ._binary import binary_cross_entropy
 from ._binary import binary_cross_entropy_gradient
 from ._binary import binary_cross_entropy_hessian
@@ -13,6 +14,7 @@ bce = binary_cross_entropy
 __version__ = "0.1.0"
 
 __all__ = [
+    "Accumulator",
     "InfiniteLossWarning",
     "bce",
     "binary_cross_entropy",
