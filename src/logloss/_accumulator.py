@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from . import _fast
 from ._binary import _per_element, prepare_binary
 from ._reduction import apply_weight
 from ._validation import InfiniteLossWarning
@@ -71,6 +72,12 @@ class Accumulator:
 
     def update(self, y_true, y_pred, sample_weight=None) -> Accumulator:
         """Add a batch (any shape; labels and predictions of the same shape). Returns self."""
+        if self.pos_weight is None and self.label_smoothing == 0:
+            sums = _fast.loss_sums(
+                y_true, y_pred, from_logits=self.from_logits, sample_weight=sample_weight
+            )
+            if sums is not None:  # validated, finite: only the label and prediction sums remain
+                return self._add_fast(sums, y_true, y_pred, sample_weight)
         inputs = prepare_binary(
             y_true,
             y_pred,
@@ -96,6 +103,25 @@ class Accumulator:
         self._sums["weight"].add(float(labels.size if weight is None else np.sum(weight)))
         self._sums["label"].add(float(np.sum(apply_weight(labels, weight))))
         self._sums["prediction"].add(float(np.sum(apply_weight(predictions, weight))))
+        return self
+
+    def _add_fast(self, sums, y_true, y_pred, sample_weight) -> Accumulator:
+        loss, weight_total = sums
+        labels = np.asarray(y_true, dtype=np.float64)
+        if self.from_logits:
+            with np.errstate(over="ignore"):
+                predictions = 1 / (1 + np.exp(-np.asarray(y_pred, dtype=np.float64)))
+        else:
+            predictions = y_pred
+        weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        self.count += int(labels.size)
+        self.positives += float(np.sum(labels))
+        self._sums["loss"].add(loss)
+        self._sums["weight"].add(weight_total)
+        self._sums["label"].add(float(np.sum(apply_weight(labels, weight))))
+        self._sums["prediction"].add(
+            float(np.sum(apply_weight(np.asarray(predictions, dtype=np.float64), weight)))
+        )
         return self
 
     def merge(self, other: Accumulator) -> Accumulator:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _elementwise as ew
+from . import _fast
 from ._precision import result_dtype, working_dtype
 from ._reduction import apply_weight, normalize_axis, reduce_losses, warn_if_infinite
 from ._validation import (
@@ -158,16 +159,12 @@ def binary_cross_entropy(
         a negative one). The infinity is returned, not clipped.
     """
     reduction = check_reduction(reduction)
-    inputs = prepare_binary(
-        y_true,
-        y_pred,
-        from_logits=from_logits,
-        sample_weight=sample_weight,
-        pos_weight=pos_weight,
-        label_smoothing=label_smoothing,
-        clip=clip,
-        hard_probabilities_exact=True,
-    )
+    options = dict(from_logits=from_logits, sample_weight=sample_weight, pos_weight=pos_weight,
+                   label_smoothing=label_smoothing, clip=clip)
+    fast = _fast.binary_reduction(y_true, y_pred, reduction=reduction, axis=axis, **options)
+    if fast is not None:
+        return fast
+    inputs = prepare_binary(y_true, y_pred, hard_probabilities_exact=True, **options)
     check_nonempty("y_true", inputs.y, reduction)
     axes = normalize_axis(axis, inputs.y.ndim)
     losses = _per_element(inputs)

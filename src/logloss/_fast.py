@@ -1,0 +1,325 @@
+"""Fast exact reductions of binary cross-entropy on NumPy arrays.
+
+The reference path (``_binary``) builds input-sized arrays in extended precision. For a
+full reduction ("mean" or "sum", ``axis=None``) this module instead walks the flattened
+inputs in cache-sized chunks, on all cores (NumPy ufuncs release the GIL), validates each
+chunk with one min/max pass, and keeps only a few MB of buffers whatever the input size.
+
+Hard labels use ``sum(-log q) = -log(prod q)`` with ``q = p`` for ``y = 1`` and
+``q = 1 - p`` for ``y = 0``: the ``q`` are multiplied in groups of 64 (exponents split off
+with ``frexp`` when a product could underflow), so there is one ``log`` per 64 samples.
+Every rounding in that product is at most ``u = 2**-53`` relative, so the absolute error
+of a chunk's loss is below ``2 n u``; where that is not below ``TOLERANCE`` times the
+chunk's loss (a near-perfect classifier, whose losses are tiny), the chunk is recomputed
+sample by sample. Logits work the same way on ``prod(1 + exp(-|s|))``.
+
+The per-sample formulas are float64 and write ``log1p(-p)`` as ``log(s) + c/s`` with
+``s = fl(1 - p)`` and ``c = (1 - p) - s`` exact (Fast2Sum): every loss term is
+non-negative, so a few roundings per sample keep the sum within ~1e-15 relative.
+
+Whenever the fast path cannot vouch for its answer (bad input, an infinite loss, a weight
+that is not simply elementwise, options such as ``clip``) it returns ``None`` and the
+caller runs the reference path, which also produces every error message and warning.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from . import _elementwise as ew
+
+CHUNK = 1 << 15  # samples per chunk: ~256 KB per float64 buffer, L2-sized
+GROUP = 64  # factors per product
+MIN_SIZE = 1 << 14  # below this the reference path is as fast and simpler
+TOLERANCE = 1e-14  # largest accepted relative error bound of a chunk's product
+_U = 2.0**-53
+_LN2 = math.log(2.0)
+THREADS = max(1, min(os.cpu_count() or 1, 8))
+
+_pool: ThreadPoolExecutor | None = None
+
+
+class _Fallback(Exception):
+    """The fast path cannot vouch for this input; use the reference path."""
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="logloss")
+    return _pool
+
+
+# ---------------------------------------------------------------- validation per chunk
+
+
+def _check_probabilities(p: np.ndarray) -> float:
+    """min(p, 1 - max p) after checking 0 <= p <= 1 (NaN fails both comparisons)."""
+    low, high = p.min(), p.max()
+    if not (low >= 0 and high <= 1):
+        raise _Fallback
+    return float(min(low, 1 - high))
+
+
+def _labels(y: np.ndarray, buf: np.ndarray) -> tuple[np.ndarray, bool | None]:
+    """y as float64 (in ``buf`` unless already float64); True when the dtype makes it hard."""
+    if y.dtype != np.bool_:
+        low, high = y.min(), y.max()
+        if not (low >= 0 and high <= 1):
+            raise _Fallback
+    if y.dtype == np.float64:
+        return y, None
+    np.copyto(buf, y)
+    return buf, (None if y.dtype.kind == "f" else True)
+
+
+def _as_float64(x: np.ndarray, buf: np.ndarray) -> np.ndarray:
+    if x.dtype == np.float64:
+        return x
+    np.copyto(buf, x)
+    return buf
+
+
+# ---------------------------------------------------------------- per-chunk kernels
+
+
+def _hard_probability_product(s, t, p, qmin: float) -> float | None:
+    """-sum(log|s|) through products, or None when the error bound is too loose."""
+    # k factors >= qmin multiply to >= 2**-1000: no underflow, so no rounding beyond u each.
+    k = min(GROUP, int(1000 / -math.log2(qmin))) if qmin < 1 else GROUP
+    n = s.size - s.size % k if k >= 2 else 0
+    if n == 0:
+        return None
+    products = np.multiply.reduce(s[:n].reshape(k, -1), axis=0)
+    exponent = 0
+    if k < GROUP:  # split off exponents (exact), then multiply the mantissas 64 at a time
+        products, exps = np.frexp(products)
+        exponent = int(exps.sum(dtype=np.int64))
+        m = products.size - products.size % GROUP
+        products = np.concatenate(
+            [np.multiply.reduce(products[:m].reshape(GROUP, -1), axis=0), products[m:]]
+        )
+    np.abs(products, out=products)
+    loss = -(float(np.log(products).sum()) + exponent * _LN2)
+    # roundings: 1 - p (y = 0), each product step, each log and the sums: all <= u relative.
+    bound = 2.0 * n * _U + 4 * _U * loss
+    if not bound <= TOLERANCE * loss:
+        return None
+    return loss + _hard_probability_exact(s[n:], t[n:], p[n:])
+
+
+def _hard_probability_exact(s: np.ndarray, t: np.ndarray, p: np.ndarray) -> float:
+    """sum of -log(p) (y = 1, s = -p) or -log(1 - p) (y = 0, s = 1 - p rounded), one by one."""
+    if not s.size:
+        return 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.abs(s)
+        total = -float(np.log(a).sum())
+        # 1 - p = s + c exactly for y = 0 (Fast2Sum, |1| >= |p|); c = 0 for y = 1 (t = 0).
+        c = np.negative(p)
+        c -= s - t
+        c /= a
+        total -= float(c.sum())
+    if not math.isfinite(total):
+        raise _Fallback
+    return total
+
+
+def _soft_probability(y: np.ndarray, p: np.ndarray) -> float:
+    """sum of -(y log p + (1 - y) log1p(-p)), 0 log 0 = 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = 1 - y
+        s = 1 - p
+        c = np.subtract(np.negative(p), s - 1)  # 1 - p = s + c exactly
+        log1m = np.log(s)
+        c /= s
+        log1m += c  # log(1 - p) = log s + log1p(c/s), |c/s| <= u
+        terms = y * np.log(p)
+        terms += t * log1m
+        total = -float(terms.sum())
+    if not math.isfinite(total):
+        total = _careful(ew.bce_from_probabilities, y, p)
+    return total
+
+
+def _careful(function, y, x) -> float:
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        total = float(function(np, y, x).sum())
+    if not math.isfinite(total):
+        raise _Fallback  # an infinite loss: the reference path reports it
+    return total
+
+
+def _logits(y: np.ndarray, z: np.ndarray, hard: bool) -> float:
+    """sum of y softplus(-z) + (1 - y) softplus(z)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if hard:
+            s = z * (1 - 2 * y)  # z for y = 0, -z for y = 1: the loss is softplus(s)
+            positive = float(np.maximum(s, 0).sum())
+            e = np.exp(-np.abs(s))
+            e += 1  # factors in (1, 2]: 64 of them cannot overflow
+            n = e.size - e.size % GROUP
+            products = np.multiply.reduce(e[:n].reshape(GROUP, -1), axis=0)
+            tail = float(np.log(products).sum())
+            bound = 3.0 * n * _U + 4 * _U * (tail + positive)
+            if math.isfinite(positive) and bound <= TOLERANCE * (tail + positive):
+                rest = _soft_logits(y[n:], z[n:])
+                return positive + tail + rest
+        return _soft_logits(y, z)
+
+
+def _soft_logits(y: np.ndarray, z: np.ndarray) -> float:
+    """L + y max(-z, 0) + (1 - y) max(z, 0) with L = log1p(exp(-|z|)): non-negative terms."""
+    if not z.size:
+        return 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        e = np.exp(-np.abs(z))
+        s = e + 1
+        c = e - (s - 1)  # 1 + e = s + c exactly (Fast2Sum)
+        c /= s
+        terms = np.log(s)
+        terms += c
+        terms += y * np.maximum(-z, 0)
+        terms += (1 - y) * np.maximum(z, 0)
+        total = float(terms.sum())
+    if not math.isfinite(total):
+        total = _careful(ew.bce_from_logits, y, z)
+    return total
+
+
+def _chunk_loss(y, x, from_logits: bool, buffers) -> float:
+    ybuf, xbuf = buffers
+    n = y.size
+    ybuf, xbuf = ybuf[:n], xbuf[:n]
+    if from_logits:
+        if x.size and np.isnan(x.min()):
+            raise _Fallback
+        qmin = None
+    else:
+        qmin = _check_probabilities(x)
+    y64, hard = _labels(y, ybuf)
+    x64 = _as_float64(x, xbuf)
+    t = np.subtract(1, y64)
+    if hard is None:
+        # y in [0, 1] is hard iff min(y, 1 - y) = 0 everywhere. (No BLAS dot here: OpenBLAS's
+        # own threads fight with ours and made it 100x slower on fresh buffers.)
+        hard = float(np.minimum(y64, t, out=xbuf if x64 is not xbuf else None).max()) == 0
+    if from_logits:
+        return _logits(y64, x64, hard)
+    if not hard:
+        return _soft_probability(y64, x64)
+    s = t - x64  # -p for y = 1 (exact), 1 - p rounded for y = 0
+    if qmin > 0:
+        total = _hard_probability_product(s, t, x64, qmin)
+        if total is not None:
+            return total
+    return _hard_probability_exact(s, t, x64)
+
+
+def _weighted_chunk_loss(y, x, w, from_logits: bool, buffers) -> tuple[float, float]:
+    wlow, whigh = w.min(), w.max()
+    if not (wlow >= 0 and math.isfinite(whigh)):
+        raise _Fallback
+    ybuf, xbuf = buffers
+    n = y.size
+    if from_logits:
+        if np.isnan(x.min()):
+            raise _Fallback
+    else:
+        _check_probabilities(x)
+    y64, _ = _labels(y, ybuf[:n])
+    x64 = _as_float64(x, xbuf[:n])
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        function = ew.bce_from_logits if from_logits else ew.bce_from_probabilities
+        losses = function(np, y64, x64)
+    if not np.isfinite(losses.max()):
+        raise _Fallback  # an infinite loss, maybe with weight 0: the reference path decides
+    w64 = w.astype(np.float64, copy=False)
+    with np.errstate(invalid="ignore"):
+        losses = np.where(w64 == 0, 0.0, losses * w64)  # as the reference: w = 0 drops a sample
+    return float(losses.sum()), float(w64.sum())
+
+
+def _run_range(y, x, w, from_logits, start, stop):
+    size = min(CHUNK, stop - start)
+    buffers = (np.empty(size), np.empty(size))
+    out = []
+    for lo in range(start, stop, CHUNK):
+        hi = min(lo + CHUNK, stop)
+        if w is None:
+            out.append((_chunk_loss(y[lo:hi], x[lo:hi], from_logits, buffers), float(hi - lo)))
+        else:
+            out.append(_weighted_chunk_loss(y[lo:hi], x[lo:hi], w[lo:hi], from_logits, buffers))
+    return out
+
+
+def _flat(array) -> np.ndarray | None:
+    if not isinstance(array, np.ndarray) or not array.flags.c_contiguous:
+        return None
+    return array.reshape(-1)
+
+
+def loss_sums(y_true, y_pred, *, from_logits: bool, sample_weight=None) -> tuple[float, float] | None:
+    """(sum of w * loss, sum of w) over all samples, or None to use the reference path."""
+    y, x = _flat(y_true), _flat(y_pred)
+    if y is None or x is None or y_true.shape != y_pred.shape or x.size < MIN_SIZE:
+        return None
+    if x.dtype not in (np.float64, np.float32) or y.dtype.kind not in "biuf":
+        return None
+    if y.dtype.kind == "f" and y.dtype not in (np.float64, np.float32):
+        return None
+    w = None
+    if sample_weight is not None:
+        w = _flat(sample_weight)
+        if w is None or sample_weight.shape != y_true.shape or w.dtype.kind not in "biuf":
+            return None
+    n = x.size
+    chunks = -(-n // CHUNK)
+    workers = min(THREADS, chunks)
+    bounds = [(n * i // workers) // CHUNK * CHUNK for i in range(workers)] + [n]
+    try:
+        if workers == 1:
+            parts = _run_range(y, x, w, from_logits, 0, n)
+        else:
+            pool = _executor()
+            futures = [
+                pool.submit(_run_range, y, x, w, from_logits, bounds[i], bounds[i + 1])
+                for i in range(workers)
+                if bounds[i] < bounds[i + 1]
+            ]
+            parts = [part for future in futures for part in future.result()]
+    except _Fallback:
+        return None
+    return math.fsum(loss for loss, _ in parts), math.fsum(weight for _, weight in parts)
+
+
+def binary_reduction(
+    y_true,
+    y_pred,
+    *,
+    from_logits: bool,
+    sample_weight,
+    pos_weight,
+    label_smoothing,
+    reduction: str,
+    axis,
+    clip,
+):
+    """The full reduction of :func:`binary_cross_entropy`, or None to use the reference path."""
+    if reduction == "none" or axis is not None or pos_weight is not None or clip is not None:
+        return None
+    if label_smoothing != 0 or isinstance(label_smoothing, bool):
+        return None
+    sums = loss_sums(y_true, y_pred, from_logits=from_logits, sample_weight=sample_weight)
+    if sums is None:
+        return None
+    total, weight = sums
+    if reduction == "mean":
+        if not weight > 0:
+            return None  # the reference path raises the zero-total-weight error
+        total /= weight
+    return (np.float32 if y_pred.dtype == np.float32 else np.float64)(total)

@@ -1,0 +1,167 @@
+"""The fast reduction path (``_fast``) against mpmath sums computed here, chunk by chunk and threaded.
+
+Chunks are made small so that a few thousand samples cross many chunk and group boundaries;
+every reference is math.fsum of 256-bit mpmath terms (``tests/reference.py``), not the code.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+
+import logloss
+from logloss import _fast
+
+from . import reference as ref
+
+rng = np.random.default_rng(314)
+N = 3001  # not a multiple of the chunk or of the group of 64
+
+
+@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"], autouse=True)
+def small_chunks(monkeypatch, request):
+    monkeypatch.setattr(_fast, "CHUNK", 320)
+    monkeypatch.setattr(_fast, "MIN_SIZE", 0)
+    monkeypatch.setattr(_fast, "THREADS", request.param)
+    monkeypatch.setattr(_fast, "_pool", None)
+
+
+def _exact_mean(y, x, *, logits=False, w=None):
+    term = ref.bce_logit if logits else ref.bce_probability
+    w = np.ones(len(y)) if w is None else w
+    terms = [mpmath.mpf(float(wi)) * term(float(yi), float(xi)) for yi, xi, wi in zip(y, x, w) if wi]
+    return float(mpmath.fsum(terms) / mpmath.fsum(mpmath.mpf(float(v)) for v in w))
+
+
+def _fast_used(y, x, **kw):
+    return _fast.loss_sums(y, x, from_logits=kw.get("from_logits", False),
+                           sample_weight=kw.get("sample_weight")) is not None
+
+
+def _hard(n=N, rate=0.4):
+    y = (rng.uniform(size=n) < rate).astype(np.float64)
+    p = np.where(y == 1, rng.beta(5, 2, n), rng.beta(2, 5, n))
+    return y, p
+
+
+def _check(y, x, rel=1e-13, **kw):
+    assert _fast_used(y, x, **kw)
+    logits = kw.get("from_logits", False)
+    got = logloss.bce(y, x, **kw)
+    exact = _exact_mean(y, x, logits=logits, w=kw.get("sample_weight"))
+    assert float(got) == pytest.approx(exact, rel=rel, abs=0)
+    return got
+
+
+def test_hard_labels_mean_and_sum():
+    y, p = _hard()
+    _check(y, p)
+    total = logloss.bce(y, p, reduction="sum")
+    assert float(total) == pytest.approx(_exact_mean(y, p) * N, rel=1e-13)
+
+
+@pytest.mark.parametrize("label_dtype", [np.bool_, np.int8, np.float32, np.float64])
+def test_label_dtypes(label_dtype):
+    y, p = _hard()
+    _check(y.astype(label_dtype), p)
+
+
+def test_near_perfect_classifier_mean_loss_1e_12():
+    y = (rng.uniform(size=N) < 0.5).astype(np.float64)
+    tiny = rng.uniform(0.5e-12, 1.5e-12, N)
+    p = np.where(y == 1, 1 - tiny, tiny)
+    got = _check(y, p)
+    assert 1e-13 < got < 1e-11
+
+
+def test_probabilities_down_to_1e_300_and_subnormals():
+    y = (rng.uniform(size=N) < 0.5).astype(np.float64)
+    p = 10.0 ** rng.uniform(-300, 0, N)
+    p[:5] = [5e-324, 1e-320, 2.2e-310, 1e-300, 1e-300]
+    y[:5] = [0, 0, 1, 1, 0]
+    _check(y, p)
+    _check(1 - y, p)  # the same probabilities, now mostly confident mistakes
+
+
+def test_float32_is_rounded_once_from_the_exact_mean():
+    y, p = _hard()
+    y32, p32 = y.astype(np.float32), p.astype(np.float32)
+    got = logloss.bce(y32, p32)
+    assert got.dtype == np.float32
+    assert _fast_used(y32, p32)
+    assert got == np.float32(_exact_mean(y32, p32))
+
+
+def test_soft_labels():
+    y = rng.uniform(0, 1, N)
+    p = rng.uniform(0, 1, N)
+    y[:3], p[:3] = [0.0, 1.0, 0.5], [0.0, 1.0, 1e-300]  # 0 log 0 = 0 inside a soft chunk
+    _check(y, p)
+
+
+@pytest.mark.parametrize("hard", [True, False])
+def test_logits(hard):
+    y = (rng.uniform(size=N) < 0.5).astype(np.float64) if hard else rng.uniform(0, 1, N)
+    z = rng.uniform(-40, 40, N)
+    z[:4] = [1e300, -1e300, 700.0, -745.0]
+    y[:4] = [0, 1, 0, 1] if hard else y[:4]
+    _check(y, z, from_logits=True)
+
+
+def test_confident_logits_near_perfect():
+    y = (rng.uniform(size=N) < 0.5).astype(np.float64)
+    z = np.where(y == 1, 1, -1) * rng.uniform(27, 29, N)  # losses ~ 1e-12
+    _check(y, z, from_logits=True)
+
+
+def test_weights_with_zeros_even_on_an_infinite_loss():
+    y, p = _hard()
+    w = rng.uniform(0, 2, N)
+    w[::7] = 0
+    _check(y, p, sample_weight=w)
+    y[7], p[7] = 1.0, 0.0  # infinitely wrong, but weighted 0: the reference path decides
+    assert float(logloss.bce(y, p, sample_weight=w)) == pytest.approx(
+        _exact_mean(y, p, w=w), rel=1e-13
+    )
+
+
+def test_exact_zero_and_one_give_inf_with_the_warning():
+    y, p = _hard()
+    p[100], y[100] = 1.0, 0.0
+    with pytest.warns(logloss.InfiniteLossWarning, match="1 of 3001 samples"):
+        assert math.isinf(logloss.bce(y, p))
+
+
+def test_axis_given_agrees_with_axis_none():
+    y, p = _hard(3000)
+    y, p = y.reshape(60, 50), p.reshape(60, 50)
+    assert logloss.bce(y, p) == pytest.approx(float(logloss.bce(y, p, axis=(0, 1))), rel=1e-14)
+    assert logloss.bce(y, p, axis=0).shape == (50,)
+
+
+def test_errors_are_the_reference_messages():
+    y, p = _hard()
+    p[2000] = np.nan
+    with pytest.raises(ValueError, match="`y_pred` must not contain NaN. Received NaN at index 2000"):
+        logloss.bce(y, p)
+    p[2000] = 1.5
+    with pytest.raises(ValueError, match=r"Received (np.float64\()?1.5\)? at index 2000"):
+        logloss.bce(y, p)
+    p[2000], y[2500] = 0.5, 2.0
+    with pytest.raises(ValueError, match="`y_true`.*index 2500"):
+        logloss.bce(y, p)
+    with pytest.raises(ValueError, match="total `sample_weight` is zero"):
+        logloss.bce(np.ones(N), np.full(N, 0.5), sample_weight=np.zeros(N))
+
+
+@pytest.mark.parametrize("batch", [1000, 2999, N])
+def test_accumulator_uses_the_fast_path_and_matches(batch):
+    y, p = _hard()
+    acc = logloss.Accumulator()
+    for start in range(0, N, batch):
+        acc.update(y[start : start + batch], p[start : start + batch])
+    assert acc.result() == pytest.approx(_exact_mean(y, p), rel=1e-13)
+    assert acc.summary()["calibration"] == pytest.approx(math.fsum(p) / math.fsum(y), rel=1e-13)
