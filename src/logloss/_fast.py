@@ -159,10 +159,10 @@ def _logits(y: np.ndarray, z: np.ndarray, hard: bool) -> float:
     with np.errstate(over="ignore", invalid="ignore"):
         if hard:
             s = z * (1 - 2 * y)  # z for y = 0, -z for y = 1: the loss is softplus(s)
-            positive = float(np.maximum(s, 0).sum())
-            e = np.exp(-np.abs(s))
+            n = s.size - s.size % GROUP  # the last n % 64 samples go to _soft_logits
+            positive = float(np.maximum(s[:n], 0).sum())
+            e = np.exp(-np.abs(s[:n]))
             e += 1  # factors in (1, 2]: 64 of them cannot overflow
-            n = e.size - e.size % GROUP
             products = np.multiply.reduce(e[:n].reshape(GROUP, -1), axis=0)
             tail = float(np.log(products).sum())
             bound = 3.0 * n * _U + 4 * _U * (tail + positive)
