@@ -34,6 +34,12 @@ class DataError(Exception):
     """The data is invalid, truncated or corrupt (exit code 1)."""
 
 
+def unreadable(name: str, error: BaseException) -> DataError:
+    return DataError(f"{name}: cannot be read completely ({type(error).__name__}: "
+                     f"{str(error).strip()}). The file is truncated or corrupt; "
+                     "no result is reported.")
+
+
 def require_pyarrow():
     try:
         import pyarrow  # noqa: F401
@@ -114,7 +120,7 @@ class Source:
         except (UsageError, DataError):
             raise
         except Exception as error:  # noqa: BLE001 - pyarrow raises several types
-            raise DataError(f"{self.name}: cannot be read: {error}") from None
+            raise unreadable(self.name, error) from None
 
     def num_rows(self) -> int | None:
         try:
@@ -226,6 +232,7 @@ class Source:
         convert = csv.ConvertOptions(
             include_columns=columns,
             column_types={c: pa.string() for c in text_columns},
+            null_values=[""],
             strings_can_be_null=True,
         )
         return csv.open_csv(

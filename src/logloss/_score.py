@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._accumulator import Accumulator
-from ._io import DataError, Source, UsageError
+from ._io import DataError, Source, UsageError, unreadable
 from ._validation import InfiniteLossWarning
 
 LABEL_NAMES = ("label", "labels", "y", "y_true", "target", "click", "clicked", "clicks",
@@ -262,9 +262,7 @@ def _reraise_read_error(error: BaseException, source: Source):
     if source.kind == "csv" and isinstance(error, pa.ArrowInvalid) and "conversion error" in text:
         raise _NeedsTextRead(source.name) from error
     if isinstance(error, (pa.ArrowException, OSError, ValueError, EOFError)):
-        raise DataError(f"{source.name}: cannot be read completely ({type(error).__name__}: "
-                        f"{text.strip()}). The file is truncated or corrupt; no result is reported."
-                        ) from None
+        raise unreadable(source.name, error) from None
     raise error
 
 
