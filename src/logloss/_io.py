@@ -103,7 +103,7 @@ class Source:
     def _read_column_names(self) -> list[str]:
         try:
             if self.kind == "parquet":
-                return list(self._dataset().schema.names)
+                return list(next(self._parquet_files())[1].schema_arrow.names)
             if self.kind == "ipc":
                 return list(self._ipc_reader().schema.names)
             if self.kind == "npy":
@@ -125,7 +125,7 @@ class Source:
     def num_rows(self) -> int | None:
         try:
             if self.kind == "parquet":
-                return int(sum(f.metadata.num_rows for f in self._dataset().get_fragments()))
+                return sum(parquet.metadata.num_rows for _, parquet in self._parquet_files())
             if self.kind == "ipc":
                 reader = self._ipc_reader()
                 return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
@@ -148,21 +148,29 @@ class Source:
             return self._npz_batches(columns)
         return self._text_batches(columns, text_columns)
 
-    def _dataset(self):
-        import pyarrow.dataset as ds
+    def _parquet_files(self):
+        import pyarrow.parquet as pq
 
-        return ds.dataset(self.paths, format="parquet")
+        for path in self.paths:
+            yield path, pq.ParquetFile(path, pre_buffer=False)
 
     def _parquet_batches(self, columns):
-        dataset = self._dataset()
-        scanner = dataset.scanner(columns=columns, batch_size=BATCH_ROWS, use_threads=True,
-                                  batch_readahead=4, fragment_readahead=2)
-        total_rows = self.num_rows() or 0
-        rows = 0
-        for batch in scanner.to_batches():
-            rows += batch.num_rows
-            done = int(self.size * rows / total_rows) if total_rows and self.size else 0
-            yield _columns(batch, columns), done
+        # Row group by row group, each decoded on pyarrow's threads: a dataset scanner reads
+        # ahead without limit when the consumer is slower, so memory would grow with the file.
+        done = 0
+        for path, parquet in self._parquet_files():
+            size, total = os.path.getsize(path), max(parquet.metadata.num_rows, 1)
+            rows = 0
+            for group in range(parquet.num_row_groups):
+                if parquet.metadata.row_group(group).num_rows <= 4 * BATCH_ROWS:
+                    pieces = [parquet.read_row_group(group, columns=columns, use_threads=True)]
+                else:
+                    pieces = parquet.iter_batches(BATCH_ROWS, row_groups=[group], columns=columns,
+                                                  use_threads=True)
+                for piece in pieces:
+                    rows += piece.num_rows
+                    yield _columns(piece, columns), done + int(size * rows / total)
+            done += size
 
     def _ipc_reader(self):
         import pyarrow as pa
@@ -250,7 +258,14 @@ class Source:
 
 def _columns(batch, columns) -> dict:
     names = batch.schema.names
-    return {c: batch.column(names.index(c)) for c in columns}
+    return {c: _contiguous(batch.column(names.index(c))) for c in columns}
+
+
+def _contiguous(column):
+    """A table's column is a ChunkedArray; the checks want one Array."""
+    if hasattr(column, "combine_chunks"):
+        return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    return column
 
 
 def _npy_columns(array: np.ndarray) -> dict[str, np.ndarray]:
