@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 BATCH_ROWS = 1 << 20
-CSV_BLOCK_BYTES = 8 << 20
+CSV_BLOCK_BYTES = 2 << 20
 
 INSTALL_HINT = "pip install 'logloss[cli]'"
 
