@@ -33,6 +33,7 @@ PEERS = {
 import duckdb
 con = duckdb.connect()
 con.execute("PRAGMA threads=2")
+con.execute("SET enable_progress_bar=false")
 print(con.execute("SELECT avg(-(y*ln(p)+(1-y)*ln(1-p))) FROM {reader}('{path}')").fetchone()[0])
 """,
     "polars": """
@@ -136,7 +137,7 @@ def measure(tool: str, path: Path) -> tuple[float, float, float]:
     code, seconds, rss, stdout, stderr = eval(out)  # noqa: S307 - our own repr
     if code != 0:
         raise RuntimeError(f"{tool} failed: {stderr}")
-    value = json.loads(stdout)["log_loss"] if tool == "logloss" else float(stdout.strip())
+    value = json.loads(stdout)["log_loss"] if tool == "logloss" else float(stdout.split()[-1])
     return seconds, rss, value
 
 
