@@ -1,0 +1,186 @@
+"""Benchmark `logloss score` against DuckDB, Polars (and optionally pandas + scikit-learn).
+
+One command, from the repository root:
+
+    PYTHONPATH=src python benchmarks/bench_score.py [--repeat 3] [--sklearn] [--rows 100000000]
+
+Generates benchmarks/data/preds_{rows}.parquet (int8 label, float32 pred) and a CSV of a fifth
+of the rows if absent, then runs each tool in its own subprocess (so its peak RSS is its own),
+in the same run, and prints seconds (best of --repeat), peak RSS, the ratio to the fastest peer,
+and the relative error against an exact reference: math.fsum of per-row -log terms computed
+in float64 with np.log / np.log1p, chunk by chunk (independent of logloss's own code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+ROOT = HERE.parent
+
+PEERS = {
+    "duckdb": """
+import duckdb
+con = duckdb.connect()
+con.execute("PRAGMA threads=2")
+con.execute("SET enable_progress_bar=false")
+print(con.execute("SELECT avg(-(y*ln(p)+(1-y)*ln(1-p))) FROM {reader}('{path}')").fetchone()[0])
+""",
+    "polars": """
+import polars as pl
+lf = pl.{scan}('{path}')
+y, p = pl.col('y'), pl.col('p')
+print(lf.select((-(y * p.log() + (1 - y) * (1 - p).log())).mean()).collect().item())
+""",
+    "sklearn": """
+import pandas as pd
+from sklearn.metrics import log_loss
+df = pd.{read}('{path}')
+print(log_loss(df['y'], df['p']))
+""",
+}
+
+MEASURE = """
+import resource, subprocess, sys, time
+start = time.perf_counter()
+run = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+seconds = time.perf_counter() - start
+rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+print(repr((run.returncode, seconds, rss, run.stdout, run.stderr)))
+"""
+
+
+def generate(rows: int) -> tuple[Path, Path]:
+    DATA.mkdir(parents=True, exist_ok=True)
+    parquet = DATA / f"preds_{rows}.parquet"
+    csv_rows = rows // 5
+    csv = DATA / f"preds_{csv_rows}.csv"
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def chunks(n):
+        rng = np.random.default_rng(12345)
+        step = 1 << 22
+        for start in range(0, n, step):
+            m = min(step, n - start)
+            # click-through-like predictions: mostly small, in (0, 1)
+            p = rng.beta(0.6, 6.0, m).astype(np.float32)
+            p = np.clip(p, np.float32(1e-7), np.float32(1 - 1e-7))
+            y = (rng.random(m) < p).astype(np.int8)
+            yield pa.record_batch([pa.array(y), pa.array(p)], names=["y", "p"])
+
+    if not parquet.exists():
+        print(f"generating {parquet} ...", file=sys.stderr, flush=True)
+        tmp = parquet.with_suffix(".tmp")
+        with pq.ParquetWriter(tmp, pa.schema([("y", pa.int8()), ("p", pa.float32())])) as writer:
+            for batch in chunks(rows):
+                writer.write_batch(batch, row_group_size=1 << 20)
+        tmp.rename(parquet)
+    if not csv.exists():
+        print(f"generating {csv} ...", file=sys.stderr, flush=True)
+        import pyarrow.csv as pcsv
+
+        tmp = csv.with_suffix(".tmp")
+        with pcsv.CSVWriter(tmp, pa.schema([("y", pa.int8()), ("p", pa.float32())])) as writer:
+            for batch in chunks(csv_rows):
+                writer.write_batch(batch)
+        tmp.rename(csv)
+    return parquet, csv
+
+
+def reference(path: Path) -> float:
+    """Exact-ish: fsum of float64 per-row terms (each within 1 ulp), over all rows."""
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    if path.suffix == ".parquet":
+        batches = pq.ParquetFile(path).iter_batches(batch_size=1 << 22)
+    else:
+        batches = pcsv.open_csv(path)
+    partial, n = [], 0
+    for batch in batches:
+        y = batch.column("y").to_numpy(zero_copy_only=False)
+        p = batch.column("p").to_numpy(zero_copy_only=False).astype(np.float64)
+        terms = np.where(y == 1, -np.log(p), -np.log1p(-p))
+        partial.append(math.fsum(terms))
+        n += len(p)
+    return math.fsum(partial) / n
+
+
+def command(tool: str, path: Path) -> list[str]:
+    if tool == "logloss":
+        return [sys.executable, "-m", "logloss", "score", str(path), "--format", "json", "--quiet"]
+    kind = "parquet" if path.suffix == ".parquet" else "csv"
+    code = PEERS[tool].format(
+        path=path,
+        reader="read_parquet" if kind == "parquet" else "read_csv",
+        scan="scan_parquet" if kind == "parquet" else "scan_csv",
+        read="read_parquet" if kind == "parquet" else "read_csv",
+    )
+    return [sys.executable, "-c", code]
+
+
+def measure(tool: str, path: Path) -> tuple[float, float, float]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    out = subprocess.run([sys.executable, "-c", MEASURE, *command(tool, path)],
+                         capture_output=True, text=True, env=env, check=True).stdout
+    code, seconds, rss, stdout, stderr = eval(out)  # noqa: S307 - our own repr
+    if code != 0:
+        raise RuntimeError(f"{tool} failed: {stderr}")
+    value = json.loads(stdout)["log_loss"] if tool == "logloss" else float(stdout.split()[-1])
+    return seconds, rss, value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--sklearn", action="store_true", help="also pandas + scikit-learn "
+                        "(about 6 GB of memory and 20 s on the full file)")
+    parser.add_argument("--only", choices=["parquet", "csv"])
+    args = parser.parse_args()
+    parquet, csv = generate(args.rows)
+    tools = ["logloss", "duckdb", "polars"] + (["sklearn"] if args.sklearn else [])
+    print(f"machine: {os.cpu_count()} cores, {_cpu()}; python {sys.version.split()[0]}")
+    for path in [p for p in (parquet, csv) if args.only in (None, p.suffix.lstrip("."))]:
+        exact = reference(path)
+        size = path.stat().st_size / 1e6
+        print(f"\n{path.name} ({size:.0f} MB), exact log loss {exact!r}")
+        results = {}
+        for _ in range(args.repeat):  # interleaved, so load changes hit every tool alike
+            for tool in tools:
+                seconds, rss, value = measure(tool, path)
+                best = results.get(tool)
+                if best is None or seconds < best[0]:
+                    results[tool] = (seconds, rss, value)
+        fastest_peer = min(v[0] for k, v in results.items() if k != "logloss")
+        print(f"{'tool':10} {'seconds':>8} {'peak RSS MB':>12} {'vs fastest peer':>16} "
+              f"{'relative error':>15}")
+        for tool, (seconds, rss, value) in results.items():
+            error = abs(value - exact) / exact
+            print(f"{tool:10} {seconds:8.2f} {rss:12.0f} {seconds / fastest_peer:15.2f}x "
+                  f"{error:15.1e}")
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,354 @@
+"""Reading prediction files as a stream of column batches, for ``logloss score``.
+
+Everything here is at the edge of the package: the core never imports it. pyarrow does the
+reading (Parquet, CSV/TSV with gzip or zstd, Arrow IPC/Feather, JSON Lines) and is imported
+lazily, so ``import logloss`` needs NumPy only. NumPy ``.npy``/``.npz`` files are memory-mapped.
+
+A :class:`Source` is one input argument (a file, a directory or glob of Parquet files, or ``-``
+for CSV on standard input). ``Source.open(columns, text_columns)`` returns an iterator of
+``(batch, bytes_read)`` where ``batch`` maps column names to pyarrow or NumPy arrays.
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+BATCH_ROWS = 1 << 20
+CSV_BLOCK_BYTES = 2 << 20
+
+INSTALL_HINT = "pip install 'logloss[cli]'"
+
+
+class UsageError(Exception):
+    """The command asked for something that cannot be done (exit code 2)."""
+
+
+class DataError(Exception):
+    """The data is invalid, truncated or corrupt (exit code 1)."""
+
+
+def unreadable(name: str, error: BaseException) -> DataError:
+    return DataError(f"{name}: cannot be read completely ({type(error).__name__}: "
+                     f"{str(error).strip()}). The file is truncated or corrupt; "
+                     "no result is reported.")
+
+
+def require_pyarrow():
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise UsageError(
+            "`logloss score` reads files with pyarrow, which is not installed. "
+            f"Install the command-line extra: {INSTALL_HINT}"
+        ) from None
+    import pyarrow
+
+    return pyarrow
+
+
+_SUFFIXES = [
+    (".parquet", "parquet"), (".pq", "parquet"),
+    (".csv", "csv"), (".tsv", "csv"), (".tab", "csv"), (".txt", "csv"),
+    (".feather", "ipc"), (".arrow", "ipc"), (".ipc", "ipc"),
+    (".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "jsonl"),
+    (".npy", "npy"), (".npz", "npz"),
+]
+_COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
+
+
+def _kind_of(path: str) -> tuple[str, str | None, str]:
+    """(kind, compression, delimiter) from a file name such as ``x.tsv.gz``."""
+    name = path.lower()
+    compression = None
+    for suffix, codec in _COMPRESSIONS.items():
+        if name.endswith(suffix):
+            compression, name = codec, name[: -len(suffix)]
+            break
+    for suffix, kind in _SUFFIXES:
+        if name.endswith(suffix):
+            delimiter = "\t" if suffix in (".tsv", ".tab") else ","
+            if compression and kind not in ("csv", "jsonl"):
+                raise UsageError(f"{path}: compressed {kind} files are not supported; "
+                                 "Parquet and Arrow compress internally.")
+            return kind, compression, delimiter
+    known = ", ".join(s for s, _ in _SUFFIXES)
+    raise UsageError(f"{path}: unknown file type. Known extensions: {known} "
+                     "(CSV/TSV/JSON Lines may end in .gz or .zst), a directory of Parquet files, "
+                     "or - for CSV on standard input.")
+
+
+@dataclass
+class Source:
+    name: str
+    kind: str
+    paths: list[str]
+    compression: str | None = None
+    delimiter: str = ","
+    size: int | None = None
+    _schema_names: list[str] | None = field(default=None, repr=False)
+
+    # -- metadata ------------------------------------------------------------------------------
+    def column_names(self) -> list[str]:
+        if self._schema_names is None:
+            self._schema_names = self._read_column_names()
+        return self._schema_names
+
+    def _read_column_names(self) -> list[str]:
+        try:
+            if self.kind == "parquet":
+                return list(next(self._parquet_files())[1].schema_arrow.names)
+            if self.kind == "ipc":
+                return list(self._ipc_reader().schema.names)
+            if self.kind == "npy":
+                return list(_npy_columns(self._npy()).keys())
+            if self.kind == "npz":
+                with np.load(self.paths[0]) as archive:
+                    return list(archive.files)
+            if self.kind == "csv" and self.paths == ["-"]:
+                return self._stdin().header(self.delimiter)
+            reader = self._text_reader(None, ())
+            names = list(reader.schema.names)
+            reader.close()
+            return names
+        except (UsageError, DataError):
+            raise
+        except Exception as error:  # noqa: BLE001 - pyarrow raises several types
+            raise unreadable(self.name, error) from None
+
+    def num_rows(self) -> int | None:
+        try:
+            if self.kind == "parquet":
+                return sum(parquet.metadata.num_rows for _, parquet in self._parquet_files())
+            if self.kind == "ipc":
+                reader = self._ipc_reader()
+                return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+            if self.kind == "npy":
+                return len(self._npy())
+        except Exception:  # noqa: BLE001 - a count is only for the progress bar
+            return None
+        return None
+
+    # -- reading -------------------------------------------------------------------------------
+    def open(self, columns: list[str], text_columns=()) -> Iterator[tuple[dict, int]]:
+        """Batches of the named columns; ``text_columns`` are read as strings (CSV only)."""
+        if self.kind == "parquet":
+            return self._parquet_batches(columns)
+        if self.kind == "ipc":
+            return self._ipc_batches(columns)
+        if self.kind == "npy":
+            return self._npy_batches(columns)
+        if self.kind == "npz":
+            return self._npz_batches(columns)
+        return self._text_batches(columns, text_columns)
+
+    def _parquet_files(self):
+        import pyarrow.parquet as pq
+
+        for path in self.paths:
+            yield path, pq.ParquetFile(path, pre_buffer=False)
+
+    def _parquet_batches(self, columns):
+        # Row group by row group, each decoded on pyarrow's threads: a dataset scanner reads
+        # ahead without limit when the consumer is slower, so memory would grow with the file.
+        done = 0
+        for path, parquet in self._parquet_files():
+            size, total = os.path.getsize(path), max(parquet.metadata.num_rows, 1)
+            rows = 0
+            for group in range(parquet.num_row_groups):
+                if parquet.metadata.row_group(group).num_rows <= 4 * BATCH_ROWS:
+                    pieces = [parquet.read_row_group(group, columns=columns, use_threads=True)]
+                else:
+                    pieces = parquet.iter_batches(BATCH_ROWS, row_groups=[group], columns=columns,
+                                                  use_threads=True)
+                for piece in pieces:
+                    rows += piece.num_rows
+                    yield _columns(piece, columns), done + int(size * rows / total)
+            done += size
+
+    def _ipc_reader(self):
+        import pyarrow as pa
+
+        source = pa.memory_map(self.paths[0])
+        try:
+            return pa.ipc.open_file(source)
+        except pa.ArrowInvalid:
+            source.seek(0)
+            return pa.ipc.open_stream(source)
+
+    def _ipc_batches(self, columns):
+        import pyarrow as pa
+
+        reader = self._ipc_reader()
+        if isinstance(reader, pa.ipc.RecordBatchFileReader):
+            batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+        else:
+            batches = iter(reader)
+        rows, total = 0, self.num_rows() or 0
+        for batch in batches:
+            for start in range(0, batch.num_rows, BATCH_ROWS):
+                piece = batch.slice(start, BATCH_ROWS)
+                rows += piece.num_rows
+                yield _columns(piece, columns), int(self.size * rows / total) if total else 0
+
+    def _npy(self):
+        return np.load(self.paths[0], mmap_mode="r", allow_pickle=False)
+
+    def _npy_batches(self, columns):
+        array = self._npy()
+        named = _npy_columns(array)
+        row_bytes = array.itemsize * (1 if array.ndim == 1 else array.shape[1])
+        for start in range(0, len(array), BATCH_ROWS):
+            stop = min(start + BATCH_ROWS, len(array))
+            yield {c: np.asarray(named[c][start:stop]) for c in columns}, stop * row_bytes
+
+    def _npz_batches(self, columns):
+        with np.load(self.paths[0], allow_pickle=False) as archive:
+            arrays = {c: archive[c] for c in columns}
+        lengths = {c: len(a) for c, a in arrays.items()}
+        if len(set(lengths.values())) > 1:
+            raise DataError(f"{self.name}: the arrays have different lengths: {lengths}")
+        n = next(iter(lengths.values()), 0)
+        for start in range(0, n, BATCH_ROWS):
+            stop = min(start + BATCH_ROWS, n)
+            yield {c: a[start:stop] for c, a in arrays.items()}, int(self.size * stop / max(n, 1))
+
+    def _stdin(self) -> _PeekedStream:
+        if not hasattr(self, "_stdin_stream"):
+            self._stdin_stream = _PeekedStream(sys.stdin.buffer)
+        return self._stdin_stream
+
+    def _text_reader(self, columns, text_columns):
+        import pyarrow as pa
+        import pyarrow.csv as csv
+        import pyarrow.json as pjson
+
+        if self.paths == ["-"]:
+            raw = stream = self._stdin()
+        else:
+            raw = pa.OSFile(self.paths[0], "rb")
+            stream = pa.CompressedInputStream(raw, self.compression) if self.compression else raw
+        self._raw = raw
+        if self.kind == "jsonl":
+            return pjson.open_json(stream, read_options=pjson.ReadOptions(block_size=CSV_BLOCK_BYTES))
+        convert = csv.ConvertOptions(
+            include_columns=columns,
+            column_types={c: pa.string() for c in text_columns},
+            null_values=[""],
+            strings_can_be_null=True,
+        )
+        return csv.open_csv(
+            stream,
+            read_options=csv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=True),
+            parse_options=csv.ParseOptions(delimiter=self.delimiter),
+            convert_options=convert,
+        )
+
+    def _text_batches(self, columns, text_columns):
+        reader = self._text_reader(columns if self.kind == "csv" else None, text_columns)
+        for batch in reader:
+            yield _columns(batch, columns), self._raw.tell()
+
+
+def _columns(batch, columns) -> dict:
+    names = batch.schema.names
+    return {c: _contiguous(batch.column(names.index(c))) for c in columns}
+
+
+def _contiguous(column):
+    """A table's column is a ChunkedArray; the checks want one Array."""
+    if hasattr(column, "combine_chunks"):
+        return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    return column
+
+
+def _npy_columns(array: np.ndarray) -> dict[str, np.ndarray]:
+    if array.dtype.names:
+        return {name: array[name] for name in array.dtype.names}
+    if array.ndim == 2 and array.shape[1] in (2, 3):
+        names = ["label", "pred", "weight"][: array.shape[1]]
+        return {name: array[:, i] for i, name in enumerate(names)}
+    raise UsageError(
+        "a .npy file must hold a structured array (named fields) or an (n, 2) / (n, 3) array of "
+        f"label, pred[, weight] columns; this one has dtype {array.dtype} and shape {array.shape}."
+    )
+
+
+class _PeekedStream(io.RawIOBase):
+    """Standard input with its first block kept, so the CSV header can be read before the data."""
+
+    def __init__(self, raw):
+        super().__init__()
+        self._raw = raw
+        self._head = raw.read(1 << 16) or b""
+        while b"\n" not in self._head:
+            more = raw.read(1 << 16)
+            if not more:
+                break
+            self._head += more
+        self._pos = 0
+        self._consumed = 0
+
+    def header(self, delimiter: str) -> list[str]:
+        import csv
+
+        line = self._head.split(b"\n", 1)[0].decode("utf-8-sig").rstrip("\r")
+        return next(csv.reader([line], delimiter=delimiter)) if line else []
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._pos < len(self._head):
+            chunk = self._head[self._pos : self._pos + len(buffer)]
+            self._pos += len(chunk)
+        else:
+            chunk = self._raw.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        self._consumed += len(chunk)
+        return len(chunk)
+
+    def tell(self) -> int:
+        return self._consumed
+
+
+def resolve(arguments: list[str]) -> list[Source]:
+    """Turn command-line FILE arguments into sources, or raise UsageError."""
+    sources = []
+    for argument in arguments:
+        if argument == "-":
+            sources.append(Source("<stdin>", "csv", ["-"]))
+            continue
+        if os.path.isdir(argument):
+            paths = sorted(glob.glob(os.path.join(argument, "**", "*.parquet"), recursive=True)
+                           + glob.glob(os.path.join(argument, "**", "*.pq"), recursive=True))
+            if not paths:
+                raise UsageError(f"{argument}: the directory holds no .parquet files.")
+            sources.append(Source(argument, "parquet", paths, size=_size(paths)))
+            continue
+        if glob.has_magic(argument) and not os.path.exists(argument):
+            paths = sorted(glob.glob(argument, recursive=True))
+            if not paths:
+                raise UsageError(f"{argument}: no file matches.")
+            kinds = {_kind_of(p)[0] for p in paths}
+            if kinds != {"parquet"}:
+                sources.extend(resolve(paths))
+            else:
+                sources.append(Source(argument, "parquet", paths, size=_size(paths)))
+            continue
+        if not os.path.exists(argument):
+            raise UsageError(f"{argument}: no such file.")
+        kind, compression, delimiter = _kind_of(argument)
+        sources.append(Source(argument, kind, [argument], compression, delimiter,
+                              size=_size([argument])))
+    return sources
+
+
+def _size(paths: list[str]) -> int:
+    return sum(os.path.getsize(p) for p in paths)

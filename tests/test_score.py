@@ -1,0 +1,405 @@
+"""`logloss score` and `logloss demo`, through the CLI's main(argv), with files made in tmp_path.
+
+Reference values are computed here with math.log / math.log1p and math.fsum, independently of
+logloss's own code.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pa = pytest.importorskip("pyarrow")
+import pyarrow.csv as pcsv  # noqa: E402
+import pyarrow.feather as feather  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+from logloss._cli import main  # noqa: E402
+
+Y = [1, 0, 1, 1, 0, 0, 1, 0]
+P = [0.9, 0.2, 0.6, 0.99, 0.01, 0.45, 0.3, 0.7]
+SEG = ["a", "a", "b", "b", "a", "b", "a", "b"]
+
+
+def exact(y, p, w=None) -> float:
+    w = [1.0] * len(y) if w is None else w
+    terms = [wi * (-math.log(pi) if yi == 1 else -math.log1p(-pi)) for yi, pi, wi in zip(y, p, w)]
+    return math.fsum(terms) / math.fsum(w)
+
+
+def run_json(capsys, *argv) -> dict:
+    code = main(["score", *map(str, argv), "--format", "json", "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return json.loads(captured.out)
+
+
+def table(**columns):
+    return pa.table(columns)
+
+
+def write_csv(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def csv_text(header=("label", "pred"), rows=None) -> str:
+    rows = rows if rows is not None else list(zip(Y, P))
+    return ",".join(header) + "\n" + "".join(",".join(map(str, r)) + "\n" for r in rows)
+
+
+# -- formats ---------------------------------------------------------------------------------
+
+
+def _writers():
+    def parquet(path):
+        pq.write_table(table(label=pa.array(Y, pa.int8()), pred=pa.array(P)), path / "x.parquet")
+        return path / "x.parquet"
+
+    def csv(path):
+        return write_csv(path / "x.csv", csv_text())
+
+    def tsv(path):
+        return write_csv(path / "x.tsv", csv_text().replace(",", "\t"))
+
+    def csv_gz(path):
+        with gzip.open(path / "x.csv.gz", "wt") as handle:
+            handle.write(csv_text())
+        return path / "x.csv.gz"
+
+    def csv_zst(path):
+        with pa.CompressedOutputStream(str(path / "x.csv.zst"), "zstd") as out:
+            out.write(csv_text().encode())
+        return path / "x.csv.zst"
+
+    def feather_(path):
+        feather.write_feather(table(label=Y, pred=P), path / "x.feather")
+        return path / "x.feather"
+
+    def arrow_stream(path):
+        with pa.OSFile(str(path / "x.arrow"), "wb") as sink, \
+                pa.ipc.new_stream(sink, table(label=Y, pred=P).schema) as writer:
+            writer.write_table(table(label=Y, pred=P))
+        return path / "x.arrow"
+
+    def jsonl(path):
+        lines = "".join(json.dumps({"label": y, "pred": p}) + "\n" for y, p in zip(Y, P))
+        return write_csv(path / "x.jsonl", lines)
+
+    def npy_2d(path):
+        np.save(path / "x.npy", np.column_stack([Y, P]))
+        return path / "x.npy"
+
+    def npy_structured(path):
+        array = np.zeros(len(Y), dtype=[("label", "i1"), ("pred", "f4")])
+        array["label"], array["pred"] = Y, np.array(P, dtype=np.float32).astype(np.float64)
+        np.save(path / "x.npy", array)
+        return path / "x.npy"
+
+    def npz(path):
+        np.savez(path / "x.npz", label=np.array(Y), pred=np.array(P))
+        return path / "x.npz"
+
+    def parquet_dir(path):
+        (path / "d").mkdir()
+        for i in range(2):
+            rows = slice(4 * i, 4 * i + 4)
+            pq.write_table(table(label=Y[rows], pred=P[rows]), path / "d" / f"part{i}.parquet")
+        return path / "d"
+
+    def parquet_glob(path):
+        parquet_dir(path)
+        return str(path / "d" / "part*.parquet")
+
+    return [parquet, csv, tsv, csv_gz, csv_zst, feather_, arrow_stream, jsonl, npy_2d,
+            npy_structured, npz, parquet_dir, parquet_glob]
+
+
+@pytest.mark.parametrize("writer", _writers(), ids=lambda f: f.__name__)
+def test_every_format_gives_the_exact_log_loss(tmp_path, capsys, writer):
+    path = writer(tmp_path)
+    result = run_json(capsys, path)
+    p = P if writer.__name__ != "npy_structured" else [float(np.float32(v)) for v in P]
+    assert result["log_loss"] == pytest.approx(exact(Y, p), rel=1e-14)
+    assert result["rows_read"] == result["rows_scored"] == len(Y)
+    assert result["rows_rejected"] == 0
+    assert result["positives"] == sum(Y)
+
+
+def test_standard_input_is_read_as_csv(monkeypatch, capsys):
+    stdin = io.TextIOWrapper(io.BytesIO(csv_text().encode()))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    result = run_json(capsys, "-")
+    assert result["log_loss"] == pytest.approx(exact(Y, P), rel=1e-14)
+
+
+def test_several_files_are_one_result(tmp_path, capsys):
+    a = write_csv(tmp_path / "a.csv", csv_text(rows=list(zip(Y, P))[:3]))
+    b = write_csv(tmp_path / "b.csv", csv_text(rows=list(zip(Y, P))[3:]))
+    result = run_json(capsys, a, b)
+    assert result["log_loss"] == pytest.approx(exact(Y, P), rel=1e-14)
+    assert result["files"] == [str(a), str(b)]
+
+
+def test_large_file_crosses_many_batches_and_blocks(tmp_path, capsys, monkeypatch):
+    import logloss._io as io_module
+
+    monkeypatch.setattr(io_module, "BATCH_ROWS", 1000)
+    monkeypatch.setattr(io_module, "CSV_BLOCK_BYTES", 4096)
+    rng = np.random.default_rng(3)
+    n = 20_000
+    p = rng.random(n)
+    y = (rng.random(n) < p).astype(np.int8)
+    pq.write_table(table(y=y, p=p), tmp_path / "big.parquet", row_group_size=3000)
+    pcsv.write_csv(table(y=y, p=p), tmp_path / "big.csv")
+    want = exact(y.tolist(), p.tolist())
+    for name in ("big.parquet", "big.csv"):
+        result = run_json(capsys, tmp_path / name)
+        assert result["log_loss"] == pytest.approx(want, rel=1e-13)
+        assert result["rows_scored"] == n
+
+
+# -- options ---------------------------------------------------------------------------------
+
+
+def test_columns_are_detected_and_named_on_stderr(tmp_path, capsys):
+    path = write_csv(tmp_path / "x.csv", csv_text(header=("click", "score")))
+    assert main(["score", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert "label='click'" in captured.err and "pred='score'" in captured.err
+    assert "log_loss" in captured.out
+
+
+def test_explicit_columns_weights_and_logits(tmp_path, capsys):
+    w = [1, 2, 1, 3, 1, 1, 2, 1]
+    z = [math.log(p / (1 - p)) for p in P]
+    rows = list(zip(Y, z, w))
+    path = write_csv(tmp_path / "x.csv", csv_text(header=("truth", "margin", "w"), rows=rows))
+    result = run_json(capsys, path, "--label", "truth", "--pred", "margin", "--weight", "w",
+                      "--logits")
+    assert result["log_loss"] == pytest.approx(exact(Y, P, w), rel=1e-12)
+    assert result["total_weight"] == sum(w)
+    assert result["from_logits"] is True
+
+
+def test_by_gives_per_group_results_that_add_up(tmp_path, capsys):
+    rows = list(zip(Y, P, SEG, ["x", "y"] * 4))
+    path = write_csv(tmp_path / "x.csv", csv_text(header=("label", "pred", "seg", "dev"), rows=rows))
+    result = run_json(capsys, path, "--by", "seg")
+    groups = {g["group"]["seg"]: g for g in result["groups"]}
+    for segment in ("a", "b"):
+        ys = [y for y, s in zip(Y, SEG) if s == segment]
+        ps = [p for p, s in zip(P, SEG) if s == segment]
+        group = groups[segment]
+        assert group["log_loss"] == pytest.approx(exact(ys, ps), rel=1e-14)
+        assert group["rows_scored"] == len(ys) and group["positives"] == sum(ys)
+        assert group["calibration"] == pytest.approx(sum(ps) / sum(ys), rel=1e-14)
+        for field in ("normalized_entropy", "base_rate"):
+            assert field in group
+    assert result["log_loss"] == pytest.approx(exact(Y, P), rel=1e-14)
+    two = run_json(capsys, path, "--by", "seg", "--by", "dev")
+    assert len(two["groups"]) == 4
+    assert sum(g["rows_scored"] for g in two["groups"]) == len(Y)
+
+
+def test_positive_maps_string_labels(tmp_path, capsys):
+    rows = [("yes" if y else "no", p) for y, p in zip(Y, P)]
+    path = write_csv(tmp_path / "x.csv", csv_text(rows=rows))
+    result = run_json(capsys, path, "--positive", "yes")
+    assert result["log_loss"] == pytest.approx(exact(Y, P), rel=1e-14)
+    assert result["label_mapping"] == {"positive": "yes", "negative": "no"}
+
+
+def test_json_fields_and_calibration(tmp_path, capsys):
+    path = write_csv(tmp_path / "x.csv", csv_text())
+    result = run_json(capsys, path)
+    for field in ("log_loss", "rows_read", "rows_scored", "rows_rejected", "positives",
+                  "normalized_entropy", "calibration"):
+        assert field in result
+    base = sum(Y) / len(Y)
+    entropy = -(base * math.log(base) + (1 - base) * math.log1p(-base))
+    assert result["normalized_entropy"] == pytest.approx(exact(Y, P) / entropy, rel=1e-14)
+    assert result["calibration"] == pytest.approx(math.fsum(P) / sum(Y), rel=1e-14)
+
+
+def test_csv_and_table_formats_and_output_file(tmp_path, capsys):
+    path = write_csv(tmp_path / "x.csv", csv_text(header=("label", "pred", "seg"),
+                                                   rows=list(zip(Y, P, SEG))))
+    out = tmp_path / "out.csv"
+    assert main(["score", str(path), "--by", "seg", "--format", "csv", "-o", str(out), "-q"]) == 0
+    assert capsys.readouterr().out == ""
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("seg,rows_scored,positives")
+    assert len(lines) == 4 and lines[-1].startswith("(all),8,4")
+    assert main(["score", str(path), "-q"]) == 0
+    text = capsys.readouterr().out
+    assert "log_loss" in text and f"{exact(Y, P):.10g}" in text
+    assert "rows read 8, scored 8, rejected 0" in text
+
+
+def test_infinite_loss_is_reported_not_hidden(tmp_path, capsys):
+    path = write_csv(tmp_path / "x.csv", "label,pred\n1,0.0\n0,0.5\n")
+    assert main(["score", str(path), "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert result["log_loss"] is None and result["infinite"] == 1
+    assert "infinite loss" in captured.err
+
+
+def test_no_progress_bar_when_not_a_terminal(tmp_path, capsys):
+    path = write_csv(tmp_path / "x.csv", csv_text())
+    assert main(["score", str(path)]) == 0
+    assert "rows/s" not in capsys.readouterr().err
+
+
+# -- bad input: a table of (file content, arguments, exit code, message) -----------------------
+
+BAD_INPUT = [
+    ("label,pred\n1,0.5\n0,abc\n", [], 1, "x.csv: row 2, column 'pred': value 'abc' is not a number"),
+    ("label,pred\n1,0.5\n0,nan\n", [], 1, "row 2, column 'pred': value nan is NaN"),
+    ("label,pred\n1,0.5\n0,1.5\n", [], 1, "row 2, column 'pred': value 1.5 is not a probability"),
+    ("label,pred\n1,0.5\n0,-0.1\n", [], 1, "row 2, column 'pred': value -0.1 is not a probability"),
+    ("label,pred\n1,0.5\n2,0.5\n", [], 1, "row 2, column 'label': value 2 is neither 0 nor 1"),
+    ("label,pred\n1,0.5\n,0.5\n", [], 1, "row 2, column 'label': value None is missing"),
+    ("label,pred\nyes,0.5\nmaybe,0.5\nno,0.5\n", ["--positive", "yes"], 1,
+     "row 3, column 'label': value 'no' is neither the --positive value"),
+    ("label,pred\nyes,0.5\n", [], 1, "column 'label': value 'yes' is not a number"),
+    ("label,pred,w\n1,0.5,-1\n", ["--weight", "w"], 1, "column 'w': value -1 is not a finite"),
+    ("label,pred\n1,nan\n", ["--logits"], 1, "column 'pred': value nan is NaN"),
+    ("label,prob\n1,0.5\n", ["--pred", "nope"], 2, "no column 'nope' (for predictions). "
+                                                   "The columns are: 'label', 'prob'."),
+    ("a,b\n1,0.5\n", [], 2, "cannot tell which column holds the labels; pass --label COL. "
+                            "The columns are: 'a', 'b'."),
+    ("label,pred\n1,0.5\n", ["--by", "seg"], 2, "no column 'seg'"),
+    ("label,pred\n1,0.5\n0,0.5,7\n", [], 1, "truncated or corrupt"),
+    ("label,pred\n", [], 1, "no row was left to score"),
+    ("label,pred\n1,0.5\n", ["--negative", "no"], 2, "--negative needs --positive"),
+]
+
+
+@pytest.mark.parametrize(("content", "args", "code", "message"), BAD_INPUT,
+                         ids=[m[:40] for *_, m in BAD_INPUT])
+def test_bad_input(tmp_path, capsys, content, args, code, message):
+    path = write_csv(tmp_path / "x.csv", content)
+    assert main(["score", str(path), *args, "-q"]) == code
+    captured = capsys.readouterr()
+    assert message in captured.err
+    assert captured.out == ""
+
+
+def test_bad_value_after_the_first_csv_block_is_still_named_by_row(tmp_path, capsys, monkeypatch):
+    import logloss._io as io_module
+
+    monkeypatch.setattr(io_module, "CSV_BLOCK_BYTES", 64)
+    rows = [(1, 0.5)] * 50 + [(0, "oops")] + [(0, 0.25)] * 10
+    path = write_csv(tmp_path / "x.csv", csv_text(rows=rows))
+    assert main(["score", str(path), "-q"]) == 1
+    assert "row 51, column 'pred': value 'oops' is not a number" in capsys.readouterr().err
+    result = run_json(capsys, path, "--on-invalid", "skip")
+    assert result["rows_read"] == 61 and result["rows_rejected"] == 1
+    assert result["log_loss"] == pytest.approx(exact([1] * 50 + [0] * 10, [0.5] * 50 + [0.25] * 10),
+                                               rel=1e-14)
+
+
+def test_skip_counts_every_row_by_reason(tmp_path, capsys):
+    content = "label,pred\n1,0.9\n0,abc\n0,nan\n1,1.5\n2,0.5\n,0.5\n0,0.2\n"
+    path = write_csv(tmp_path / "x.csv", content)
+    code = main(["score", str(path), "--on-invalid", "skip", "--format", "json"])
+    captured = capsys.readouterr()
+    assert code == 0
+    result = json.loads(captured.out)
+    assert result["rows_read"] == 7
+    assert result["rows_scored"] == 2 and result["rows_rejected"] == 5
+    assert result["rows_read"] == result["rows_scored"] + result["rows_rejected"]
+    assert result["rejected_by_reason"] == {
+        "label_missing": 1, "label_not_binary": 1, "pred_nan": 1, "pred_non_numeric": 1,
+        "pred_out_of_range": 1}
+    assert result["log_loss"] == pytest.approx(exact([1, 0], [0.9, 0.2]), rel=1e-14)
+    assert "skipped 5 of 7 rows" in captured.err
+
+
+def test_corrupt_parquet_is_an_error_not_a_number(tmp_path, capsys):
+    n = 50_000
+    rng = np.random.default_rng(0)
+    pq.write_table(table(label=rng.integers(0, 2, n).astype(np.int8), pred=rng.random(n)),
+                   tmp_path / "x.parquet", row_group_size=10_000)
+    data = (tmp_path / "x.parquet").read_bytes()
+    (tmp_path / "cut.parquet").write_bytes(data[: len(data) // 2])
+    assert main(["score", str(tmp_path / "cut.parquet"), "-q"]) == 1
+    assert "cut.parquet" in capsys.readouterr().err
+    garbled = bytearray(data)
+    garbled[len(data) // 3 : len(data) // 3 + 2000] = b"\xff" * 2000
+    (tmp_path / "bad.parquet").write_bytes(bytes(garbled))
+    assert main(["score", str(tmp_path / "bad.parquet"), "-q"]) == 1
+    captured = capsys.readouterr()
+    assert "bad.parquet" in captured.err and captured.out == ""
+
+
+def test_truncated_gzip_is_an_error(tmp_path, capsys):
+    with gzip.open(tmp_path / "x.csv.gz", "wt") as handle:
+        handle.write(csv_text(rows=list(zip(Y, P)) * 2000))
+    data = (tmp_path / "x.csv.gz").read_bytes()
+    (tmp_path / "cut.csv.gz").write_bytes(data[: len(data) // 2])
+    assert main(["score", str(tmp_path / "cut.csv.gz"), "-q"]) == 1
+    assert "truncated or corrupt" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["nope.csv"], "no such file"),
+    (["x.xlsx"], "unknown file type"),
+])
+def test_usage_errors(tmp_path, capsys, monkeypatch, argv, message):
+    (tmp_path / "x.xlsx").write_text("")
+    monkeypatch.chdir(tmp_path)
+    assert main(["score", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_pyarrow_says_what_to_install(monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    assert main(["score", str(write_csv(tmp_path / "x.csv", csv_text()))]) == 2
+    assert "pip install 'logloss[cli]'" in capsys.readouterr().err
+
+
+def test_help_documents_exit_codes(capsys):
+    assert main(["score", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "exit codes" in out and "invalid data" in out
+
+
+# -- demo and the installed script -------------------------------------------------------------
+
+
+def test_demo_scores_the_shipped_sample(capsys):
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "model=good" in out and "model=bad" in out and "segment=mobile" in out
+    demo = Path(__file__).resolve().parents[1] / "src" / "logloss" / "data" / "demo.csv"
+    rows = [line.split(",") for line in demo.read_text().splitlines()[1:]]
+    good = [(int(r[2]), float(r[3])) for r in rows if r[0] == "good"]
+    assert f"{exact(*zip(*good)):.10g}" in out
+
+
+def test_installed_console_script_scores_a_file(tmp_path):
+    script = Path(sys.executable).parent / "logloss"
+    found = str(script) if script.exists() else shutil.which("logloss")
+    if found is None:
+        pytest.skip("the logloss console script is not installed (run the README's install command)")
+    path = write_csv(tmp_path / "x.csv", csv_text())
+    run = subprocess.run([found, "score", str(path), "--format", "json"], capture_output=True,
+                         text=True, env={**os.environ, "PYTHONWARNINGS": "error"})
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["log_loss"] == pytest.approx(exact(Y, P), rel=1e-14)
+    bad = write_csv(tmp_path / "bad.csv", "label,pred\n1,2\n")
+    run = subprocess.run([found, "score", str(bad)], capture_output=True, text=True)
+    assert run.returncode == 1 and "row 1, column 'pred'" in run.stderr
