@@ -18,8 +18,8 @@ CASES = [
     ("nan-pred", lambda: bce(Y, [0.9, np.nan, 0.6, 0.4]), ValueError, ["`y_pred`", "NaN", "index 1"]),
     ("nan-label", lambda: bce([1, 0, np.nan, 0.0], P), ValueError, ["`y_true`", "NaN", "index 2"]),
     ("nan-logit", lambda: bce(Y, [0, 0, 0, np.nan], from_logits=True), ValueError, ["`y_pred`", "NaN", "index 3"]),
-    ("prob-above-one", lambda: bce(Y, [0.9, 0.2, 1.5, 0.4]), ValueError, ["`y_pred`", "[0, 1]", "1.5", "index 2", "from_logits=True"]),
-    ("prob-negative", lambda: bce(Y, [0.9, -0.1, 0.6, 0.4]), ValueError, ["`y_pred`", "-0.1", "index 1"]),
+    ("prob-above-one", lambda: bce(Y, [0.9, 0.2, 1.5, 0.4]), ValueError, ["`y_pred`", "[0, 1]", "Received 1.5 at index 2", "from_logits=True"]),
+    ("prob-negative", lambda: bce(Y, [0.9, -0.1, 0.6, 0.4]), ValueError, ["`y_pred`", "Received -0.1 at index 1"]),
     ("label-two", lambda: bce([1, 2, 1, 0], P), ValueError, ["`y_true`", "labels in [0, 1]", "2", "index 1"]),
     ("label-negative-2d", lambda: bce([[1, 0], [0, -1]], [[0.5, 0.5], [0.5, 0.5]]), ValueError, ["`y_true`", "index (1, 1)"]),
     ("shape", lambda: bce(Y, P[:, None]), ValueError, ["same shape", "(4,)", "(4, 1)"]),
@@ -27,7 +27,7 @@ CASES = [
     ("complex", lambda: bce(Y, P + 0j), TypeError, ["`y_pred`", "real numbers", "complex128"]),
     ("object", lambda: bce(Y, np.array([0.1, "a", 0.2, 0.3], dtype=object)), TypeError, ["`y_pred`", "object"]),
     ("strings", lambda: bce(np.array(["yes", "no", "yes", "no"]), P), TypeError, ["`y_true`", "real numbers"]),
-    ("negative-weight", lambda: bce(Y, P, sample_weight=[1, 1, -2, 1]), ValueError, ["`sample_weight`", "non-negative", "-2.0", "index 2"]),
+    ("negative-weight", lambda: bce(Y, P, sample_weight=[1, 1, -2, 1]), ValueError, ["`sample_weight`", "non-negative", "Received -2.0 at index 2"]),
     ("nan-weight", lambda: bce(Y, P, sample_weight=[1, np.nan, 1, 1]), ValueError, ["`sample_weight`", "NaN", "index 1"]),
     ("inf-weight", lambda: bce(Y, P, sample_weight=[1, 1, 1, np.inf]), ValueError, ["`sample_weight`", "finite", "index 3"]),
     ("weight-shape", lambda: bce(Y, P, sample_weight=[1, 2, 3]), ValueError, ["`sample_weight`", "broadcastable", "(4,)", "(3,)"]),
@@ -40,9 +40,9 @@ CASES = [
     ("reduction", lambda: bce(Y, P, reduction="avg"), ValueError, ["`reduction`", "'mean', 'sum', 'none'", "reduction='avg'"]),
     ("axis", lambda: bce(Y, P, axis=3), ValueError, ["`axis`", "axis=3"]),
     ("clip-range", lambda: bce(Y, P, clip=0.7), ValueError, ["`clip`", "(0, 0.5)", "0.7"]),
-    ("cce-label-range", lambda: cce([0, 3], [[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]]), ValueError, ["`y_true`", "[0, 2]", "3", "index 1"]),
+    ("cce-label-range", lambda: cce([0, 3], [[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]]), ValueError, ["`y_true`", "[0, 2]", "Received 3 at index 1"]),
     ("cce-label-negative", lambda: cce([-1, 0], [[0.5, 0.5], [0.2, 0.8]]), ValueError, ["`y_true`", "-1", "index 0"]),
-    ("cce-not-normalized", lambda: cce([0, 1], [[0.5, 0.6], [0.2, 0.8]]), ValueError, ["`y_pred`", "sum to 1", "sample index 0", "1.1"]),
+    ("cce-not-normalized", lambda: cce([0, 1], [[0.5, 0.6], [0.2, 0.8]]), ValueError, ["`y_pred`", "sum to 1", "sample index 0 sums to 1.1"]),
     ("cce-shape", lambda: cce([[1, 0, 0]], [[0.5, 0.5]]), ValueError, ["`y_true`", "(1, 3)", "(1, 2)"]),
     ("cce-logit-nan", lambda: cce([0], [[np.nan, 1.0]], from_logits=True), ValueError, ["`y_pred`", "nan", "index (0, 0)"]),
     ("cce-scalar", lambda: cce(0, 0.5), ValueError, ["`y_pred`", "class axis"]),
@@ -64,6 +64,11 @@ def test_bad_input_has_a_clear_error(call, exception, fragments):
 def test_empty_input_is_fine_for_sum_and_none():
     assert logloss.bce([], [], reduction="sum") == 0
     assert logloss.bce([], [], reduction="none").shape == (0,)
+
+
+def test_infinite_count_ignores_zero_weight_samples():
+    with pytest.warns(logloss.InfiniteLossWarning, match="1 of 3 samples"):
+        logloss.bce([1, 1, 0], [0.0, 0.0, 0.5], sample_weight=[0, 1, 1])
 
 
 def test_zero_weight_removes_an_infinitely_wrong_sample():

@@ -169,7 +169,7 @@ def binary_cross_entropy(
     axes = normalize_axis(axis, inputs.y.ndim)
     losses = _per_element(inputs)
     result = reduce_losses(losses, inputs.sample_weight, reduction, axes)
-    warn_if_infinite(losses, result, stacklevel=2)
+    warn_if_infinite(losses, result, weight=inputs.sample_weight, stacklevel=2)
     return _round_once(result, inputs.output_dtype)
 
 

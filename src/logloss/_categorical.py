@@ -29,7 +29,7 @@ def _check_rows_sum_to_one(name: str, values: np.ndarray, what: str) -> None:
         flat = int(np.argmax(bad.ravel()))
         raise ValueError(
             f"`{name}` must hold {what} that sum to 1 over the class axis. The one at "
-            f"sample index {format_index(flat, sums.shape)} sums to {sums.ravel()[flat]!r}. "
+            f"sample index {format_index(flat, sums.shape)} sums to {sums.ravel()[flat].item()!r}. "
             "Normalize first (y / y.sum(axis, keepdims=True)), or pass logits with from_logits=True."
         )
 
@@ -46,7 +46,7 @@ def _integer_labels(y: np.ndarray, n_classes: int, sample_shape: tuple[int, ...]
             flat = int(np.argmax(bad.ravel()))
             raise ValueError(
                 f"`y_true` holds integer class labels, which must be in [0, {n_classes - 1}] "
-                f"for {n_classes} classes. Received {y.ravel()[flat]!r} at index "
+                f"for {n_classes} classes. Received {y.ravel()[flat].item()!r} at index "
                 f"{format_index(flat, y.shape)}."
             )
     return y.astype(np.intp, copy=False)
@@ -59,7 +59,7 @@ def _losses_per_class_from_logits(z: np.ndarray) -> np.ndarray:
         flat = int(np.argmax(bad.ravel()))
         raise ValueError(
             "`y_pred` logits must be finite or -inf (an impossible class). "
-            f"Received {z.ravel()[flat]!r} at index {format_index(flat, z.shape)}."
+            f"Received {z.ravel()[flat].item()!r} at index {format_index(flat, z.shape)}."
         )
     top = np.argmax(z, axis=-1)[..., None]
     m = np.take_along_axis(z, top, axis=-1)
@@ -141,5 +141,5 @@ def categorical_cross_entropy(
         else:
             losses = np.sum(ew.xlog_or_zero(np, y.astype(work), per_class), axis=-1)
     result = reduce_losses(losses, weight, reduction, None)
-    warn_if_infinite(losses, result, stacklevel=2)
+    warn_if_infinite(losses, result, weight=weight, stacklevel=2)
     return _round_once(result, output)

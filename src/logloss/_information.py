@@ -58,5 +58,5 @@ def binary_kl_divergence(y_true, y_pred, *, sample_weight=None, reduction="mean"
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         divergence = ew.binary_kl(np, y.astype(work), p.astype(work))
     result = reduce_losses(divergence, weight, reduction, axes)
-    warn_if_infinite(divergence, result, stacklevel=2)
+    warn_if_infinite(divergence, result, weight=weight, stacklevel=2)
     return _round_once(result, output)

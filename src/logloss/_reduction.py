@@ -35,13 +35,17 @@ def apply_weight(losses: np.ndarray, weight: np.ndarray | None) -> np.ndarray:
         return np.where(weight == 0, 0, weight * losses)
 
 
-def warn_if_infinite(weighted: np.ndarray, result: np.ndarray, *, stacklevel: int) -> None:
+def warn_if_infinite(
+    losses: np.ndarray, result: np.ndarray, *, weight: np.ndarray | None = None, stacklevel: int
+) -> None:
     if not np.isinf(result).any():
         return
-    infinite = np.isinf(weighted)
+    infinite = np.isinf(losses)
+    if weight is not None:
+        infinite &= weight != 0  # a zero weight removes the sample, infinite or not
     count = int(np.count_nonzero(infinite))
     warnings.warn(
-        f"{count} of {weighted.size} samples have infinite loss (first at index "
+        f"{count} of {losses.size} samples have infinite loss (first at index "
         f"{first_index(infinite)}): a prediction of exactly 0 for a positive label or "
         "exactly 1 for a negative one. This is the exact value, not an error. To bound "
         "each sample's loss at -log(c), pass clip=c (e.g. clip=1e-15, as XGBoost and "

@@ -64,7 +64,7 @@ def check_unit_interval(name: str, values: np.ndarray, what: str) -> None:
     if low < 0 or high > 1:
         bad = (values < 0) | (values > 1)
         idx = first_index(bad)
-        value = values.ravel()[int(np.argmax(bad.ravel()))]
+        value = values.ravel()[int(np.argmax(bad.ravel()))].item()
         raise ValueError(
             f"`{name}` must contain {what} in [0, 1]. "
             f"Received {value!r} at index {idx}."
@@ -113,7 +113,7 @@ def check_sample_weight(
         if low < 0 or not np.isfinite(high):
             bad = (weight < 0) | ~np.isfinite(weight)
             idx = first_index(bad)
-            value = weight.ravel()[int(np.argmax(bad.ravel()))]
+            value = weight.ravel()[int(np.argmax(bad.ravel()))].item()
             raise ValueError(
                 "`sample_weight` must be finite and non-negative. "
                 f"Received {value!r} at index {idx}."
@@ -129,7 +129,7 @@ def check_pos_weight(pos_weight: object, target_shape: tuple[int, ...]) -> np.nd
     weight = weight.astype(np.float64, copy=False)
     bad = ~(weight > 0) | ~np.isfinite(weight)
     if bad.any():
-        value = weight.ravel()[int(np.argmax(bad.ravel()))]
+        value = weight.ravel()[int(np.argmax(bad.ravel()))].item()
         where = "" if weight.ndim == 0 else f" at index {first_index(bad)}"
         raise ValueError(
             "`pos_weight` must be finite and > 0 (it multiplies the positive term, "
