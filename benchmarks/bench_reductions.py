@@ -8,7 +8,8 @@ compiles the jit peers), the ratio to the fastest peer (peers: everything except
 the memory-limit row), and each result's relative error against an exact reference: math.fsum
 of per-sample losses from logloss's reference path (extended precision, each term within 1 ulp).
 Data is converted to each framework's array type before timing (zero-copy for PyTorch).
-Peers that are not installed are skipped with a line saying so.
+Peers that are not installed are skipped with a line saying so. With numba installed
+(logloss[fast]) logloss appears twice: with its compiled kernels, and NumPy only.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import time
 import numpy as np
 
 import logloss
+from logloss import _fast
 from logloss._binary import _per_element, prepare_binary
 
 THREADS = os.cpu_count() or 1
@@ -196,8 +198,18 @@ def main() -> None:
         exact = exact_mean(y, x, kind)
         reduce = reduction == "mean"
         rows = []
-        t, r = best_time(lambda: logloss.bce(y, x, from_logits=kind == "logits", reduction=reduction), args.repeat)
-        rows.append(("logloss", t, as_mean(r, n), False))
+        run = lambda: logloss.bce(y, x, from_logits=kind == "logits", reduction=reduction)  # noqa: E731
+        kernels = _fast.numba_kernels()
+        if kernels is not None:  # logloss[fast]: the first call also loads (or compiles) the kernels
+            t, r = best_time(run, args.repeat)
+            rows.append(("logloss (numba kernels)", t, as_mean(r, n), False))
+        use = _fast.USE_NUMBA
+        _fast.USE_NUMBA = False
+        try:
+            t, r = best_time(run, args.repeat)
+        finally:
+            _fast.USE_NUMBA = use
+        rows.append(("logloss (NumPy only)", t, as_mean(r, n), False))
         for name, factory in factories.items():
             made = factory(kind, reduce)
             if made is None:

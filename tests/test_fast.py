@@ -21,12 +21,20 @@ rng = np.random.default_rng(314)
 N = 3001  # not a multiple of the chunk or of the group of 64
 
 
-@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"], autouse=True)
+@pytest.fixture(params=[1, 2, "numba"], ids=["numpy-1thread", "numpy-2threads", "numba"], autouse=True)
 def small_chunks(monkeypatch, request):
+    """NumPy path with small chunks (one or two threads), or the numba kernels (512-sample blocks)."""
     monkeypatch.setattr(_fast, "CHUNK", 320)
     monkeypatch.setattr(_fast, "MIN_SIZE", 0)
-    monkeypatch.setattr(_fast, "THREADS", request.param)
     monkeypatch.setattr(_fast, "_pool", None)
+    if request.param == "numba":
+        pytest.importorskip("numba")
+        monkeypatch.setattr(_fast, "USE_NUMBA", True)
+        monkeypatch.setattr(_fast, "NUMBA_MIN_SIZE", 0)
+        assert _fast.numba_kernels() is not None
+    else:
+        monkeypatch.setattr(_fast, "USE_NUMBA", False)
+        monkeypatch.setattr(_fast, "THREADS", request.param)
 
 
 def _exact_mean(y, x, *, logits=False, w=None):

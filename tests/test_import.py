@@ -1,7 +1,7 @@
 import subprocess
 import sys
 
-HEAVY = ["torch", "jax", "tensorflow", "keras", "dask", "cupy", "pyarrow", "matplotlib", "pandas", "scipy"]
+HEAVY = ["torch", "jax", "tensorflow", "keras", "dask", "cupy", "pyarrow", "matplotlib", "pandas", "scipy", "numba"]
 
 
 def test_import_logloss_pulls_in_no_heavy_library():

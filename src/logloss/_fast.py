@@ -17,6 +17,12 @@ The per-sample formulas are float64 and write ``log1p(-p)`` as ``log(s) + c/s`` 
 ``s = fl(1 - p)`` and ``c = (1 - p) - s`` exact (Fast2Sum): every loss term is
 non-negative, so a few roundings per sample keep the sum within ~1e-15 relative.
 
+With numba installed (``pip install logloss[fast]``), inputs of ``NUMBA_MIN_SIZE`` samples or
+more go instead to the compiled kernels of ``_numba`` (one fused pass, vectorized ``log`` and
+``exp``), which also serve ``reduction="none"`` for hard labels from probabilities. numba is
+imported on the first such call, never by ``import logloss``; ``LOGLOSS_DISABLE_NUMBA=1`` in the
+environment, or ``USE_NUMBA = False`` here, keeps everything on NumPy.
+
 Whenever the fast path cannot vouch for its answer (bad input, an infinite loss, a weight
 that is not simply elementwise, options such as ``clip``) it returns ``None`` and the
 caller runs the reference path, which also produces every error message and warning.
@@ -39,6 +45,11 @@ TOLERANCE = 1e-14  # largest accepted relative error bound of a chunk's product
 _U = 2.0**-53
 _LN2 = math.log(2.0)
 THREADS = max(1, min(os.cpu_count() or 1, 8))
+NUMBA_MIN_SIZE = 1 << 16  # below this, numba's call overhead and thread start-up do not pay
+USE_NUMBA = os.environ.get("LOGLOSS_DISABLE_NUMBA", "").strip().lower() in ("", "0", "false", "no")
+_NUMBA_LABELS = (np.bool_, np.int8, np.uint8, np.float32, np.float64)  # each dtype is a compilation
+
+_kernels = None  # the _numba module once imported, False when numba is not installed
 
 _pool: ThreadPoolExecutor | None = None
 
@@ -52,6 +63,70 @@ def _executor() -> ThreadPoolExecutor:
     if _pool is None:
         _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="logloss")
     return _pool
+
+
+# ---------------------------------------------------------------- compiled kernels (numba)
+
+
+def numba_kernels():
+    """The ``_numba`` module, or None when numba is missing or switched off (imported once)."""
+    global _kernels
+    if not USE_NUMBA:
+        return None
+    if _kernels is None:
+        try:
+            from . import _numba
+        except ImportError:
+            _kernels = False
+        else:
+            _kernels = _numba
+    return _kernels or None
+
+
+def _numba_inputs(y, x, w):
+    """The kernels' module and y (bools viewed as uint8), or None when they do not apply."""
+    if x.size < NUMBA_MIN_SIZE or y.dtype.type not in _NUMBA_LABELS:
+        return None
+    if w is not None and w.dtype != np.float64:
+        return None
+    kernels = numba_kernels()
+    if kernels is None:
+        return None
+    return kernels, (y.view(np.uint8) if y.dtype == np.bool_ else y)
+
+
+def _numba_sums(kernels, y, x, w, from_logits: bool) -> tuple[float, float] | None:
+    chunks = -(-x.size // kernels.CHUNK)
+    totals, weights = np.empty(chunks), np.empty(chunks)
+    status = np.empty(chunks, dtype=np.int64)
+    if w is None:
+        kernel = kernels.logit_sums if from_logits else kernels.probability_sums
+        kernel(y, x, totals, weights, status)
+    else:
+        kernel = kernels.weighted_logit_sums if from_logits else kernels.weighted_probability_sums
+        kernel(y, x, w, totals, weights, status)
+    if status.max() != kernels.OK:
+        return None  # invalid input or an infinite loss: the reference path reports it
+    return math.fsum(totals), math.fsum(weights)
+
+
+def hard_probability_losses(y_true, y_pred) -> np.ndarray | None:
+    """``reduction="none"`` for hard labels from probabilities, or None to use the reference."""
+    y, x = _flat(y_true), _flat(y_pred)
+    if y is None or x is None or y_true.shape != y_pred.shape:
+        return None
+    if x.dtype not in (np.float64, np.float32):
+        return None
+    found = _numba_inputs(y, x, None)
+    if found is None:
+        return None
+    kernels, y = found
+    out = np.empty(x.shape, dtype=x.dtype)
+    status = np.empty(-(-x.size // kernels.CHUNK), dtype=np.int64)
+    kernels.hard_probability_losses(y, x, out, status)
+    if status.max() != kernels.OK:
+        return None  # soft labels, invalid input or an infinite loss
+    return out.reshape(y_pred.shape)
 
 
 # ---------------------------------------------------------------- validation per chunk
@@ -277,6 +352,10 @@ def loss_sums(y_true, y_pred, *, from_logits: bool, sample_weight=None) -> tuple
         w = _flat(sample_weight)
         if w is None or sample_weight.shape != y_true.shape or w.dtype.kind not in "biuf":
             return None
+    found = _numba_inputs(y, x, w)
+    if found is not None:
+        kernels, y = found
+        return _numba_sums(kernels, y, x, w, from_logits)
     n = x.size
     chunks = -(-n // CHUNK)
     workers = min(THREADS, chunks)
@@ -310,10 +389,15 @@ def binary_reduction(
     clip,
 ):
     """The full reduction of :func:`binary_cross_entropy`, or None to use the reference path."""
-    if reduction == "none" or axis is not None or pos_weight is not None or clip is not None:
+    if axis is not None or pos_weight is not None or clip is not None:
         return None
     if label_smoothing != 0 or isinstance(label_smoothing, bool):
         return None
+    if reduction == "none":
+        # Only this case: its kernel is within 1 ulp (soft labels and logits are not promised).
+        if from_logits or sample_weight is not None:
+            return None
+        return hard_probability_losses(y_true, y_pred)
     sums = loss_sums(y_true, y_pred, from_logits=from_logits, sample_weight=sample_weight)
     if sums is None:
         return None

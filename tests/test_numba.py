@@ -1,0 +1,206 @@
+"""The optional numba kernels (``_numba``): their log, log1p and exp against long double on
+millions of inputs and against mpmath on edge values, the 1-ulp promise of reduction="none",
+the size threshold and the LOGLOSS_DISABLE_NUMBA switch.
+
+The long-double reference (x87 80-bit ``logl``/``log1pl``/``expl``, themselves within ~1 ulp of
+64 bits, i.e. 2**-11 float64 ulp) is checked against mpmath on a sample first.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import mpmath
+import numpy as np
+import pytest
+
+import logloss
+from logloss import _fast
+
+from . import reference as ref
+
+numba = pytest.importorskip("numba")
+K = _fast.numba_kernels() if _fast.USE_NUMBA else None
+if K is None:  # LOGLOSS_DISABLE_NUMBA=1 in the environment
+    from logloss import _numba as K
+
+rng = np.random.default_rng(2718)
+M = 1_000_000  # per regime
+EXTENDED = np.finfo(np.longdouble).nmant >= 63
+POWERS = np.ldexp(1.0, np.arange(-1022, 1022))
+
+
+def _ulps(got: np.ndarray, exact: np.ndarray) -> np.ndarray:
+    """|got - exact| in float64 ulps of the exact value (exact in long double)."""
+    spacing = np.spacing(np.abs(exact.astype(np.float64))).astype(np.longdouble)
+    return np.abs(got.astype(np.longdouble) - exact) / spacing
+
+
+def _log_inputs():
+    return np.concatenate([
+        rng.uniform(0, 1, M),
+        10.0 ** rng.uniform(-307.6, 307, M),
+        1 - rng.integers(1, 10**6, M) * 2.0**-53,  # just below 1
+        1 + rng.integers(1, 10**6, M) * 2.0**-52,  # just above 1
+        rng.uniform(0.70, 0.72, M),  # around the reduction's boundary sqrt(1/2)
+        POWERS, np.nextafter(POWERS, 0), np.nextafter(POWERS, np.inf)[:-1],
+        [2.2250738585072014e-308, 1.0, 0.5, 2.0],
+    ])
+
+
+def _log1p_inputs():  # log1p(-p), the y = 0 loss
+    p = np.concatenate([
+        rng.uniform(0, 1, M),
+        10.0 ** rng.uniform(-323, 0, M),  # subnormals included: 1 - p rounds to 1, c carries p
+        1 - rng.integers(1, 10**6, M) * 2.0**-53,  # 1 - p tiny
+        rng.uniform(0.29, 0.30, M),  # 1 - p around sqrt(1/2)
+        POWERS[POWERS < 1], [0.0, 5e-324, 2.0**-53, 2.0**-54, 0.5, 1 - 2.0**-53],
+    ])
+    return p[p < 1]
+
+
+def _exp_inputs():
+    return np.concatenate([
+        -rng.uniform(0, 708, M), -rng.uniform(0, 1, M), -(10.0 ** rng.uniform(-320, 2.85, M)),
+        -np.arange(0, 708, 0.5 * np.log(2)), [0.0, -708.0, -5e-324],
+    ])
+
+
+needs_extended = pytest.mark.skipif(not EXTENDED, reason="long double is not the x87 80-bit type")
+
+
+@needs_extended
+def test_long_double_reference_agrees_with_mpmath():
+    x = rng.uniform(1e-300, 1, 200)
+    for v in x:
+        exact = mpmath.log(mpmath.mpf(float(v)))
+        got = np.log(np.longdouble(v))
+        assert abs(mpmath.mpf(str(got)) - exact) <= abs(exact) * 2.0**-62
+
+
+@needs_extended
+def test_log_within_one_ulp():
+    a = _log_inputs()
+    out = np.empty_like(a)
+    K.vector_log(a, np.zeros_like(a), out)
+    worst = _ulps(out, np.log(a.astype(np.longdouble))).max()
+    print(f"log: max error {float(worst):.3f} ulp over {a.size} inputs")
+    assert worst < 0.9  # measured 0.83
+
+
+@needs_extended
+def test_log1p_of_minus_p_within_one_ulp():
+    p = _log1p_inputs()
+    out = np.empty_like(p)
+    K.vector_log1p_neg(p, out)
+    worst = _ulps(out, np.log1p(-p.astype(np.longdouble))).max()
+    print(f"log1p(-p): max error {float(worst):.3f} ulp over {p.size} inputs")
+    assert worst < 0.95  # measured 0.875
+
+
+@needs_extended
+def test_exp_within_one_ulp():
+    x = _exp_inputs()
+    out = np.empty_like(x)
+    K.vector_exp(x, out)
+    worst = _ulps(out, np.exp(x.astype(np.longdouble))).max()
+    print(f"exp: max error {float(worst):.3f} ulp over {x.size} inputs")
+    assert worst < 1.0  # measured 0.98
+
+
+@needs_extended
+def test_softplus_within_two_ulp():
+    """Fine for sums; not promised per element, so "none" from logits keeps the reference path."""
+    z = np.concatenate([rng.uniform(-708, 708, M), rng.uniform(-40, 40, M), rng.uniform(-1e-9, 1e-9, M)])
+    out = np.empty_like(z)
+    K.vector_softplus(z, out)
+    zl = z.astype(np.longdouble)
+    worst = _ulps(out, np.maximum(zl, 0) + np.log1p(np.exp(-np.abs(zl)))).max()
+    print(f"softplus: max error {float(worst):.3f} ulp over {z.size} inputs")
+    assert worst < 2.0  # measured 1.6
+
+
+def test_edge_values_against_mpmath():
+    a = np.array([2.2250738585072014e-308, 1e-300, 0.5, 1 - 2.0**-53, 1.0, 1 + 2.0**-52, 0.7071067811865476,
+                  0.7071067811865475, 1.4142135623730951, 3.0, 1e300])
+    out = np.empty_like(a)
+    K.vector_log(a, np.zeros_like(a), out)
+    assert ref.max_ulp_error(out, [mpmath.log(mpmath.mpf(float(v))) for v in a]) < 1
+    p = np.array([0.0, 5e-324, 1e-310, 2.0**-54, 2.0**-53, 1e-17, 1e-9, 0.29289321881345254, 0.5,
+                  0.75, 1 - 2.0**-53])
+    K.vector_log1p_neg(p, out)
+    assert ref.max_ulp_error(out, [mpmath.log(ref.one_minus(mpmath.mpf(float(v)))) for v in p]) < 1
+    x = -np.array([0.0, 5e-324, 1e-300, 1e-17, 2.0**-53, 0.5, 0.34657359027997264, 1.0, 100.0, 700.0, 708.0])
+    K.vector_exp(x, out)
+    assert ref.max_ulp_error(out, [mpmath.exp(mpmath.mpf(float(v))) for v in x]) < 1
+
+
+# ---------------------------------------------------------------- through the public API
+
+
+@pytest.fixture
+def numba_on(monkeypatch):
+    monkeypatch.setattr(_fast, "USE_NUMBA", True)
+    monkeypatch.setattr(_fast, "NUMBA_MIN_SIZE", 0)
+
+
+def _regimes(dtype=np.float64):
+    low = np.log10(float(np.finfo(dtype).smallest_subnormal))
+    return {
+        "uniform": rng.uniform(0, 1, 3000),
+        "tiny": 10.0 ** rng.uniform(low, -1, 3000),
+        "subnormal_zero_one": np.array([5e-324, 1e-320, 2.2e-310, 2.2250738585072014e-308, 0.0, 1.0]),
+        "near_one": 1 - rng.integers(1, 400, 3000) * float(np.finfo(dtype).epsneg),
+        "near_half": 0.5 + rng.uniform(-1e-9, 1e-9, 3000),
+    }
+
+
+@pytest.mark.parametrize("regime", list(_regimes()))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_reduction_none_hard_labels_within_one_ulp(numba_on, regime, dtype):
+    p = _regimes(dtype)[regime].astype(dtype)
+    y = (rng.uniform(size=p.size) < 0.5).astype(np.int8)
+    if regime == "subnormal_zero_one":
+        y = np.array([1, 0, 1, 0, 0, 1], dtype=np.int8)  # p = 0 and 1 on their finite sides
+        y[p == 0] = 0  # float32 flushes the float64 subnormals to 0
+    assert _fast.hard_probability_losses(y, p) is not None
+    losses = logloss.bce(y, p, reduction="none")
+    assert losses.dtype == dtype and losses.shape == p.shape
+    exact = [ref.bce_probability(int(yi), float(pi)) for yi, pi in zip(y, p)]
+    assert ref.max_ulp_error(losses, exact, dtype) <= 1.0
+
+
+def test_reduction_none_falls_back_for_soft_labels_and_infinite_losses(numba_on):
+    p = rng.uniform(0, 1, 2000)
+    y = rng.uniform(0, 1, 2000)
+    assert _fast.hard_probability_losses(y, p) is None
+    y = (y < 0.5).astype(np.float64)
+    p[1500], y[1500] = 0.0, 1.0
+    assert _fast.hard_probability_losses(y, p) is None
+    with pytest.warns(logloss.InfiniteLossWarning):
+        assert np.isinf(logloss.bce(y, p, reduction="none")[1500])
+
+
+def test_large_input_uses_numba_by_default_and_agrees_with_numpy(monkeypatch):
+    monkeypatch.setattr(_fast, "USE_NUMBA", True)
+    n = _fast.NUMBA_MIN_SIZE + 12345
+    y = (rng.uniform(size=n) < 0.3).astype(np.float32)
+    p = rng.uniform(0, 1, n).astype(np.float32)
+    calls = []
+    original = _fast._numba_sums
+    monkeypatch.setattr(_fast, "_numba_sums", lambda *a: calls.append(1) or original(*a))
+    fast = logloss.bce(y, p)
+    assert calls
+    monkeypatch.setattr(_fast, "USE_NUMBA", False)
+    assert fast == logloss.bce(y, p)  # float32: both round the same exact mean
+
+
+def test_environment_switch_disables_numba():
+    code = ("import numpy as np, sys, logloss; from logloss import _fast; "
+            "logloss.bce(np.ones(1 << 17), np.full(1 << 17, 0.5)); "
+            "print(_fast.USE_NUMBA, 'numba' in sys.modules)")
+    env = dict(os.environ, LOGLOSS_DISABLE_NUMBA="1")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.split() == ["False", "False"]
