@@ -236,7 +236,8 @@ def log1p(xp, x):
         return xp.log1p(x)
     q = 1 + x
     err = x - (q - 1)
-    return xp.log(q) + err / q
+    exact = err == 0  # always so at x = -1, where err / q would be 0 / 0
+    return xp.log(q) + xp.where(exact, xp.zeros_like(x), err / xp.where(exact, xp.ones_like(x), q))
 
 
 def softplus(xp, x):
@@ -317,7 +318,7 @@ def _prepare_binary(y_true, y_pred, *, from_logits, sample_weight, pos_weight, l
     if _shape(y) != _shape(x):
         from ._validation import check_same_shape
 
-        check_same_shape("y_true", y, "y_pred", x)
+        check_same_shape("y_true", np.empty(_shape(y)), "y_pred", np.empty(_shape(x)))
     smoothing = check_probability_scalar("label_smoothing", label_smoothing)
     bound = check_clip(clip)
     pw = ctx.asarray(pos_weight)
@@ -437,7 +438,11 @@ def binary_cross_entropy(
     axes = normalize_axis(axis, len(shape))
     if weight is not None:
         weight = xp.broadcast_to(weight, shape)
-    losses = bce_logits(xp, y, x, pw) if from_logits else bce_probabilities(xp, y, x, pw)
+    per_element = bce_logits if from_logits else bce_probabilities
+    if pw is None:
+        losses = run_elementwise(ctx, lambda xp_, y_, x_: per_element(xp_, y_, x_, None), y, x)
+    else:
+        losses = run_elementwise(ctx, per_element, y, x, xp.broadcast_to(pw, shape))
     result = _reduce(ctx, losses, weight, reduction, axes)
     _warn_if_infinite(ctx, _apply_weight(xp, losses, weight), result, stacklevel=3)
     return xp.astype(result, output)
@@ -455,7 +460,11 @@ def derivative(kind, y_true, y_pred, *, from_logits, sample_weight, pos_weight, 
         ("hessian", False): hessian_probabilities,
         ("hessian", True): hessian_logits,
     }
-    values = functions[kind, from_logits](xp, y, x, pw)
+    function = functions[kind, from_logits]
+    if pw is None:
+        values = run_elementwise(ctx, lambda xp_, y_, x_: function(xp_, y_, x_, None), y, x)
+    else:
+        values = run_elementwise(ctx, function, y, x, xp.broadcast_to(pw, _shape(y)))
     if weight is not None:
         values = _apply_weight(xp, values, xp.broadcast_to(weight, _shape(y)))
     return xp.astype(values, output)
@@ -526,22 +535,18 @@ def categorical_cross_entropy(y_true, y_pred, *, from_logits, sample_weight, red
 
     output, work = _dtypes(xp, ctx.reference, p.dtype)
     pw = xp.astype(p, work)
-    classes = xp.arange(n_classes, device=ctx.device) if ctx.device is not None else xp.arange(n_classes)
     if integer:
         labels = xp.astype(y, xp.int64) if _has_int64(xp) else y
-        selected = xp.expand_dims(labels, axis=-1) == xp.astype(classes, labels.dtype)
         yw = None
     else:
         yw = xp.astype(y, work)
-        selected = yw != 0
     ww = None if weight is None else xp.astype(weight, work)
 
     if not ctx.traced:
-        ok = xp.asarray(True) if ctx.device is None else xp.asarray(True, device=ctx.device)
         if integer:
-            ok = ok & _all(xp, (labels >= 0) & (labels < n_classes))
+            ok = _all(xp, (labels >= 0) & (labels < n_classes))
         else:
-            ok = ok & _all(xp, (yw >= 0) & (yw <= 1))
+            ok = _all(xp, (yw >= 0) & (yw <= 1))
             ok = ok & _all(xp, xp.abs(xp.sum(xp.astype(yw, xp.float64 if work == xp.float64 else work), axis=-1) - 1) <= _row_tolerance(xp, y.dtype))
         if from_logits:
             ok = ok & ~xp.any(xp.isnan(pw) | (pw == math.inf))
@@ -553,26 +558,58 @@ def categorical_cross_entropy(y_true, y_pred, *, from_logits, sample_weight, red
             ok = ok & _all(xp, (ww >= 0) & xp.isfinite(ww))
         ctx.check_values(ok, numpy_call)
 
-    zero = xp.zeros_like(pw)
-    if from_logits:
-        top = xp.argmax(pw, axis=-1, keepdims=True)
-        is_top = xp.astype(classes, top.dtype) == top
-        # The top logit, taken so that its gradient reaches that one entry only.
-        m = xp.sum(xp.where(is_top, pw, zero), axis=-1, keepdims=True)
-        rest = xp.where(is_top, zero, xp.exp(xp.where(is_top, zero, pw - m)))
-        # logsumexp(z) = m + log1p(sum over the other classes of e^(z_j - m)).
-        per_class = (m - xp.where(selected, pw, m)) + log1p(xp, xp.sum(rest, axis=-1, keepdims=True))
-    else:
-        per_class = -xp.log(xp.where(selected, pw, xp.ones_like(pw)))
-    if yw is None:
-        losses = xp.sum(xp.where(selected, per_class, zero), axis=-1)
-    else:
-        losses = xp.sum(xp.where(selected, yw * per_class, zero), axis=-1)
+    target = xp.expand_dims(labels, axis=-1) if integer else yw
+    losses = run_elementwise(ctx, _cce_per_sample(from_logits, integer, n_classes), pw, target, reduce_last=True)
     if ww is not None:
         ww = xp.broadcast_to(ww, sample_shape)
     result = _reduce(ctx, losses, ww, reduction, None)
     _warn_if_infinite(ctx, _apply_weight(xp, losses, ww), result, stacklevel=3)
     return xp.astype(result, output)
+
+
+def _cce_per_sample(from_logits, integer, n_classes):
+    def per_sample(xp, pw, target):
+        classes = xp.arange(n_classes)
+        if getattr(xp, "__name__", "") not in ("numpy", "logloss._tensorflow"):
+            import array_api_compat
+
+            classes = xp.arange(n_classes, device=array_api_compat.device(pw))
+        zero = xp.zeros_like(pw)
+        if integer:
+            selected = target == xp.astype(classes, target.dtype)  # target: labels[..., None]
+        else:
+            selected = target != 0
+        if from_logits:
+            top = xp.argmax(pw, axis=-1, keepdims=True)
+            is_top = xp.astype(classes, top.dtype) == top
+            # The top logit, taken so that its gradient reaches that one entry only.
+            m = xp.sum(xp.where(is_top, pw, zero), axis=-1, keepdims=True)
+            rest = xp.where(is_top, zero, xp.exp(xp.where(is_top, zero, pw - m)))
+            # logsumexp(z) = m + log1p(sum over the other classes of e^(z_j - m)): leaving the
+            # top class out keeps a tiny loss (a confident, correct prediction) accurate.
+            per_class = (m - xp.where(selected, pw, m)) + log1p(xp, xp.sum(rest, axis=-1, keepdims=True))
+        else:
+            per_class = -xp.log(xp.where(selected, pw, xp.ones_like(pw)))
+        if integer:
+            return xp.sum(xp.where(selected, per_class, zero), axis=-1)
+        return xp.sum(xp.where(selected, target * per_class, zero), axis=-1)
+
+    return per_sample
+
+
+def _is_dask(xp) -> bool:
+    return getattr(xp, "__name__", "").startswith("array_api_compat.dask")
+
+
+def run_elementwise(ctx, function, *arrays, reduce_last=False):
+    """``function(xp, *arrays)``, without NumPy's floating-point warnings on NumPy-backed
+    libraries (log 0 = -inf is a result here); on Dask, block by block (``map_blocks``)."""
+    if _is_dask(ctx.xp):
+        from . import _dask
+
+        return _dask.map_elementwise(function, *arrays, reduce_last=reduce_last)
+    with np.errstate(all="ignore"):
+        return function(ctx.xp, *arrays)
 
 
 def _has_int64(xp) -> bool:

@@ -82,7 +82,7 @@ def namespace() -> types.SimpleNamespace:
         isfinite=tf.math.is_finite,
         zeros_like=tf.zeros_like,
         ones_like=tf.ones_like,
-        clip=lambda x, low, high: tf.clip_by_value(x, tf.cast(low, x.dtype), tf.cast(high, x.dtype)),
+        clip=lambda x, low, high: tf.clip_by_value(x, tf.constant(low, x.dtype), tf.constant(high, x.dtype)),
         sum=lambda x, axis=None, keepdims=False: tf.reduce_sum(x, axis=_axis(axis), keepdims=keepdims),
         all=lambda x, axis=None: tf.reduce_all(x, axis=_axis(axis)),
         any=lambda x, axis=None: tf.reduce_any(x, axis=_axis(axis)),
