@@ -217,11 +217,27 @@ def _shape(value) -> tuple:
     return tuple(int(s) if s is not None and not (isinstance(s, float) and math.isnan(s)) else s for s in value.shape)
 
 
-def _broadcast_ok(shape, target) -> bool:
+def _known(shape) -> bool:
+    """Whether every dimension is known (a symbolic TensorFlow batch dimension is None)."""
+    return all(isinstance(s, int) for s in shape)
+
+
+def _broadcast(xp, value, like):
+    """``value`` broadcast to the shape of ``like``, also where that shape is only known at run time."""
+    shape = _shape(like)
+    if _known(shape):
+        return xp.broadcast_to(value, shape)
+    return value * xp.ones_like(like)
+
+
+def _broadcast_ok(shape, target, exact: bool = True) -> bool:
+    if not (_known(shape) and _known(target)):
+        return True  # checked by the library when it runs
     try:
-        return np.broadcast_shapes(shape, target) == tuple(target)
+        result = np.broadcast_shapes(shape, target)
     except ValueError:
         return False
+    return result == tuple(target) or not exact
 
 
 # ---------------------------------------------------------------------------------------------
@@ -328,14 +344,8 @@ def _prepare_binary(y_true, y_pred, *, from_logits, sample_weight, pos_weight, l
         if value is None:
             continue
         _check_real(xp, name, value)
-        if name == "pos_weight":
-            try:
-                np.broadcast_shapes(_shape(value), target)
-                fits = True
-            except ValueError:
-                fits = False
-        else:
-            fits = _broadcast_ok(_shape(value), target)
+        # pos_weight only has to broadcast with the labels; sample_weight must broadcast to them.
+        fits = _broadcast_ok(_shape(value), target, exact=name == "sample_weight")
         if not fits:
             from ._validation import check_pos_weight, check_sample_weight
 
@@ -399,9 +409,10 @@ def _reduce(ctx, values, weight, reduction, axes):
         return total
     shape = _shape(weighted)
     if weight is None:
-        count = math.prod(shape) if axes is None else math.prod(shape[a] for a in axes)
+        dims = shape if axes is None else [shape[a] for a in axes]
+        count = math.prod(dims) if _known(dims) else xp.sum(xp.ones_like(weighted), axis=axes)
         return total / count
-    total_weight = xp.sum(xp.broadcast_to(weight, shape), axis=axes)
+    total_weight = xp.sum(_broadcast(xp, weight, weighted), axis=axes)
     if not ctx.traced and not bool(xp.all(total_weight > 0)):
         from ._validation import check_total_weight
 
@@ -429,7 +440,7 @@ def binary_cross_entropy(
     )
     xp = ctx.xp
     shape = _shape(y)
-    if reduction == "mean" and math.prod(shape) == 0:
+    if reduction == "mean" and _known(shape) and math.prod(shape) == 0:
         from ._validation import check_nonempty
 
         check_nonempty("y_true", np.empty(shape), reduction)
@@ -437,12 +448,12 @@ def binary_cross_entropy(
 
     axes = normalize_axis(axis, len(shape))
     if weight is not None:
-        weight = xp.broadcast_to(weight, shape)
+        weight = _broadcast(xp, weight, y)
     per_element = bce_logits if from_logits else bce_probabilities
     if pw is None:
         losses = run_elementwise(ctx, lambda xp_, y_, x_: per_element(xp_, y_, x_, None), y, x)
     else:
-        losses = run_elementwise(ctx, per_element, y, x, xp.broadcast_to(pw, shape))
+        losses = run_elementwise(ctx, per_element, y, x, _broadcast(xp, pw, y))
     result = _reduce(ctx, losses, weight, reduction, axes)
     _warn_if_infinite(ctx, _apply_weight(xp, losses, weight), result, stacklevel=3)
     return xp.astype(result, output)
@@ -464,9 +475,9 @@ def derivative(kind, y_true, y_pred, *, from_logits, sample_weight, pos_weight, 
     if pw is None:
         values = run_elementwise(ctx, lambda xp_, y_, x_: function(xp_, y_, x_, None), y, x)
     else:
-        values = run_elementwise(ctx, function, y, x, xp.broadcast_to(pw, _shape(y)))
+        values = run_elementwise(ctx, function, y, x, _broadcast(xp, pw, y))
     if weight is not None:
-        values = _apply_weight(xp, values, xp.broadcast_to(weight, _shape(y)))
+        values = _apply_weight(xp, values, _broadcast(xp, weight, y))
     return xp.astype(values, output)
 
 
@@ -528,7 +539,7 @@ def categorical_cross_entropy(y_true, y_pred, *, from_logits, sample_weight, red
             from ._validation import check_sample_weight
 
             check_sample_weight(np.ones(_shape(weight)), sample_shape)
-    if reduction == "mean" and math.prod(sample_shape) == 0:
+    if reduction == "mean" and _known(sample_shape) and math.prod(sample_shape) == 0:
         from ._validation import check_nonempty
 
         check_nonempty("y_pred", np.empty(sample_shape), reduction)
@@ -561,7 +572,7 @@ def categorical_cross_entropy(y_true, y_pred, *, from_logits, sample_weight, red
     target = xp.expand_dims(labels, axis=-1) if integer else yw
     losses = run_elementwise(ctx, _cce_per_sample(from_logits, integer, n_classes), pw, target, reduce_last=True)
     if ww is not None:
-        ww = xp.broadcast_to(ww, sample_shape)
+        ww = _broadcast(xp, ww, losses)
     result = _reduce(ctx, losses, ww, reduction, None)
     _warn_if_infinite(ctx, _apply_weight(xp, losses, ww), result, stacklevel=3)
     return xp.astype(result, output)
