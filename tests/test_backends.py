@@ -279,6 +279,11 @@ def test_complex_input_is_refused(backend):
         bce(backend.asarray(Y), y_pred)
 
 
+def test_strings_mixed_with_arrays_name_the_argument(backend):
+    with pytest.raises(TypeError, match="`y_true` must be an array of real numbers"):
+        bce(np.array(["yes", "no", "yes", "no"]), backend.asarray(P))
+
+
 def test_impossible_prediction_is_inf_with_the_same_warning(backend):
     y = backend.asarray(np.array([1, 0, 1, 0, 1]))
     p = backend.asarray(np.array([0.0, 1.0, 0.3, 0.3, 0.0]))

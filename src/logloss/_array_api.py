@@ -184,7 +184,7 @@ class _Context:
         self.device = _device(self.xp, self.reference)
         self.traced = any(is_traced(v) for v in values if is_foreign(v))
 
-    def asarray(self, value, dtype=None):
+    def asarray(self, value, name: str, dtype=None):
         if value is None:
             return None
         xp = self.xp
@@ -194,7 +194,7 @@ class _Context:
                 # Keep the NumPy path's message for strings, objects, complex and dates.
                 from ._validation import check_real_array
 
-                check_real_array("value", value)
+                check_real_array(name, value)
             if self.device is None:
                 return xp.asarray(value) if dtype is None else xp.asarray(value, dtype=dtype)
             if dtype is None:
@@ -327,8 +327,8 @@ def hessian_logits(xp, y, z, pw):
 def _prepare_binary(y_true, y_pred, *, from_logits, sample_weight, pos_weight, label_smoothing, clip):
     ctx = _Context(y_pred, y_true, sample_weight, pos_weight)
     xp = ctx.xp
-    y = ctx.asarray(y_true)
-    x = ctx.asarray(y_pred)
+    y = ctx.asarray(y_true, "y_true")
+    x = ctx.asarray(y_pred, "y_pred")
     _check_real(xp, "y_true", y)
     _check_real(xp, "y_pred", x)
     if _shape(y) != _shape(x):
@@ -337,8 +337,8 @@ def _prepare_binary(y_true, y_pred, *, from_logits, sample_weight, pos_weight, l
         check_same_shape("y_true", np.empty(_shape(y)), "y_pred", np.empty(_shape(x)))
     smoothing = check_probability_scalar("label_smoothing", label_smoothing)
     bound = check_clip(clip)
-    pw = ctx.asarray(pos_weight)
-    weight = ctx.asarray(sample_weight)
+    pw = ctx.asarray(pos_weight, "pos_weight")
+    weight = ctx.asarray(sample_weight, "sample_weight")
     target = _shape(y)
     for name, value in (("pos_weight", pw), ("sample_weight", weight)):
         if value is None:
@@ -489,8 +489,8 @@ def categorical_cross_entropy(y_true, y_pred, *, from_logits, sample_weight, red
     reduction = check_reduction(reduction)
     ctx = _Context(y_pred, y_true, sample_weight)
     xp = ctx.xp
-    p = ctx.asarray(y_pred)
-    y = ctx.asarray(y_true)
+    p = ctx.asarray(y_pred, "y_pred")
+    y = ctx.asarray(y_true, "y_true")
     _check_real(xp, "y_pred", p)
     _check_real(xp, "y_true", y)
 
@@ -513,7 +513,6 @@ def categorical_cross_entropy(y_true, y_pred, *, from_logits, sample_weight, red
     integer = y.ndim == p.ndim - 1 and _kind(xp, y.dtype) == "i"
     if integer:
         if _shape(y) != sample_shape:
-            numpy_call() if not ctx.traced else None
             raise ValueError(
                 "Integer class labels must have the shape of `y_pred` without its class axis. "
                 f"Expected y_true.shape={sample_shape}, received {_shape(y)}."
@@ -523,16 +522,16 @@ def categorical_cross_entropy(y_true, y_pred, *, from_logits, sample_weight, red
         if _shape(y) != shape:
             raise ValueError(
                 "`y_true` (one-hot or soft labels) must have the shape of `y_pred`. "
-                f"Received y_true.shape={_shape(ctx.asarray(y_true))} and "
-                f"y_pred.shape={_shape(ctx.asarray(y_pred))}."
+                f"Received y_true.shape={_shape(ctx.asarray(y_true, 'y_true'))} and "
+                f"y_pred.shape={_shape(ctx.asarray(y_pred, 'y_pred'))}."
             )
     else:
         raise ValueError(
             "`y_true` must be one-hot labels shaped like `y_pred` "
-            f"{_shape(ctx.asarray(y_pred))}, or integer class labels shaped {sample_shape}. "
+            f"{_shape(ctx.asarray(y_pred, 'y_pred'))}, or integer class labels shaped {sample_shape}. "
             f"Received y_true.shape={_shape(y)} with dtype {_dtype_name(y.dtype)}."
         )
-    weight = ctx.asarray(sample_weight)
+    weight = ctx.asarray(sample_weight, "sample_weight")
     if weight is not None:
         _check_real(xp, "sample_weight", weight)
         if not _broadcast_ok(_shape(weight), sample_shape):
