@@ -257,36 +257,99 @@ def log1p(xp, x):
 
 
 def softplus(xp, x):
-    """log(1 + e^x), its derivative sigmoid(x) at every x (±inf included)."""
+    """log(1 + e^x) as hi + lo (lo: the rounding error of the final sum), derivative sigmoid(x)
+    at every x, ±inf included."""
     positive = x > 0
     zero = xp.zeros_like(x)
     xp_ = xp.where(positive, x, zero)
     xn = xp.where(positive, zero, x)
-    return xp.where(positive, xp_ + log1p(xp, xp.exp(-xp_)), log1p(xp, xp.exp(xn)))
+    # x > 0: x + log1p(e^-x), the sum kept exactly as hi + lo; x <= 0: log1p(e^x), one term.
+    hi, lo = _two_sum(xp_, log1p(xp, xp.exp(-xp_)))
+    finite = positive & (hi < math.inf)
+    return (
+        xp.where(positive, hi, log1p(xp, xp.exp(xn))),
+        xp.where(finite, xp.where(finite, lo, zero), zero),
+    )
 
 
 def bce_probabilities(xp, y, p, pos_weight):
     one, zero = xp.ones_like(p), xp.zeros_like(p)
     has_positive = y != 0
     has_negative = y != 1
-    log_p = xp.log(xp.where(has_positive, p, one))
-    log_q = log1p(xp, -xp.where(has_negative, p, zero))
-    positive = xp.where(has_positive, -(y * log_p), zero)
-    if pos_weight is not None:
-        positive = positive * pos_weight
-    negative = xp.where(has_negative, -((1 - y) * log_q), zero)
-    return positive + negative
+    minus_log_p = -xp.log(xp.where(has_positive, p, one))
+    minus_log_q = -log1p(xp, -xp.where(has_negative, p, zero))
+    return _combine(xp, y, minus_log_p, minus_log_q, pos_weight, has_positive, has_negative)
 
 
 def bce_logits(xp, y, z, pos_weight):
     zero = xp.zeros_like(z)
     has_positive = y != 0
     has_negative = y != 1
-    positive = xp.where(has_positive, y * softplus(xp, xp.where(has_positive, -z, zero)), zero)
+    # -log sigmoid(z) = softplus(-z) and -log sigmoid(-z) = softplus(z).
+    positive, positive_lo = softplus(xp, xp.where(has_positive, -z, zero))
+    negative, negative_lo = softplus(xp, xp.where(has_negative, z, zero))
+    return _combine(xp, y, positive, negative, pos_weight, has_positive, has_negative, positive_lo, negative_lo)
+
+
+def _two_sum(a, b):
+    """a + b = s + e exactly (Knuth)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+def _two_product(a, b, factor):
+    """a * b = p + e exactly (Dekker; no FMA in the array API), away from overflow."""
+
+    def split(v):
+        c = factor * v
+        high = c - (c - v)
+        return high, v - high
+
+    p = a * b
+    ah, al = split(a)
+    bh, bl = split(b)
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def _combine(xp, y, positive, negative, pos_weight, has_positive, has_negative, positive_lo=None, negative_lo=None):
+    """pw*y*positive + (1-y)*negative (both >= 0), with an absent term exactly 0.
+
+    A hard label is a single term: one rounding. A soft label sums two products, carried
+    exactly (TwoProduct, TwoSum) and rounded once at the end, so in float64 only the rounding
+    of the two logs remains. Autodiff sees the plain formula's derivatives: the derivative of
+    every error term is exactly 0 in floating point.
+    """
+    zero = xp.zeros_like(positive)
+    plain_positive = xp.where(has_positive, y * positive, zero)
     if pos_weight is not None:
-        positive = positive * pos_weight
-    negative = xp.where(has_negative, (1 - y) * softplus(xp, xp.where(has_negative, z, zero)), zero)
-    return positive + negative
+        plain_positive = plain_positive * pos_weight
+    plain = plain_positive + xp.where(has_negative, (1 - y) * negative, zero)
+    if getattr(xp, "__name__", "") == "logloss._tensorflow":
+        return plain  # TensorFlow's own float64 log is 2 ulp off: nothing to gain; grappler may rewrite
+    info = xp.finfo(positive.dtype)
+    split = 134217729.0 if info.bits == 64 else 4097.0  # 2^ceil(mantissa/2) + 1
+    limit = float(info.max) / 2**30  # no overflow inside the splitting
+    soft = has_positive & has_negative & (plain < limit)
+    if pos_weight is not None:
+        soft = soft & (pos_weight < limit)
+    ys = xp.where(soft, y, zero)
+    p_term, p_error = _two_product(ys, xp.where(soft, positive, zero), split)
+    if positive_lo is not None:
+        p_error = p_error + ys * xp.where(soft, positive_lo, zero)
+    if pos_weight is not None:
+        pw = xp.where(soft, pos_weight, zero)
+        p_term, weighted_error = _two_product(pw, p_term, split)
+        p_error = weighted_error + pw * p_error
+    one_minus_y = 1 - ys
+    one_minus_y_error = (1 - one_minus_y) - ys  # exact (Fast2Sum): 1 - y = one_minus_y + this
+    negative_s = xp.where(soft, negative, zero)
+    n_term, n_error = _two_product(one_minus_y, negative_s, split)
+    n_error = n_error + one_minus_y_error * negative_s
+    if negative_lo is not None:
+        n_error = n_error + one_minus_y * xp.where(soft, negative_lo, zero)
+    total, sum_error = _two_sum(p_term, n_term)
+    return xp.where(soft, total + (sum_error + (p_error + n_error)), plain)
 
 
 def sigmoid(xp, x):
