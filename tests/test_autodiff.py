@@ -7,6 +7,10 @@ off by 288 orders of magnitude; logloss's is exact. Each framework's gradient of
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -120,3 +124,21 @@ def test_categorical_gradients_are_softmax_minus_onehot():
     expected = torch.softmax(z.detach(), dim=-1) - torch.nn.functional.one_hot(labels, 3)
     assert torch.all(torch.isfinite(z.grad))
     torch.testing.assert_close(z.grad, expected.double(), rtol=1e-15, atol=1e-300)
+
+
+def test_jax_default_float32_mode_works_without_warnings():
+    # The session's JAX runs with x64 on (backends.py); JAX's default is off: check it in a fresh process.
+    pytest.importorskip("jax")
+    code = """
+import jax, jax.numpy as jnp, numpy as np, logloss
+y, p = jnp.asarray([1.0, 0.0, 0.3]), jnp.asarray([0.9, 0.2, 0.6])
+r = logloss.bce(y, p)
+assert r.dtype == jnp.float32, r.dtype
+assert abs(float(r) - float(logloss.bce([1, 0, 0.3], [0.9, 0.2, 0.6]))) < 1e-7
+assert logloss.bce(jnp.asarray([1, 0]), jnp.asarray([1, 0]), reduction="none").dtype == jnp.float32
+g = jax.jit(jax.grad(lambda q: logloss.bce(y, q, from_logits=True, reduction="sum")))(jnp.asarray([1e4, -1e4, 0.0]))
+assert np.allclose(np.asarray(g), [0.0, 0.0, 0.2], rtol=1e-6), g
+c = logloss.categorical_cross_entropy(jnp.asarray([0, 1]), jnp.asarray([[2.0, 1.0], [0.0, 3.0]]), from_logits=True)
+assert c.dtype == jnp.float32
+"""
+    subprocess.run([sys.executable, "-W", "error", "-c", code], check=True, env={**os.environ, "JAX_ENABLE_X64": "0"})

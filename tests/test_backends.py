@@ -301,3 +301,12 @@ def test_dask_stays_lazy_and_chunked():
     result = bce(da.from_array(y, chunks=1000), da.from_array(p, chunks=1000))
     assert isinstance(result, da.Array)
     assert float(result.compute()) == pytest.approx(float(bce(y, p)), rel=1e-14)
+
+
+def test_accumulator_takes_every_library(backend):
+    y = (rng.uniform(size=200) < 0.5) * 1.0
+    p = rng.uniform(0.01, 0.99, 200)
+    accumulator = logloss.Accumulator()
+    for start in range(0, 200, 64):
+        accumulator.update(backend.asarray(y[start:start + 64]), backend.asarray(p[start:start + 64]))
+    assert accumulator.result() == pytest.approx(float(bce(y, p)), rel=1e-14)

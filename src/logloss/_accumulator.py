@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from . import _array_api
 from ._binary import _per_element, prepare_binary
 from ._reduction import apply_weight
 from ._validation import InfiniteLossWarning
@@ -70,7 +71,13 @@ class Accumulator:
     )
 
     def update(self, y_true, y_pred, sample_weight=None) -> Accumulator:
-        """Add a batch (any shape; labels and predictions of the same shape). Returns self."""
+        """Add a batch (any shape; labels and predictions of the same shape). Returns self.
+
+        Arrays of any library are accepted; they are copied to the host (the state is a few
+        host floats), detached from autodiff.
+        """
+        if _array_api.is_foreign(y_true, y_pred, sample_weight):
+            y_true, y_pred, sample_weight = map(_array_api.to_numpy, (y_true, y_pred, sample_weight))
         inputs = prepare_binary(
             y_true,
             y_pred,
