@@ -14,8 +14,6 @@ import pytest
 
 import logloss
 
-from .test_validation import CASES as NUMPY_CASES  # noqa: F401  (same messages, checked below)
-
 bce = logloss.binary_cross_entropy
 grad = logloss.binary_cross_entropy_gradient
 hess = logloss.binary_cross_entropy_hessian

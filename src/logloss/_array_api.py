@@ -26,12 +26,7 @@ import sys
 
 import numpy as np
 
-from ._validation import (
-    check_clip,
-    check_probability_scalar,
-    check_reduction,
-    format_index,
-)
+from ._validation import check_clip, check_probability_scalar, check_reduction
 
 _FRAMEWORKS = ("torch", "jax", "jaxlib", "tensorflow", "keras", "dask", "cupy", "array_api_strict")
 
@@ -184,23 +179,19 @@ class _Context:
         self.device = _device(self.xp, self.reference)
         self.traced = any(is_traced(v) for v in values if is_foreign(v))
 
-    def asarray(self, value, name: str, dtype=None):
-        if value is None:
-            return None
-        xp = self.xp
-        if not is_foreign(value):
-            value = np.asarray(value)
-            if value.dtype.kind not in "biuf":
-                # Keep the NumPy path's message for strings, objects, complex and dates.
-                from ._validation import check_real_array
+    def asarray(self, value, name: str):
+        """``value`` as an array of this library on this device (its own arrays pass through)."""
+        if value is None or is_foreign(value):
+            return value
+        value = np.asarray(value)
+        if value.dtype.kind not in "biuf":
+            # Keep the NumPy path's message for strings, objects, complex and dates.
+            from ._validation import check_real_array
 
-                check_real_array(name, value)
-            if self.device is None:
-                return xp.asarray(value) if dtype is None else xp.asarray(value, dtype=dtype)
-            if dtype is None:
-                return xp.asarray(value, device=self.device)
-            return xp.asarray(value, dtype=dtype, device=self.device)
-        return value if dtype is None else xp.astype(value, dtype)
+            check_real_array(name, value)
+        if self.device is None:
+            return self.xp.asarray(value)
+        return self.xp.asarray(value, device=self.device)
 
     def check_values(self, ok, numpy_call) -> None:
         """One host sync; on failure the NumPy path, given host copies, raises its own error."""

@@ -13,7 +13,6 @@ ones: no clamping of ``log`` at -100 and no vanishing gradients. Importing this 
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from ._binary import binary_cross_entropy
