@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from . import _fast
+from . import _array_api, _fast
 from ._binary import _per_element, prepare_binary
 from ._reduction import apply_weight
 from ._validation import InfiniteLossWarning
@@ -71,7 +71,13 @@ class Accumulator:
     )
 
     def update(self, y_true, y_pred, sample_weight=None) -> Accumulator:
-        """Add a batch (any shape; labels and predictions of the same shape). Returns self."""
+        """Add a batch (any shape; labels and predictions of the same shape). Returns self.
+
+        Arrays of any library are accepted; they are copied to the host (the state is a few
+        host floats), detached from autodiff.
+        """
+        if _array_api.is_foreign(y_true, y_pred, sample_weight):
+            y_true, y_pred, sample_weight = map(_array_api.to_numpy, (y_true, y_pred, sample_weight))
         if self.pos_weight is None and self.label_smoothing == 0:
             sums = _fast.loss_sums(
                 y_true, y_pred, from_logits=self.from_logits, sample_weight=sample_weight

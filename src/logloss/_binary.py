@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _array_api
 from . import _elementwise as ew
 from . import _fast
 from ._precision import result_dtype, working_dtype
@@ -158,6 +159,12 @@ def binary_cross_entropy(
         When the exact loss is +inf (``p = 0`` for a positive label or ``p = 1`` for
         a negative one). The infinity is returned, not clipped.
     """
+    if _array_api.is_foreign(y_pred, y_true, sample_weight, pos_weight):
+        return _array_api.binary_cross_entropy(
+            y_true, y_pred, from_logits=from_logits, sample_weight=sample_weight,
+            pos_weight=pos_weight, label_smoothing=label_smoothing, reduction=reduction,
+            axis=axis, clip=clip,
+        )
     reduction = check_reduction(reduction)
     options = dict(from_logits=from_logits, sample_weight=sample_weight, pos_weight=pos_weight,
                    label_smoothing=label_smoothing, clip=clip)
@@ -179,6 +186,11 @@ def _round_once(result: np.ndarray, dtype: np.dtype):
 
 
 def _derivative(kind: str, y_true, y_pred, from_logits, sample_weight, pos_weight, label_smoothing):
+    if _array_api.is_foreign(y_pred, y_true, sample_weight, pos_weight):
+        return _array_api.derivative(
+            kind, y_true, y_pred, from_logits=from_logits, sample_weight=sample_weight,
+            pos_weight=pos_weight, label_smoothing=label_smoothing,
+        )
     inputs = prepare_binary(
         y_true,
         y_pred,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _array_api
 from . import _elementwise as ew
 from ._binary import _round_once
 from ._precision import result_dtype, working_dtype
@@ -94,6 +95,11 @@ def categorical_cross_entropy(
     cancellation. With two classes this equals :func:`binary_cross_entropy`.
     ``sample_weight``, ``reduction`` and rounding follow :func:`binary_cross_entropy`.
     """
+    if _array_api.is_foreign(y_pred, y_true, sample_weight):
+        return _array_api.categorical_cross_entropy(
+            y_true, y_pred, from_logits=from_logits, sample_weight=sample_weight,
+            reduction=reduction, axis=axis,
+        )
     reduction = check_reduction(reduction)
     p = np.asarray(y_pred)
     y = np.asarray(y_true)

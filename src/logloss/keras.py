@@ -1,0 +1,172 @@
+"""Keras 3 adapter: an exact binary cross-entropy ``Loss`` and a streaming ``Metric``.
+
+Works on every Keras backend (TensorFlow, JAX, PyTorch): Keras hands the backend's tensors to
+:func:`logloss.binary_cross_entropy`, which returns the same kind. Importing this module
+imports ``keras``; ``import logloss`` does not.
+
+    import logloss.keras
+    model.compile(optimizer="sgd",
+                  loss=logloss.keras.BinaryCrossentropy(from_logits=True),
+                  metrics=[logloss.keras.BinaryCrossentropyMetric(from_logits=True)])
+
+Inside a compiled ``fit`` the tensors are symbolic, so values are not checked there (shapes
+and dtypes are) and no ``InfiniteLossWarning`` is issued; eager calls check everything.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from ._binary import binary_cross_entropy
+
+__all__ = ["BinaryCrossentropy", "BinaryCrossentropyMetric"]
+
+
+def _same_rank(y_true, y_pred):
+    """Keras's convention: labels of shape (n,) go with predictions of shape (n, 1)."""
+    if len(y_true.shape) == len(y_pred.shape) - 1 and y_pred.shape[-1] == 1:
+        return ops.expand_dims(y_true, -1), y_pred
+    if len(y_pred.shape) == len(y_true.shape) - 1 and y_true.shape[-1] == 1:
+        return ops.squeeze(y_true, -1), y_pred
+    return y_true, y_pred
+
+
+def _pos_weight_config(pos_weight):
+    if pos_weight is None or isinstance(pos_weight, (int, float)):
+        return pos_weight
+    return [float(v) for v in ops.convert_to_numpy(pos_weight).ravel()]
+
+
+def _per_sample(y_true, y_pred, from_logits, label_smoothing, pos_weight, axis):
+    y_true, y_pred = _same_rank(y_true, y_pred)
+    y_true = ops.cast(y_true, y_pred.dtype)
+    # One loss per sample: the mean over the label axis; 0-d and 1-d inputs are one label per sample.
+    per_element = axis is None or len(y_pred.shape) <= 1
+    return binary_cross_entropy(
+        y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing,
+        pos_weight=pos_weight, axis=None if per_element else axis,
+        reduction="none" if per_element else "mean",
+    )
+
+
+@keras.saving.register_keras_serializable(package="logloss")
+class BinaryCrossentropy(keras.losses.Loss):
+    """Exact binary cross-entropy, a drop-in for ``keras.losses.BinaryCrossentropy``.
+
+    No ``epsilon`` clip: a prediction of exactly 0 for a positive label costs +inf (Keras
+    clips at 1e-7, capping each sample at 16.1). ``call`` returns the mean over ``axis`` (the
+    label axis, last by default) per sample (for 1-d input each element is a sample); Keras then applies ``sample_weight`` and
+    ``reduction``. ``pos_weight`` multiplies the positive term (a scalar or one per label).
+    """
+
+    def __init__(
+        self,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        pos_weight=None,
+        axis: int = -1,
+        reduction: str = "sum_over_batch_size",
+        name: str = "logloss_binary_crossentropy",
+        dtype=None,
+    ):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.from_logits = from_logits
+        self.label_smoothing = label_smoothing
+        self.pos_weight = pos_weight
+        self.axis = axis
+
+    def call(self, y_true, y_pred):
+        return _per_sample(y_true, y_pred, self.from_logits, self.label_smoothing, self.pos_weight, self.axis)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            from_logits=self.from_logits,
+            label_smoothing=self.label_smoothing,
+            pos_weight=_pos_weight_config(self.pos_weight),
+            axis=self.axis,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="logloss")
+class BinaryCrossentropyMetric(keras.metrics.Metric):
+    """Streaming exact log loss: the weighted mean over everything seen since ``reset_state``.
+
+    The state is two compensated sums (loss and weight), each kept as a float64 pair hi + lo
+    updated with TwoSum, like :class:`logloss.Accumulator`; the state lives in Keras variables
+    so it updates inside a compiled ``fit`` (an Accumulator's Python floats could not).
+    Without float64 on the backend (JAX without ``jax_enable_x64``) the pairs are float32.
+    """
+
+    def __init__(
+        self,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        pos_weight=None,
+        axis: int = -1,
+        name: str = "logloss",
+        dtype=None,
+    ):
+        super().__init__(name=name, dtype=dtype)
+        self.from_logits = from_logits
+        self.label_smoothing = label_smoothing
+        self.pos_weight = pos_weight
+        self.axis = axis
+        self._state_dtype = "float64" if _backend_has_float64() else "float32"
+        self._sums = [
+            self.add_variable(shape=(), initializer="zeros", dtype=self._state_dtype, name=n)
+            for n in ("loss_hi", "loss_lo", "weight_hi", "weight_lo")
+        ]
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        wide = self._state_dtype
+        y_pred = ops.cast(ops.convert_to_tensor(y_pred), wide)
+        y_true = ops.convert_to_tensor(y_true)
+        losses = _per_sample(y_true, y_pred, self.from_logits, self.label_smoothing, self.pos_weight, self.axis)
+        if sample_weight is None:
+            weight = ops.ones_like(losses)
+        else:
+            weight = ops.cast(ops.convert_to_tensor(sample_weight), wide)
+            if len(weight.shape) > len(losses.shape):
+                weight = ops.reshape(weight, ops.shape(losses))
+            weight = ops.broadcast_to(weight, ops.shape(losses))
+        zero = ops.zeros_like(losses)
+        weighted = ops.where(weight == 0, zero, weight * losses)
+        self._add(0, ops.sum(weighted))
+        self._add(2, ops.sum(weight))
+
+    def _add(self, index, value):
+        hi, lo = self._sums[index], self._sums[index + 1]
+        s = hi + value
+        bb = s - hi
+        error = (hi - (s - bb)) + (value - bb)  # TwoSum: hi + value = s + error exactly
+        hi.assign(s)
+        lo.assign(lo + error)
+
+    def result(self):
+        loss_hi, loss_lo, weight_hi, weight_lo = self._sums
+        return (loss_hi + loss_lo) / (weight_hi + weight_lo)
+
+    def reset_state(self):
+        for variable in self._sums:
+            variable.assign(ops.zeros((), dtype=self._state_dtype))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            from_logits=self.from_logits,
+            label_smoothing=self.label_smoothing,
+            pos_weight=_pos_weight_config(self.pos_weight),
+            axis=self.axis,
+        )
+        return config
+
+
+def _backend_has_float64() -> bool:
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return bool(jax.config.jax_enable_x64)
+    return True
