@@ -80,3 +80,11 @@ def test_hard_label_on_impossible_side_has_finite_derivative():
 def test_sample_weight_scales_derivatives():
     y, z, w = np.array([1.0, 0.0]), np.array([0.3, -0.2]), np.array([2.0, 0.0])
     np.testing.assert_array_equal(grad(y, z, from_logits=True, sample_weight=w), w * grad(y, z, from_logits=True))
+
+
+def test_derivatives_beyond_the_float_range_round_to_inf_silently():
+    # 1/p**2 at p = 1e-300 is 1e600: +inf is the correctly rounded float64 (and float32) value.
+    p = np.array([1e-300, 5e-324])
+    assert np.all(np.isposinf(hess(np.ones(2), p)))
+    assert np.isneginf(grad([1.0], [5e-324])[0])  # -1/p
+    assert np.isposinf(hess(np.ones(1, np.float32), np.array([1e-30], np.float32))[0])

@@ -181,7 +181,10 @@ def binary_cross_entropy(
 
 
 def _round_once(result: np.ndarray, dtype: np.dtype):
-    rounded = np.asarray(result).astype(dtype)
+    # A value beyond the output's range (1/p**2 at p = 1e-300) rounds to inf: that is the
+    # correctly rounded result, not an accident to warn about.
+    with np.errstate(over="ignore"):
+        rounded = np.asarray(result).astype(dtype)
     return rounded[()] if rounded.ndim == 0 else rounded
 
 
