@@ -311,6 +311,25 @@ def test_bad_value_after_the_first_csv_block_is_still_named_by_row(tmp_path, cap
                                                rel=1e-14)
 
 
+def test_csv_types_from_the_first_block_are_passed_back_and_later_floats_still_work(
+        tmp_path, capsys, monkeypatch):
+    import logloss._io as io_module
+
+    monkeypatch.setattr(io_module, "CSV_BLOCK_BYTES", 64)
+    rows = [(1, 0.5), (0, 0.25)] * 20 + [("1.0", 0.75), ("0.0", 0.125)] + [(1, 0.5)] * 5
+    path = write_csv(tmp_path / "x.csv", csv_text(header=("label", "pred", "seg"),
+                                                  rows=[(a, b, "s") for a, b in rows]))
+    source = io_module.resolve([str(path)])[0]
+    assert source.column_names() == ["label", "pred", "seg"]
+    assert source._numeric_types(["label", "pred", "seg"]) == {"label": pa.int64(),
+                                                               "pred": pa.float64()}
+    y = [float(a) for a, _ in rows]
+    p = [float(b) for _, b in rows]
+    result = run_json(capsys, path)
+    assert result["rows_scored"] == len(rows)
+    assert result["log_loss"] == pytest.approx(exact(y, p), rel=1e-14)
+
+
 def test_skip_counts_every_row_by_reason(tmp_path, capsys):
     content = "label,pred\n1,0.9\n0,abc\n0,nan\n1,1.5\n2,0.5\n,0.5\n0,0.2\n"
     path = write_csv(tmp_path / "x.csv", content)
