@@ -169,6 +169,33 @@ def test_large_file_crosses_many_batches_and_blocks(tmp_path, capsys, monkeypatc
         assert result["rows_scored"] == n
 
 
+def test_parquet_row_groups_read_ahead_stay_in_order_with_huge_groups_between(
+        tmp_path, capsys, monkeypatch):
+    import logloss._io as io_module
+
+    monkeypatch.setattr(io_module, "BATCH_ROWS", 1000)
+    rng = np.random.default_rng(4)
+    sizes = [700, 300, 9000, 500, 500, 2500]  # 9000 > 4 * BATCH_ROWS: read in slices
+    p = rng.random(sum(sizes))
+    y = (rng.random(len(p)) < p).astype(np.int8)
+    bad = sum(sizes[:4]) + 123  # a row in the group after the huge one
+    p_bad = p.copy()
+    p_bad[bad] = 1.5
+    for name, preds in (("good.parquet", p), ("bad.parquet", p_bad)):
+        with pq.ParquetWriter(tmp_path / name, pa.schema([("y", pa.int8()), ("p", pa.float64())])) as w:
+            start = 0
+            for size in sizes:
+                w.write_table(table(y=y[start:start + size], p=preds[start:start + size]),
+                              row_group_size=size)
+                start += size
+    assert pq.ParquetFile(tmp_path / "good.parquet").num_row_groups == len(sizes)
+    result = run_json(capsys, tmp_path / "good.parquet")
+    assert result["rows_scored"] == len(p)
+    assert result["log_loss"] == pytest.approx(exact(y.tolist(), p.tolist()), rel=1e-13)
+    assert main(["score", str(tmp_path / "bad.parquet"), "-q"]) == 1
+    assert f"row {bad + 1}, column 'p': value 1.5 is not a probability" in capsys.readouterr().err
+
+
 # -- options ---------------------------------------------------------------------------------
 
 
