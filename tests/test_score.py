@@ -196,6 +196,36 @@ def test_parquet_row_groups_read_ahead_stay_in_order_with_huge_groups_between(
     assert f"row {bad + 1}, column 'p': value 1.5 is not a probability" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("variant", ["lf", "crlf", "no_final_newline", "lone_cr", "blank_lines",
+                                     "quoted", "long_line"])
+def test_csv_blocks_parsed_in_parallel_give_every_row_once(tmp_path, capsys, monkeypatch, variant):
+    import logloss._io as io_module
+
+    monkeypatch.setattr(io_module, "CSV_BLOCK_BYTES", 64)
+    rng = np.random.default_rng(6)
+    p = np.round(rng.uniform(0.01, 0.99, 300), 6)
+    y = (rng.random(300) < p).astype(int)
+    lines = [f"{a},{b}" for a, b in zip(y, p)]
+    header, end = "label,pred", "\n"
+    if variant == "crlf":
+        end = "\r\n"
+    if variant == "lone_cr":
+        end = "\r"
+    if variant == "quoted":
+        header, lines = '"label","pred"', [f'"{a}","{b}"' for a, b in zip(y, p)]
+    if variant == "blank_lines":
+        lines = [line + ("\n" if i % 7 == 0 else "") for i, line in enumerate(lines)]
+    if variant == "long_line":
+        header = "label,pred,note"
+        lines = [line + "," + ("x" * 200 if i == 5 else "") for i, line in enumerate(lines)]
+    text = header + end + end.join(lines) + ("" if variant == "no_final_newline" else end)
+    path = tmp_path / "x.csv"
+    path.write_bytes(text.encode())
+    result = run_json(capsys, path)
+    assert result["rows_read"] == 300 and result["rows_scored"] == 300
+    assert result["log_loss"] == pytest.approx(exact(y.tolist(), p.tolist()), rel=1e-13)
+
+
 # -- options ---------------------------------------------------------------------------------
 
 

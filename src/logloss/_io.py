@@ -306,6 +306,70 @@ class Source:
         return types
 
     def _text_batches(self, columns, text_columns):
+        if (self.kind == "csv" and self.compression is None and self.paths != ["-"]
+                and self._schema is not None):
+            return self._csv_blocks_in_parallel(columns, text_columns)
+        return self._streamed_text_batches(columns, text_columns)
+
+    def _csv_blocks_in_parallel(self, columns, text_columns):
+        """A plain CSV file cut at line ends into blocks that are parsed on a pool of threads.
+
+        pyarrow's streaming CSV reader parses on one thread. Like it (``newlines_in_values``
+        is off), this cuts blocks at the last line end, so quoted values cannot hold line
+        breaks; every block gets the types the first block was read with, so a value that
+        does not fit is the same conversion error. Blocks are handed out in file order and
+        only a few are in flight, so memory does not grow with the file.
+        """
+        import pyarrow as pa
+        import pyarrow.csv as csv
+
+        names = list(self._schema.names)
+        types = {name: self._schema.field(name).type for name in columns}
+        types.update({c: pa.string() for c in text_columns})
+        read = csv.ReadOptions(column_names=names, use_threads=False, block_size=1 << 30)
+        parse = csv.ParseOptions(delimiter=self.delimiter)
+        convert = csv.ConvertOptions(include_columns=columns, column_types=types,
+                                     null_values=[""], strings_can_be_null=True)
+
+        def parse_block(block: bytes):
+            return csv.read_csv(pa.py_buffer(block), read_options=read, parse_options=parse,
+                                convert_options=convert)
+
+        pending: collections.deque = collections.deque()
+        pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="logloss-csv")
+        try:
+            with open(self.paths[0], "rb") as handle:
+                head = handle.read(CSV_BLOCK_BYTES)
+                end = head.find(b"\n")
+                if end < 0:  # no row, or lines ended by a lone \r: let pyarrow read it
+                    yield from self._streamed_text_batches(columns, text_columns)
+                    return
+                rest, position = head[end + 1:], end + 1
+                while True:
+                    data = handle.read(CSV_BLOCK_BYTES)
+                    block = rest + data
+                    cut = block.rfind(b"\n") + 1 if data else len(block)
+                    if cut == 0 and data:  # one line longer than a block: keep reading
+                        rest = block
+                        continue
+                    block, rest = block[:cut], block[cut:]
+                    position += len(block)
+                    if block.strip():
+                        pending.append((pool.submit(parse_block, block), position))
+                    if len(pending) > READ_AHEAD:
+                        future, at = pending.popleft()
+                        yield _columns(future.result(), columns), at
+                    if not data:
+                        break
+            while pending:
+                future, at = pending.popleft()
+                yield _columns(future.result(), columns), at
+        finally:
+            for future, _ in pending:
+                future.cancel()
+            pool.shutdown(wait=True)
+
+    def _streamed_text_batches(self, columns, text_columns):
         reader = self._text_reader(columns if self.kind == "csv" else None, text_columns)
         for batch in reader:
             yield _columns(batch, columns), self._raw.tell()
