@@ -114,7 +114,10 @@ class Accumulator:
             predictions = y_pred
         # Unweighted, sum in float64 without a float64 copy of the batch: two fresh
         # input-sized arrays per batch cost as much as the loss itself (page faults).
-        positives = float(np.sum(y_true, dtype=np.float64))
+        if y_true.dtype.kind in "biu":  # validated 0/1: a count, 10x faster than a float sum
+            positives = float(np.count_nonzero(y_true))
+        else:
+            positives = float(np.sum(y_true, dtype=np.float64))
         self.count += int(y_true.size)
         self.positives += positives
         self._sums["loss"].add(loss)
