@@ -76,3 +76,22 @@ def test_errors_and_infinite_losses():
     acc = logloss.Accumulator().update([1, 0], [0.0, 0.5])
     with pytest.warns(logloss.InfiniteLossWarning, match="1 of 2"):
         assert math.isinf(acc.result())
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_fast_path_sums_of_int8_labels_and_float32_predictions(weighted):
+    # Large enough for the fast path; the label and prediction sums come from float64 math.fsum.
+    n = 50_000
+    p = rng.uniform(0.01, 0.99, n).astype(np.float32)
+    y = (rng.uniform(size=n) < p).astype(np.int8)
+    w = rng.uniform(0, 2, n) if weighted else np.ones(n)
+    acc = logloss.Accumulator()
+    for start in range(0, n, 20_000):
+        part = slice(start, start + 20_000)
+        acc.update(y[part], p[part], w[part] if weighted else None)
+    s = acc.summary()
+    p64, y64 = p.astype(np.float64), y.astype(np.float64)
+    terms = np.where(y == 1, -np.log(p64), -np.log1p(-p64))
+    assert s["count"] == n and s["positives"] == int(y.sum())
+    assert s["log_loss"] == pytest.approx(math.fsum(w * terms) / math.fsum(w), rel=1e-12)
+    assert s["calibration"] == pytest.approx(math.fsum(w * p64) / math.fsum(w * y64), rel=1e-12)

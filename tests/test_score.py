@@ -169,6 +169,63 @@ def test_large_file_crosses_many_batches_and_blocks(tmp_path, capsys, monkeypatc
         assert result["rows_scored"] == n
 
 
+def test_parquet_row_groups_read_ahead_stay_in_order_with_huge_groups_between(
+        tmp_path, capsys, monkeypatch):
+    import logloss._io as io_module
+
+    monkeypatch.setattr(io_module, "BATCH_ROWS", 1000)
+    rng = np.random.default_rng(4)
+    sizes = [700, 300, 9000, 500, 500, 2500]  # 9000 > 4 * BATCH_ROWS: read in slices
+    p = rng.random(sum(sizes))
+    y = (rng.random(len(p)) < p).astype(np.int8)
+    bad = sum(sizes[:4]) + 123  # a row in the group after the huge one
+    p_bad = p.copy()
+    p_bad[bad] = 1.5
+    for name, preds in (("good.parquet", p), ("bad.parquet", p_bad)):
+        with pq.ParquetWriter(tmp_path / name, pa.schema([("y", pa.int8()), ("p", pa.float64())])) as w:
+            start = 0
+            for size in sizes:
+                w.write_table(table(y=y[start:start + size], p=preds[start:start + size]),
+                              row_group_size=size)
+                start += size
+    assert pq.ParquetFile(tmp_path / "good.parquet").num_row_groups == len(sizes)
+    result = run_json(capsys, tmp_path / "good.parquet")
+    assert result["rows_scored"] == len(p)
+    assert result["log_loss"] == pytest.approx(exact(y.tolist(), p.tolist()), rel=1e-13)
+    assert main(["score", str(tmp_path / "bad.parquet"), "-q"]) == 1
+    assert f"row {bad + 1}, column 'p': value 1.5 is not a probability" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("variant", ["lf", "crlf", "no_final_newline", "lone_cr", "blank_lines",
+                                     "quoted", "long_line"])
+def test_csv_blocks_parsed_in_parallel_give_every_row_once(tmp_path, capsys, monkeypatch, variant):
+    import logloss._io as io_module
+
+    monkeypatch.setattr(io_module, "CSV_BLOCK_BYTES", 64)
+    rng = np.random.default_rng(6)
+    p = np.round(rng.uniform(0.01, 0.99, 300), 6)
+    y = (rng.random(300) < p).astype(int)
+    lines = [f"{a},{b}" for a, b in zip(y, p)]
+    header, end = "label,pred", "\n"
+    if variant == "crlf":
+        end = "\r\n"
+    if variant == "lone_cr":
+        end = "\r"
+    if variant == "quoted":
+        header, lines = '"label","pred"', [f'"{a}","{b}"' for a, b in zip(y, p)]
+    if variant == "blank_lines":
+        lines = [line + ("\n" if i % 7 == 0 else "") for i, line in enumerate(lines)]
+    if variant == "long_line":
+        header = "label,pred,note"
+        lines = [line + "," + ("x" * 200 if i == 5 else "") for i, line in enumerate(lines)]
+    text = header + end + end.join(lines) + ("" if variant == "no_final_newline" else end)
+    path = tmp_path / "x.csv"
+    path.write_bytes(text.encode())
+    result = run_json(capsys, path)
+    assert result["rows_read"] == 300 and result["rows_scored"] == 300
+    assert result["log_loss"] == pytest.approx(exact(y.tolist(), p.tolist()), rel=1e-13)
+
+
 # -- options ---------------------------------------------------------------------------------
 
 
@@ -309,6 +366,25 @@ def test_bad_value_after_the_first_csv_block_is_still_named_by_row(tmp_path, cap
     assert result["rows_read"] == 61 and result["rows_rejected"] == 1
     assert result["log_loss"] == pytest.approx(exact([1] * 50 + [0] * 10, [0.5] * 50 + [0.25] * 10),
                                                rel=1e-14)
+
+
+def test_csv_types_from_the_first_block_are_passed_back_and_later_floats_still_work(
+        tmp_path, capsys, monkeypatch):
+    import logloss._io as io_module
+
+    monkeypatch.setattr(io_module, "CSV_BLOCK_BYTES", 64)
+    rows = [(1, 0.5), (0, 0.25)] * 20 + [("1.0", 0.75), ("0.0", 0.125)] + [(1, 0.5)] * 5
+    path = write_csv(tmp_path / "x.csv", csv_text(header=("label", "pred", "seg"),
+                                                  rows=[(a, b, "s") for a, b in rows]))
+    source = io_module.resolve([str(path)])[0]
+    assert source.column_names() == ["label", "pred", "seg"]
+    assert source._numeric_types(["label", "pred", "seg"]) == {"label": pa.int64(),
+                                                               "pred": pa.float64()}
+    y = [float(a) for a, _ in rows]
+    p = [float(b) for _, b in rows]
+    result = run_json(capsys, path)
+    assert result["rows_scored"] == len(rows)
+    assert result["log_loss"] == pytest.approx(exact(y, p), rel=1e-14)
 
 
 def test_skip_counts_every_row_by_reason(tmp_path, capsys):

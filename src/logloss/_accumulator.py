@@ -113,17 +113,27 @@ class Accumulator:
 
     def _add_fast(self, sums, y_true, y_pred, sample_weight) -> Accumulator:
         loss, weight_total = sums
-        labels = np.asarray(y_true, dtype=np.float64)
         if self.from_logits:
             with np.errstate(over="ignore"):
                 predictions = 1 / (1 + np.exp(-np.asarray(y_pred, dtype=np.float64)))
         else:
             predictions = y_pred
-        weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-        self.count += int(labels.size)
-        self.positives += float(np.sum(labels))
+        # Unweighted, sum in float64 without a float64 copy of the batch: two fresh
+        # input-sized arrays per batch cost as much as the loss itself (page faults).
+        if y_true.dtype.kind in "biu":  # validated 0/1: a count, 10x faster than a float sum
+            positives = float(np.count_nonzero(y_true))
+        else:
+            positives = float(np.sum(y_true, dtype=np.float64))
+        self.count += int(y_true.size)
+        self.positives += positives
         self._sums["loss"].add(loss)
         self._sums["weight"].add(weight_total)
+        if sample_weight is None:
+            self._sums["label"].add(positives)
+            self._sums["prediction"].add(float(np.sum(predictions, dtype=np.float64)))
+            return self
+        labels = np.asarray(y_true, dtype=np.float64)
+        weight = np.asarray(sample_weight, dtype=np.float64)
         self._sums["label"].add(float(np.sum(apply_weight(labels, weight))))
         self._sums["prediction"].add(
             float(np.sum(apply_weight(np.asarray(predictions, dtype=np.float64), weight)))

@@ -11,16 +11,21 @@ for CSV on standard input). ``Source.open(columns, text_columns)`` returns an it
 
 from __future__ import annotations
 
+import collections
 import glob
 import io
 import os
 import sys
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
 BATCH_ROWS = 1 << 20
+READ_THREADS = max(1, min(os.cpu_count() or 1, 4))  # Parquet row groups decoded at once
+READ_AHEAD = READ_THREADS + 1  # row groups submitted beyond the one being handed out
 CSV_BLOCK_BYTES = 2 << 20
 
 INSTALL_HINT = "pip install 'logloss[cli]'"
@@ -93,6 +98,7 @@ class Source:
     delimiter: str = ","
     size: int | None = None
     _schema_names: list[str] | None = field(default=None, repr=False)
+    _schema: object = field(default=None, repr=False)  # CSV/JSON: types inferred from block 1
 
     # -- metadata ------------------------------------------------------------------------------
     def column_names(self) -> list[str]:
@@ -114,9 +120,9 @@ class Source:
             if self.kind == "csv" and self.paths == ["-"]:
                 return self._stdin().header(self.delimiter)
             reader = self._text_reader(None, ())
-            names = list(reader.schema.names)
+            self._schema = reader.schema
             reader.close()
-            return names
+            return list(self._schema.names)
         except (UsageError, DataError):
             raise
         except Exception as error:  # noqa: BLE001 - pyarrow raises several types
@@ -155,22 +161,53 @@ class Source:
             yield path, pq.ParquetFile(path, pre_buffer=False)
 
     def _parquet_batches(self, columns):
-        # Row group by row group, each decoded on pyarrow's threads: a dataset scanner reads
-        # ahead without limit when the consumer is slower, so memory would grow with the file.
-        done = 0
-        for path, parquet in self._parquet_files():
-            size, total = os.path.getsize(path), max(parquet.metadata.num_rows, 1)
-            rows = 0
-            for group in range(parquet.num_row_groups):
-                if parquet.metadata.row_group(group).num_rows <= 4 * BATCH_ROWS:
-                    pieces = [parquet.read_row_group(group, columns=columns, use_threads=True)]
-                else:
-                    pieces = parquet.iter_batches(BATCH_ROWS, row_groups=[group], columns=columns,
-                                                  use_threads=True)
-                for piece in pieces:
-                    rows += piece.num_rows
-                    yield _columns(piece, columns), done + int(size * rows / total)
-            done += size
+        # Row group by row group, in file order, with a few row groups decoded ahead on a small
+        # pool of threads (pyarrow releases the GIL), each thread with its own file handle. One
+        # row group per thread balances the cores (pyarrow's own threads split a row group by
+        # column, and an int8 label column takes twice as long as a float32 one). The read-ahead
+        # is bounded: a dataset scanner reads ahead without limit when the consumer is slower,
+        # so memory would grow with the file. Huge row groups are read in slices instead.
+        import pyarrow.parquet as pq
+
+        local = threading.local()
+
+        def read(path, group):
+            handles = local.__dict__.setdefault("handles", {})
+            if path not in handles:
+                handles[path] = pq.ParquetFile(path, pre_buffer=False)
+            return handles[path].read_row_group(group, columns=columns, use_threads=False)
+
+        pending: collections.deque = collections.deque()
+        pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="logloss-parquet")
+        try:
+            done = 0
+            for path, parquet in self._parquet_files():
+                size, total = os.path.getsize(path), max(parquet.metadata.num_rows, 1)
+                rows = 0
+                for group in range(parquet.num_row_groups):
+                    group_rows = parquet.metadata.row_group(group).num_rows
+                    if group_rows <= 4 * BATCH_ROWS:
+                        rows += group_rows
+                        pending.append((pool.submit(read, path, group), done + int(size * rows / total)))
+                        if len(pending) > READ_AHEAD:
+                            future, position = pending.popleft()
+                            yield _columns(future.result(), columns), position
+                        continue
+                    while pending:
+                        future, position = pending.popleft()
+                        yield _columns(future.result(), columns), position
+                    for piece in parquet.iter_batches(BATCH_ROWS, row_groups=[group],
+                                                      columns=columns, use_threads=True):
+                        rows += piece.num_rows
+                        yield _columns(piece, columns), done + int(size * rows / total)
+                done += size
+            while pending:
+                future, position = pending.popleft()
+                yield _columns(future.result(), columns), position
+        finally:
+            for future, _ in pending:
+                future.cancel()
+            pool.shutdown(wait=True)
 
     def _ipc_reader(self):
         import pyarrow as pa
@@ -239,7 +276,7 @@ class Source:
             return pjson.open_json(stream, read_options=pjson.ReadOptions(block_size=CSV_BLOCK_BYTES))
         convert = csv.ConvertOptions(
             include_columns=columns,
-            column_types={c: pa.string() for c in text_columns},
+            column_types={**self._numeric_types(columns), **{c: pa.string() for c in text_columns}},
             null_values=[""],
             strings_can_be_null=True,
         )
@@ -250,7 +287,89 @@ class Source:
             convert_options=convert,
         )
 
+    def _numeric_types(self, columns) -> dict:
+        """The numeric types pyarrow inferred from the first block, to pass back explicitly.
+
+        The streaming reader fixes each column's type from the first block anyway, so this
+        changes no result; but with explicit types it converts about 1.6x faster (CSV).
+        """
+        import pyarrow as pa
+
+        if self._schema is None or not columns:
+            return {}
+        types = {}
+        for name in columns:
+            if name in self._schema.names:
+                kind = self._schema.field(name).type
+                if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+                    types[name] = kind
+        return types
+
     def _text_batches(self, columns, text_columns):
+        if (self.kind == "csv" and self.compression is None and self.paths != ["-"]
+                and self._schema is not None):
+            return self._csv_blocks_in_parallel(columns, text_columns)
+        return self._streamed_text_batches(columns, text_columns)
+
+    def _csv_blocks_in_parallel(self, columns, text_columns):
+        """A plain CSV file cut at line ends into blocks that are parsed on a pool of threads.
+
+        pyarrow's streaming CSV reader parses on one thread. Like it (``newlines_in_values``
+        is off), this cuts blocks at the last line end, so quoted values cannot hold line
+        breaks; every block gets the types the first block was read with, so a value that
+        does not fit is the same conversion error. Blocks are handed out in file order and
+        only a few are in flight, so memory does not grow with the file.
+        """
+        import pyarrow as pa
+        import pyarrow.csv as csv
+
+        names = list(self._schema.names)
+        types = {name: self._schema.field(name).type for name in columns}
+        types.update({c: pa.string() for c in text_columns})
+        read = csv.ReadOptions(column_names=names, use_threads=False, block_size=1 << 30)
+        parse = csv.ParseOptions(delimiter=self.delimiter)
+        convert = csv.ConvertOptions(include_columns=columns, column_types=types,
+                                     null_values=[""], strings_can_be_null=True)
+
+        def parse_block(block: bytes):
+            return csv.read_csv(pa.py_buffer(block), read_options=read, parse_options=parse,
+                                convert_options=convert)
+
+        pending: collections.deque = collections.deque()
+        pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="logloss-csv")
+        try:
+            with open(self.paths[0], "rb") as handle:
+                head = handle.read(CSV_BLOCK_BYTES)
+                end = head.find(b"\n")
+                if end < 0:  # no row, or lines ended by a lone \r: let pyarrow read it
+                    yield from self._streamed_text_batches(columns, text_columns)
+                    return
+                rest, position = head[end + 1:], end + 1
+                while True:
+                    data = handle.read(CSV_BLOCK_BYTES)
+                    block = rest + data
+                    cut = block.rfind(b"\n") + 1 if data else len(block)
+                    if cut == 0 and data:  # one line longer than a block: keep reading
+                        rest = block
+                        continue
+                    block, rest = block[:cut], block[cut:]
+                    position += len(block)
+                    if block.strip():
+                        pending.append((pool.submit(parse_block, block), position))
+                    if len(pending) > READ_AHEAD:
+                        future, at = pending.popleft()
+                        yield _columns(future.result(), columns), at
+                    if not data:
+                        break
+            while pending:
+                future, at = pending.popleft()
+                yield _columns(future.result(), columns), at
+        finally:
+            for future, _ in pending:
+                future.cancel()
+            pool.shutdown(wait=True)
+
+    def _streamed_text_batches(self, columns, text_columns):
         reader = self._text_reader(columns if self.kind == "csv" else None, text_columns)
         for batch in reader:
             yield _columns(batch, columns), self._raw.tell()
