@@ -37,3 +37,14 @@ def test_installed_console_script_runs_end_to_end():
     result = subprocess.run([found, "explain"], capture_output=True, text=True, check=True,
                             env={**os.environ, "PYTHONWARNINGS": "error"})
     assert "Binary cross-entropy" in result.stdout
+
+
+def test_output_closed_early_exits_quietly_with_141():
+    # Closing our end before the CLI writes anything makes its first write fail (EPIPE).
+    proc = subprocess.Popen([sys.executable, "-m", "logloss", "explain"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()
+    with proc.stderr:
+        err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 141
+    assert "Traceback" not in err

@@ -300,7 +300,7 @@ def test_csv_and_table_formats_and_output_file(tmp_path, capsys):
     assert len(lines) == 4 and lines[-1].startswith("(all),8,4")
     assert main(["score", str(path), "-q"]) == 0
     text = capsys.readouterr().out
-    assert "log_loss" in text and f"{exact(Y, P):.10g}" in text
+    assert "log_loss" in text and f"{exact(Y, P):.6f}" in text
     assert "rows read 8, scored 8, rejected 0" in text
 
 
@@ -463,7 +463,7 @@ def test_demo_scores_the_shipped_sample(capsys):
     demo = Path(__file__).resolve().parents[1] / "src" / "logloss" / "data" / "demo.csv"
     rows = [line.split(",") for line in demo.read_text().splitlines()[1:]]
     good = [(int(r[2]), float(r[3])) for r in rows if r[0] == "good"]
-    assert f"{exact(*zip(*good)):.10g}" in out
+    assert f"{exact(*zip(*good)):.6f}" in out
 
 
 def test_installed_console_script_scores_a_file(tmp_path):
@@ -479,3 +479,12 @@ def test_installed_console_script_scores_a_file(tmp_path):
     bad = write_csv(tmp_path / "bad.csv", "label,pred\n1,2\n")
     run = subprocess.run([found, "score", str(bad)], capture_output=True, text=True)
     assert run.returncode == 1 and "row 1, column 'pred'" in run.stderr
+
+
+def test_table_numbers_are_fixed_width_and_tiny_losses_keep_their_digits():
+    from logloss._score import _fmt
+
+    assert _fmt(0.5313022626) == "0.531302"
+    assert _fmt(1.2345e-12) == "1.2345e-12"  # a near-perfect model's loss is not shown as 0.000000
+    assert _fmt(0.0) == "0.000000"
+    assert _fmt(math.inf) == "inf" and _fmt(None) == "-"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -11,6 +12,7 @@ from . import __version__
 EXIT_OK = 0
 EXIT_INVALID_DATA = 1
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command killed by it
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -41,6 +43,7 @@ EXIT_CODES_HELP = """exit codes:
   1  invalid data: a bad value (with --on-invalid error), a truncated or corrupt file,
      or no row left to score
   2  usage: a bad option, a missing file or column, an unknown file type, pyarrow not installed
+  141  the output was closed early (e.g. piped into head)
 """
 
 
@@ -242,4 +245,12 @@ def _run_demo() -> int:
 
 
 def entrypoint() -> None:
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader left early (`logloss demo | head`): not an error worth a traceback.
+        # Point stdout at devnull so the interpreter's final flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_BROKEN_PIPE
+    sys.exit(code)

@@ -484,7 +484,9 @@ def _fmt(value) -> str:
             return "nan"
         if math.isinf(value):
             return "inf" if value > 0 else "-inf"
-        return f"{value:.10g}"
+        # Fixed decimals line the columns up; a tiny loss (a near-perfect model) keeps its digits.
+        # JSON and CSV output carry the full float64 value.
+        return f"{value:.6f}" if value == 0 or abs(value) >= 1e-4 else f"{value:.4e}"
     return str(value)
 
 
