@@ -92,6 +92,13 @@ def test_float64_logits_agree_with_numpy(backend, label):
     assert ulps(result, expected, backend.flushes_subnormals).max() <= bound
 
 
+def test_soft_label_with_a_huge_logit_is_not_nan(backend):
+    # The loss (1 - y) * 1.78e300 is below the splitting limit but 1.78e300 itself is not.
+    y, z = np.array([0.97, 0.03]), np.array([1.78e300, -2.45e300])
+    result, expected = _both(backend, bce, y, z, from_logits=True, reduction="none")
+    assert ulps(result, expected).max() <= 1
+
+
 def test_float64_derivatives_agree_with_numpy(backend):
     p, z = _regimes(backend.flushes_subnormals)
     p = p[p >= 1e-300]  # (NumPy's path warns when y/p overflows float64 on its final cast)

@@ -321,7 +321,9 @@ def _combine(xp, y, positive, negative, pos_weight, has_positive, has_negative, 
     info = xp.finfo(positive.dtype)
     split = 134217729.0 if info.bits == 64 else 4097.0  # 2^ceil(mantissa/2) + 1
     limit = float(info.max) / 2**30  # no overflow inside the splitting
-    soft = has_positive & has_negative & (plain < limit)
+    # Each factor must stay below the limit, not just the sum: (1 - y) * 1e300 can be small
+    # while splitting 1e300 overflows (NaN).
+    soft = has_positive & has_negative & (plain < limit) & (positive < limit) & (negative < limit)
     if pos_weight is not None:
         soft = soft & (pos_weight < limit)
     ys = xp.where(soft, y, zero)
