@@ -6,9 +6,11 @@ argument is not a NumPy array or a Python value (:func:`is_foreign`). The namesp
 is not array-API compatible). Nothing here imports a framework at module level.
 
 Precision: float16 and bfloat16 are computed in float32; float32 in float64 where the library
-and device have it (JAX only with ``jax_enable_x64``); float64 in float64 with formulas that
-round as few times as possible (there is no long double on a GPU). Results are rounded once to
-the input's dtype, on the input's device.
+and device have it (JAX only with ``jax_enable_x64``); float64 in float64 (there is no long
+double on a GPU), with log and exp carried as double-doubles (``_float64``) and products and
+sums carried exactly, so the loss is rounded once: within 1 ulp of the NumPy path on every
+library, under ``jax.jit`` and ``tf.function`` too. Results are rounded once to the input's
+dtype, on the input's device.
 
 Autodiff: every ``where`` feeds its unselected branch a safe value ("double where"), so a
 gradient never meets ``0 * inf`` (``log 0`` in a branch that was not taken).
@@ -21,11 +23,13 @@ inspected, so only shapes and dtypes are checked and no ``InfiniteLossWarning`` 
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 
 import numpy as np
 
+from . import _float64
 from ._validation import check_clip, check_probability_scalar, check_reduction
 
 _FRAMEWORKS = ("torch", "jax", "jaxlib", "tensorflow", "keras", "dask", "cupy", "array_api_strict")
@@ -241,13 +245,13 @@ def log1p(xp, x):
     rounding lost (|x| <= 1), and log(1 + x) = log(q) + log1p(err / q) = log(q) + err / q."""
     if getattr(xp, "__name__", "") not in ("jax.numpy", "logloss._tensorflow"):
         return xp.log1p(x)
-    q = 1 + x
+    q = _float64.barrier(xp, 1 + x)  # else XLA and Grappler simplify (1 + x) - 1 to x
     err = x - (q - 1)
     exact = err == 0  # always so at x = -1, where err / q would be 0 / 0
     return xp.log(q) + xp.where(exact, xp.zeros_like(x), err / xp.where(exact, xp.ones_like(x), q))
 
 
-def softplus(xp, x):
+def softplus(xp, x, accurate=False):
     """log(1 + e^x) as hi + lo (lo: the rounding error of the final sum), derivative sigmoid(x)
     at every x, ±inf included."""
     positive = x > 0
@@ -255,45 +259,67 @@ def softplus(xp, x):
     xp_ = xp.where(positive, x, zero)
     xn = xp.where(positive, zero, x)
     # x > 0: x + log1p(e^-x), the sum kept exactly as hi + lo; x <= 0: log1p(e^x), one term.
-    hi, lo = _two_sum(xp_, log1p(xp, xp.exp(-xp_)))
+    hi, lo = _two_sum(xp, xp_, log1p(xp, xp.exp(-xp_)))
     finite = positive & (hi < math.inf)
-    return (
-        xp.where(positive, hi, log1p(xp, xp.exp(xn))),
-        xp.where(finite, xp.where(finite, lo, zero), zero),
-    )
+    hi = xp.where(positive, hi, log1p(xp, xp.exp(xn)))
+    if accurate and _float64.applies(xp, x.dtype):
+        # The library's exp (XLA's is up to 2 ulp off) and log1p each round: lo is what the
+        # double-double value adds to hi (no gradient; hi keeps the library's derivative).
+        xs, his = _float64.stop_gradient(xp, x), _float64.stop_gradient(xp, hi)
+        u, u_lo = _float64.exp(xp, -xp.abs(xs))
+        value, value_lo = _float64.log1p(xp, u, u_lo)
+        big, big_lo = _float64.two_sum(xp, xp.where(positive, xs, zero), value)
+        return hi, _correction(xp, xp.where(positive, big, value), xp.where(positive, big_lo + value_lo, value_lo), his)
+    return hi, xp.where(finite, xp.where(finite, lo, zero), zero)
 
 
-def bce_probabilities(xp, y, p, pos_weight):
+def _correction(xp, exact_hi, exact_lo, hi):
+    """lo with hi + lo = exact_hi + exact_lo (exact_hi - hi is exact: they are a few ulp apart)."""
+    ok = xp.isfinite(hi) & xp.isfinite(exact_hi)
+    return xp.where(ok, (xp.where(ok, exact_hi, hi) - hi) + exact_lo, xp.zeros_like(hi))
+
+
+def bce_probabilities(xp, y, p, pos_weight, accurate=False):
     one, zero = xp.ones_like(p), xp.zeros_like(p)
     has_positive = y != 0
     has_negative = y != 1
-    minus_log_p = -xp.log(xp.where(has_positive, p, one))
-    minus_log_q = -log1p(xp, -xp.where(has_negative, p, zero))
-    return _combine(xp, y, minus_log_p, minus_log_q, pos_weight, has_positive, has_negative)
+    ps, pn = xp.where(has_positive, p, one), xp.where(has_negative, p, zero)
+    minus_log_p = -xp.log(ps)
+    minus_log_q = -log1p(xp, -pn)
+    if not (accurate and _float64.applies(xp, p.dtype)):
+        return _combine(xp, y, minus_log_p, minus_log_q, pos_weight, has_positive, has_negative)
+    # The library's log rounds (TensorFlow's is up to 2 ulp off): lo is the double-double
+    # value's remainder (no gradient).
+    ps, pn = _float64.stop_gradient(xp, ps), _float64.stop_gradient(xp, pn)
+    positive_lo = -_float64.log_correction(xp, ps, xp.log(ps))
+    value, value_lo = _float64.log1p(xp, -pn, zero)
+    negative_lo = _correction(xp, -value, -value_lo, _float64.stop_gradient(xp, minus_log_q))
+    return _combine(xp, y, minus_log_p, minus_log_q, pos_weight, has_positive, has_negative, positive_lo, negative_lo)
 
 
-def bce_logits(xp, y, z, pos_weight):
+def bce_logits(xp, y, z, pos_weight, accurate=False):
     zero = xp.zeros_like(z)
     has_positive = y != 0
     has_negative = y != 1
     # -log sigmoid(z) = softplus(-z) and -log sigmoid(-z) = softplus(z).
-    positive, positive_lo = softplus(xp, xp.where(has_positive, -z, zero))
-    negative, negative_lo = softplus(xp, xp.where(has_negative, z, zero))
+    positive, positive_lo = softplus(xp, xp.where(has_positive, -z, zero), accurate)
+    negative, negative_lo = softplus(xp, xp.where(has_negative, z, zero), accurate)
     return _combine(xp, y, positive, negative, pos_weight, has_positive, has_negative, positive_lo, negative_lo)
 
 
-def _two_sum(a, b):
-    """a + b = s + e exactly (Knuth)."""
-    s = a + b
+def _two_sum(xp, a, b):
+    """a + b = s + e exactly (Knuth). Under jax.jit and tf.function the sum passes a barrier, or
+    the compiler's algebra would fold the error terms to zero."""
+    s = _float64.barrier(xp, a + b)
     bb = s - a
     return s, (a - (s - bb)) + (b - bb)
 
 
-def _two_product(a, b, factor):
+def _two_product(xp, a, b, factor):
     """a * b = p + e exactly (Dekker; no FMA in the array API), away from overflow."""
 
     def split(v):
-        c = factor * v
+        c = _float64.barrier(xp, factor * v)
         high = c - (c - v)
         return high, v - high
 
@@ -316,31 +342,33 @@ def _combine(xp, y, positive, negative, pos_weight, has_positive, has_negative, 
     if pos_weight is not None:
         plain_positive = plain_positive * pos_weight
     plain = plain_positive + xp.where(has_negative, (1 - y) * negative, zero)
-    if getattr(xp, "__name__", "") == "logloss._tensorflow":
-        return plain  # TensorFlow's own float64 log is 2 ulp off: nothing to gain; grappler may rewrite
     info = xp.finfo(positive.dtype)
     split = 134217729.0 if info.bits == 64 else 4097.0  # 2^ceil(mantissa/2) + 1
     limit = float(info.max) / 2**30  # no overflow inside the splitting
-    soft = has_positive & has_negative & (plain < limit)
+    # Every finite term takes the exact path: a hard label with a correction (lo) or a pos_weight
+    # rounds once too. Each factor must stay below the limit, not just the sum: (1 - y) * 1e300
+    # can be small while splitting 1e300 overflows.
+    soft = (plain < limit) & (positive < limit) & (negative < limit)
     if pos_weight is not None:
         soft = soft & (pos_weight < limit)
     ys = xp.where(soft, y, zero)
-    p_term, p_error = _two_product(ys, xp.where(soft, positive, zero), split)
+    p_term, p_error = _two_product(xp, ys, xp.where(soft, positive, zero), split)
     if positive_lo is not None:
         p_error = p_error + ys * xp.where(soft, positive_lo, zero)
     if pos_weight is not None:
         pw = xp.where(soft, pos_weight, zero)
-        p_term, weighted_error = _two_product(pw, p_term, split)
+        p_term, weighted_error = _two_product(xp, pw, p_term, split)
         p_error = weighted_error + pw * p_error
-    one_minus_y = 1 - ys
+    one_minus_y = _float64.barrier(xp, 1 - ys)
     one_minus_y_error = (1 - one_minus_y) - ys  # exact (Fast2Sum): 1 - y = one_minus_y + this
     negative_s = xp.where(soft, negative, zero)
-    n_term, n_error = _two_product(one_minus_y, negative_s, split)
+    n_term, n_error = _two_product(xp, one_minus_y, negative_s, split)
     n_error = n_error + one_minus_y_error * negative_s
     if negative_lo is not None:
         n_error = n_error + one_minus_y * xp.where(soft, negative_lo, zero)
-    total, sum_error = _two_sum(p_term, n_term)
-    return xp.where(soft, total + (sum_error + (p_error + n_error)), plain)
+    total, sum_error = _two_sum(xp, p_term, n_term)
+    # (A barrier, or Grappler's AddOpsRewrite would add the small terms to total one by one.)
+    return xp.where(soft, total + _float64.barrier(xp, sum_error + (p_error + n_error)), plain)
 
 
 def sigmoid(xp, x):
@@ -503,7 +531,9 @@ def binary_cross_entropy(
     axes = normalize_axis(axis, len(shape))
     if weight is not None:
         weight = _broadcast(xp, weight, y)
-    per_element = bce_logits if from_logits else bce_probabilities
+    # float64 results carry log and exp as double-doubles (_float64); float32 and narrower,
+    # computed in float64 and rounded to the output, do not need it.
+    per_element = functools.partial(bce_logits if from_logits else bce_probabilities, accurate=output == xp.float64)
     if pw is None:
         losses = run_elementwise(ctx, lambda xp_, y_, x_: per_element(xp_, y_, x_, None), y, x)
     else:

@@ -56,6 +56,8 @@ class _Finfo:
         dtype = tf.as_dtype(dtype)
         # bfloat16 has 8 significand bits; NumPy has no bfloat16 to ask.
         self.eps = 2.0**-7 if dtype == tf.bfloat16 else float(np.finfo(dtype.as_numpy_dtype).eps)
+        self.bits = dtype.size * 8
+        self.max = float(tf.as_dtype(dtype).max)
 
 
 @functools.cache
@@ -76,6 +78,7 @@ def namespace() -> types.SimpleNamespace:
         log=tf.math.log,
         log1p=tf.math.log1p,
         exp=tf.math.exp,
+        round=tf.math.round,
         abs=tf.math.abs,
         isnan=tf.math.is_nan,
         isinf=tf.math.is_inf,
