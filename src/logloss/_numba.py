@@ -57,6 +57,12 @@ SHIFTER = 6755399441055744.0  # 1.5 * 2**52: x + SHIFTER rounds x to an integer 
 SQRT_HALF_BITS = 0x3FE6A09E667F3BCD  # bits of sqrt(1/2)
 EXPONENT_MASK = -(1 << 52)  # 0xFFF0000000000000 as int64
 EXP_LIMIT = 708.0  # exp(-708) is still normal
+MANTISSA_MASK = (1 << 52) - 1
+ONE_BITS = 1023 << 52  # bits of 1.0
+U = 2.0**-53  # unit roundoff
+TOLERANCE = 1e-14  # largest accepted error bound of a product block, relative to its loss
+PRODUCT_MIN = 2.0**-60  # 16 factors >= this multiply to >= 2**-960: no underflow
+LN2 = 0.6931471805599453
 
 
 @intrinsic
@@ -254,14 +260,113 @@ def _logit_losses(y, z, w, weighted, b, m, out):
 
 @njit(**_INLINE)
 def _check_logits(y, z, w, weighted, b, m):
+    """(invalid, soft) for the block, as _check_probabilities."""
     invalid = 0
+    soft = 0
     for i in range(b, b + m):
         yi = np.float64(y[i])
         invalid |= not (z[i] == z[i] and yi >= 0.0 and yi <= 1.0)
+        soft |= yi != 0.0 and yi != 1.0
         if weighted:
             wi = np.float64(w[i])
             invalid |= not (wi >= 0.0 and wi < np.inf)
-    return invalid
+    return invalid, soft
+
+
+@njit(**_INLINE)
+def _tree_product(buf):
+    """(E, M) with prod(buf[:BLOCK]) = 2**E M, M in [1, 2**32); BLOCK - 1 roundings of <= u each.
+
+    Needs every factor in [PRODUCT_MIN, 2**60]: pairwise halving (each pass a contiguous,
+    vectorized loop) to 32 products of 16 factors, exponents split off exactly, then 31 more
+    products of mantissas in [1, 2)."""
+    half = BLOCK // 2
+    while half >= BLOCK // 16:  # 4 passes: 32 products of 16 factors, in [2**-960, 2**960]
+        for i in range(half):
+            buf[i] *= buf[i + half]
+        half //= 2
+    exponent = 0
+    for i in range(2 * half):
+        bits = _bits(buf[i])
+        exponent += (bits >> 52) - 1023
+        buf[i] = _float((bits & MANTISSA_MASK) | ONE_BITS)
+    while half >= 1:
+        for i in range(half):
+            buf[i] *= buf[i + half]
+        half //= 2
+    return exponent, buf[0]
+
+
+@njit(**_INLINE)
+def _hard_probability_product(y, p, b, buf):
+    """(invalid, soft, loss) for the full block at b, loss = sum of -log q as -log(prod q).
+
+    Checks the block as _check_probabilities in the same pass. loss is -1.0 where the product
+    cannot vouch: soft labels, a q < PRODUCT_MIN, or an error bound above TOLERANCE times the
+    loss (a near-perfect classifier, whose losses are tiny). q = p (y = 1, exact) or
+    fl(1 - p) (y = 0, <= u relative); with the BLOCK - 1 roundings of the product the error
+    is at most 2 BLOCK u absolute, plus a few u relative for the final log and sums."""
+    invalid = 0
+    soft = 0
+    rare = 0
+    for i in range(BLOCK):
+        pi = np.float64(p[b + i])
+        yi = np.float64(y[b + i])
+        invalid |= not (pi >= 0.0 and pi <= 1.0 and yi >= 0.0 and yi <= 1.0)
+        soft |= yi != 0.0 and yi != 1.0
+        q = 1.0 - pi
+        if yi != 0.0:
+            q = pi
+        rare |= not (q >= PRODUCT_MIN)
+        buf[i] = q
+    if invalid or soft or rare:
+        return invalid, soft, -1.0
+    exponent, mantissa = _tree_product(buf)
+    log_m = math.log(mantissa)
+    e = np.float64(exponent)
+    loss = -(e * LN2_HI + (e * LN2_LO + log_m))
+    bound = 2.0 * BLOCK * U + 4.0 * U * (-e * LN2 + log_m + loss)
+    if not bound <= TOLERANCE * loss:
+        return 0, 0, -1.0
+    return 0, 0, loss
+
+
+@njit(**_INLINE)
+def _hard_logit_product(y, z, b, buf, positive):
+    """(invalid, soft, loss) for the full block at b, loss = sum of softplus(s), s = z (y = 0)
+    or -z (y = 1), and -1.0 where the product cannot vouch (soft labels, |z| > 708, bound).
+
+    softplus(s) = max(s, 0) + log(1 + exp(-|z|)): the factors 1 + exp(-|z|) are in (1, 2], so
+    BLOCK of them cannot overflow and one log serves the block. Per sample: exp within ~1 ulp
+    (<= u absolute in the log, e / (1 + e) <= 1/2), 1 + e rounded (u) and the product (u):
+    |error| <= 3 BLOCK u, accepted when below TOLERANCE times the block's loss."""
+    invalid = 0
+    soft = 0
+    rare = 0
+    for i in range(BLOCK):
+        zi = np.float64(z[b + i])
+        yi = np.float64(y[b + i])
+        invalid |= not (zi == zi and yi >= 0.0 and yi <= 1.0)
+        soft |= yi != 0.0 and yi != 1.0
+        s = zi
+        if yi != 0.0:
+            s = -zi
+        a = abs(zi)
+        rare |= not (a <= EXP_LIMIT)
+        positive[i] = max(s, 0.0)
+        buf[i] = 1.0 + exp_neg(-min(a, EXP_LIMIT))
+    if invalid or soft or rare:
+        return invalid, soft, -1.0
+    half = BLOCK // 2
+    while half >= 1:
+        for i in range(half):
+            buf[i] *= buf[i + half]
+        half //= 2
+    loss = _sum4(positive, BLOCK) + math.log(buf[0])
+    bound = 3.0 * BLOCK * U + 4.0 * U * loss
+    if not bound <= TOLERANCE * loss:
+        return 0, 0, -1.0
+    return 0, 0, loss
 
 
 @njit(**_INLINE)
@@ -281,20 +386,39 @@ def _rare_block(y, x, w, weighted, b, m, logits, out):
 
 
 @njit(**_INLINE)
-def _chunk(y, x, w, weighted, logits, lo, hi, buf):
+def _chunk(y, x, w, weighted, logits, lo, hi, buf, buf2):
     """(sum of losses, sum of weights, status) over [lo, hi)."""
     total = 0.0
     weight = 0.0
+    soft = 0
     for b in range(lo, hi, BLOCK):
         m = min(BLOCK, hi - b)
+        # Try the product (which checks the block in the same pass) unless the previous block
+        # had soft labels: data is usually all soft or all hard, and a soft block would pay twice.
+        product = not (weighted or soft) and m == BLOCK
         if logits:
-            if _check_logits(y, x, w, weighted, b, m):
-                return 0.0, 0.0, REFERENCE
-            rare = _logit_losses(y, x, w, weighted, b, m, buf)
-        else:
-            invalid, soft = _check_probabilities(y, x, w, weighted, b, m)
+            if product:
+                invalid, soft, loss = _hard_logit_product(y, x, b, buf, buf2)
+            else:
+                invalid, soft = _check_logits(y, x, w, weighted, b, m)
+                loss = -1.0
             if invalid:
                 return 0.0, 0.0, REFERENCE
+            if loss >= 0.0:
+                total += loss
+                continue
+            rare = _logit_losses(y, x, w, weighted, b, m, buf)
+        else:
+            if product:
+                invalid, soft, loss = _hard_probability_product(y, x, b, buf)
+            else:
+                invalid, soft = _check_probabilities(y, x, w, weighted, b, m)
+                loss = -1.0
+            if invalid:
+                return 0.0, 0.0, REFERENCE
+            if loss >= 0.0:
+                total += loss
+                continue
             if soft:
                 rare = _soft_losses(y, x, w, weighted, b, m, buf)
             else:
@@ -321,7 +445,8 @@ def _sums(y, x, w, weighted, logits, totals, weights, status):
         lo = c * CHUNK
         hi = min(lo + CHUNK, n)
         buf = np.empty(BLOCK)
-        totals[c], weights[c], status[c] = _chunk(y, x, w, weighted, logits, lo, hi, buf)
+        buf2 = np.empty(BLOCK)
+        totals[c], weights[c], status[c] = _chunk(y, x, w, weighted, logits, lo, hi, buf, buf2)
 
 
 # One compiled function per mode, so that `weighted` and `logits` are constants in the loops.
