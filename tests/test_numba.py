@@ -204,3 +204,75 @@ def test_environment_switch_disables_numba():
     env = dict(os.environ, LOGLOSS_DISABLE_NUMBA="1")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert out.stdout.split() == ["False", "False"]
+
+
+# ---------------------------------------------------------------- product blocks (hard labels)
+
+
+def _block_kinds(logits: bool, dtype):
+    """Full blocks of BLOCK samples: each kind exercises one branch of the product kernels."""
+    B = K.BLOCK
+    y = (rng.uniform(size=B) < 0.5).astype(dtype)
+    sign = np.where(y == 1, 1.0, -1.0)
+    if logits:
+        kinds = {
+            "calibrated": rng.uniform(-12, 12, B),
+            "near_perfect": sign * rng.uniform(27, 29, B),  # losses ~ 1e-12: the bound rejects
+            "huge": np.where(np.arange(B) == 7, 800.0, rng.uniform(-5, 5, B)),  # |z| > 708
+            "confident_mistakes": -sign * rng.uniform(600, 708, B),  # losses ~ 650, factors ~ 1
+        }
+    else:
+        tiny = rng.uniform(0.5e-12, 1.5e-12, B)
+        first = np.flatnonzero(y == 1)[0]
+        kinds = {
+            "calibrated": rng.uniform(0, 1, B),
+            "near_perfect": np.where(y == 1, 1 - tiny, tiny),
+            "tiny_q": np.where(np.arange(B) == first, 1e-17, rng.uniform(0, 1, B)),  # q >= 2**-60
+            "rare_q": np.where(np.arange(B) == first, 1e-30, rng.uniform(0, 1, B)),  # q < 2**-60
+            "wide": 10.0 ** -rng.uniform(0, 17, B),  # q from 1e-17 to 1: underflow-free only split
+        }
+    return y, {name: x.astype(dtype) for name, x in kinds.items()}
+
+
+@pytest.mark.parametrize("logits", [False, True], ids=["probabilities", "logits"])
+def test_product_block_accepts_or_declines(logits):
+    y, kinds = _block_kinds(logits, np.float64)
+    expect = {"calibrated": True, "near_perfect": False, "huge": False, "tiny_q": True, "rare_q": False,
+              "confident_mistakes": True, "wide": True}
+    buf, positive = np.empty(K.BLOCK), np.empty(K.BLOCK)
+    for name, x in kinds.items():
+        if logits:
+            got = K._hard_logit_product(y, x, 0, buf, positive)[2]
+            term = ref.bce_logit
+        else:
+            got = K._hard_probability_product(y, x, 0, buf)[2]
+            term = ref.bce_probability
+        assert (got >= 0) == expect[name], name
+        if got >= 0:
+            exact = float(mpmath.fsum(term(float(a), float(b)) for a, b in zip(y, x)))
+            assert got == pytest.approx(exact, rel=1e-14, abs=0), name
+
+
+@pytest.mark.parametrize("logits", [False, True], ids=["probabilities", "logits"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_mixed_product_and_fallback_blocks_sum_exactly(numba_on, monkeypatch, logits, dtype):
+    """Accepted, declined and rare blocks side by side, plus a partial last block."""
+    monkeypatch.setattr(_fast, "MIN_SIZE", 0)
+    ys, xs = [], []
+    for _ in range(2):
+        y, kinds = _block_kinds(logits, dtype)
+        for x in kinds.values():
+            ys.append(y)
+            xs.append(x)
+    ys.append(ys[0][:123])
+    xs.append(xs[0][:123])
+    y, x = np.concatenate(ys), np.concatenate(xs)
+    if not logits:
+        x[5], y[5] = (np.float32(1e-42) if dtype == np.float32 else 1e-300), 1  # a subnormal q
+    assert _fast.loss_sums(y, x, from_logits=logits) is not None
+    term = ref.bce_logit if logits else ref.bce_probability
+    exact = float(mpmath.fsum(term(float(a), float(b)) for a, b in zip(y, x)) / len(y))
+    got = logloss.bce(y.astype(np.float64), x.astype(np.float64), from_logits=logits)
+    assert float(got) == pytest.approx(exact, rel=1e-13, abs=0)
+    if dtype == np.float32:
+        assert logloss.bce(y, x, from_logits=logits) == np.float32(exact)
