@@ -488,3 +488,24 @@ def test_table_numbers_are_fixed_width_and_tiny_losses_keep_their_digits():
     assert _fmt(1.2345e-12) == "1.2345e-12"  # a near-perfect model's loss is not shown as 0.000000
     assert _fmt(0.0) == "0.000000"
     assert _fmt(math.inf) == "inf" and _fmt(None) == "-"
+
+
+def test_score_stays_on_the_numpy_fast_path_and_restores_the_switch(tmp_path):
+    # numba's import costs more than its kernels save while pyarrow decodes (see _score.score).
+    n = 200_000
+    rng = np.random.default_rng(3)
+    y = (rng.uniform(size=n) < 0.3).astype(np.int8)
+    p = rng.uniform(0.01, 0.99, n)
+    path = tmp_path / "preds.npz"
+    np.savez(path, label=y, pred=p)
+    code = (
+        "import sys, logloss._fast as f; from logloss._cli import main; "
+        f"rc = main(['score', {str(path)!r}, '--quiet', '--format', 'json']); "
+        "print(rc, 'numba' in sys.modules, f.USE_NUMBA)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    rc, imported, switch = out.stdout.split()[-3:]
+    assert rc == "0" and imported == "False"
+    assert switch == str(os.environ.get("LOGLOSS_DISABLE_NUMBA", "") in ("", "0", "false", "no"))
+    total = math.fsum(-math.log(q) if t else -math.log1p(-q) for t, q in zip(y, p)) / n
+    assert f'"log_loss": {total!r}'[:24] in out.stdout

@@ -30,6 +30,7 @@ caller runs the reference path, which also produces every error message and warn
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -66,6 +67,17 @@ def _executor() -> ThreadPoolExecutor:
 
 
 # ---------------------------------------------------------------- compiled kernels (numba)
+
+
+@contextlib.contextmanager
+def numpy_only():
+    """Keep the fast path on NumPy while the block runs (a process-wide switch), then restore it."""
+    global USE_NUMBA
+    saved, USE_NUMBA = USE_NUMBA, False
+    try:
+        yield
+    finally:
+        USE_NUMBA = saved
 
 
 def numba_kernels():
