@@ -23,6 +23,10 @@ more go instead to the compiled kernels of ``_numba`` (one fused pass, vectorize
 imported on the first such call, never by ``import logloss``; ``LOGLOSS_DISABLE_NUMBA=1`` in the
 environment, or ``USE_NUMBA = False`` here, keeps everything on NumPy.
 
+``reduction="none"`` without options (no weight, clip, smoothing or pos_weight) from logits, and
+with soft labels from probabilities, is computed here too, chunk by chunk on all cores, with only
+the two transcendental calls a sample needs in the working precision (``per_element_losses``).
+
 Whenever the fast path cannot vouch for its answer (bad input, an infinite loss, a weight
 that is not simply elementwise, options such as ``clip``) it returns ``None`` and the
 caller runs the reference path, which also produces every error message and warning.
@@ -38,6 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from . import _elementwise as ew
+from ._precision import extended_dtype
 
 CHUNK = 1 << 15  # samples per chunk: ~256 KB per float64 buffer, L2-sized
 GROUP = 64  # factors per product
@@ -139,6 +144,110 @@ def hard_probability_losses(y_true, y_pred) -> np.ndarray | None:
     if status.max() != kernels.OK:
         return None  # soft labels, invalid input or an infinite loss
     return out.reshape(y_pred.shape)
+
+
+# ---------------------------------------------------------------- reduction="none", chunked
+
+# Per-element losses within 1 ulp, in chunks on all cores. float64 inputs are computed in
+# long double (the reference path's precision), but only the two transcendental calls a
+# sample needs: the reference evaluates both softplus terms and builds input-sized
+# long-double temporaries, five times slower. float32 and float16 inputs are computed in
+# float64 (a few float64 roundings, then one to the input's dtype: within 1 ulp).
+#
+# Logits: with a = |z| and l = log1p(exp(-a)), y softplus(-z) + (1 - y) softplus(z)
+# = l + c a, with c = 1 - y for z > 0 and c = y otherwise: two non-negative terms, no
+# cancellation, so each element is the correctly rounded value of an expression whose
+# relative error is a few units of the working precision.
+
+LOSS_CHUNK = 1 << 13  # samples per chunk: long-double temporaries of 128 KB
+
+
+def _logit_chunk(y, z, out, work) -> bool:
+    """Losses into out; False when the chunk needs the reference path (NaN or inf logits, bad labels)."""
+    zlow, zhigh = z.min(), z.max()
+    if not (-math.inf < zlow and zhigh < math.inf):
+        return False  # NaN, or an infinite logit (0 * inf below): the reference path decides
+    if y.dtype != np.bool_:
+        ylow, yhigh = y.min(), y.max()
+        if not (ylow >= 0 and yhigh <= 1):
+            return False
+    a = np.abs(z).astype(work)
+    np.negative(a, out=a)
+    loss = np.exp(a)
+    np.log1p(loss, out=loss)
+    np.negative(a, out=a)
+    yw = y.astype(work, copy=False)
+    c = np.subtract(1, yw, dtype=work)  # exact or rounded in the working precision only
+    np.copyto(c, yw, where=z <= 0)
+    c *= a
+    loss += c
+    out[...] = loss
+    return True
+
+
+def _probability_chunk(y, p, out, work) -> bool:
+    """-(y log p + (1 - y) log1p(-p)) into out; False for an infinite loss, 0 log 0, bad input."""
+    if y.dtype != np.bool_:
+        ylow, yhigh = y.min(), y.max()
+        if not (ylow >= 0 and yhigh <= 1):
+            return False
+    plow, phigh = p.min(), p.max()
+    if not (plow > 0 and phigh < 1):
+        return False  # p = 0 or 1 (0 log 0, or an infinite loss), NaN, out of range
+    pw = p.astype(work)
+    yw = y.astype(work)
+    loss = np.log(pw)
+    loss *= yw
+    np.negative(pw, out=pw)
+    np.log1p(pw, out=pw)
+    np.subtract(1, yw, out=yw)
+    pw *= yw
+    loss += pw
+    np.negative(loss, out=loss)
+    out[...] = loss
+    return True
+
+
+def _loss_range(kernel, y, x, out, work, start, stop) -> bool:
+    with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
+        for lo in range(start, stop, LOSS_CHUNK):
+            hi = min(lo + LOSS_CHUNK, stop)
+            if not kernel(y[lo:hi], x[lo:hi], out[lo:hi], work):
+                return False
+    return True
+
+
+def per_element_losses(y_true, y_pred, *, from_logits: bool) -> np.ndarray | None:
+    """``reduction="none"`` without options, within 1 ulp, or None to use the reference path."""
+    y, x = _flat(y_true), _flat(y_pred)
+    if y is None or x is None or y_true.shape != y_pred.shape or x.size < MIN_SIZE:
+        return None
+    if x.dtype not in (np.float64, np.float32, np.float16) or y.dtype.kind not in "biuf":
+        return None
+    if not from_logits and y.dtype.kind != "f":
+        return None  # hard labels from probabilities: one libm call on the reference path
+    work = np.dtype(np.float64)
+    if x.dtype == np.float64:
+        work = extended_dtype()
+        if work == np.float64:
+            return None  # no wider type here: the reference path decides
+    kernel = _logit_chunk if from_logits else _probability_chunk
+    out = np.empty(x.shape, dtype=x.dtype)
+    n = x.size
+    chunks = -(-n // LOSS_CHUNK)
+    workers = min(THREADS, chunks)
+    bounds = [(n * i // workers) // LOSS_CHUNK * LOSS_CHUNK for i in range(workers)] + [n]
+    if workers == 1:
+        ok = _loss_range(kernel, y, x, out, work, 0, n)
+    else:
+        pool = _executor()
+        futures = [
+            pool.submit(_loss_range, kernel, y, x, out, work, bounds[i], bounds[i + 1])
+            for i in range(workers)
+            if bounds[i] < bounds[i + 1]
+        ]
+        ok = all([future.result() for future in futures])
+    return out.reshape(y_pred.shape) if ok else None
 
 
 # ---------------------------------------------------------------- validation per chunk
@@ -406,10 +515,17 @@ def binary_reduction(
     if label_smoothing != 0 or isinstance(label_smoothing, bool):
         return None
     if reduction == "none":
-        # Only this case: its kernel is within 1 ulp (soft labels and logits are not promised).
-        if from_logits or sample_weight is not None:
+        # A sample weight would round a second time: the reference path multiplies it in
+        # the working precision.
+        if sample_weight is not None:
             return None
-        return hard_probability_losses(y_true, y_pred)
+        if not from_logits:
+            # numba's kernel: hard labels only, within 1 ulp (its soft-label and logit
+            # kernels are not).
+            losses = hard_probability_losses(y_true, y_pred)
+            if losses is not None:
+                return losses
+        return per_element_losses(y_true, y_pred, from_logits=from_logits)
     sums = loss_sums(y_true, y_pred, from_logits=from_logits, sample_weight=sample_weight)
     if sums is None:
         return None
