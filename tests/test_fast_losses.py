@@ -11,6 +11,7 @@ import pytest
 
 import logloss
 from logloss import _fast
+from logloss._binary import _per_element, _round_once, prepare_binary
 
 from . import reference as ref
 from .test_accuracy import _logit_regimes, _probability_regimes
@@ -31,6 +32,10 @@ def _fast_losses(y, x, from_logits):
     losses = _fast.per_element_losses(y, x, from_logits=from_logits)
     assert losses is not None, "the chunked path declined"
     np.testing.assert_array_equal(losses, logloss.bce(y, x, from_logits=from_logits, reduction="none"))
+    inputs = prepare_binary(y, x, from_logits=from_logits, hard_probabilities_exact=True)
+    reference = _round_once(_per_element(inputs), inputs.output_dtype)  # the reference path
+    with np.errstate(over="ignore"):  # spacing(max float) is inf: the ratio is then 0
+        assert np.max(np.abs(losses - reference) / np.spacing(reference)) <= 1.0
     return losses
 
 
@@ -52,6 +57,19 @@ def test_soft_labels_from_probabilities_within_one_ulp(regime):
     y[::5] = 0.0  # hard labels mixed in
     y[1::5] = 1.0
     losses = _fast_losses(y, p, False)
+    exact = [ref.bce_probability(yi, pi) for yi, pi in zip(y, p)]
+    assert ref.max_ulp_error(losses, exact) <= 1.0
+
+
+@pytest.mark.parametrize("regime", list(_probability_regimes()))
+def test_hard_float_labels_from_probabilities_match_the_reference(regime):
+    """Chunks whose float labels are all 0 or 1 stay in float64: one libm call, as the reference."""
+    p = _probability_regimes()[regime]
+    p = p[p < 1]
+    y = (rng.uniform(0, 1, p.shape) < 0.5).astype(np.float64)
+    losses = _fast_losses(y, p, False)
+    inputs = prepare_binary(y, p, from_logits=False, hard_probabilities_exact=True)
+    np.testing.assert_array_equal(losses, _per_element(inputs))
     exact = [ref.bce_probability(yi, pi) for yi, pi in zip(y, p)]
     assert ref.max_ulp_error(losses, exact) <= 1.0
 

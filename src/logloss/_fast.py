@@ -194,12 +194,23 @@ def _probability_chunk(y, p, out, work) -> bool:
     plow, phigh = p.min(), p.max()
     if not (plow > 0 and phigh < 1):
         return False  # p = 0 or 1 (0 log 0, or an infinite loss), NaN, out of range
+    if work != np.float64 and float(np.minimum(y, 1 - y).max()) == 0:
+        work = np.dtype(np.float64)  # hard labels: a single libm call, as on the reference path
     pw = p.astype(work)
     yw = y.astype(work)
     loss = np.log(pw)
     loss *= yw
-    np.negative(pw, out=pw)
-    np.log1p(pw, out=pw)
+    if work == np.float64:
+        np.negative(pw, out=pw)
+        np.log1p(pw, out=pw)
+    else:
+        # 1 - p is exact in long double for p >= 2**-11 (p's last bit is >= 2**-64), and log
+        # is cheaper than log1p there.
+        small = p < 2.0**-11
+        np.subtract(1, pw, out=pw)
+        np.log(pw, out=pw)
+        if small.any():
+            pw[small] = np.log1p(-p[small].astype(work))
     np.subtract(1, yw, out=yw)
     pw *= yw
     loss += pw
