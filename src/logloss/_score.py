@@ -333,6 +333,14 @@ def _score_batch(batch, columns, source, offset, n, options, labels, result, gro
     raw = {"label": batch[columns["label"]], "pred": batch[columns["pred"]]}
     y = labels(raw["label"], reasons) if labels else _numeric(raw["label"], reasons, "label")
     p = _numeric(raw["pred"], reasons, "pred")
+    if not (reasons or labels or columns["weight"] or options.by or options.logits):
+        # The common case in one pass per chunk: checks, loss, label and prediction sums. None
+        # (a bad or unusual batch) falls through to the checks below, which name the bad rows.
+        sums = _fast.hard_label_sums(y, p)
+        if sums is not None:
+            result.rows_scored += n
+            result.overall._add_checked(n, *sums)
+            return
     w = None
     if columns["weight"]:
         raw["weight"] = batch[columns["weight"]]
