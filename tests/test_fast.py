@@ -25,6 +25,7 @@ N = 3001  # not a multiple of the chunk or of the group of 64
 def small_chunks(monkeypatch, request):
     """NumPy path with small chunks (one or two threads), or the numba kernels (512-sample blocks)."""
     monkeypatch.setattr(_fast, "CHUNK", 320)
+    monkeypatch.setattr(_fast, "HARD_CHUNK", 320)
     monkeypatch.setattr(_fast, "MIN_SIZE", 0)
     monkeypatch.setattr(_fast, "_pool", None)
     if request.param == "numba":
@@ -216,7 +217,7 @@ def test_hard_label_sums_match_an_independent_reference(label_dtype, pred_dtype,
     assert got[2] == pytest.approx(prediction, rel=1e-15)
 
 
-def test_hard_label_sums_loss_is_loss_sums_bit_for_bit():
+def test_hard_label_sums_loss_is_loss_sums_bit_for_bit():  # with the same chunks
     y = (rng.uniform(size=N) < 0.4).astype(np.int8)
     p = rng.uniform(size=N).astype(np.float32)
     assert _fast.hard_label_sums(y, p)[0] == _fast.loss_sums(y, p, from_logits=False)[0]
