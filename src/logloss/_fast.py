@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -413,9 +414,19 @@ def _hard_chunk_sums(y, x, buffers) -> tuple[float, float, float]:
     return total, float(np.count_nonzero(y)), float(np.sum(x, dtype=np.float64))
 
 
+_local = threading.local()
+
+
+def _hard_buffers(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two float64 buffers kept per thread: fresh MB-sized ones every batch cost page faults."""
+    buffers = getattr(_local, "buffers", None)
+    if buffers is None or buffers[0].size < size:
+        buffers = _local.buffers = (np.empty(size), np.empty(size))
+    return buffers
+
+
 def _hard_range(y, x, start, stop):
-    size = min(HARD_CHUNK, stop - start)
-    buffers = (np.empty(size), np.empty(size))
+    buffers = _hard_buffers(min(HARD_CHUNK, stop - start))
     return [_hard_chunk_sums(y[lo:min(lo + HARD_CHUNK, stop)], x[lo:min(lo + HARD_CHUNK, stop)],
                              buffers)
             for lo in range(start, stop, HARD_CHUNK)]
