@@ -436,10 +436,12 @@ def hard_label_sums(y, x) -> tuple[float, float, float] | None:
     """(sum of losses, positives, sum of predictions) for the ``logloss score`` hot path.
 
     For 1-D contiguous 0/1 labels of an integer or bool dtype and float32/float64 probabilities,
-    unweighted: the loss sum equals ``loss_sums(y, x, from_logits=False)[0]``, computed in the same
-    chunk loop that validates the chunk and sums its labels and predictions, so each chunk is read
-    once. None (invalid input, an infinite loss, another dtype or a small batch) means: check and
-    score the batch the general way, which names every bad row.
+    unweighted: the loss sum is that of ``loss_sums(y, x, from_logits=False)`` (bit for bit
+    when ``HARD_CHUNK == CHUNK``; otherwise only the chunks differ, within the same error
+    bound), computed in the loop that validates each chunk and sums its labels and
+    predictions, so each chunk is read once. None (invalid input, an infinite loss, another
+    dtype or a small batch) means: check and score the batch the general way, which names
+    every bad row.
     """
     if not (isinstance(y, np.ndarray) and isinstance(x, np.ndarray)) or y.ndim != 1 or x.ndim != 1:
         return None

@@ -3,8 +3,10 @@
 A reader thread pulls column batches from :mod:`logloss._io` (pyarrow decodes on its own
 threads and releases the GIL) into a small bounded queue; the calling thread checks each batch
 with cheap vectorized tests (so every rejected row is named by file, row, column and value),
-then feeds :class:`logloss.Accumulator` (one per ``--by`` group). Memory is a few batches,
-whatever the file size.
+then feeds :class:`logloss.Accumulator` (one per ``--by`` group). The common batch (0/1 integer
+labels, probabilities, no weights or groups) is checked and summed in one chunked pass
+(``_fast.hard_label_sums``); only a batch it declines is checked row by row. Memory is a few
+batches, whatever the file size.
 """
 
 from __future__ import annotations
