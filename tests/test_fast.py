@@ -25,6 +25,7 @@ N = 3001  # not a multiple of the chunk or of the group of 64
 def small_chunks(monkeypatch, request):
     """NumPy path with small chunks (one or two threads), or the numba kernels (512-sample blocks)."""
     monkeypatch.setattr(_fast, "CHUNK", 320)
+    monkeypatch.setattr(_fast, "HARD_CHUNK", 320)
     monkeypatch.setattr(_fast, "MIN_SIZE", 0)
     monkeypatch.setattr(_fast, "_pool", None)
     if request.param == "numba":
@@ -182,3 +183,78 @@ def test_accumulator_uses_the_fast_path_and_matches(batch):
         acc.update(y[start : start + batch], p[start : start + batch])
     assert acc.result() == pytest.approx(_exact_mean(y, p), rel=1e-13)
     assert acc.summary()["calibration"] == pytest.approx(math.fsum(p) / math.fsum(y), rel=1e-13)
+
+
+# -- hard_label_sums: the one-pass entry of ``logloss score`` ---------------------------------
+
+
+def _hard_label_reference(y, p):
+    """(loss sum, positives, prediction sum) from 256-bit mpmath terms and math.fsum."""
+    loss = float(mpmath.fsum(ref.bce_probability(float(yi), float(pi)) for yi, pi in zip(y, p)))
+    return loss, float(sum(int(v) for v in y)), math.fsum(float(v) for v in p)
+
+
+@pytest.mark.parametrize("label_dtype", [np.int8, np.uint8, np.int64, np.bool_])
+@pytest.mark.parametrize("pred_dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", ["typical", "tiny", "near_perfect", "hard_ends"])
+def test_hard_label_sums_match_an_independent_reference(label_dtype, pred_dtype, case):
+    y = rng.uniform(size=N) < 0.3
+    p = np.where(y, rng.beta(5, 2, N), rng.beta(2, 5, N))
+    if case == "tiny":  # products of tiny q split exponents off (k < 64 factors per product)
+        p[::7] = np.where(y[::7], p[::7] * 1e-30, p[::7])
+        y[1500] = True
+        p[1500] = 1e-300 if pred_dtype is np.float64 else 1e-44  # k < 2 or 6: few products
+    elif case == "near_perfect":  # losses ~1e-12: the error bound sends chunks sample by sample
+        p = np.where(y, 1 - 1e-12 * p, 1e-12 * p)
+    elif case == "hard_ends":  # p = 1 for y = 1 and p = 0 for y = 0: zero losses, q = 1
+        p[::5] = np.where(y[::5], 1.0, 0.0)
+    y, p = y.astype(label_dtype), p.astype(pred_dtype)
+    got = _fast.hard_label_sums(y, p)
+    assert got is not None
+    loss, positives, prediction = _hard_label_reference(y, p)
+    assert got[0] == pytest.approx(loss, rel=1e-13, abs=1e-300)
+    assert got[1] == positives
+    assert got[2] == pytest.approx(prediction, rel=1e-15)
+
+
+def test_hard_label_sums_loss_is_loss_sums_bit_for_bit():  # with the same chunks
+    y = (rng.uniform(size=N) < 0.4).astype(np.int8)
+    p = rng.uniform(size=N).astype(np.float32)
+    assert _fast.hard_label_sums(y, p)[0] == _fast.loss_sums(y, p, from_logits=False)[0]
+
+
+@pytest.mark.parametrize("spoil", ["p_nan", "p_above_1", "p_negative", "label_2", "label_minus_1",
+                                   "infinite_loss", "float_labels", "two_dim", "sizes_differ",
+                                   "int_preds", "strided"])
+def test_hard_label_sums_declines_what_it_cannot_vouch_for(spoil):
+    y = (rng.uniform(size=N) < 0.4).astype(np.int8)
+    p = rng.uniform(0.01, 0.99, size=N)
+    if spoil == "p_nan":
+        p[N - 1] = np.nan
+    elif spoil == "p_above_1":
+        p[1234] = 1.5
+    elif spoil == "p_negative":
+        p[0] = -0.1
+    elif spoil == "label_2":
+        y[2000] = 2
+    elif spoil == "label_minus_1":
+        y[17] = -1
+    elif spoil == "infinite_loss":
+        y[999], p[999] = 1, 0.0
+    elif spoil == "float_labels":
+        y = y.astype(np.float64)
+    elif spoil == "two_dim":
+        y, p = y[:3000].reshape(2, -1), p[:3000].reshape(2, -1)
+    elif spoil == "sizes_differ":
+        p = p[:-1]
+    elif spoil == "int_preds":
+        p = (p > 0.5).astype(np.int64)
+    elif spoil == "strided":
+        y, p = y[::2], p[::2]
+    assert _fast.hard_label_sums(y, p) is None
+
+
+def test_hard_label_sums_leaves_small_batches_to_the_general_path(monkeypatch):
+    monkeypatch.setattr(_fast, "MIN_SIZE", 1 << 14)
+    y = (rng.uniform(size=N) < 0.4).astype(np.int8)
+    assert _fast.hard_label_sums(y, rng.uniform(size=N)) is None

@@ -509,3 +509,44 @@ def test_score_stays_on_the_numpy_fast_path_and_restores_the_switch(tmp_path):
     assert switch == str(os.environ.get("LOGLOSS_DISABLE_NUMBA", "") in ("", "0", "false", "no"))
     total = math.fsum(-math.log(q) if t else -math.log1p(-q) for t, q in zip(y, p)) / n
     assert f'"log_loss": {total!r}'[:24] in out.stdout
+
+
+@pytest.mark.parametrize("bad", [None, ("p", 1.5), ("p", float("nan")), ("y", 3), ("inf", None)])
+def test_one_pass_batches_report_what_the_general_path_reports(tmp_path, capsys, monkeypatch, bad):
+    # Batches big enough for _fast.hard_label_sums (int8 labels, float32 predictions): a good
+    # batch is scored in one pass; a bad one falls back to the checks that name the row.
+    import logloss._io as io_module
+
+    monkeypatch.setattr(io_module, "BATCH_ROWS", 1 << 15)
+    rng = np.random.default_rng(5)
+    n = 5 * (1 << 15) + 77
+    p = rng.random(n).astype(np.float32)
+    y = (rng.random(n) < p).astype(np.int8)
+    row = 3 * (1 << 15) + 11  # in the fourth batch
+    if bad is not None:
+        column, value = bad
+        if column == "inf":  # valid, but an infinite loss: p = 0 for a positive
+            y[row], p[row] = 1, 0.0
+        elif column == "p":
+            p[row] = value
+        else:
+            y[row] = value
+    pq.write_table(table(y=y, p=p), tmp_path / "x.parquet", row_group_size=1 << 16)
+    keep = np.ones(n, dtype=bool)
+    if bad is not None and bad[0] != "inf":
+        assert main(["score", str(tmp_path / "x.parquet"), "-q"]) == 1
+        shown = "nan" if bad[1] != bad[1] else repr(np.float32(bad[1]).item() if bad[0] == "p"
+                                                     else bad[1])
+        assert f"row {row + 1}, column {bad[0]!r}: value {shown}" in capsys.readouterr().err
+        keep[row] = False
+    result = run_json(capsys, tmp_path / "x.parquet", "--on-invalid", "skip")
+    assert result["rows_read"] == n
+    assert result["rows_scored"] == n - (not keep.all())
+    assert result["rows_rejected"] == (not keep.all())
+    yk, pk = y[keep].tolist(), p[keep].astype(np.float64).tolist()
+    assert result["positives"] == sum(yk)
+    if bad is not None and bad[0] == "inf":
+        assert result["log_loss"] is None and result["infinite"] == 1
+        return
+    assert result["log_loss"] == pytest.approx(exact(yk, pk), rel=1e-13)
+    assert result["calibration"] == pytest.approx(math.fsum(pk) / sum(yk), rel=1e-14)

@@ -140,6 +140,16 @@ class Accumulator:
         )
         return self
 
+    def _add_checked(self, count: int, loss: float, positives: float, prediction: float) -> None:
+        """Add an unweighted batch of probabilities already validated and summed by the caller
+        (``_fast.hard_label_sums``): what ``update`` would add, without reading the batch again."""
+        self.count += count
+        self.positives += positives
+        self._sums["loss"].add(loss)
+        self._sums["weight"].add(float(count))
+        self._sums["label"].add(positives)
+        self._sums["prediction"].add(prediction)
+
     def merge(self, other: Accumulator) -> Accumulator:
         """Fold another accumulator (same settings) into this one. Returns self."""
         mine = (self.from_logits, self.pos_weight, self.label_smoothing)

@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -45,6 +46,7 @@ from . import _elementwise as ew
 from ._precision import extended_dtype
 
 CHUNK = 1 << 15  # samples per chunk: ~256 KB per float64 buffer, L2-sized
+HARD_CHUNK = 1 << 17  # hard_label_sums' chunks: fewer NumPy calls per sample (see there)
 GROUP = 64  # factors per product
 MIN_SIZE = 1 << 14  # below this the reference path is as fast and simpler
 TOLERANCE = 1e-14  # largest accepted relative error bound of a chunk's product
@@ -323,6 +325,7 @@ def _hard_probability_exact(s: np.ndarray, t: np.ndarray, p: np.ndarray) -> floa
     """sum of -log(p) (y = 1, s = -p) or -log(1 - p) (y = 0, s = 1 - p rounded), one by one."""
     if not s.size:
         return 0.0
+    p = p.astype(np.float64, copy=False)  # float32 predictions: c below must be float64
     with np.errstate(divide="ignore", invalid="ignore"):
         a = np.abs(s)
         total = -float(np.log(a).sum())
@@ -506,6 +509,80 @@ def loss_sums(y_true, y_pred, *, from_logits: bool, sample_weight=None) -> tuple
     except _Fallback:
         return None
     return math.fsum(loss for loss, _ in parts), math.fsum(weight for _, weight in parts)
+
+
+# ---------------------------------------------------------------- one pass for ``logloss score``
+
+
+def _hard_chunk_sums(y, x, buffers) -> tuple[float, float, float]:
+    """(loss, positives, prediction sum) of one chunk of 0/1 integer labels and probabilities.
+
+    Validates as :func:`_chunk_loss` does and computes the same loss with the same roundings
+    (bit for bit), but takes ``1 - y`` and ``1 - y - p`` straight from the int8/bool and
+    float32 inputs (no float64 copies of them) and sums labels and predictions while the chunk
+    is in cache.
+    """
+    qmin = _check_probabilities(x)
+    if y.dtype != np.bool_ and not (y.min() >= 0 and y.max() <= 1):
+        raise _Fallback
+    n = y.size
+    t = np.subtract(1.0, y, out=buffers[0][:n])  # exact, as 1 - float64(y)
+    s = np.subtract(t, x, out=buffers[1][:n])  # -p for y = 1 (exact), 1 - p rounded for y = 0
+    total = _hard_probability_product(s, t, x, qmin) if qmin > 0 else None
+    if total is None:
+        total = _hard_probability_exact(s, t, x)
+    return total, float(np.count_nonzero(y)), float(np.sum(x, dtype=np.float64))
+
+
+_local = threading.local()
+
+
+def _hard_buffers(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two float64 buffers kept per thread: fresh MB-sized ones every batch cost page faults."""
+    buffers = getattr(_local, "buffers", None)
+    if buffers is None or buffers[0].size < size:
+        buffers = _local.buffers = (np.empty(size), np.empty(size))
+    return buffers
+
+
+def _hard_range(y, x, start, stop):
+    buffers = _hard_buffers(min(HARD_CHUNK, stop - start))
+    return [_hard_chunk_sums(y[lo:min(lo + HARD_CHUNK, stop)], x[lo:min(lo + HARD_CHUNK, stop)],
+                             buffers)
+            for lo in range(start, stop, HARD_CHUNK)]
+
+
+def hard_label_sums(y, x) -> tuple[float, float, float] | None:
+    """(sum of losses, positives, sum of predictions) for the ``logloss score`` hot path.
+
+    For 1-D contiguous 0/1 labels of an integer or bool dtype and float32/float64 probabilities,
+    unweighted: the loss sum is that of ``loss_sums(y, x, from_logits=False)`` (bit for bit
+    when ``HARD_CHUNK == CHUNK``; otherwise only the chunks differ, within the same error
+    bound), computed in the loop that validates each chunk and sums its labels and
+    predictions, so each chunk is read once. None (invalid input, an infinite loss, another
+    dtype or a small batch) means: check and score the batch the general way, which names
+    every bad row.
+    """
+    if not (isinstance(y, np.ndarray) and isinstance(x, np.ndarray)) or y.ndim != 1 or x.ndim != 1:
+        return None
+    if y.size != x.size or x.size < MIN_SIZE or not (y.flags.c_contiguous and x.flags.c_contiguous):
+        return None
+    if x.dtype not in (np.float64, np.float32) or y.dtype.kind not in "biu":
+        return None
+    n = x.size
+    workers = min(THREADS, -(-n // HARD_CHUNK))
+    bounds = [(n * i // workers) // HARD_CHUNK * HARD_CHUNK for i in range(workers)] + [n]
+    try:
+        if workers == 1:
+            parts = _hard_range(y, x, 0, n)
+        else:
+            pool = _executor()
+            futures = [pool.submit(_hard_range, y, x, bounds[i], bounds[i + 1])
+                       for i in range(workers) if bounds[i] < bounds[i + 1]]
+            parts = [part for future in futures for part in future.result()]
+    except _Fallback:
+        return None
+    return tuple(math.fsum(part[i] for part in parts) for i in range(3))
 
 
 def binary_reduction(

@@ -3,8 +3,10 @@
 A reader thread pulls column batches from :mod:`logloss._io` (pyarrow decodes on its own
 threads and releases the GIL) into a small bounded queue; the calling thread checks each batch
 with cheap vectorized tests (so every rejected row is named by file, row, column and value),
-then feeds :class:`logloss.Accumulator` (one per ``--by`` group). Memory is a few batches,
-whatever the file size.
+then feeds :class:`logloss.Accumulator` (one per ``--by`` group). The common batch (0/1 integer
+labels, probabilities, no weights or groups) is checked and summed in one chunked pass
+(``_fast.hard_label_sums``); only a batch it declines is checked row by row. Memory is a few
+batches, whatever the file size.
 """
 
 from __future__ import annotations
@@ -333,6 +335,14 @@ def _score_batch(batch, columns, source, offset, n, options, labels, result, gro
     raw = {"label": batch[columns["label"]], "pred": batch[columns["pred"]]}
     y = labels(raw["label"], reasons) if labels else _numeric(raw["label"], reasons, "label")
     p = _numeric(raw["pred"], reasons, "pred")
+    if not (reasons or labels or columns["weight"] or options.by or options.logits):
+        # The common case in one pass per chunk: checks, loss, label and prediction sums. None
+        # (a bad or unusual batch) falls through to the checks below, which name the bad rows.
+        sums = _fast.hard_label_sums(y, p)
+        if sums is not None:
+            result.rows_scored += n
+            result.overall._add_checked(n, *sums)
+            return
     w = None
     if columns["weight"]:
         raw["weight"] = batch[columns["weight"]]
