@@ -39,6 +39,41 @@ class DataError(Exception):
     """The data is invalid, truncated or corrupt (exit code 1)."""
 
 
+class _ReadAhead:
+    """Work on a small thread pool, handed back in submission order, with at most
+    ``READ_AHEAD`` results waiting (so memory does not grow with the file). Leaving the
+    ``with`` block cancels whatever was not handed out."""
+
+    def __init__(self, name: str):
+        self._pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix=name)
+        self._pending: collections.deque = collections.deque()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for future, _ in self._pending:
+            future.cancel()
+        self._pool.shutdown(wait=True)
+
+    def submit(self, position: int, function, *args) -> None:
+        self._pending.append((self._pool.submit(function, *args), position))
+
+    def ready(self):
+        """(result, position) for the oldest results beyond the read-ahead bound."""
+        while len(self._pending) > READ_AHEAD:
+            yield self._pop()
+
+    def drain(self):
+        """(result, position) for everything still pending, in order."""
+        while self._pending:
+            yield self._pop()
+
+    def _pop(self):
+        future, position = self._pending.popleft()
+        return future.result(), position
+
+
 def unreadable(name: str, error: BaseException) -> DataError:
     return DataError(f"{name}: cannot be read completely ({type(error).__name__}: "
                      f"{str(error).strip()}). The file is truncated or corrupt; "
@@ -177,9 +212,7 @@ class Source:
                 handles[path] = pq.ParquetFile(path, pre_buffer=False)
             return handles[path].read_row_group(group, columns=columns, use_threads=False)
 
-        pending: collections.deque = collections.deque()
-        pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="logloss-parquet")
-        try:
+        with _ReadAhead("logloss-parquet") as ahead:
             done = 0
             for path, parquet in self._parquet_files():
                 size, total = os.path.getsize(path), max(parquet.metadata.num_rows, 1)
@@ -188,26 +221,19 @@ class Source:
                     group_rows = parquet.metadata.row_group(group).num_rows
                     if group_rows <= 4 * BATCH_ROWS:
                         rows += group_rows
-                        pending.append((pool.submit(read, path, group), done + int(size * rows / total)))
-                        if len(pending) > READ_AHEAD:
-                            future, position = pending.popleft()
-                            yield _columns(future.result(), columns), position
+                        ahead.submit(done + int(size * rows / total), read, path, group)
+                        for table, position in ahead.ready():
+                            yield _columns(table, columns), position
                         continue
-                    while pending:
-                        future, position = pending.popleft()
-                        yield _columns(future.result(), columns), position
+                    for table, position in ahead.drain():  # keep file order around the slices
+                        yield _columns(table, columns), position
                     for piece in parquet.iter_batches(BATCH_ROWS, row_groups=[group],
                                                       columns=columns, use_threads=True):
                         rows += piece.num_rows
                         yield _columns(piece, columns), done + int(size * rows / total)
                 done += size
-            while pending:
-                future, position = pending.popleft()
-                yield _columns(future.result(), columns), position
-        finally:
-            for future, _ in pending:
-                future.cancel()
-            pool.shutdown(wait=True)
+            for table, position in ahead.drain():
+                yield _columns(table, columns), position
 
     def _ipc_reader(self):
         import pyarrow as pa
@@ -335,9 +361,7 @@ class Source:
             return csv.read_csv(pa.py_buffer(block), read_options=read, parse_options=parse,
                                 convert_options=convert)
 
-        pending: collections.deque = collections.deque()
-        pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="logloss-csv")
-        try:
+        with _ReadAhead("logloss-csv") as ahead:
             with open(self.paths[0], "rb") as handle:
                 head = handle.read(CSV_BLOCK_BYTES)
                 end = head.find(b"\n")
@@ -355,19 +379,13 @@ class Source:
                     block, rest = block[:cut], block[cut:]
                     position += len(block)
                     if block.strip():
-                        pending.append((pool.submit(parse_block, block), position))
-                    if len(pending) > READ_AHEAD:
-                        future, at = pending.popleft()
-                        yield _columns(future.result(), columns), at
+                        ahead.submit(position, parse_block, block)
+                    for table, at in ahead.ready():
+                        yield _columns(table, columns), at
                     if not data:
                         break
-            while pending:
-                future, at = pending.popleft()
-                yield _columns(future.result(), columns), at
-        finally:
-            for future, _ in pending:
-                future.cancel()
-            pool.shutdown(wait=True)
+            for table, at in ahead.drain():
+                yield _columns(table, columns), at
 
     def _streamed_text_batches(self, columns, text_columns):
         reader = self._text_reader(columns if self.kind == "csv" else None, text_columns)

@@ -32,10 +32,13 @@ def _same_rank(y_true, y_pred):
     return y_true, y_pred
 
 
-def _pos_weight_config(pos_weight):
-    if pos_weight is None or isinstance(pos_weight, (int, float)):
-        return pos_weight
-    return [float(v) for v in ops.convert_to_numpy(pos_weight).ravel()]
+def _options_config(adapter) -> dict:
+    """The logloss options of a Loss or Metric, as JSON-friendly values for ``get_config``."""
+    pos_weight = adapter.pos_weight
+    if not (pos_weight is None or isinstance(pos_weight, (int, float))):
+        pos_weight = [float(v) for v in ops.convert_to_numpy(pos_weight).ravel()]
+    return dict(from_logits=adapter.from_logits, label_smoothing=adapter.label_smoothing,
+                pos_weight=pos_weight, axis=adapter.axis)
 
 
 def _per_sample(y_true, y_pred, from_logits, label_smoothing, pos_weight, axis):
@@ -80,14 +83,7 @@ class BinaryCrossentropy(keras.losses.Loss):
         return _per_sample(y_true, y_pred, self.from_logits, self.label_smoothing, self.pos_weight, self.axis)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            from_logits=self.from_logits,
-            label_smoothing=self.label_smoothing,
-            pos_weight=_pos_weight_config(self.pos_weight),
-            axis=self.axis,
-        )
-        return config
+        return {**super().get_config(), **_options_config(self)}
 
 
 @keras.saving.register_keras_serializable(package="logloss")
@@ -154,14 +150,7 @@ class BinaryCrossentropyMetric(keras.metrics.Metric):
             variable.assign(ops.zeros((), dtype=self._state_dtype))
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            from_logits=self.from_logits,
-            label_smoothing=self.label_smoothing,
-            pos_weight=_pos_weight_config(self.pos_weight),
-            axis=self.axis,
-        )
-        return config
+        return {**super().get_config(), **_options_config(self)}
 
 
 def _backend_has_float64() -> bool:
