@@ -122,6 +122,27 @@ def test_softplus_within_two_ulp():
     assert worst < 2.0  # measured 1.6
 
 
+@needs_extended
+def test_exact_softplus_within_one_ulp():
+    """The kernel behind reduction="none" from logits: one log of an exact 1 + exp(s)."""
+    low, high = K.SOFTPLUS_LOW, K.SOFTPLUS_HIGH
+    s = np.concatenate([
+        rng.uniform(low, high, M), rng.uniform(-3, 3, M), rng.uniform(-1e-9, 1e-9, M),
+        -(10.0 ** rng.uniform(-300, np.log10(-low), M)), 10.0 ** rng.uniform(-300, np.log10(high), M),
+        rng.uniform(-15, -13, M),  # around exp(s) = 2**-20, where the series takes over
+        rng.uniform(-38, -35, M),  # 1 + exp(s) rounds to 1 or 1 + 2**-52
+        np.arange(low, high, 0.5 * np.log(2)),  # the range reduction's edges
+        [low, np.nextafter(high, 0), 0.0, -0.0],
+    ])
+    out = np.empty_like(s)
+    K.vector_softplus_exact(s, out)
+    sl = s.astype(np.longdouble)
+    exact = np.maximum(sl, 0) + np.log1p(np.exp(-np.abs(sl)))
+    worst = _ulps(out, exact).max()
+    print(f"exact softplus: max error {float(worst):.3f} ulp over {s.size} inputs")
+    assert worst < 0.9  # measured 0.83
+
+
 def test_edge_values_against_mpmath():
     a = np.array([2.2250738585072014e-308, 1e-300, 0.5, 1 - 2.0**-53, 1.0, 1 + 2.0**-52, 0.7071067811865476,
                   0.7071067811865475, 1.4142135623730951, 3.0, 1e300])
@@ -135,6 +156,11 @@ def test_edge_values_against_mpmath():
     x = -np.array([0.0, 5e-324, 1e-300, 1e-17, 2.0**-53, 0.5, 0.34657359027997264, 1.0, 100.0, 700.0, 708.0])
     K.vector_exp(x, out)
     assert ref.max_ulp_error(out, [mpmath.exp(mpmath.mpf(float(v))) for v in x]) < 1
+    s = np.array([-690.0, -500.5, -36.7, -36.0, -13.86, -1e-300, 0.0, 1e-300, 0.34657359027997264, 1.0, 17.0,
+                  33.999])
+    out = np.empty_like(s)
+    K.vector_softplus_exact(s, out)
+    assert ref.max_ulp_error(out, [ref.bce_logit(0, float(v)) for v in s]) < 1  # softplus(s)
 
 
 # ---------------------------------------------------------------- through the public API
@@ -165,7 +191,7 @@ def test_reduction_none_hard_labels_within_one_ulp(numba_on, regime, dtype):
     if regime == "subnormal_zero_one":
         y = np.array([1, 0, 1, 0, 0, 1], dtype=np.int8)  # p = 0 and 1 on their finite sides
         y[p == 0] = 0  # float32 flushes the float64 subnormals to 0
-    assert _fast.hard_probability_losses(y, p) is not None
+    assert _fast.hard_label_losses(y, p, from_logits=False) is not None
     losses = logloss.bce(y, p, reduction="none")
     assert losses.dtype == dtype and losses.shape == p.shape
     exact = [ref.bce_probability(int(yi), float(pi)) for yi, pi in zip(y, p)]
@@ -175,12 +201,53 @@ def test_reduction_none_hard_labels_within_one_ulp(numba_on, regime, dtype):
 def test_reduction_none_falls_back_for_soft_labels_and_infinite_losses(numba_on):
     p = rng.uniform(0, 1, 2000)
     y = rng.uniform(0, 1, 2000)
-    assert _fast.hard_probability_losses(y, p) is None
+    assert _fast.hard_label_losses(y, p, from_logits=False) is None
     y = (y < 0.5).astype(np.float64)
     p[1500], y[1500] = 0.0, 1.0
-    assert _fast.hard_probability_losses(y, p) is None
+    assert _fast.hard_label_losses(y, p, from_logits=False) is None
     with pytest.warns(logloss.InfiniteLossWarning):
         assert np.isinf(logloss.bce(y, p, reduction="none")[1500])
+
+
+def _logit_regimes(dtype):
+    return {
+        "uniform": rng.uniform(-40, 40, 3000),
+        "huge": rng.choice([-1, 1], 3000) * 10.0 ** rng.uniform(1.5, 3.1, 3000),  # 30 to 1300
+        "tiny": rng.choice([-1, 1], 3000) * 10.0 ** rng.uniform(-300, 0, 3000),
+        "edges": np.array([-800.0, -745.5, -700.0, -690.0, -689.9, -36.5, -34.0, 33.9, 34.0, 690.0, 800.0,
+                           -np.inf, 0.0, -0.0]),
+    }
+
+
+@pytest.mark.parametrize("regime", ["uniform", "huge", "tiny", "edges"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_reduction_none_from_logits_hard_labels_within_one_ulp(numba_on, regime, dtype):
+    z = _logit_regimes(dtype)[regime].astype(dtype)
+    y = (rng.uniform(size=z.size) < 0.5).astype(np.uint8)
+    if regime == "edges":
+        y[:] = 0
+        y[z == -np.inf] = 0  # a loss of 0; +inf with y = 0 would be infinite (tested below)
+    assert _fast.hard_label_losses(y, z, from_logits=True) is not None
+    losses = logloss.bce(y, z, from_logits=True, reduction="none")
+    assert losses.dtype == dtype and losses.shape == z.shape
+    exact = [ref.bce_logit(int(yi), float(zi)) for yi, zi in zip(y, z)]
+    assert ref.max_ulp_error(losses, exact, dtype) <= 1.0
+
+
+def test_reduction_none_from_logits_falls_back_for_soft_labels_and_infinite_losses(numba_on):
+    z = rng.uniform(-5, 5, 2000)
+    y = rng.uniform(0, 1, 2000)
+    assert _fast.hard_label_losses(y, z, from_logits=True) is None
+    exact = [ref.bce_logit(float(a), float(b)) for a, b in zip(y, z)]
+    assert ref.max_ulp_error(logloss.bce(y, z, from_logits=True, reduction="none"), exact) <= 1.0
+    y = (y < 0.5).astype(np.float64)
+    z[1500], y[1500] = np.inf, 0.0
+    assert _fast.hard_label_losses(y, z, from_logits=True) is None
+    with pytest.warns(logloss.InfiniteLossWarning):
+        assert np.isinf(logloss.bce(y, z, from_logits=True, reduction="none")[1500])
+    z[1500] = np.nan
+    with pytest.raises(ValueError, match="y_pred"):
+        logloss.bce(y, z, from_logits=True, reduction="none")
 
 
 def test_large_input_uses_numba_by_default_and_agrees_with_numpy(monkeypatch):
@@ -242,7 +309,7 @@ def test_product_block_accepts_or_declines(logits):
     buf, positive = np.empty(K.BLOCK), np.empty(K.BLOCK)
     for name, x in kinds.items():
         if logits:
-            got = K._hard_logit_product(y, x, 0, buf, positive)[2]
+            got = K._logit_product(y, x, 0, buf, positive)[2]
             term = ref.bce_logit
         else:
             got = K._hard_probability_product(y, x, 0, buf)[2]
@@ -251,6 +318,19 @@ def test_product_block_accepts_or_declines(logits):
         if got >= 0:
             exact = float(mpmath.fsum(term(float(a), float(b)) for a, b in zip(y, x)))
             assert got == pytest.approx(exact, rel=1e-14, abs=0), name
+
+
+def test_logit_product_serves_soft_labels():
+    """From logits the labels only weight the linear term, so soft labels keep the product."""
+    buf, linear = np.empty(K.BLOCK), np.empty(K.BLOCK)
+    y = rng.uniform(0, 1, K.BLOCK)
+    for z in (rng.uniform(-12, 12, K.BLOCK), rng.uniform(-700, 700, K.BLOCK), rng.uniform(-1e-3, 1e-3, K.BLOCK)):
+        invalid, soft, got = K._logit_product(y, z, 0, buf, linear)
+        assert (invalid, soft) == (0, 1) and got >= 0
+        exact = float(mpmath.fsum(ref.bce_logit(float(a), float(b)) for a, b in zip(y, z)))
+        assert got == pytest.approx(exact, rel=1e-14, abs=0)
+    y[3] = 1.5
+    assert K._logit_product(y, z, 0, buf, linear)[0] == 1  # invalid label found in the same pass
 
 
 @pytest.mark.parametrize("logits", [False, True], ids=["probabilities", "logits"])
@@ -276,3 +356,20 @@ def test_mixed_product_and_fallback_blocks_sum_exactly(numba_on, monkeypatch, lo
     assert float(got) == pytest.approx(exact, rel=1e-13, abs=0)
     if dtype == np.float32:
         assert logloss.bce(y, x, from_logits=logits) == np.float32(exact)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_soft_label_logit_mean_through_products_and_rare_blocks(numba_on, monkeypatch, dtype):
+    monkeypatch.setattr(_fast, "MIN_SIZE", 0)
+    n = 5 * K.BLOCK + 77
+    y = rng.uniform(0, 1, n).astype(dtype)
+    z = rng.uniform(-20, 20, n)
+    z[K.BLOCK + 3] = 900.0  # a rare block: per-sample libm formulas
+    z[3 * K.BLOCK: 4 * K.BLOCK] *= 1e-9  # losses near log 2 from the log, none from the linear term
+    z = z.astype(dtype)
+    assert _fast.loss_sums(y, z, from_logits=True) is not None
+    exact = float(mpmath.fsum(ref.bce_logit(float(a), float(b)) for a, b in zip(y, z)) / n)
+    got = logloss.bce(y.astype(np.float64), z.astype(np.float64), from_logits=True)
+    assert float(got) == pytest.approx(exact, rel=1e-13, abs=0)
+    if dtype == np.float32:
+        assert logloss.bce(y, z, from_logits=True) == np.float32(exact)

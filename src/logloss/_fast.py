@@ -129,8 +129,8 @@ def _numba_sums(kernels, y, x, w, from_logits: bool) -> tuple[float, float] | No
     return math.fsum(totals), math.fsum(weights)
 
 
-def hard_probability_losses(y_true, y_pred) -> np.ndarray | None:
-    """``reduction="none"`` for hard labels from probabilities, or None to use the reference."""
+def hard_label_losses(y_true, y_pred, *, from_logits: bool) -> np.ndarray | None:
+    """``reduction="none"`` for hard labels (numba, each loss within 1 ulp), or None otherwise."""
     y, x = _flat(y_true), _flat(y_pred)
     if y is None or x is None or y_true.shape != y_pred.shape:
         return None
@@ -142,7 +142,8 @@ def hard_probability_losses(y_true, y_pred) -> np.ndarray | None:
     kernels, y = found
     out = np.empty(x.shape, dtype=x.dtype)
     status = np.empty(-(-x.size // kernels.CHUNK), dtype=np.int64)
-    kernels.hard_probability_losses(y, x, out, status)
+    kernel = kernels.hard_logit_losses if from_logits else kernels.hard_probability_losses
+    kernel(y, x, out, status)
     if status.max() != kernels.OK:
         return None  # soft labels, invalid input or an infinite loss
     return out.reshape(y_pred.shape)
@@ -607,12 +608,11 @@ def binary_reduction(
         # the working precision.
         if sample_weight is not None:
             return None
-        if not from_logits:
-            # numba's kernel: hard labels only, within 1 ulp (its soft-label and logit
-            # kernels are not).
-            losses = hard_probability_losses(y_true, y_pred)
-            if losses is not None:
-                return losses
+        # numba's kernels: hard labels only (the sum kernels' soft-label formulas are not
+        # within 1 ulp per element).
+        losses = hard_label_losses(y_true, y_pred, from_logits=from_logits)
+        if losses is not None:
+            return losses
         return per_element_losses(y_true, y_pred, from_logits=from_logits)
     sums = loss_sums(y_true, y_pred, from_logits=from_logits, sample_weight=sample_weight)
     if sums is None:

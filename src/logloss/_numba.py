@@ -17,18 +17,23 @@ product plus a sum: ``fastmath={"contract"}`` allows only that, never reassociat
   measures the largest error against long double and mpmath on millions of inputs).
 * ``exp_neg(x)`` is ``exp(x)`` for ``-708 <= x <= 0``: ``x = k ln2 + r``, ``|r| <= ln2 / 2``,
   a degree-13 Taylor polynomial and ``2**k`` built from its exponent bits. Used only inside
-  ``softplus``, whose per-sample error is then a few ulp: fine for a sum, not promised per element,
-  so ``reduction="none"`` from logits or with soft labels stays on the reference path.
+  ``softplus_parts`` for sums, whose per-sample error is then a few ulp.
+* ``softplus_exact(s)`` is ``log(1 + exp(s))`` within 1 ulp, for ``reduction="none"`` with hard
+  labels from logits: ``exp_split`` carries ``exp(s)`` to ~2**-60 as scale (hi + lo), so
+  ``1 + exp(s)`` reaches ``log_plus`` as an exact a + c and the log's rounding is the only one
+  that counts (below ``2**-20`` a three-term series replaces the log).
 
 Each chunk of ``CHUNK`` samples (one ``prange`` iteration; the chunks are spread over the cores)
 goes through blocks of ``BLOCK`` samples. A full unweighted block is first tried as a product
-block (hard labels): one pass validates it and stores ``q`` (``p`` for ``y = 1``, ``fl(1 - p)``
-for ``y = 0``), or for logits ``1 + exp(-|z|)`` and ``max(s, 0)``; the factors are multiplied by
+block (hard labels from probabilities, any labels from logits): one pass validates it and stores
+``q`` (``p`` for ``y = 1``, ``fl(1 - p)`` for ``y = 0``), or for logits ``1 + exp(-|z|)`` and the
+label-weighted linear term ``c |z|``; the factors are multiplied by
 pairwise halving (contiguous vectorized passes; for probabilities the exponents are split off
 exactly after 16 factors) and one ``log`` serves the 512 samples. Its rounding error is at most
 2u (probabilities) or 3u (logits) absolute per sample; the block is accepted only when that bound
 is below ``TOLERANCE`` = 1e-14 of the block's loss, every ``q >= 2**-60`` and ``|z| <= 708``.
-Otherwise (soft labels, weights, a near-perfect classifier, tiny ``q``, the last partial block)
+Otherwise (soft labels from probabilities, weights, a near-perfect classifier, tiny ``q``, the
+last partial block)
 a first pass validates (NaN, out of range), notes soft labels and rare inputs (``p`` subnormal,
 0 or 1, ``|z| > 708``, infinities); the second pass, on data still in L1, computes the losses
 into a buffer that four running sums then add up. A block with a rare input is computed instead
@@ -64,6 +69,8 @@ SHIFTER = 6755399441055744.0  # 1.5 * 2**52: x + SHIFTER rounds x to an integer 
 SQRT_HALF_BITS = 0x3FE6A09E667F3BCD  # bits of sqrt(1/2)
 EXPONENT_MASK = -(1 << 52)  # 0xFFF0000000000000 as int64
 EXP_LIMIT = 708.0  # exp(-708) is still normal
+SOFTPLUS_LOW = -690.0  # below: exp(s) scaled by 2**k would lose low bits to subnormals
+SOFTPLUS_HIGH = 34.0  # above: exp(-s) < ulp(s) / 2, so softplus(s) rounds to s
 MANTISSA_MASK = (1 << 52) - 1
 ONE_BITS = 1023 << 52  # bits of 1.0
 U = 2.0**-53  # unit roundoff
@@ -89,6 +96,18 @@ def _float(typingctx, i):
         def codegen(context, builder, signature, args):
             return builder.bitcast(args[0], ir.DoubleType())
         return types.float64(types.int64), codegen
+    return None
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """a * b + c with one rounding (llvm.fma: one vfmadd instruction on FMA hardware)."""
+    if a == b == c == types.float64:
+        def codegen(context, builder, signature, args):
+            d = ir.DoubleType()
+            fma = builder.module.declare_intrinsic("llvm.fma", [d], ir.FunctionType(d, [d, d, d]))
+            return builder.call(fma, args)
+        return types.float64(types.float64, types.float64, types.float64), codegen
     return None
 
 
@@ -147,6 +166,70 @@ def softplus_parts(z):
     e = exp_neg(-abs(z))
     u = 1.0 + e
     return log_plus(u, e - (u - 1.0))  # 1 + e = u + (e - (u - 1)) exactly (Fast2Sum)
+
+
+@njit(**_INLINE)
+def exp_split(x):
+    """(scale, hi, lo) with exp(x) = scale (hi + lo) within ~2**-60 relative and |lo| <= ulp(hi),
+    for SOFTPLUS_LOW <= x < 710.
+
+    As exp_neg, but 1 + r + (r**2 / 2 + r**3 q) is summed with its rounding errors kept (Fast2Sum
+    twice, r**2 / 2 split exactly with an FMA); r**3 q, the series' tail from r**3 / 3! to
+    r**15 / 15!, is below 0.008 of the result, so its own roundings cost ~2**-60. The reduced
+    argument is r + r_tail exactly; r_tail (~1e-23) enters as exp(r) r_tail, exp(r) taken as hi."""
+    kd = x * INV_LN2 + SHIFTER
+    ki = _bits(kd) - _bits(SHIFTER)
+    kd -= SHIFTER
+    r_hi = x - kd * LN2_HI  # exact: kd * LN2_HI is exact and close to x (Sterbenz)
+    r_lo = -kd * LN2_LO  # up to 2e-7: its square matters, so r = r_hi + r_lo is split exactly
+    r = r_hi + r_lo
+    v = r - r_hi
+    r_tail = (r_hi - (r - v)) + (r_lo - v)  # TwoSum: |r_lo| may exceed |r_hi|
+    q = 7.647163731819816e-13
+    q = 1.1470745597729725e-11 + r * q
+    q = 1.6059043836821613e-10 + r * q
+    q = 2.08767569878681e-09 + r * q
+    q = 2.505210838544172e-08 + r * q
+    q = 2.755731922398589e-07 + r * q
+    q = 2.7557319223985893e-06 + r * q
+    q = 2.48015873015873e-05 + r * q
+    q = 1.984126984126984e-04 + r * q
+    q = 1.388888888888889e-03 + r * q
+    q = 8.333333333333333e-03 + r * q
+    q = 4.1666666666666664e-02 + r * q
+    q = 0.16666666666666666 + r * q
+    half = 0.5 * r
+    square = half * r
+    square_lo = _fma(half, r, -square)  # r**2 / 2 = square + square_lo exactly
+    cube = (r * r) * (r * q)  # |cube| <= |r| / 3 * square
+    t = square + cube
+    t_lo = cube - (t - square)
+    one = 1.0 + r
+    one_lo = r - (one - 1.0)
+    hi = one + t
+    lo = (one_lo + (t - (hi - one))) + ((t_lo + square_lo) + r_tail * hi)
+    top = hi + lo  # renormalized: lo (r_lo hi) can exceed ulp(hi)
+    return _float((ki + 1023) << 52), top, lo - (top - hi)
+
+
+@njit(**_INLINE)
+def softplus_exact(s):
+    """log(1 + exp(s)) within 1 ulp for SOFTPLUS_LOW <= s < SOFTPLUS_HIGH; branch-free.
+
+    1 + exp(s) is formed as a + c (TwoSum of 1 and the high part, the low part added to c),
+    good to ~2**-60, so log_plus's own error (< 0.9 ulp, tests/test_numba.py) is all that
+    remains: one log per element, no log1p(exp(-|s|)) + max(s, 0) rounding on top."""
+    scale, hi, lo = exp_split(s)
+    e = hi * scale
+    e_lo = lo * scale
+    big = max(e, 1.0)
+    small = min(e, 1.0)
+    a = big + small
+    logged = log_plus(a, (small - (a - big)) + e_lo)
+    # Below 2**-20, log1p(e) = e - e**2 / 2 + e**3 / 3 to 2**-62: one rounding, where log_plus
+    # would see 1 + e rounded to 1 + 2**-52 and a c as large as the result's leading bits.
+    series = e + (e_lo - (e * e) * (0.5 - e * (1.0 / 3.0)))
+    return series if e < 2.0**-20 else logged
 
 
 @njit(**_INLINE)
@@ -339,14 +422,16 @@ def _hard_probability_product(y, p, b, buf):
 
 
 @njit(**_INLINE)
-def _hard_logit_product(y, z, b, buf, positive):
-    """(invalid, soft, loss) for the full block at b, loss = sum of softplus(s), s = z (y = 0)
-    or -z (y = 1), and -1.0 where the product cannot vouch (soft labels, |z| > 708, bound).
+def _logit_product(y, z, b, buf, linear):
+    """(invalid, soft, loss) for the full block at b, loss = sum of y softplus(-z) + (1 - y) softplus(z),
+    and -1.0 where the product cannot vouch (|z| > 708, error bound).
 
-    softplus(s) = max(s, 0) + log(1 + exp(-|z|)): the factors 1 + exp(-|z|) are in (1, 2], so
-    BLOCK of them cannot overflow and one log serves the block. Per sample: exp within ~1 ulp
-    (<= u absolute in the log, e / (1 + e) <= 1/2), 1 + e rounded (u) and the product (u):
-    |error| <= 3 BLOCK u, accepted when below TOLERANCE times the block's loss."""
+    Per sample the loss is l + c |z| with l = log(1 + exp(-|z|)) and c = y for z <= 0, 1 - y
+    for z > 0: the labels only weight the linear term, so hard and soft labels alike take one
+    log per block. The factors 1 + exp(-|z|) are in (1, 2], so BLOCK of them cannot overflow.
+    Per sample: exp within ~1 ulp (<= u absolute in the log, e / (1 + e) <= 1/2), 1 + e rounded
+    (u) and the product (u): |error| <= 3 BLOCK u, accepted when below TOLERANCE times the
+    block's loss; c |z| is non-negative with <= 2u relative error (1 - y, the product)."""
     invalid = 0
     soft = 0
     rare = 0
@@ -355,25 +440,25 @@ def _hard_logit_product(y, z, b, buf, positive):
         yi = np.float64(y[b + i])
         invalid |= not (zi == zi and yi >= 0.0 and yi <= 1.0)
         soft |= yi != 0.0 and yi != 1.0
-        s = zi
-        if yi != 0.0:
-            s = -zi
         a = abs(zi)
         rare |= not (a <= EXP_LIMIT)
-        positive[i] = max(s, 0.0)
+        c = yi
+        if zi > 0.0:
+            c = 1.0 - yi
+        linear[i] = c * a
         buf[i] = 1.0 + exp_neg(-min(a, EXP_LIMIT))
-    if invalid or soft or rare:
+    if invalid or rare:
         return invalid, soft, -1.0
     half = BLOCK // 2
     while half >= 1:
         for i in range(half):
             buf[i] *= buf[i + half]
         half //= 2
-    loss = _sum4(positive, BLOCK) + math.log(buf[0])
-    bound = 3.0 * BLOCK * U + 4.0 * U * loss
+    loss = _sum4(linear, BLOCK) + math.log(buf[0])
+    bound = 3.0 * BLOCK * U + 6.0 * U * loss
     if not bound <= TOLERANCE * loss:
-        return 0, 0, -1.0
-    return 0, 0, loss
+        return 0, soft, -1.0
+    return 0, soft, loss
 
 
 @njit(**_INLINE)
@@ -406,11 +491,12 @@ def _make_sums(weighted, logits):
         for b in range(lo, hi, BLOCK):
             m = min(BLOCK, hi - b)
             # Try the product (which checks the block in the same pass) unless the previous block
-            # had soft labels: data is usually all soft or all hard, and a soft block would pay twice.
-            product = not (weighted or soft) and m == BLOCK
+            # had soft labels: data is usually all soft or all hard, and a soft block would pay
+            # twice. From logits the product serves soft labels too.
+            product = not weighted and m == BLOCK and (logits or not soft)
             if logits:
                 if product:
-                    invalid, soft, loss = _hard_logit_product(y, x, b, buf, buf2)
+                    invalid, soft, loss = _logit_product(y, x, b, buf, buf2)
                 else:
                     invalid, soft = _check_logits(y, x, w, weighted, b, m)
                     loss = -1.0
@@ -515,6 +601,63 @@ def hard_probability_losses(y, p, out, status):
         status[c] = st
 
 
+@njit(**_INLINE)
+def _hard_logit_block(y, z, b, m, out):
+    """out[b:b+m] = softplus(s), s = z (y = 0) or -z (y = 1); returns (invalid, soft, rare).
+
+    Branch-free: s is clamped into softplus_exact's domain and the result replaced by s above
+    SOFTPLUS_HIGH; rare flags an s below SOFTPLUS_LOW or +inf, which the caller redoes."""
+    invalid = 0
+    soft = 0
+    rare = 0
+    for i in range(m):
+        zi = np.float64(z[b + i])
+        yi = np.float64(y[b + i])
+        invalid |= not (zi == zi and yi >= 0.0 and yi <= 1.0)
+        soft |= yi != 0.0 and yi != 1.0
+        s = zi
+        if yi != 0.0:
+            s = -zi
+        rare |= not (s >= SOFTPLUS_LOW and s < np.inf)
+        loss = softplus_exact(min(max(s, SOFTPLUS_LOW), SOFTPLUS_HIGH))
+        if s >= SOFTPLUS_HIGH:
+            loss = s
+        out[b + i] = loss
+    return invalid, soft, rare
+
+
+@njit(parallel=True, **_KW)
+def hard_logit_losses(y, z, out, status):
+    """out = softplus(-z) for y = 1, softplus(z) for y = 0, each within 1 ulp (float64 or float32 out).
+
+    status per chunk: REFERENCE for soft labels, NaN, labels outside [0, 1] or an infinite loss
+    (the reference path reports those), else OK. Below SOFTPLUS_LOW, softplus(s) = exp(s) to
+    far below an ulp, and libm's exp is used for it (subnormal results included)."""
+    n = z.size
+    for c in prange(status.size):
+        lo = c * CHUNK
+        hi = min(lo + CHUNK, n)
+        st = OK
+        for b in range(lo, hi, BLOCK):
+            m = min(BLOCK, hi - b)
+            invalid, soft, rare = _hard_logit_block(y, z, b, m, out)
+            if invalid or soft:
+                st = REFERENCE
+                break
+            if rare:
+                for i in range(b, b + m):
+                    s = np.float64(z[i])
+                    if y[i] != 0:
+                        s = -s
+                    if s == np.inf:
+                        st = REFERENCE
+                    elif s < SOFTPLUS_LOW:
+                        out[i] = math.exp(s)
+                if st != OK:
+                    break
+        status[c] = st
+
+
 # ------------------------------------------------------------- the bare functions, for tests
 
 
@@ -536,6 +679,13 @@ def vector_log1p_neg(p, out):
 def vector_exp(x, out):
     for i in prange(x.size):
         out[i] = exp_neg(x[i])
+
+
+@njit(parallel=True, **_KW)
+def vector_softplus_exact(s, out):
+    """softplus(s) for SOFTPLUS_LOW <= s < SOFTPLUS_HIGH."""
+    for i in prange(s.size):
+        out[i] = softplus_exact(s[i])
 
 
 @njit(parallel=True, **_KW)
