@@ -19,7 +19,7 @@ non-negative, so a few roundings per sample keep the sum within ~1e-15 relative.
 
 With numba installed (``pip install logloss[fast]``), inputs of ``NUMBA_MIN_SIZE`` samples or
 more go instead to the compiled kernels of ``_numba`` (one fused pass, vectorized ``log`` and
-``exp``), which also serve ``reduction="none"`` for hard labels from probabilities. numba is
+``exp``), which also serve ``reduction="none"`` for hard labels (each loss within 1 ulp). numba is
 imported on the first such call, never by ``import logloss``; ``LOGLOSS_DISABLE_NUMBA=1`` in the
 environment, or ``USE_NUMBA = False`` here, keeps everything on NumPy.
 
