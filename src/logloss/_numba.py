@@ -282,14 +282,18 @@ def _scalar_logit(y, z):
 
 
 @njit(**_INLINE)
-def _check_probabilities(y, p, w, weighted, b, m):
-    """(invalid, soft) for the block y[b:b+m], p[b:b+m] (and w)."""
+def _check_block(y, x, w, weighted, b, m, logits):
+    """(invalid, soft) for the block y[b:b+m], x[b:b+m] (and w): x a probability in [0, 1], or
+    for logits any number but NaN; labels in [0, 1]; weights finite and >= 0."""
     invalid = 0
     soft = 0
     for i in range(b, b + m):
         yi = np.float64(y[i])
-        pi = np.float64(p[i])
-        invalid |= not (pi >= 0.0 and pi <= 1.0 and yi >= 0.0 and yi <= 1.0)
+        xi = np.float64(x[i])
+        if logits:
+            invalid |= not (xi == xi and yi >= 0.0 and yi <= 1.0)
+        else:
+            invalid |= not (xi >= 0.0 and xi <= 1.0 and yi >= 0.0 and yi <= 1.0)
         soft |= yi != 0.0 and yi != 1.0
         if weighted:
             wi = np.float64(w[i])
@@ -349,21 +353,6 @@ def _logit_losses(y, z, w, weighted, b, m, out):
 
 
 @njit(**_INLINE)
-def _check_logits(y, z, w, weighted, b, m):
-    """(invalid, soft) for the block, as _check_probabilities."""
-    invalid = 0
-    soft = 0
-    for i in range(b, b + m):
-        yi = np.float64(y[i])
-        invalid |= not (z[i] == z[i] and yi >= 0.0 and yi <= 1.0)
-        soft |= yi != 0.0 and yi != 1.0
-        if weighted:
-            wi = np.float64(w[i])
-            invalid |= not (wi >= 0.0 and wi < np.inf)
-    return invalid, soft
-
-
-@njit(**_INLINE)
 def _tree_product(buf):
     """(E, M) with prod(buf[:BLOCK]) = 2**E M, M in [1, 2**32); BLOCK - 1 roundings of <= u each.
 
@@ -391,7 +380,7 @@ def _tree_product(buf):
 def _hard_probability_product(y, p, b, buf):
     """(invalid, soft, loss) for the full block at b, loss = sum of -log q as -log(prod q).
 
-    Checks the block as _check_probabilities in the same pass. loss is -1.0 where the product
+    Checks the block as _check_block in the same pass. loss is -1.0 where the product
     cannot vouch: soft labels, a q < PRODUCT_MIN, or an error bound above TOLERANCE times the
     loss (a near-perfect classifier, whose losses are tiny). q = p (y = 1, exact) or
     fl(1 - p) (y = 0, <= u relative); with the BLOCK - 1 roundings of the product the error
@@ -493,7 +482,7 @@ def _make_sums(weighted, logits):
                 if product:
                     invalid, soft, loss = _logit_product(y, x, b, buf, buf2)
                 else:
-                    invalid, soft = _check_logits(y, x, w, weighted, b, m)
+                    invalid, soft = _check_block(y, x, w, weighted, b, m, True)
                     loss = -1.0
                 if invalid:
                     return 0.0, 0.0, REFERENCE
@@ -505,7 +494,7 @@ def _make_sums(weighted, logits):
                 if product:
                     invalid, soft, loss = _hard_probability_product(y, x, b, buf)
                 else:
-                    invalid, soft = _check_probabilities(y, x, w, weighted, b, m)
+                    invalid, soft = _check_block(y, x, w, weighted, b, m, False)
                     loss = -1.0
                 if invalid:
                     return 0.0, 0.0, REFERENCE
@@ -583,7 +572,7 @@ def hard_probability_losses(y, p, out, status):
         st = OK
         for b in range(lo, hi, BLOCK):
             m = min(BLOCK, hi - b)
-            invalid, soft = _check_probabilities(y, p, empty, False, b, m)
+            invalid, soft = _check_block(y, p, empty, False, b, m, False)
             if invalid or soft:
                 st = REFERENCE
                 break
