@@ -77,6 +77,7 @@ U = 2.0**-53  # unit roundoff
 TOLERANCE = 1e-14  # largest accepted error bound of a product block, relative to its loss
 PRODUCT_MIN = 2.0**-60  # 16 factors >= this multiply to >= 2**-960: no underflow
 LN2 = 0.6931471805599453
+SQRT2_MINUS_1 = 0.41421356237309503
 
 
 @intrinsic
@@ -183,11 +184,56 @@ def exp_neg(x):
 
 
 @njit(**_INLINE)
+def log1p_unit(e):
+    """log(1 + e) for 0 <= e <= 1; branch-free, no bit tricks: 1 + e is in [1, 2].
+
+    fdlibm's log1p core on an exact f: f = e (k = 0) up to sqrt(2) - 1, else
+    1 + e = 2 (1 + f) with f = (e - 1) / 2 and its rounding c kept (e - 1 = d + 2c exactly),
+    entering as c / (1 + f) to first order. Measured within 0.85 ulp (tests/test_numba.py)."""
+    big = e > SQRT2_MINUS_1
+    f = e
+    k = 0.0
+    c = 0.0
+    if big:
+        d = e - 1.0
+        f = d * 0.5
+        c = (e - (d + 1.0)) * 0.5  # below e = 0.5, e has bits under ulp(d)
+        k = 1.0
+    hfsq = 0.5 * f * f
+    s = f / (2.0 + f)
+    s2 = s * s
+    s4 = s2 * s2
+    t1 = s4 * (3.999999999940941908e-01 + s4 * (2.222219843214978396e-01 + s4 * 1.531383769920937332e-01))
+    t2 = s2 * (6.666666666666735130e-01 + s4 * (2.857142874366239149e-01
+               + s4 * (1.818357216161805012e-01 + s4 * 1.479819860511658591e-01)))
+    r = t2 + t1
+    small = s * (hfsq + r) + (k * LN2_LO + c * (1.0 - f + f * f))
+    return k * LN2_HI - ((hfsq - small) - f)
+
+
+@njit(**_INLINE)
+def exp_neg_short(x):
+    """exp(x) for -708 <= x <= 0 within 2**-37 relative, as exp_neg with a degree-6 q (minimax
+    fit, 2.7e-11): plenty for a float32 result (its ulp is 2**-23 relative), three FMAs less."""
+    kd = x * INV_LN2 + SHIFTER
+    ki = _bits(kd) - _bits(SHIFTER)
+    kd -= SHIFTER
+    r = (x - kd * LN2_HI) - kd * LN2_LO
+    q = 2.4859578222625295e-05
+    q = 0.0001989927395864936 + r * q
+    q = 0.001388885404961482 + r * q
+    q = 0.008333298483754886 + r * q
+    q = 0.041666666718980845 + r * q
+    q = 0.16666666718997508 + r * q
+    q = 0.5 + r * q
+    q = r + (r * r) * q
+    return (1.0 + q) * _float((ki + 1023) << 52)
+
+
+@njit(**_INLINE)
 def softplus_parts(z):
     """log1p(exp(-|z|)) for |z| <= 708."""
-    e = exp_neg(-abs(z))
-    u = 1.0 + e
-    return log_plus(u, e - (u - 1.0))  # 1 + e = u + (e - (u - 1)) exactly (Fast2Sum)
+    return log1p_unit(exp_neg(-abs(z)))
 
 
 @njit(**_INLINE)
@@ -633,28 +679,73 @@ def hard_probability_losses(y, p, out, status):
         status[c] = st
 
 
+def _softplus_to(out, s):
+    """softplus(s), SOFTPLUS_LOW <= s <= SOFTPLUS_HIGH, as accurate as out's dtype needs."""
+
+
+@overload(_softplus_to, inline="always")
+def _softplus_to_overload(out, s):
+    if out.dtype == types.float32:
+        # The float64 formula's few float64 ulps are 2**-28 of a float32 ulp: rounded to float32
+        # it is within 1 ulp (0.5 + 2**-28), at half the cost of softplus_exact.
+        return lambda out, s: max(s, 0.0) + log1p_unit(exp_neg_short(-abs(s)))
+    return lambda out, s: softplus_exact(s)
+
+
+def _staged(out, b, buf):
+    """(target, offset) for a block of losses bound for out[b:]: (out, b) for float64 out, else
+    (buf, 0), copied to out by _unstage once the block is done."""
+
+
+@overload(_staged, inline="always")
+def _staged_overload(out, b, buf):
+    if out.dtype == types.float64:
+        return lambda out, b, buf: (out, b)
+    return lambda out, b, buf: (buf, 0)
+
+
+def _unstage(out, b, m, buf):
+    """out[b:b+m] = buf[:m] rounded to out's dtype, unless out was the target itself."""
+
+
+@overload(_unstage, inline="always")
+def _unstage_overload(out, b, m, buf):
+    if out.dtype == types.float64:
+        return lambda out, b, m, buf: None
+
+    def unstage(out, b, m, buf):
+        for i in range(m):
+            out[b + i] = buf[i]
+
+    return unstage
+
+
 @njit(**_INLINE)
-def _hard_logit_block(y, z, b, m, out):
+def _hard_logit_block(y, z, b, m, out, ybuf, zbuf):
     """out[b:b+m] = softplus(s), s = z (y = 0) or -z (y = 1); returns (invalid, soft, rare).
 
     Branch-free: s is clamped into softplus_exact's domain and the result replaced by s above
-    SOFTPLUS_HIGH; rare flags an s below SOFTPLUS_LOW or +inf, which the caller redoes."""
+    SOFTPLUS_HIGH; rare flags an s below SOFTPLUS_LOW or +inf, which the caller redoes.
+    float32 blocks are computed in float64 buffers (see _widened) and rounded at the end."""
     invalid = 0
     soft = 0
     rare = 0
+    target, t = _staged(out, b, zbuf)
+    yw, zw, o = _widened(y, z, b, m, ybuf, zbuf)
     for i in range(m):
-        zi = np.float64(z[b + i])
-        yi = np.float64(y[b + i])
+        zi = np.float64(zw[o + i])
+        yi = np.float64(yw[o + i])
         invalid |= not (zi == zi and yi >= 0.0 and yi <= 1.0)
         soft |= yi != 0.0 and yi != 1.0
         s = zi
         if yi != 0.0:
             s = -zi
         rare |= not (s >= SOFTPLUS_LOW and s < np.inf)
-        loss = softplus_exact(min(max(s, SOFTPLUS_LOW), SOFTPLUS_HIGH))
+        loss = _softplus_to(out, min(max(s, SOFTPLUS_LOW), SOFTPLUS_HIGH))
         if s >= SOFTPLUS_HIGH:
             loss = s
-        out[b + i] = loss
+        target[t + i] = loss
+    _unstage(out, b, m, zbuf)
     return invalid, soft, rare
 
 
@@ -669,10 +760,12 @@ def hard_logit_losses(y, z, out, status):
     for c in prange(status.size):
         lo = c * CHUNK
         hi = min(lo + CHUNK, n)
+        ybuf = np.empty(BLOCK)
+        zbuf = np.empty(BLOCK)
         st = OK
         for b in range(lo, hi, BLOCK):
             m = min(BLOCK, hi - b)
-            invalid, soft, rare = _hard_logit_block(y, z, b, m, out)
+            invalid, soft, rare = _hard_logit_block(y, z, b, m, out, ybuf, zbuf)
             if invalid or soft:
                 st = REFERENCE
                 break
@@ -708,9 +801,21 @@ def vector_log1p_neg(p, out):
 
 
 @njit(parallel=True, **_KW)
+def vector_log1p_unit(e, out):
+    for i in prange(e.size):
+        out[i] = log1p_unit(e[i])
+
+
+@njit(parallel=True, **_KW)
 def vector_exp(x, out):
     for i in prange(x.size):
         out[i] = exp_neg(x[i])
+
+
+@njit(parallel=True, **_KW)
+def vector_exp_short(x, out):
+    for i in prange(x.size):
+        out[i] = exp_neg_short(x[i])
 
 
 @njit(parallel=True, **_KW)
