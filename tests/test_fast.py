@@ -175,6 +175,36 @@ def test_errors_are_the_reference_messages():
         logloss.bce(np.ones(N), np.full(N, 0.5), sample_weight=np.zeros(N))
 
 
+BAD_INPUTS = {  # labels, from_logits, weighted, what to spoil with which value, the name in the error
+    "soft label > 1": ("soft", False, False, "y", 1.5, "`y_true`"),
+    "negative p, label 0": ("hard", False, False, "p", -0.25, "`y_pred`"),
+    "negative p, soft": ("soft", False, False, "p", -0.25, "`y_pred`"),
+    "p > 1, soft": ("soft", False, False, "p", 1.25, "`y_pred`"),
+    "NaN label": ("soft", False, False, "y", np.nan, "`y_true`"),
+    "negative weight": ("hard", False, True, "w", -1.0, "`sample_weight`"),
+    "infinite weight": ("soft", False, True, "w", np.inf, "`sample_weight`"),
+    "NaN logit": ("soft", True, False, "p", np.nan, "`y_pred`"),
+    "label < 0, logits": ("hard", True, False, "y", -0.5, "`y_true`"),
+    "NaN weight, logits": ("hard", True, True, "w", np.nan, "`sample_weight`"),
+}
+
+
+@pytest.mark.parametrize("index", [2100, 2900])  # in a full 512-sample block, in the last partial one
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_every_pass_reports_bad_input(case, index):
+    """Whatever block path sees it (product, hard or soft pass, weighted, logits), an invalid value is
+    reported with its index; a label of 0 puts p = -0.25 where 1 - p is a fine probability."""
+    labels, logits, weighted, where, value, name = BAD_INPUTS[case]
+    y = rng.uniform(0, 1, N) if labels == "soft" else (rng.uniform(size=N) < 0.5).astype(np.float64)
+    x = rng.uniform(-5, 5, N) if logits else rng.uniform(0.01, 0.99, N)
+    w = rng.uniform(0.5, 2, N) if weighted else None
+    if where == "p" and labels == "hard":
+        y[index] = 0.0
+    {"y": y, "p": x, "w": w}[where][index] = value
+    with pytest.raises(ValueError, match=f"{name}.*index {index}"):
+        logloss.bce(y, x, from_logits=logits, sample_weight=w)
+
+
 @pytest.mark.parametrize("batch", [1000, 2999, N])
 def test_accumulator_uses_the_fast_path_and_matches(batch):
     y, p = _hard()
