@@ -751,31 +751,28 @@ def _unstage_overload(out, m, buf):
 
 @njit(**_INLINE)
 def _hard_logit_block(y, z, m, out, ybuf, zbuf):
-    """out[:m] = softplus(s), s = z (y = 0) or -z (y = 1); returns (invalid, soft, rare).
+    """out[:m] = softplus(s), s = z (y = 0) or -z (y = 1); clean when every label is 0 or 1 and
+    SOFTPLUS_LOW <= s < inf (else the caller classifies the block and redoes it).
 
     Branch-free: s is clamped into softplus_exact's domain and the result replaced by s above
-    SOFTPLUS_HIGH; rare flags an s below SOFTPLUS_LOW or +inf, which the caller redoes.
-    float32 blocks are computed in float64 buffers (see _widened) and rounded at the end."""
-    invalid = 0
-    soft = 0
-    rare = 0
+    SOFTPLUS_HIGH. float32 blocks are computed in float64 buffers (see _widened) and rounded at
+    the end."""
+    clean = True
     target = _staged(out, zbuf)
     y, z = _widened(y, z, m, ybuf, zbuf)
     for i in range(m):
         zi = np.float64(z[i])
         yi = np.float64(y[i])
-        invalid |= not (zi == zi and yi >= 0.0 and yi <= 1.0)
-        soft |= yi != 0.0 and yi != 1.0
         s = zi
         if yi != 0.0:
             s = -zi
-        rare |= not (s >= SOFTPLUS_LOW and s < np.inf)
+        clean &= (yi == 0.0 or yi == 1.0) and s >= SOFTPLUS_LOW and s < np.inf
         loss = _softplus_to(out, min(max(s, SOFTPLUS_LOW), SOFTPLUS_HIGH))
         if s >= SOFTPLUS_HIGH:
             loss = s
         target[i] = loss
     _unstage(out, m, zbuf)
-    return invalid, soft, rare
+    return clean
 
 
 @njit(parallel=True, **_KW)
@@ -786,6 +783,7 @@ def hard_logit_losses(y, z, out, status):
     (the reference path reports those), else OK. Below SOFTPLUS_LOW, softplus(s) = exp(s) to
     far below an ulp, and libm's exp is used for it (subnormal results included)."""
     n = z.size
+    empty = np.empty(0)
     for c in prange(status.size):
         lo = c * CHUNK
         hi = min(lo + CHUNK, n)
@@ -794,11 +792,13 @@ def hard_logit_losses(y, z, out, status):
         st = OK
         for b in range(lo, hi, BLOCK):
             m = min(BLOCK, hi - b)
-            invalid, soft, rare = _hard_logit_block(y[b:b + m], z[b:b + m], m, out[b:b + m], ybuf, zbuf)
-            if invalid or soft:
-                st = REFERENCE
-                break
-            if rare:
+            yb = y[b:b + m]
+            zb = z[b:b + m]
+            if not _hard_logit_block(yb, zb, m, out[b:b + m], ybuf, zbuf):
+                invalid, soft = _classify(yb, zb, empty, False, m, True)
+                if invalid or soft:
+                    st = REFERENCE
+                    break
                 for i in range(b, b + m):
                     s = np.float64(z[i])
                     if y[i] != 0:
