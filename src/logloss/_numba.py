@@ -145,8 +145,9 @@ def _widened_overload(y, x, m, ybuf, xbuf):
 
 @njit(**_INLINE)
 def _log_core(a, c, series):
-    """log(a + c) for normal a > 0, a < 2**1022 and |c| <= ulp(a); branch-free. series: c / a
-    to full accuracy (else taken as c 2**-k, off by at most |f| c / a, 2**-53 relative)."""
+    """log(a + c) for normal a > 0, a < 2**1022 and |c| <= ulp(a); branch-free. series (a
+    constant): 2, c / a to full accuracy; 1, taken as c 2**-k (off by at most |f| c / a, 2**-53
+    relative); 0, c is 0 and skipped."""
     ix = _bits(a)
     tmp = ix - SQRT_HALF_BITS
     k = tmp >> 52  # a = 2**k z with z in [sqrt(1/2), sqrt(2))
@@ -163,12 +164,12 @@ def _log_core(a, c, series):
                + s4 * (1.818357216161805012e-01 + s4 * 1.479819860511658591e-01)))
     r = t2 + t1
     small = s * (hfsq + r) + dk * LN2_LO
-    if series:
+    if series == 2:
         # c / a = c 2**-k / (1 + f): a series in f (|f| < 0.42), no second division. Its error,
         # f**7 < 0.3% of a term below ulp(a) / 2, is far below the result's ulp.
         inverse = 1.0 + f * (-1.0 + f * (1.0 + f * (-1.0 + f * (1.0 + f * (-1.0 + f)))))
         small += c * _float((1023 - k) << 52) * inverse  # c 2**-k exact (|k| <= 1022)
-    else:
+    elif series == 1:
         small += c * _float((1023 - k) << 52)
     return dk * LN2_HI - ((hfsq - small) - f)
 
@@ -176,13 +177,13 @@ def _log_core(a, c, series):
 @njit(**_INLINE)
 def log_plus(a, c):
     """log(a + c) for normal a > 0, a < 2**1022 and |c| <= ulp(a) within 1 ulp; branch-free."""
-    return _log_core(a, c, True)
+    return _log_core(a, c, 2)
 
 
 @njit(**_INLINE)
 def log_term(a, c):
     """log_plus for sums: c / a to first order only, 2**-53 relative more error, 6 FMAs less."""
-    return _log_core(a, c, False)
+    return _log_core(a, c, 1)
 
 
 @njit(**_INLINE)
@@ -429,7 +430,7 @@ def _soft_losses(y, p, w, weighted, m, out):
         a = 1.0 - pi
         c = -pi - (a - 1.0)
         clean &= yi >= 0.0 and yi <= 1.0 and pi >= TINY and a >= TINY
-        loss = -(yi * log_term(pi, 0.0) + (1.0 - yi) * log_term(a, c))
+        loss = -(yi * _log_core(pi, 0.0, 0) + (1.0 - yi) * log_term(a, c))
         if weighted:
             wi = np.float64(w[i])
             clean &= _weight_ok(wi)
