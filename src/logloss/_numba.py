@@ -751,28 +751,29 @@ def _unstage_overload(out, m, buf):
 
 
 @njit(**_INLINE)
-def _hard_logit_block(y, z, m, out, ybuf, zbuf):
+def _hard_logit_block(y, z, m, out, sbuf):
     """out[:m] = softplus(s), s = z (y = 0) or -z (y = 1); clean when every label is 0 or 1 and
     SOFTPLUS_LOW <= s < inf (else the caller classifies the block and redoes it).
 
-    Branch-free: s is clamped into softplus_exact's domain and the result replaced by s above
-    SOFTPLUS_HIGH. float32 blocks are computed in float64 buffers (see _widened) and rounded at
-    the end."""
+    A first pass forms s in float64 (sbuf), so the softplus pass reads one float64 array
+    whatever the input dtypes (see _widened); float32 results are computed in sbuf too and
+    rounded at the end. Branch-free: s is clamped into softplus_exact's domain and the result
+    replaced by s above SOFTPLUS_HIGH."""
     clean = True
-    target = _staged(out, zbuf)
-    y, z = _widened(y, z, m, ybuf, zbuf)
     for i in range(m):
         zi = np.float64(z[i])
         yi = np.float64(y[i])
-        s = zi
-        if yi != 0.0:
-            s = -zi
-        clean &= (yi == 0.0 or yi == 1.0) and s >= SOFTPLUS_LOW and s < np.inf
+        clean &= yi == 0.0 or yi == 1.0
+        sbuf[i] = -zi if yi != 0.0 else zi
+    target = _staged(out, sbuf)
+    for i in range(m):
+        s = sbuf[i]
+        clean &= s >= SOFTPLUS_LOW and s < np.inf
         loss = _softplus_to(out, min(max(s, SOFTPLUS_LOW), SOFTPLUS_HIGH))
         if s >= SOFTPLUS_HIGH:
             loss = s
         target[i] = loss
-    _unstage(out, m, zbuf)
+    _unstage(out, m, sbuf)
     return clean
 
 
@@ -788,14 +789,13 @@ def hard_logit_losses(y, z, out, status):
     for c in prange(status.size):
         lo = c * CHUNK
         hi = min(lo + CHUNK, n)
-        ybuf = np.empty(BLOCK)
-        zbuf = np.empty(BLOCK)
+        sbuf = np.empty(BLOCK)
         st = OK
         for b in range(lo, hi, BLOCK):
             m = min(BLOCK, hi - b)
             yb = y[b:b + m]
             zb = z[b:b + m]
-            if not _hard_logit_block(yb, zb, m, out[b:b + m], ybuf, zbuf):
+            if not _hard_logit_block(yb, zb, m, out[b:b + m], sbuf):
                 invalid, soft = _classify(yb, zb, empty, False, m, True)
                 if invalid or soft:
                     st = REFERENCE
