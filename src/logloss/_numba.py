@@ -531,6 +531,45 @@ def _hard_probability_product(y, p, buf):
     return 0, 0, loss
 
 
+def _logit_factors(y, z, buf, linear):
+    """buf[i] = 1 + exp(-|z_i|), linear[i] = c_i |z_i| over a full block; (invalid, rare)."""
+
+
+@overload(_logit_factors, inline="always")
+def _logit_factors_overload(y, z, buf, linear):
+    def one_pass(y, z, buf, linear):
+        invalid = 0
+        rare = 0
+        for i in range(BLOCK):
+            zi = np.float64(z[i])
+            yi = np.float64(y[i])
+            invalid |= not (zi == zi and yi >= 0.0 and yi <= 1.0)
+            a = abs(zi)
+            rare |= not (a <= EXP_LIMIT)
+            linear[i] = _fma(-yi, zi, max(zi, 0.0))  # (1 - y) z or y |z|, one rounding
+            buf[i] = 1.0 + exp_neg(-min(a, EXP_LIMIT))
+        return invalid, rare
+
+    def two_passes(y, z, buf, linear):
+        # |z| goes to buf in float64 first, so the exp pass reads one float64 array (see
+        # _widened): float32 2.1 -> 1.9 ns per sample, where float64 would lose 1.9 -> 2.1.
+        invalid = 0
+        for i in range(BLOCK):
+            zi = np.float64(z[i])
+            yi = np.float64(y[i])
+            invalid |= not (zi == zi and yi >= 0.0 and yi <= 1.0)
+            linear[i] = _fma(-yi, zi, max(zi, 0.0))
+            buf[i] = abs(zi)
+        rare = 0
+        for i in range(BLOCK):
+            a = buf[i]
+            rare |= not (a <= EXP_LIMIT)
+            buf[i] = 1.0 + exp_neg(-min(a, EXP_LIMIT))
+        return invalid, rare
+
+    return one_pass if z.dtype == types.float64 else two_passes
+
+
 @njit(**_INLINE)
 def _logit_product(y, z, buf, linear):
     """(invalid, 0, loss) for the full block at b, loss = sum of y softplus(-z) + (1 - y) softplus(z),
@@ -542,17 +581,7 @@ def _logit_product(y, z, buf, linear):
     Per sample: exp within 1.1 ulp (<= 1.1u absolute in the log, e / (1 + e) <= 1/2), 1 + e
     rounded (u) and the product (u): |error| <= 4 BLOCK u, accepted when below TOLERANCE times
     the block's loss; c |z| = max(z, 0) - y z is non-negative and rounded once (an FMA)."""
-    invalid = 0
-    rare = 0
-    y, z = _widened(y, z, BLOCK, linear, buf)
-    for i in range(BLOCK):
-        zi = np.float64(z[i])
-        yi = np.float64(y[i])
-        invalid |= not (zi == zi and yi >= 0.0 and yi <= 1.0)
-        a = abs(zi)
-        rare |= not (a <= EXP_LIMIT)
-        linear[i] = _fma(-yi, zi, max(zi, 0.0))  # (1 - y) z or y |z|, one rounding
-        buf[i] = 1.0 + exp_neg(-min(a, EXP_LIMIT))
+    invalid, rare = _logit_factors(y, z, buf, linear)
     if invalid or rare:
         return invalid, 0, -1.0
     half = BLOCK // 2
