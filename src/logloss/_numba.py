@@ -41,15 +41,16 @@ factors) and one ``log`` serves the 512 samples. Its rounding error is at most
 2u (probabilities) or 4u (logits) absolute per sample; the block is accepted only when that bound
 is below ``TOLERANCE`` = 1e-14 of the block's loss, every ``q >= 2**-60`` and ``|z| <= 708``.
 Otherwise (soft labels from probabilities, weights, a near-perfect classifier, tiny ``q``, the
-last partial block) one pass computes the losses into a buffer, which four running sums then add
+last partial block) one pass computes the losses into a buffer, which a pairwise sum then adds
 up, and folds every check into one "clean" condition (labels in range, the logs' arguments
 normal, ``|z| <= 708``, weights finite). A block that is not clean is classified by a second
 pass: an invalid input makes the whole call return a status that sends the caller to the
 reference path, which reports it; otherwise the block is computed by the scalar libm formulas
 of the reference path (``p`` subnormal, 0 or 1, ``|z| > 708``, infinities), and an infinite loss
 sends the call to the reference path too.
-The sums of non-negative terms make at most ``BLOCK / 4 + CHUNK / BLOCK + 4`` roundings each,
-about 2e-14 relative, and the chunk sums are added exactly (``math.fsum``) by the caller.
+A block's losses are added by pairwise halving (``_tree_sum``: 9 roundings per term), the blocks
+of a chunk one after another (``CHUNK / BLOCK`` = 32 more): sums of non-negative terms, so about
+45u = 5e-15 relative at most; the chunk sums are added exactly (``math.fsum``) by the caller.
 """
 
 from __future__ import annotations
@@ -327,18 +328,20 @@ def softplus_exact(s):
 
 
 @njit(**_INLINE)
-def _sum4(buf, m):
-    """Sum of buf[:m] with four running sums."""
-    a0 = a1 = a2 = a3 = 0.0
-    n4 = m - m % 4
-    for i in range(0, n4, 4):
-        a0 += buf[i]
-        a1 += buf[i + 1]
-        a2 += buf[i + 2]
-        a3 += buf[i + 3]
-    for i in range(n4, m):
-        a0 += buf[i]
-    return (a0 + a1) + (a2 + a3)
+def _tree_sum(buf, m):
+    """Sum of buf[:m], m <= BLOCK, by pairwise halving; overwrites buf.
+
+    Each pass is a contiguous loop without a carried dependency, so it vectorizes (a loop of
+    running sums does not: without reassociation LLVM keeps it scalar, 0.3 ns per sample), and
+    every term goes through log2(BLOCK) = 9 roundings instead of BLOCK / 4."""
+    for i in range(m, BLOCK):
+        buf[i] = 0.0
+    half = BLOCK // 2
+    while half >= 1:
+        for i in range(half):
+            buf[i] += buf[i + half]
+        half //= 2
+    return buf[0]
 
 
 # ------------------------------------------------------------- scalar formulas for rare blocks
@@ -589,7 +592,7 @@ def _logit_product(y, z, buf, linear):
         for i in range(half):
             buf[i] *= buf[i + half]
         half //= 2
-    loss = _sum4(linear, BLOCK) + math.log(buf[0])
+    loss = _tree_sum(linear, BLOCK) + math.log(buf[0])
     bound = 4.0 * BLOCK * U + 4.0 * U * loss
     if not bound <= TOLERANCE * loss:
         return 0, 0, -1.0
@@ -659,10 +662,12 @@ def _make_sums(weighted, logits):
                     clean = _soft_losses(yb, xb, wb, weighted, m, buf)
             # A block with values only libm handles; with weights, a zero weight must drop its
             # sample even where the loss is infinite (0 * inf is NaN in the fast formulas).
-            if not clean or (weighted and not _sum4(buf, m) < np.inf):
+            block_sum = _tree_sum(buf, m) if clean else np.nan
+            if not block_sum < np.inf:
                 if _rare_block(yb, xb, wb, weighted, m, logits, buf) != OK:
                     return 0.0, 0.0, REFERENCE
-            total += _sum4(buf, m)
+                block_sum = _tree_sum(buf, m)
+            total += block_sum
             if weighted:
                 a0 = 0.0
                 for i in range(m):
