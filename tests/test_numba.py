@@ -369,6 +369,58 @@ def test_logit_product_serves_soft_labels():
     assert K._logit_product(y, z, buf, linear)[0] == 1  # invalid label found in the same pass
 
 
+def _soft_probability_kinds(dtype):
+    """Full blocks of soft labels: each kind exercises one branch of _soft_probability_product."""
+    B = K.BLOCK
+    y = rng.uniform(0, 1, B)
+    kinds = {
+        "uniform": (y, rng.uniform(0, 1, B)),
+        "hard labels": ((y < 0.5).astype(float), rng.uniform(0.01, 0.99, B)),
+        "wide p": (y, 10.0 ** -rng.uniform(0, 17, B)),  # log r down to -39, 1 - p rounded
+        # a down to 1e-15 (float64) or 1e-7 (float32, whose 1 - 1e-8 is 1)
+        "near 1": (y, 1 - 10.0 ** -rng.uniform(1, 15 if dtype == np.float64 else 7, B)),
+        # y log r and log a cancel: losses ~ 1e-9 from terms ~ 20, the bound declines
+        "confident": (1 - rng.uniform(0, 1e-10, B), 1 - 10.0 ** -rng.uniform(8, 9, B)),
+        # p < TINY, a < 2**-60, with labels that keep the loss finite (0 log 0 = 0)
+        "p = 0": (np.where(np.arange(B) == 5, 0.0, y), np.where(np.arange(B) == 5, 0.0, rng.uniform(0, 1, B))),
+        "a < 2**-60": (np.where(np.arange(B) == 5, 1.0, y), np.where(np.arange(B) == 5, 1.0, rng.uniform(0, 1, B))),
+    }
+    return {name: (a.astype(dtype), b.astype(dtype)) for name, (a, b) in kinds.items()}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_soft_probability_product_accepts_or_declines(dtype):
+    """One log per sample (y log(p / a)) and one per block (log prod a), within 1e-14 of mpmath."""
+    expect = {"uniform": True, "hard labels": True, "wide p": True, "near 1": True,
+              "confident": False, "p = 0": False, "a < 2**-60": False}
+    buf, linear = np.empty(K.BLOCK), np.empty(K.BLOCK)
+    for name, (y, p) in _soft_probability_kinds(dtype).items():
+        invalid, got = K._soft_probability_product(y, p, buf, linear)
+        assert invalid == 0 and (got >= 0) == expect[name], name
+        if got >= 0:
+            exact = float(mpmath.fsum(ref.bce_probability(float(a), float(b)) for a, b in zip(y, p)))
+            assert got == pytest.approx(exact, rel=1e-14, abs=0), name
+    y, p = _soft_probability_kinds(dtype)["uniform"]
+    y[9] = 1.5
+    assert K._soft_probability_product(y, p, buf, linear)[0] == 1  # found in the same pass
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_soft_probability_mean_through_products_and_fallbacks(numba_on, monkeypatch, dtype):
+    """Accepted and declined soft blocks, a hard block between them, a partial last block."""
+    monkeypatch.setattr(_fast, "MIN_SIZE", 0)
+    kinds = _soft_probability_kinds(dtype)
+    ys = [kinds[k][0] for k in kinds] + [kinds["uniform"][0][:123]]
+    ps = [kinds[k][1] for k in kinds] + [kinds["uniform"][1][:123]]
+    y, p = np.concatenate(ys), np.concatenate(ps)
+    assert _fast.loss_sums(y, p, from_logits=False) is not None
+    exact = float(mpmath.fsum(ref.bce_probability(float(a), float(b)) for a, b in zip(y, p)) / len(y))
+    got = logloss.bce(y.astype(np.float64), p.astype(np.float64))
+    assert float(got) == pytest.approx(exact, rel=1e-13, abs=0)
+    if dtype == np.float32:
+        assert logloss.bce(y, p) == np.float32(exact)
+
+
 @pytest.mark.parametrize("logits", [False, True], ids=["probabilities", "logits"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_mixed_product_and_fallback_blocks_sum_exactly(numba_on, monkeypatch, logits, dtype):
