@@ -5,7 +5,8 @@
 
 Calls ``_numba.probability_sums`` / ``logit_sums`` (the sums behind "mean" and "sum") and
 ``hard_probability_losses`` / ``hard_logit_losses`` (reduction="none") directly, best of
---repeat runs after a warm-up call that loads or compiles them, and prints ns per sample. Used to
+--repeat runs after a warm-up call that loads or compiles them, and prints ns per sample; then
+one bare ``exp`` and one bare ``log`` per sample, the floor under the float64 kernels. Used to
 compare kernel changes; bench_reductions.py is the comparison with every peer.
 """
 
@@ -44,6 +45,7 @@ def main() -> None:
     hard = (rng.uniform(0, 1, n) < p).astype(np.float64)
     soft = rng.uniform(0, 1, n)
     z = np.log(p) - np.log1p(-p)
+    zeros = np.zeros(n)
     chunks = -(-n // kernels.CHUNK)
     totals, weights = np.empty(chunks), np.empty(chunks)
     status = np.empty(chunks, dtype=np.int64)
@@ -67,6 +69,12 @@ def main() -> None:
                 run = lambda: kernel(y, x, totals, weights, status)  # noqa: E731
             seconds = best(run, args.repeat)
             print(f"{name:8s} {title:34s} {seconds / n * 1e9:6.2f}")
+    # The floor under the float64 kernels: one exp or one log per sample, nothing else.
+    out, negative = np.empty(n), -np.abs(z)
+    for title, run in (("exp alone (exp_neg of -|z|)", lambda: kernels.vector_exp(negative, out)),
+                       ("log alone (log_plus of p, 0)", lambda: kernels.vector_log(p, zeros, out))):
+        seconds = best(run, args.repeat)
+        print(f"float64  {title:34s} {seconds / n * 1e9:6.2f}")
 
 
 if __name__ == "__main__":
