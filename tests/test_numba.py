@@ -87,7 +87,7 @@ def test_log_within_one_ulp():
     K.vector_log(a, np.zeros_like(a), out)
     worst = _ulps(out, np.log(a.astype(np.longdouble))).max()
     print(f"log: max error {float(worst):.3f} ulp over {a.size} inputs")
-    assert worst < 0.9  # measured 0.83
+    assert worst < 0.9  # measured 0.85
 
 
 @needs_extended
@@ -108,7 +108,7 @@ def test_log_term_for_sums_within_one_and_a_half_ulp():
     K.vector_log_term_1p_neg(p, out)
     worst = _ulps(out, np.log1p(-p.astype(np.longdouble))).max()
     print(f"log_term, log1p(-p): max error {float(worst):.3f} ulp over {p.size} inputs")
-    assert worst < 1.5  # measured 1.42
+    assert worst < 1.5  # measured 1.4
 
 
 @needs_extended
@@ -154,7 +154,7 @@ def test_softplus_within_two_ulp():
     zl = z.astype(np.longdouble)
     worst = _ulps(out, np.maximum(zl, 0) + np.log1p(np.exp(-np.abs(zl)))).max()
     print(f"softplus: max error {float(worst):.3f} ulp over {z.size} inputs")
-    assert worst < 2.0  # measured 1.48
+    assert worst < 2.0  # measured 1.5
 
 
 @needs_extended

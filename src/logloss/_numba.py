@@ -145,6 +145,21 @@ def _widened_overload(y, x, m, ybuf, xbuf):
 
 
 @njit(**_INLINE)
+def _log1p_parts(f):
+    """(f**2 / 2, s (f**2 / 2 + R(s))), s = f / (2 + f): fdlibm's log1p(f) = f - (hfsq - that)
+    for sqrt(1/2) - 1 <= f < sqrt(2) - 1, R its degree-14 polynomial (error < 2**-58.45)."""
+    hfsq = 0.5 * f * f
+    s = f / (2.0 + f)
+    s2 = s * s
+    s4 = s2 * s2
+    t1 = s4 * (3.999999999940941908e-01 + s4 * (2.222219843214978396e-01 + s4 * 1.531383769920937332e-01))
+    t2 = s2 * (6.666666666666735130e-01 + s4 * (2.857142874366239149e-01
+               + s4 * (1.818357216161805012e-01 + s4 * 1.479819860511658591e-01)))
+    r = t2 + t1
+    return hfsq, s * (hfsq + r)
+
+
+@njit(**_INLINE)
 def _log_core(a, c, series):
     """log(a + c) for normal a > 0, a < 2**1022 and |c| <= ulp(a); branch-free. series (a
     constant): 2, c / a to full accuracy; 1, taken as c 2**-k (off by at most |f| c / a, 2**-53
@@ -156,15 +171,8 @@ def _log_core(a, c, series):
     # float(k) through the bits of 1.5 * 2**52 + k: AVX2 has no int64 -> float64 conversion.
     dk = _float(_bits(SHIFTER) + k) - SHIFTER
     f = z - 1.0  # exact (Sterbenz)
-    hfsq = 0.5 * f * f
-    s = f / (2.0 + f)
-    s2 = s * s
-    s4 = s2 * s2
-    t1 = s4 * (3.999999999940941908e-01 + s4 * (2.222219843214978396e-01 + s4 * 1.531383769920937332e-01))
-    t2 = s2 * (6.666666666666735130e-01 + s4 * (2.857142874366239149e-01
-               + s4 * (1.818357216161805012e-01 + s4 * 1.479819860511658591e-01)))
-    r = t2 + t1
-    small = s * (hfsq + r) + dk * LN2_LO
+    hfsq, tail = _log1p_parts(f)
+    small = tail + dk * LN2_LO
     if series == 2:
         # c / a = c 2**-k / (1 + f): a series in f (|f| < 0.42), no second division. Its error,
         # f**7 < 0.3% of a term below ulp(a) / 2, is far below the result's ulp.
@@ -226,15 +234,8 @@ def log1p_unit(e):
         f = d * 0.5
         c = (e - (d + 1.0)) * 0.5  # below e = 0.5, e has bits under ulp(d)
         k = 1.0
-    hfsq = 0.5 * f * f
-    s = f / (2.0 + f)
-    s2 = s * s
-    s4 = s2 * s2
-    t1 = s4 * (3.999999999940941908e-01 + s4 * (2.222219843214978396e-01 + s4 * 1.531383769920937332e-01))
-    t2 = s2 * (6.666666666666735130e-01 + s4 * (2.857142874366239149e-01
-               + s4 * (1.818357216161805012e-01 + s4 * 1.479819860511658591e-01)))
-    r = t2 + t1
-    small = s * (hfsq + r) + (k * LN2_LO + c * (1.0 - f + f * f))
+    hfsq, tail = _log1p_parts(f)
+    small = tail + (k * LN2_LO + c * (1.0 - f + f * f))
     return k * LN2_HI - ((hfsq - small) - f)
 
 
@@ -502,9 +503,9 @@ def _tree_product(buf):
 
 @njit(**_INLINE)
 def _hard_probability_product(y, p, buf):
-    """(invalid, soft, loss) for the full block at b, loss = sum of -log q as -log(prod q).
+    """(invalid, soft, loss) for a full block, loss = sum of -log q as -log(prod q).
 
-    Checks the block as _check_block in the same pass. loss is -1.0 where the product
+    Checks the block (labels and p in [0, 1]) in the same pass. loss is -1.0 where the product
     cannot vouch: soft labels, a q < PRODUCT_MIN, or an error bound above TOLERANCE times the
     loss (a near-perfect classifier, whose losses are tiny). q = p (y = 1, exact) or
     fl(1 - p) (y = 0, <= u relative); with the BLOCK - 1 roundings of the product the error
@@ -615,7 +616,7 @@ def _logit_factors_overload(y, z, buf, linear):
 
 @njit(**_INLINE)
 def _logit_product(y, z, buf, linear):
-    """(invalid, 0, loss) for the full block at b, loss = sum of y softplus(-z) + (1 - y) softplus(z),
+    """(invalid, 0, loss) for a full block, loss = sum of y softplus(-z) + (1 - y) softplus(z),
     and -1.0 where the product cannot vouch (|z| > 708, error bound).
 
     Per sample the loss is l + c |z| with l = log(1 + exp(-|z|)) and c = y for z <= 0, 1 - y
