@@ -33,15 +33,15 @@ Each chunk of ``CHUNK`` samples (one ``prange`` iteration; the chunks are spread
 goes through blocks of ``BLOCK`` samples, each seen through views (``x[b:b + m]``: an offset
 index ``x[b + i]`` keeps a wraparound check that costs 0.5 ns per sample). float32 logit blocks
 are first copied to float64 (``_widened``). A full unweighted block is first tried as a product
-block (hard labels from probabilities, any labels from logits): one pass validates it and stores
-``q`` (``p`` for ``y = 1``, ``fl(1 - p)`` for ``y = 0``), or for logits ``1 + exp(-|z|)`` and the
+block: one pass validates it and stores ``q`` (hard labels from probabilities: ``p`` for
+``y = 1``, ``fl(1 - p)`` for ``y = 0``), or ``a = fl(1 - p)`` and ``y log(p / a)`` (soft labels
+from probabilities, see ``_soft_probability_product``), or for logits ``1 + exp(-|z|)`` and the
 label-weighted linear term ``c |z|``; the factors are multiplied by pairwise halving
 (contiguous vectorized passes; for probabilities the exponents are split off exactly after 16
-factors) and one ``log`` serves the 512 samples. Its rounding error is at most
-2u (probabilities) or 4u (logits) absolute per sample; the block is accepted only when that bound
-is below ``TOLERANCE`` = 1e-14 of the block's loss, every ``q >= 2**-60`` and ``|z| <= 708``.
-Otherwise (soft labels from probabilities, weights, a near-perfect classifier, tiny ``q``, the
-last partial block) one pass computes the losses into a buffer, which a pairwise sum then adds
+factors) and one ``log`` serves the 512 samples. Its rounding error is a few u per sample
+(each product states its bound); the block is accepted only when that bound is below
+``TOLERANCE`` = 1e-14 of the block's loss, every ``q >= 2**-60`` and ``|z| <= 708``.
+Otherwise (weights, a near-perfect classifier, tiny ``q``, the last partial block) one pass computes the losses into a buffer, which a pairwise sum then adds
 up, and folds every check into one "clean" condition (labels in range, the logs' arguments
 normal, ``|z| <= 708``, weights finite). A block that is not clean is classified by a second
 pass: an invalid input makes the whole call return a status that sends the caller to the
@@ -50,7 +50,8 @@ of the reference path (``p`` subnormal, 0 or 1, ``|z| > 708``, infinities), and 
 sends the call to the reference path too.
 A block's losses are added by pairwise halving (``_tree_sum``: 9 roundings per term), the blocks
 of a chunk one after another (``CHUNK / BLOCK`` = 32 more): sums of non-negative terms, so about
-45u = 5e-15 relative at most; the chunk sums are added exactly (``math.fsum``) by the caller.
+45u = 5e-15 relative at most, on top of the products' 1e-14; the chunk sums are added exactly
+(``math.fsum``) by the caller.
 """
 
 from __future__ import annotations
@@ -129,9 +130,8 @@ def _widened(y, x, m, ybuf, xbuf):
 
 @overload(_widened, inline="always")
 def _widened_overload(y, x, m, ybuf, xbuf):
-    # float32 blocks are widened in a pass of their own: in one loop mixing float32 loads with
-    # float64 arithmetic, LLVM vectorizes 8 wide, two registers per double, and the exp and
-    # log polynomials spill (2.6 against 2.1 ns per sample for the logit sums, one thread).
+    # float32 blocks are widened in a pass of their own: a loop mixing float32 loads with the
+    # float64 polynomials vectorizes worse (logit sums 2.6 against 1.9 ns per sample, one thread).
     if x.dtype == types.float64:
         return lambda y, x, m, ybuf, xbuf: (y, x)
 
