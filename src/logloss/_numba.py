@@ -66,7 +66,7 @@ from numba.extending import intrinsic, overload
 
 CHUNK = 1 << 14
 BLOCK = 512
-OK, RARE, REFERENCE = 0, 1, 2  # block status: fine / recompute with libm / use the reference path
+OK, REFERENCE = 0, 1  # chunk status: fine / send the call to the reference path
 
 _FAST = {"contract"}  # FMA contraction only
 _KW = dict(fastmath=_FAST, error_model="numpy", cache=True, nogil=True)
