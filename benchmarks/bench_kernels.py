@@ -36,7 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     import numba
 
-    from logloss import _numba as kernels
+    from logloss._numpy import numba_kernels as kernels
 
     numba.set_num_threads(args.threads)
     n = int(args.n)

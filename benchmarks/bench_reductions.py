@@ -22,8 +22,9 @@ import time
 import numpy as np
 
 import logloss
-from logloss import _fast
-from logloss._binary import _per_element, prepare_binary
+from logloss._numpy import chunked as _fast
+from logloss._core.inputs import prepare_binary
+from logloss._numpy.reference import binary_losses as _per_element
 
 THREADS = os.cpu_count() or 1
 

@@ -74,7 +74,7 @@ def main() -> None:
     check = math.fsum(-math.log(q) if t else -math.log1p(-q) for t, q in zip(y, p)) / len(y)
     assert abs(exact - check) <= 1e-13 * exact, (exact, check)
     print(f"{args.n} samples, {args.mistakes:.1%} of them positives predicted at p = {args.p_wrong:g}")
-    print(f"| implementation | mean log loss | vs exact |\n|---|---:|---:|")
+    print("| implementation | mean log loss | vs exact |\n|---|---:|---:|")
     print(f"| logloss (exact) | {exact:.4f} | 0 |")
     for name, function in peers():
         if function is None:

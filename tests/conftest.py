@@ -23,3 +23,13 @@ def backend(request) -> backends.Backend:
 def foreign(request) -> backends.Backend:
     """Every installed array library other than NumPy."""
     return backends.get(request.param)
+
+
+@pytest.fixture(autouse=True)
+def _restore_settings():
+    """Tests may call logloss.set_config; each test starts from the settings it found."""
+    import logloss
+
+    saved = logloss.get_config()
+    yield
+    logloss.set_config(**saved)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import logloss
-from logloss import _fast
+from logloss._numpy import chunked as _fast
 
 from . import reference as ref
 
@@ -30,12 +30,12 @@ def small_chunks(monkeypatch, request):
     monkeypatch.setattr(_fast, "_pool", None)
     if request.param == "numba":
         pytest.importorskip("numba")
-        monkeypatch.setattr(_fast, "USE_NUMBA", True)
+        logloss.set_config(engine="auto")
         monkeypatch.setattr(_fast, "NUMBA_MIN_SIZE", 0)
         assert _fast.numba_kernels() is not None
     else:
-        monkeypatch.setattr(_fast, "USE_NUMBA", False)
-        monkeypatch.setattr(_fast, "THREADS", request.param)
+        logloss.set_config(engine="numpy")
+        logloss.set_config(threads=request.param)
 
 
 def _exact_mean(y, x, *, logits=False, w=None):

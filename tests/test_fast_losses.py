@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 import logloss
-from logloss import _fast
-from logloss._binary import _per_element, _round_once, prepare_binary
+from logloss._numpy import chunked as _fast
+from logloss._core.inputs import prepare_binary
+from logloss._core.precision import round_once as _round_once
+from logloss._numpy.reference import binary_losses as _per_element
 
 from . import reference as ref
 from .test_accuracy import _logit_regimes, _probability_regimes
@@ -23,9 +25,9 @@ rng = np.random.default_rng(271828)
 def small_chunks(monkeypatch, request):
     monkeypatch.setattr(_fast, "LOSS_CHUNK", 37)
     monkeypatch.setattr(_fast, "MIN_SIZE", 0)
-    monkeypatch.setattr(_fast, "USE_NUMBA", False)
+    logloss.set_config(engine="numpy")
     monkeypatch.setattr(_fast, "_pool", None)
-    monkeypatch.setattr(_fast, "THREADS", request.param)
+    logloss.set_config(threads=request.param)
 
 
 def _fast_losses(y, x, from_logits):

@@ -13,7 +13,7 @@ keras = pytest.importorskip("keras")
 
 import logloss  # noqa: E402
 import logloss.keras as lk  # noqa: E402
-from logloss._explain import SEED_X, SEED_Y  # noqa: E402
+from logloss.report.explain import SEED_X, SEED_Y  # noqa: E402
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="needs KERAS_BACKEND=tensorflow")
 rng = np.random.default_rng(5)

@@ -17,14 +17,14 @@ import numpy as np
 import pytest
 
 import logloss
-from logloss import _fast
+from logloss._numpy import chunked as _fast
 
 from . import reference as ref
 
 numba = pytest.importorskip("numba")
-K = _fast.numba_kernels() if _fast.USE_NUMBA else None
-if K is None:  # LOGLOSS_DISABLE_NUMBA=1 in the environment
-    from logloss import _numba as K
+K = _fast.numba_kernels()
+if K is None:  # LOGLOSS_ENGINE=numpy in the environment
+    from logloss._numpy import numba_kernels as K
 
 rng = np.random.default_rng(2718)
 M = 1_000_000  # per regime
@@ -204,7 +204,7 @@ def test_edge_values_against_mpmath():
 
 @pytest.fixture
 def numba_on(monkeypatch):
-    monkeypatch.setattr(_fast, "USE_NUMBA", True)
+    logloss.set_config(engine="auto")
     monkeypatch.setattr(_fast, "NUMBA_MIN_SIZE", 0)
 
 
@@ -288,7 +288,7 @@ def test_reduction_none_from_logits_falls_back_for_soft_labels_and_infinite_loss
 
 
 def test_large_input_uses_numba_by_default_and_agrees_with_numpy(monkeypatch):
-    monkeypatch.setattr(_fast, "USE_NUMBA", True)
+    logloss.set_config(engine="auto")
     n = _fast.NUMBA_MIN_SIZE + 12345
     y = (rng.uniform(size=n) < 0.3).astype(np.float32)
     p = rng.uniform(0, 1, n).astype(np.float32)
@@ -297,17 +297,17 @@ def test_large_input_uses_numba_by_default_and_agrees_with_numpy(monkeypatch):
     monkeypatch.setattr(_fast, "_numba_sums", lambda *a: calls.append(1) or original(*a))
     fast = logloss.bce(y, p)
     assert calls
-    monkeypatch.setattr(_fast, "USE_NUMBA", False)
+    logloss.set_config(engine="numpy")
     assert fast == logloss.bce(y, p)  # float32: both round the same exact mean
 
 
 def test_environment_switch_disables_numba():
     code = ("import numpy as np, sys, logloss; from logloss import _fast; "
             "logloss.bce(np.ones(1 << 17), np.full(1 << 17, 0.5)); "
-            "print(_fast.USE_NUMBA, 'numba' in sys.modules)")
+            "print(logloss.get_config()['engine'], 'numba' in sys.modules)")
     env = dict(os.environ, LOGLOSS_DISABLE_NUMBA="1")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
-    assert out.stdout.split() == ["False", "False"]
+    assert out.stdout.split() == ["numpy", "False"]
 
 
 # ---------------------------------------------------------------- product blocks (hard labels)

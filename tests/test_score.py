@@ -152,7 +152,7 @@ def test_several_files_are_one_result(tmp_path, capsys):
 
 
 def test_large_file_crosses_many_batches_and_blocks(tmp_path, capsys, monkeypatch):
-    import logloss._io as io_module
+    import logloss._cli.sources as io_module
 
     monkeypatch.setattr(io_module, "BATCH_ROWS", 1000)
     monkeypatch.setattr(io_module, "CSV_BLOCK_BYTES", 4096)
@@ -171,7 +171,7 @@ def test_large_file_crosses_many_batches_and_blocks(tmp_path, capsys, monkeypatc
 
 def test_parquet_row_groups_read_ahead_stay_in_order_with_huge_groups_between(
         tmp_path, capsys, monkeypatch):
-    import logloss._io as io_module
+    import logloss._cli.sources as io_module
 
     monkeypatch.setattr(io_module, "BATCH_ROWS", 1000)
     rng = np.random.default_rng(4)
@@ -199,7 +199,7 @@ def test_parquet_row_groups_read_ahead_stay_in_order_with_huge_groups_between(
 @pytest.mark.parametrize("variant", ["lf", "crlf", "no_final_newline", "lone_cr", "blank_lines",
                                      "quoted", "long_line"])
 def test_csv_blocks_parsed_in_parallel_give_every_row_once(tmp_path, capsys, monkeypatch, variant):
-    import logloss._io as io_module
+    import logloss._cli.sources as io_module
 
     monkeypatch.setattr(io_module, "CSV_BLOCK_BYTES", 64)
     rng = np.random.default_rng(6)
@@ -355,7 +355,7 @@ def test_bad_input(tmp_path, capsys, content, args, code, message):
 
 
 def test_bad_value_after_the_first_csv_block_is_still_named_by_row(tmp_path, capsys, monkeypatch):
-    import logloss._io as io_module
+    import logloss._cli.sources as io_module
 
     monkeypatch.setattr(io_module, "CSV_BLOCK_BYTES", 64)
     rows = [(1, 0.5)] * 50 + [(0, "oops")] + [(0, 0.25)] * 10
@@ -370,7 +370,7 @@ def test_bad_value_after_the_first_csv_block_is_still_named_by_row(tmp_path, cap
 
 def test_csv_types_from_the_first_block_are_passed_back_and_later_floats_still_work(
         tmp_path, capsys, monkeypatch):
-    import logloss._io as io_module
+    import logloss._cli.sources as io_module
 
     monkeypatch.setattr(io_module, "CSV_BLOCK_BYTES", 64)
     rows = [(1, 0.5), (0, 0.25)] * 20 + [("1.0", 0.75), ("0.0", 0.125)] + [(1, 0.5)] * 5
@@ -482,7 +482,7 @@ def test_installed_console_script_scores_a_file(tmp_path):
 
 
 def test_table_numbers_are_fixed_width_and_tiny_losses_keep_their_digits():
-    from logloss._score import _fmt
+    from logloss.report.text import format_value as _fmt
 
     assert _fmt(0.5313022626) == "0.531302"
     assert _fmt(1.2345e-12) == "1.2345e-12"  # a near-perfect model's loss is not shown as 0.000000
@@ -491,7 +491,7 @@ def test_table_numbers_are_fixed_width_and_tiny_losses_keep_their_digits():
 
 
 def test_score_stays_on_the_numpy_fast_path_and_restores_the_switch(tmp_path):
-    # numba's import costs more than its kernels save while pyarrow decodes (see _score.score).
+    # numba's import costs more than its kernels save while pyarrow decodes (see _cli.score.score).
     n = 200_000
     rng = np.random.default_rng(3)
     y = (rng.uniform(size=n) < 0.3).astype(np.int8)
@@ -499,14 +499,14 @@ def test_score_stays_on_the_numpy_fast_path_and_restores_the_switch(tmp_path):
     path = tmp_path / "preds.npz"
     np.savez(path, label=y, pred=p)
     code = (
-        "import sys, logloss._fast as f; from logloss._cli import main; "
+        "import sys, logloss; from logloss._cli import main; "
         f"rc = main(['score', {str(path)!r}, '--quiet', '--format', 'json']); "
-        "print(rc, 'numba' in sys.modules, f.USE_NUMBA)"
+        "print(rc, 'numba' in sys.modules, logloss.get_config()['engine'])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     rc, imported, switch = out.stdout.split()[-3:]
     assert rc == "0" and imported == "False"
-    assert switch == str(os.environ.get("LOGLOSS_DISABLE_NUMBA", "") in ("", "0", "false", "no"))
+    assert switch == os.environ.get("LOGLOSS_ENGINE", "auto")  # the scoped setting is restored
     total = math.fsum(-math.log(q) if t else -math.log1p(-q) for t, q in zip(y, p)) / n
     assert f'"log_loss": {total!r}'[:24] in out.stdout
 
@@ -515,7 +515,7 @@ def test_score_stays_on_the_numpy_fast_path_and_restores_the_switch(tmp_path):
 def test_one_pass_batches_report_what_the_general_path_reports(tmp_path, capsys, monkeypatch, bad):
     # Batches big enough for _fast.hard_label_sums (int8 labels, float32 predictions): a good
     # batch is scored in one pass; a bad one falls back to the checks that name the row.
-    import logloss._io as io_module
+    import logloss._cli.sources as io_module
 
     monkeypatch.setattr(io_module, "BATCH_ROWS", 1 << 15)
     rng = np.random.default_rng(5)

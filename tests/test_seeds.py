@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import logloss
-from logloss._explain import SEED_X, SEED_Y, seed_logits
+from logloss.report.explain import SEED_X, SEED_Y, seed_logits
 
 
 def test_bird_predicted_at_99_percent_costs_about_001():

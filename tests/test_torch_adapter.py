@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 import logloss  # noqa: E402
 import logloss.torch as lt  # noqa: E402
 
-from logloss._explain import SEED_X, SEED_Y  # noqa: E402
+from logloss.report.explain import SEED_X, SEED_Y  # noqa: E402
 
 rng = np.random.default_rng(11)
 

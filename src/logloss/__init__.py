@@ -7,7 +7,8 @@ from ._binary import binary_cross_entropy_hessian
 from ._categorical import categorical_cross_entropy
 from ._information import binary_entropy
 from ._information import binary_kl_divergence
-from ._validation import InfiniteLossWarning
+from ._core.checks import InfiniteLossWarning
+from ._core.config import config_context, get_config, set_config
 
 bce = binary_cross_entropy
 
@@ -23,4 +24,7 @@ __all__ = [
     "binary_entropy",
     "binary_kl_divergence",
     "categorical_cross_entropy",
+    "config_context",
+    "get_config",
+    "set_config",
 ]

@@ -1,106 +1,21 @@
-"""Binary cross-entropy: validate, compute per element in the working precision, reduce, round once."""
+"""Binary cross-entropy, its gradient and hessian: the public entry points.
+
+Each call goes to one engine: the array-API engine for arrays of another library, else NumPy,
+where a full reduction first tries the chunked fast path and otherwise (or when it cannot vouch
+for its answer) the reference path, which owns every error and warning.
+"""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
 from . import _array_api
-from . import _elementwise as ew
-from . import _fast
-from ._precision import result_dtype, working_dtype
-from ._reduction import apply_weight, normalize_axis, reduce_losses, warn_if_infinite
-from ._validation import (
-    check_clip,
-    check_no_nan,
-    check_nonempty,
-    check_pos_weight,
-    check_probability_scalar,
-    check_real_array,
-    check_reduction,
-    check_same_shape,
-    check_sample_weight,
-    check_unit_interval,
-)
-
-
-@dataclass(frozen=True)
-class BinaryInputs:
-    """Validated inputs, cast to the working precision."""
-
-    y: np.ndarray
-    x: np.ndarray  # probabilities, or logits when from_logits
-    pos_weight: np.ndarray | None
-    sample_weight: np.ndarray | None
-    output_dtype: np.dtype
-    from_logits: bool
-
-
-def _is_hard(y: np.ndarray) -> bool:
-    if y.dtype.kind in "biu":
-        return True  # already checked to lie in [0, 1]
-    return bool(np.all((y == 0) | (y == 1)))
-
-
-def prepare_binary(
-    y_true,
-    y_pred,
-    *,
-    from_logits: bool,
-    sample_weight=None,
-    pos_weight=None,
-    label_smoothing: float = 0.0,
-    clip: float | None = None,
-    hard_probabilities_exact: bool = False,
-) -> BinaryInputs:
-    """Check every argument and convert to the working precision.
-
-    ``hard_probabilities_exact`` says that a float64 computation is already within
-    1 ulp for hard labels from probabilities (true of the loss, one libm call).
-    """
-    y = np.asarray(y_true)
-    x = np.asarray(y_pred)
-    check_real_array("y_true", y)
-    check_real_array("y_pred", x)
-    check_same_shape("y_true", y, "y_pred", x)
-    check_unit_interval("y_true", y, "labels")
-    if from_logits:
-        check_no_nan("y_pred", x)
-    else:
-        check_unit_interval("y_pred", x, "probabilities (pass from_logits=True for logits)")
-    smoothing = check_probability_scalar("label_smoothing", label_smoothing)
-    bound = check_clip(clip)
-    pw = check_pos_weight(pos_weight, y.shape)
-    weight = check_sample_weight(sample_weight, y.shape)
-
-    output = result_dtype(x.dtype)
-    hard = smoothing == 0 and _is_hard(y)
-    exact_in_output = hard and hard_probabilities_exact and not from_logits
-    work = working_dtype(output, needs_extended=not exact_in_output)
-
-    yw = y.astype(work, copy=False)
-    if smoothing:
-        # Keras's definition: y * (1 - s) + s / 2.
-        yw = yw * (1 - work.type(smoothing)) + work.type(smoothing) / 2
-    xw = x.astype(work, copy=False)
-    if bound is not None:
-        if from_logits:
-            # The logit of `bound`, so clipping means the same on both paths.
-            limit = np.log(work.type(bound)) - np.log1p(-work.type(bound))
-            xw = np.clip(xw, limit, -limit)
-        else:
-            xw = np.clip(xw, work.type(bound), 1 - work.type(bound))
-    pww = None if pw is None else pw.astype(work)
-    return BinaryInputs(yw, xw, pww, weight, output, from_logits)
-
-
-def _per_element(inputs: BinaryInputs) -> np.ndarray:
-    # Exact infinities (log 0) are results here, not floating-point accidents.
-    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        if inputs.from_logits:
-            return ew.bce_from_logits(np, inputs.y, inputs.x, inputs.pos_weight)
-        return ew.bce_from_probabilities(np, inputs.y, inputs.x, inputs.pos_weight)
+from ._core.checks import check_nonempty, check_reduction
+from ._core.inputs import prepare_binary
+from ._core.precision import round_once
+from ._core.reduction import apply_weight, normalize_axis, reduce_losses, warn_if_infinite
+from ._numpy import chunked
+from ._numpy.reference import binary_derivative, binary_losses
 
 
 def binary_cross_entropy(
@@ -168,24 +83,16 @@ def binary_cross_entropy(
     reduction = check_reduction(reduction)
     options = dict(from_logits=from_logits, sample_weight=sample_weight, pos_weight=pos_weight,
                    label_smoothing=label_smoothing, clip=clip)
-    fast = _fast.binary_reduction(y_true, y_pred, reduction=reduction, axis=axis, **options)
+    fast = chunked.binary_reduction(y_true, y_pred, reduction=reduction, axis=axis, **options)
     if fast is not None:
         return fast
     inputs = prepare_binary(y_true, y_pred, hard_probabilities_exact=True, **options)
     check_nonempty("y_true", inputs.y, reduction)
     axes = normalize_axis(axis, inputs.y.ndim)
-    losses = _per_element(inputs)
-    result = reduce_losses(losses, inputs.sample_weight, reduction, axes)
+    losses = binary_losses(inputs)
+    result = reduce_losses(np, losses, inputs.sample_weight, reduction, axes)
     warn_if_infinite(losses, result, weight=inputs.sample_weight, stacklevel=2)
-    return _round_once(result, inputs.output_dtype)
-
-
-def _round_once(result: np.ndarray, dtype: np.dtype):
-    # A value beyond the output's range (1/p**2 at p = 1e-300) rounds to inf: that is the
-    # correctly rounded result, not an accident to warn about.
-    with np.errstate(over="ignore"):
-        rounded = np.asarray(result).astype(dtype)
-    return rounded[()] if rounded.ndim == 0 else rounded
+    return round_once(result, inputs.output_dtype)
 
 
 def _derivative(kind: str, y_true, y_pred, from_logits, sample_weight, pos_weight, label_smoothing):
@@ -202,15 +109,8 @@ def _derivative(kind: str, y_true, y_pred, from_logits, sample_weight, pos_weigh
         pos_weight=pos_weight,
         label_smoothing=label_smoothing,
     )
-    functions = {
-        ("grad", False): ew.bce_grad_probabilities,
-        ("grad", True): ew.bce_grad_logits,
-        ("hessian", False): ew.bce_hessian_probabilities,
-        ("hessian", True): ew.bce_hessian_logits,
-    }
-    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        values = functions[kind, from_logits](np, inputs.y, inputs.x, inputs.pos_weight)
-    return _round_once(apply_weight(values, inputs.sample_weight), inputs.output_dtype)
+    values = binary_derivative(kind, inputs)
+    return round_once(apply_weight(np, values, inputs.sample_weight), inputs.output_dtype)
 
 
 def binary_cross_entropy_gradient(

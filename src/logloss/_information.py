@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _elementwise as ew
-from ._binary import _round_once
-from ._precision import result_dtype, working_dtype
-from ._reduction import normalize_axis, reduce_losses, warn_if_infinite
-from ._validation import (
+from ._core.checks import (
     check_nonempty,
     check_real_array,
     check_reduction,
@@ -16,6 +12,9 @@ from ._validation import (
     check_sample_weight,
     check_unit_interval,
 )
+from ._core.precision import result_dtype, round_once, working_dtype
+from ._core.reduction import normalize_axis, reduce_losses, warn_if_infinite
+from ._numpy import elementwise as ew
 
 
 def binary_entropy(p):
@@ -32,7 +31,7 @@ def binary_entropy(p):
     work = working_dtype(output, needs_extended=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         entropy = ew.binary_entropy(np, values.astype(work))
-    return _round_once(entropy, output)
+    return round_once(entropy, output)
 
 
 def binary_kl_divergence(y_true, y_pred, *, sample_weight=None, reduction="mean", axis=None):
@@ -57,6 +56,6 @@ def binary_kl_divergence(y_true, y_pred, *, sample_weight=None, reduction="mean"
     work = working_dtype(output, needs_extended=True)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         divergence = ew.binary_kl(np, y.astype(work), p.astype(work))
-    result = reduce_losses(divergence, weight, reduction, axes)
+    result = reduce_losses(np, divergence, weight, reduction, axes)
     warn_if_infinite(divergence, result, weight=weight, stacklevel=2)
-    return _round_once(result, output)
+    return round_once(result, output)

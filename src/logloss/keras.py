@@ -18,7 +18,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from ._array_api import barrier_for_array
 from ._binary import binary_cross_entropy
+from ._core import compensated
 
 __all__ = ["BinaryCrossentropy", "BinaryCrossentropyMetric"]
 
@@ -135,10 +137,10 @@ class BinaryCrossentropyMetric(keras.metrics.Metric):
 
     def _add(self, index, value):
         hi, lo = self._sums[index], self._sums[index + 1]
-        s = hi + value
-        bb = s - hi
-        error = (hi - (s - bb)) + (value - bb)  # TwoSum: hi + value = s + error exactly
-        hi.assign(s)
+        # Inside a compiled fit the sum passes the backend's barrier, or XLA/Grappler would
+        # fold the TwoSum error term to zero.
+        total, error = compensated.two_sum(ops.convert_to_tensor(hi), value, _barrier(value))
+        hi.assign(total)
         lo.assign(lo + error)
 
     def result(self):
@@ -151,6 +153,12 @@ class BinaryCrossentropyMetric(keras.metrics.Metric):
 
     def get_config(self):
         return {**super().get_config(), **_options_config(self)}
+
+
+def _barrier(value):
+    if keras.backend.backend() in ("jax", "tensorflow"):
+        return barrier_for_array(value)
+    return lambda x: x
 
 
 def _backend_has_float64() -> bool:

@@ -94,4 +94,8 @@ def namespace() -> types.SimpleNamespace:
         expand_dims=lambda x, axis: tf.expand_dims(x, axis),
         broadcast_to=lambda x, shape: tf.broadcast_to(x, shape),
         moveaxis=_moveaxis,
+        # (tf.identity does not stop Grappler's algebra; ensure_shape does)
+        barrier=lambda x: tf.ensure_shape(x, x.shape),
+        stop_gradient=tf.stop_gradient,
+        from_bits=lambda i: tf.bitcast(i, tf.float64),
     )

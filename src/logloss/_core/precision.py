@@ -36,3 +36,12 @@ def working_dtype(output: np.dtype, *, needs_extended: bool) -> np.dtype:
     if output == np.float64 and needs_extended:
         return extended_dtype()
     return np.dtype(output)
+
+
+def round_once(result, dtype: np.dtype):
+    """The result in its output dtype, rounded once; a NumPy scalar for a 0-d result."""
+    # A value beyond the output's range (1/p**2 at p = 1e-300) rounds to inf: that is the
+    # correctly rounded result, not an accident to warn about.
+    with np.errstate(over="ignore"):
+        rounded = np.asarray(result).astype(dtype)
+    return rounded[()] if rounded.ndim == 0 else rounded

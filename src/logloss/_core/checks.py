@@ -18,6 +18,17 @@ class InfiniteLossWarning(RuntimeWarning):
     """Some samples are infinitely wrong: the exact loss is +inf."""
 
 
+def infinite_loss_message(count: int, total: int, first: str | None = None) -> str:
+    """The one explanation of an infinite loss, wherever it is found."""
+    where = "" if first is None else f" (first at index {first})"
+    return (
+        f"{count} of {total} samples have infinite loss{where}: a prediction of exactly 0 for a "
+        "positive label or exactly 1 for a negative one. This is the exact value, not an error. "
+        "To bound each sample's loss at -log(c), pass clip=c (e.g. clip=1e-15, as XGBoost and "
+        "LightGBM do implicitly)."
+    )
+
+
 def format_index(flat_index: int, shape: tuple[int, ...]) -> str:
     """Spell a flat index as the user indexes the array: ``3`` or ``(1, 2)``."""
     if len(shape) <= 1:

@@ -60,9 +60,15 @@ import math
 
 import numpy as np
 from llvmlite import ir
+import numba
 from numba import njit, prange
 from numba.core import types
 from numba.extending import intrinsic, overload
+
+def set_threads(threads: int) -> None:
+    """The threads the next parallel kernel called from this thread may use."""
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+
 
 CHUNK = 1 << 14
 BLOCK = 512

@@ -20,8 +20,8 @@ non-negative, so a few roundings per sample keep the sum within ~1e-15 relative.
 With numba installed (``pip install logloss[fast]``), inputs of ``NUMBA_MIN_SIZE`` samples or
 more go instead to the compiled kernels of ``_numba`` (one fused pass, vectorized ``log`` and
 ``exp``), which also serve ``reduction="none"`` for hard labels (each loss within 1 ulp). numba is
-imported on the first such call, never by ``import logloss``; ``LOGLOSS_DISABLE_NUMBA=1`` in the
-environment, or ``USE_NUMBA = False`` here, keeps everything on NumPy.
+imported on the first such call, never by ``import logloss``; the setting ``engine="numpy"``
+(``logloss.config_context``, or ``LOGLOSS_ENGINE=numpy``) keeps everything on NumPy.
 
 ``reduction="none"`` without options (no weight, clip, smoothing or pos_weight) from logits, and
 with soft labels from probabilities, is computed here too, chunk by chunk on all cores, with only
@@ -34,7 +34,6 @@ caller runs the reference path, which also produces every error message and warn
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import threading
@@ -42,8 +41,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import _elementwise as ew
-from ._precision import extended_dtype
+from .._core.config import available_cpus, engine, thread_count
+from .._core.precision import extended_dtype
+from . import elementwise as ew
 
 CHUNK = 1 << 15  # samples per chunk: ~256 KB per float64 buffer, L2-sized
 HARD_CHUNK = 1 << 17  # hard_label_sums' chunks: fewer NumPy calls per sample (see there)
@@ -52,14 +52,12 @@ MIN_SIZE = 1 << 14  # below this the reference path is as fast and simpler
 TOLERANCE = 1e-14  # largest accepted relative error bound of a chunk's product
 _U = 2.0**-53
 _LN2 = math.log(2.0)
-THREADS = max(1, min(os.cpu_count() or 1, 8))
 NUMBA_MIN_SIZE = 1 << 16  # below this, numba's call overhead and thread start-up do not pay
-USE_NUMBA = os.environ.get("LOGLOSS_DISABLE_NUMBA", "").strip().lower() in ("", "0", "false", "no")
 _NUMBA_LABELS = (np.bool_, np.int8, np.uint8, np.float32, np.float64)  # each dtype is a compilation
 
-_kernels = None  # the _numba module once imported, False when numba is not installed
-
+_kernels = None  # the numba_kernels module once imported, False when numba is not installed
 _pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
 
 
 class _Fallback(Exception):
@@ -67,38 +65,46 @@ class _Fallback(Exception):
 
 
 def _executor() -> ThreadPoolExecutor:
+    """The process's worker threads, started on first use; only ``thread_count()`` tasks are
+    ever submitted at once, so the pool's size is a ceiling, not the parallelism."""
     global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="logloss")
-    return _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max(available_cpus(), 8), thread_name_prefix="logloss")
+        return _pool
+
+
+def _forget_pool_after_fork() -> None:
+    # A forked child inherits the pool's bookkeeping but none of its threads: waiting on it
+    # would hang. The child starts a pool of its own on first use.
+    global _pool, _pool_lock
+    _pool = None
+    _pool_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
+def _workers(chunks: int) -> int:
+    return max(1, min(thread_count(), chunks))
 
 
 # ---------------------------------------------------------------- compiled kernels (numba)
 
 
-@contextlib.contextmanager
-def numpy_only():
-    """Keep the fast path on NumPy while the block runs (a process-wide switch), then restore it."""
-    global USE_NUMBA
-    saved, USE_NUMBA = USE_NUMBA, False
-    try:
-        yield
-    finally:
-        USE_NUMBA = saved
-
-
 def numba_kernels():
-    """The ``_numba`` module, or None when numba is missing or switched off (imported once)."""
+    """The ``numba_kernels`` module, or None when numba is missing or the engine is "numpy"."""
     global _kernels
-    if not USE_NUMBA:
+    if engine() == "numpy":
         return None
     if _kernels is None:
         try:
-            from . import _numba
+            from . import numba_kernels as module
         except ImportError:
             _kernels = False
         else:
-            _kernels = _numba
+            _kernels = module
     return _kernels or None
 
 
@@ -111,6 +117,7 @@ def _numba_inputs(y, x, w):
     kernels = numba_kernels()
     if kernels is None:
         return None
+    kernels.set_threads(thread_count())
     return kernels, (y.view(np.uint8) if y.dtype == np.bool_ else y)
 
 
@@ -249,7 +256,7 @@ def per_element_losses(y_true, y_pred, *, from_logits: bool) -> np.ndarray | Non
     out = np.empty(x.shape, dtype=x.dtype)
     n = x.size
     chunks = -(-n // LOSS_CHUNK)
-    workers = min(THREADS, chunks)
+    workers = _workers(chunks)
     bounds = [(n * i // workers) // LOSS_CHUNK * LOSS_CHUNK for i in range(workers)] + [n]
     if workers == 1:
         ok = _loss_range(kernel, y, x, out, work, 0, n)
@@ -494,7 +501,7 @@ def loss_sums(y_true, y_pred, *, from_logits: bool, sample_weight=None) -> tuple
         return _numba_sums(kernels, y, x, w, from_logits)
     n = x.size
     chunks = -(-n // CHUNK)
-    workers = min(THREADS, chunks)
+    workers = _workers(chunks)
     bounds = [(n * i // workers) // CHUNK * CHUNK for i in range(workers)] + [n]
     try:
         if workers == 1:
@@ -571,7 +578,7 @@ def hard_label_sums(y, x) -> tuple[float, float, float] | None:
     if x.dtype not in (np.float64, np.float32) or y.dtype.kind not in "biu":
         return None
     n = x.size
-    workers = min(THREADS, -(-n // HARD_CHUNK))
+    workers = _workers(-(-n // HARD_CHUNK))
     bounds = [(n * i // workers) // HARD_CHUNK * HARD_CHUNK for i in range(workers)] + [n]
     try:
         if workers == 1:

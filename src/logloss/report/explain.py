@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._binary import binary_cross_entropy
-from ._information import binary_entropy, binary_kl_divergence
+from .._binary import binary_cross_entropy
+from .._information import binary_entropy, binary_kl_divergence
 
 # The seed article's data: two features per sample, two birds then two non-birds.
 SEED_X = np.array([[2, 4], [1, 3], [8, 9], [5, 7]])

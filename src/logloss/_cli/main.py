@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import __version__
+from .. import __version__
 
 EXIT_OK = 0
 EXIT_INVALID_DATA = 1
@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # argparse exits 2 on usage errors, 0 on --help
         return int(exit_.code or 0)
     if args.command == "explain":
-        from ._explain import explain_text
+        from ..report.explain import explain_text
 
         sys.stdout.write(explain_text())
         return EXIT_OK
@@ -106,11 +106,13 @@ def _note(args, text: str) -> None:
 
 
 def _run_score(args) -> int:
-    from ._io import DataError, UsageError, require_pyarrow, resolve
+    from .sources import DataError, UsageError, require_pyarrow, resolve
 
     try:
         require_pyarrow()
-        from ._score import Options, _NeedsTextRead, format_csv, format_table, jsonable, report, score
+        from ..report.text import format_csv, format_table, jsonable
+        from .columns import Options
+        from .score import NeedsTextRead, report, score
 
         if args.negative is not None and args.positive is None:
             raise UsageError("--negative needs --positive.")
@@ -127,7 +129,7 @@ def _run_score(args) -> int:
             try:
                 result = score(sources, options, progress, text_read=text_read)
                 break
-            except _NeedsTextRead as retry:
+            except NeedsTextRead as retry:
                 if text_read or from_stdin:
                     raise DataError(f"{retry}: {retry.__cause__}") from None
                 # A CSV column changed type after its first block: read the columns as text,

@@ -22,7 +22,7 @@ library's own (differentiable) value, so autodiff sees the analytic derivative.
 
 Compilers: XLA (``jax.jit``) and Grappler (``tf.function``) simplify ``(1 + x) - 1`` to ``x``
 and regroup sums, which zeroes error terms; every rounded sum an error term is taken from
-passes a ``barrier`` (``optimization_barrier``, ``ensure_shape``) they do not look through.
+passes a barrier (``namespace.barrier_for``: ``optimization_barrier``, ``ensure_shape``) they do not look through.
 """
 
 from __future__ import annotations
@@ -31,10 +31,12 @@ import math
 
 import numpy as np
 
+from .._core import compensated
+from .namespace import barrier_for, from_bits
+
 _LN2_HI = 6.93147180369123816490e-01  # fdlibm: 32 significant bits, so n * _LN2_HI is exact
 _LN2_LO = 1.90821492927058770002e-10
 _INV_LN2 = 1.44269504088896338700e00
-_SPLIT = 134217729.0  # 2^27 + 1
 _TAYLOR = [1.0 / math.factorial(k) for k in range(3, 17)]  # r^3/3! .. r^16/16!
 
 
@@ -43,66 +45,23 @@ def applies(xp, dtype) -> bool:
     return dtype == xp.float64
 
 
-def stop_gradient(xp, x):
-    name = getattr(xp, "__name__", "")
-    if name == "jax.numpy":
-        import jax
-
-        return jax.lax.stop_gradient(x)
-    if name == "logloss._tensorflow":
-        import tensorflow as tf
-
-        return tf.stop_gradient(x)
-    if hasattr(x, "detach"):  # PyTorch
-        return x.detach()
-    return x  # no autodiff (NumPy blocks under Dask, array-api-strict, CuPy)
 
 
-def barrier(xp, x):
-    """x, hidden from the compiler's algebra: XLA (jax.jit) rewrites (1 + x) - 1 to x and
-    Grappler (tf.function) does too, which zeroes every error term below."""
-    name = getattr(xp, "__name__", "")
-    if name == "jax.numpy":
-        import jax
-
-        return jax.lax.optimization_barrier(x)
-    if name == "logloss._tensorflow":
-        import tensorflow as tf
-
-        return tf.ensure_shape(x, x.shape)  # (tf.identity does not stop Grappler)
-    return x
 
 
-def two_sum(xp, a, b):
-    s = barrier(xp, a + b)
-    bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
 
 
-def fast_two_sum(xp, a, b):
-    """|a| >= |b| (or a = 0)."""
-    s = barrier(xp, a + b)
-    return s, b - (s - a)
 
 
-def _split(xp, v):
-    c = barrier(xp, _SPLIT * v)
-    high = c - (c - v)
-    return high, v - high
 
 
-def two_product(xp, a, b):
-    p = a * b
-    ah, al = _split(xp, a)
-    bh, bl = _split(xp, b)
-    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
 def _power_of_two(xp, n):
     """2^n for integer-valued float n with |n| < 1023, exactly: on the IEEE bits where the
     library can reinterpret them, else as the product of 2^(±2^b) over the bits b of |n|."""
     integer = n.astype(np.int64) if isinstance(n, np.ndarray) else xp.astype(n, xp.int64)
-    bits = _from_bits(xp, (integer + 1023) * 4503599627370496)  # << 52
+    bits = from_bits(xp, (integer + 1023) * 4503599627370496)  # << 52
     if bits is not None:
         return bits
     negative = n < 0
@@ -118,19 +77,6 @@ def _power_of_two(xp, n):
     return result
 
 
-def _from_bits(xp, i):
-    name = getattr(xp, "__name__", "")
-    if name == "jax.numpy":
-        import jax
-
-        return jax.lax.bitcast_convert_type(i, xp.float64)
-    if name == "logloss._tensorflow":
-        import tensorflow as tf
-
-        return tf.bitcast(i, tf.float64)
-    if name != "array_api_strict" and hasattr(i, "view"):  # PyTorch, NumPy (Dask blocks), CuPy
-        return i.view(xp.float64)
-    return None
 
 
 def _expm1_reduced(xp, r, r_err):
@@ -138,18 +84,18 @@ def _expm1_reduced(xp, r, r_err):
     tail = xp.zeros_like(r) + _TAYLOR[-1]
     for c in reversed(_TAYLOR[:-1]):
         tail = tail * r + c
-    sq, sq_err = two_product(xp, r, r)
+    sq, sq_err = compensated.two_product(r, r, barrier=barrier_for(xp))
     tail = tail * (sq * r)  # r^3 (1/3! + r/4! + ...)
-    hi, lo = two_sum(xp, r, sq * 0.5)
+    hi, lo = compensated.two_sum(r, sq * 0.5, barrier_for(xp))
     lo = lo + (sq_err * 0.5 + (tail + (r_err + r * r_err)))
-    return fast_two_sum(xp, hi, lo)
+    return compensated.fast_two_sum(hi, lo, barrier_for(xp))
 
 
 def _reduce(xp, x):
     """x = n ln2 + r + r_err, |r| <= 0.35 (x finite, |x| < 2100)."""
     n = xp.round(x * _INV_LN2)
     r_hi = x - n * _LN2_HI  # exact
-    r, r_err = two_sum(xp, r_hi, -(n * _LN2_LO))
+    r, r_err = compensated.two_sum(r_hi, -(n * _LN2_LO), barrier_for(xp))
     return n, r, r_err
 
 
@@ -158,8 +104,8 @@ def exp(xp, x):
     xc = xp.where(x > -800.0, x, xp.zeros_like(x) - 800.0)
     n, r, r_err = _reduce(xp, xc)
     m, m_lo = _expm1_reduced(xp, r, r_err)
-    hi, lo = two_sum(xp, xp.ones_like(m), m)
-    hi, lo = fast_two_sum(xp, hi, lo + m_lo)
+    hi, lo = compensated.two_sum(xp.ones_like(m), m, barrier_for(xp))
+    hi, lo = compensated.fast_two_sum(hi, lo + m_lo, barrier_for(xp))
     first = xp.round(n * 0.5)
     s1, s2 = _power_of_two(xp, first), _power_of_two(xp, n - first)
     hi, lo = hi * s1 * s2, lo * s1 * s2
@@ -190,13 +136,13 @@ def log(xp, x):
 
 def log1p(xp, a, a_lo):
     """log(1 + a + a_lo) as (hi, lo) for -1 <= a <= 1, |a_lo| <= ulp(a) (a double-double)."""
-    q, e = two_sum(xp, xp.ones_like(a), a)
-    s, s_lo = two_sum(xp, e, a_lo)
+    q, e = compensated.two_sum(xp.ones_like(a), a, barrier_for(xp))
+    s, s_lo = compensated.two_sum(e, a_lo, barrier_for(xp))
     t = s / q
-    p, p_err = two_product(xp, t, q)
+    p, p_err = compensated.two_product(t, q, barrier=barrier_for(xp))
     t_lo = (((s - p) - p_err) + s_lo) / q
     lq, lq_lo = log(xp, q)
-    hi, lo = two_sum(xp, lq, t)
+    hi, lo = compensated.two_sum(lq, t, barrier_for(xp))
     lo = lo + (lq_lo + (t_lo - 0.5 * t * t))
     finite = q > 0
     zero = xp.zeros_like(a)

@@ -1,0 +1,42 @@
+"""Every array library other than NumPy: one implementation through the array API.
+
+The public functions in ``_binary`` and ``_categorical`` send an input here when any array
+argument is not a NumPy array or a Python value (:func:`is_foreign`). The namespace comes from
+``array_api_compat`` (PyTorch, JAX, Dask, CuPy, array-api-strict) or from ``tensorflow.py`` (which
+is not array-API compatible). Nothing here imports a framework at module level.
+
+Precision: float16 and bfloat16 are computed in float32; float32 in float64 where the library
+and device have it (JAX only with ``jax_enable_x64``); float64 in float64 (there is no long
+double on a GPU), with log and exp carried as double-doubles (``doubledouble.py``) and products and
+sums carried exactly, so the loss is rounded once: within 1 ulp of the NumPy path on every
+library, under ``jax.jit`` and ``tf.function`` too. Results are rounded once to the input's
+dtype, on the input's device.
+
+Autodiff: every ``where`` feeds its unselected branch a safe value ("double where"), so a
+gradient never meets ``0 * inf`` (``log 0`` in a branch that was not taken).
+
+Validation: values are checked with one reduction and one host sync; only when that check
+fails are the inputs copied to NumPy, where the NumPy path raises the same error it raises for
+NumPy input. Under tracing (``jax.jit``/``grad``/``vmap``, ``tf.function``) values cannot be
+inspected, so only shapes and dtypes are checked and no ``InfiniteLossWarning`` is issued.
+"""
+
+from .binary import binary_cross_entropy, derivative
+from .categorical import categorical_cross_entropy
+from .namespace import barrier_for, is_foreign, namespace, to_numpy
+
+
+
+def barrier_for_array(value):
+    """The compiler barrier for arrays like ``value`` (see ``namespace.barrier_for``)."""
+    return barrier_for(namespace(value))
+
+
+__all__ = [
+    "barrier_for_array",
+    "binary_cross_entropy",
+    "categorical_cross_entropy",
+    "derivative",
+    "is_foreign",
+    "to_numpy",
+]

@@ -1,0 +1,152 @@
+"""Binary cross-entropy on any array library: checks, per-element losses, reduction, one rounding."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from .._core.checks import (
+    check_clip,
+    check_nonempty,
+    check_pos_weight,
+    check_probability_scalar,
+    check_reduction,
+    check_same_shape,
+    check_sample_weight,
+)
+from .._core.inputs import prepare_binary
+from .._core.reduction import apply_weight, broadcast, known, normalize_axis, shape_of
+from .elementwise import (
+    bce_logits,
+    bce_probabilities,
+    grad_logits,
+    grad_probabilities,
+    hessian_logits,
+    hessian_probabilities,
+)
+from .namespace import (
+    Context,
+    all_true,
+    broadcast_ok,
+    check_real,
+    dtypes,
+    run_elementwise,
+    to_numpy,
+)
+
+
+
+def _prepare_binary(y_true, y_pred, *, from_logits, sample_weight, pos_weight, label_smoothing, clip):
+    ctx = Context(y_pred, y_true, sample_weight, pos_weight)
+    xp = ctx.xp
+    y = ctx.asarray(y_true, "y_true")
+    x = ctx.asarray(y_pred, "y_pred")
+    check_real(xp, "y_true", y)
+    check_real(xp, "y_pred", x)
+    if shape_of(y) != shape_of(x):
+        check_same_shape("y_true", np.empty(shape_of(y)), "y_pred", np.empty(shape_of(x)))
+    smoothing = check_probability_scalar("label_smoothing", label_smoothing)
+    bound = check_clip(clip)
+    pw = ctx.asarray(pos_weight, "pos_weight")
+    weight = ctx.asarray(sample_weight, "sample_weight")
+    target = shape_of(y)
+    for name, value in (("pos_weight", pw), ("sample_weight", weight)):
+        if value is None:
+            continue
+        check_real(xp, name, value)
+        # pos_weight only has to broadcast with the labels; sample_weight must broadcast to them.
+        fits = broadcast_ok(shape_of(value), target, exact=name == "sample_weight")
+        if not fits:
+            check = check_pos_weight if name == "pos_weight" else check_sample_weight
+            check(np.ones(shape_of(value)), target)
+
+    output, work = dtypes(xp, ctx.reference, x.dtype)
+    yw = xp.astype(y, work)
+    xw = xp.astype(x, work)
+    pww = None if pw is None else xp.astype(pw, work)
+    ww = None if weight is None else xp.astype(weight, work)
+
+    if not ctx.traced:
+        ok = all_true(xp, (yw >= 0) & (yw <= 1))
+        if from_logits:
+            ok = ok & ~xp.any(xp.isnan(xw))
+        else:
+            ok = ok & all_true(xp, (xw >= 0) & (xw <= 1))
+        if pww is not None:
+            ok = ok & all_true(xp, (pww > 0) & xp.isfinite(pww))
+        if ww is not None:
+            ok = ok & all_true(xp, (ww >= 0) & xp.isfinite(ww))
+
+        def numpy_check():
+            prepare_binary(
+                to_numpy(y_true), to_numpy(y_pred), from_logits=from_logits,
+                sample_weight=to_numpy(sample_weight), pos_weight=to_numpy(pos_weight),
+                label_smoothing=label_smoothing, clip=clip,
+            )
+
+        ctx.check_values(ok, numpy_check)
+
+    if smoothing:
+        yw = yw * (1 - smoothing) + smoothing / 2
+    if bound is not None:
+        if from_logits:
+            limit = math.log(bound) - math.log1p(-bound)
+            xw = xp.clip(xw, limit, -limit)
+        else:
+            xw = xp.clip(xw, bound, 1 - bound)
+    return ctx, yw, xw, pww, ww, output
+
+
+
+
+def binary_cross_entropy(
+    y_true, y_pred, *, from_logits, sample_weight, pos_weight, label_smoothing, reduction, axis, clip
+):
+    reduction = check_reduction(reduction)
+    ctx, y, x, pw, weight, output = _prepare_binary(
+        y_true, y_pred, from_logits=from_logits, sample_weight=sample_weight,
+        pos_weight=pos_weight, label_smoothing=label_smoothing, clip=clip,
+    )
+    xp = ctx.xp
+    shape = shape_of(y)
+    if reduction == "mean" and known(shape) and math.prod(shape) == 0:
+        check_nonempty("y_true", np.empty(shape), reduction)
+    axes = normalize_axis(axis, len(shape))
+    if weight is not None:
+        weight = broadcast(xp, weight, y)
+    # float64 results carry log and exp as double-doubles (doubledouble.py); float32 and narrower,
+    # computed in float64 and rounded to the output, do not need it.
+    per_element = functools.partial(bce_logits if from_logits else bce_probabilities, accurate=output == xp.float64)
+    if pw is None:
+        losses = run_elementwise(ctx, lambda xp_, y_, x_: per_element(xp_, y_, x_, None), y, x)
+    else:
+        losses = run_elementwise(ctx, per_element, y, x, broadcast(xp, pw, y))
+    result = ctx.reduce(losses, weight, reduction, axes)
+    ctx.warn_if_infinite(apply_weight(xp, losses, weight), result, stacklevel=3)
+    return xp.astype(result, output)
+
+
+def derivative(kind, y_true, y_pred, *, from_logits, sample_weight, pos_weight, label_smoothing):
+    ctx, y, x, pw, weight, output = _prepare_binary(
+        y_true, y_pred, from_logits=from_logits, sample_weight=sample_weight,
+        pos_weight=pos_weight, label_smoothing=label_smoothing, clip=None,
+    )
+    xp = ctx.xp
+    functions = {
+        ("grad", False): grad_probabilities,
+        ("grad", True): grad_logits,
+        ("hessian", False): hessian_probabilities,
+        ("hessian", True): hessian_logits,
+    }
+    function = functions[kind, from_logits]
+    if pw is None:
+        values = run_elementwise(ctx, lambda xp_, y_, x_: function(xp_, y_, x_, None), y, x)
+    else:
+        values = run_elementwise(ctx, function, y, x, broadcast(xp, pw, y))
+    if weight is not None:
+        values = apply_weight(xp, values, broadcast(xp, weight, y))
+    return xp.astype(values, output)
+
+

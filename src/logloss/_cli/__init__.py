@@ -1,0 +1,6 @@
+"""The command line: ``logloss score``, ``explain`` and ``demo`` (``main(argv)`` for tests,
+``entrypoint()`` for the console script)."""
+
+from .main import entrypoint, main
+
+__all__ = ["entrypoint", "main"]

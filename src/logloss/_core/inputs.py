@@ -1,0 +1,200 @@
+"""Inputs checked and prepared once, for both engines: the NumPy engine computes on them, and the
+array-API engine calls them on host copies when its own one-sync check fails, so every library
+gets the same error message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .checks import (
+    check_clip,
+    check_no_nan,
+    check_pos_weight,
+    check_probability_scalar,
+    check_real_array,
+    check_same_shape,
+    check_sample_weight,
+    check_nonempty,
+    check_unit_interval,
+    format_index,
+)
+from .precision import result_dtype, working_dtype
+from .reduction import normalize_axis
+
+
+@dataclass(frozen=True)
+class BinaryInputs:
+    """Validated inputs, cast to the working precision."""
+
+    y: np.ndarray
+    x: np.ndarray  # probabilities, or logits when from_logits
+    pos_weight: np.ndarray | None
+    sample_weight: np.ndarray | None
+    output_dtype: np.dtype
+    from_logits: bool
+
+
+def is_hard(y: np.ndarray) -> bool:
+    if y.dtype.kind in "biu":
+        return True  # already checked to lie in [0, 1]
+    return bool(np.all((y == 0) | (y == 1)))
+
+
+def prepare_binary(
+    y_true,
+    y_pred,
+    *,
+    from_logits: bool,
+    sample_weight=None,
+    pos_weight=None,
+    label_smoothing: float = 0.0,
+    clip: float | None = None,
+    hard_probabilities_exact: bool = False,
+) -> BinaryInputs:
+    """Check every argument and convert to the working precision.
+
+    ``hard_probabilities_exact`` says that a float64 computation is already within
+    1 ulp for hard labels from probabilities (true of the loss, one libm call).
+    """
+    y = np.asarray(y_true)
+    x = np.asarray(y_pred)
+    check_real_array("y_true", y)
+    check_real_array("y_pred", x)
+    check_same_shape("y_true", y, "y_pred", x)
+    check_unit_interval("y_true", y, "labels")
+    if from_logits:
+        check_no_nan("y_pred", x)
+    else:
+        check_unit_interval("y_pred", x, "probabilities (pass from_logits=True for logits)")
+    smoothing = check_probability_scalar("label_smoothing", label_smoothing)
+    bound = check_clip(clip)
+    pw = check_pos_weight(pos_weight, y.shape)
+    weight = check_sample_weight(sample_weight, y.shape)
+
+    output = result_dtype(x.dtype)
+    hard = smoothing == 0 and is_hard(y)
+    exact_in_output = hard and hard_probabilities_exact and not from_logits
+    work = working_dtype(output, needs_extended=not exact_in_output)
+
+    yw = y.astype(work, copy=False)
+    if smoothing:
+        # Keras's definition: y * (1 - s) + s / 2.
+        yw = yw * (1 - work.type(smoothing)) + work.type(smoothing) / 2
+    xw = x.astype(work, copy=False)
+    if bound is not None:
+        if from_logits:
+            # The logit of `bound`, so clipping means the same on both paths.
+            limit = np.log(work.type(bound)) - np.log1p(-work.type(bound))
+            xw = np.clip(xw, limit, -limit)
+        else:
+            xw = np.clip(xw, work.type(bound), 1 - work.type(bound))
+    pww = None if pw is None else pw.astype(work)
+    return BinaryInputs(yw, xw, pww, weight, output, from_logits)
+
+
+def check_rows_sum_to_one(name: str, values: np.ndarray, what: str) -> None:
+    """Each distribution over the class axis (last here) must sum to 1."""
+    if not values.size:
+        return
+    sums = np.sum(values, axis=-1, dtype=np.float64)
+    tolerance = float(np.sqrt(np.finfo(values.dtype if values.dtype.kind == "f" else np.float64).eps))
+    bad = np.abs(sums - 1) > tolerance
+    if bad.any():
+        flat = int(np.argmax(bad.ravel()))
+        raise ValueError(
+            f"`{name}` must hold {what} that sum to 1 over the class axis. The one at "
+            f"sample index {format_index(flat, sums.shape)} sums to {sums.ravel()[flat].item()!r}. "
+            "Normalize first (y / y.sum(axis, keepdims=True)), or pass logits with from_logits=True."
+        )
+
+
+def integer_labels(y: np.ndarray, n_classes: int, sample_shape: tuple[int, ...]) -> np.ndarray:
+    if y.shape != sample_shape:
+        raise ValueError(
+            "Integer class labels must have the shape of `y_pred` without its class axis. "
+            f"Expected y_true.shape={sample_shape}, received {y.shape}."
+        )
+    if y.size:
+        bad = (y < 0) | (y >= n_classes)
+        if bad.any():
+            flat = int(np.argmax(bad.ravel()))
+            raise ValueError(
+                f"`y_true` holds integer class labels, which must be in [0, {n_classes - 1}] "
+                f"for {n_classes} classes. Received {y.ravel()[flat].item()!r} at index "
+                f"{format_index(flat, y.shape)}."
+            )
+    return y.astype(np.intp, copy=False)
+
+
+def check_logits(z: np.ndarray) -> None:
+    """Logits of K classes: finite or -inf (an impossible class), and not all -inf in a sample."""
+    bad = np.isnan(z) | np.isposinf(z)
+    if bad.any():
+        flat = int(np.argmax(bad.ravel()))
+        raise ValueError(
+            "`y_pred` logits must be finite or -inf (an impossible class). "
+            f"Received {z.ravel()[flat].item()!r} at index {format_index(flat, z.shape)}."
+        )
+    if z.size:
+        impossible = np.all(np.isneginf(z), axis=-1)
+        if impossible.any():
+            flat = int(np.argmax(impossible.ravel()))
+            raise ValueError(
+                "`y_pred` has a sample whose logits are all -inf (no possible class), at "
+                f"sample index {format_index(flat, impossible.shape)}."
+            )
+
+
+@dataclass(frozen=True)
+class CategoricalInputs:
+    """Validated inputs with the class axis last; exactly one of ``y`` and ``labels`` is set."""
+
+    p: np.ndarray  # probabilities, or logits when from_logits
+    y: np.ndarray | None  # one-hot or soft labels
+    labels: np.ndarray | None  # integer class labels (intp), shaped like p without its class axis
+    sample_weight: np.ndarray | None
+    output_dtype: np.dtype
+
+
+def prepare_categorical(y_true, y_pred, *, from_logits: bool, sample_weight, reduction: str, axis) -> CategoricalInputs:
+    p = np.asarray(y_pred)
+    y = np.asarray(y_true)
+    check_real_array("y_pred", p)
+    check_real_array("y_true", y)
+    if p.ndim == 0:
+        raise ValueError("`y_pred` must have a class axis; received a scalar.")
+    (class_axis,) = normalize_axis(axis, p.ndim)
+    p = np.moveaxis(p, class_axis, -1)
+    n_classes = p.shape[-1]
+    sample_shape = p.shape[:-1]
+
+    labels = None
+    if y.ndim == p.ndim - 1 and y.dtype.kind in "iu":
+        labels = integer_labels(y, n_classes, sample_shape)
+        y = None
+    elif y.ndim == p.ndim:
+        y = np.moveaxis(y, class_axis, -1)
+        if y.shape != p.shape:
+            raise ValueError(
+                "`y_true` (one-hot or soft labels) must have the shape of `y_pred`. "
+                f"Received y_true.shape={np.asarray(y_true).shape} and "
+                f"y_pred.shape={np.asarray(y_pred).shape}."
+            )
+        check_unit_interval("y_true", y, "labels")
+        check_rows_sum_to_one("y_true", y, "label distributions")
+    else:
+        raise ValueError(
+            "`y_true` must be one-hot labels shaped like `y_pred` "
+            f"{np.asarray(y_pred).shape}, or integer class labels shaped {sample_shape}. "
+            f"Received y_true.shape={np.asarray(y_true).shape} with dtype {y.dtype}."
+        )
+    weight = check_sample_weight(sample_weight, sample_shape)
+    check_nonempty("y_pred", np.empty(sample_shape), reduction)
+    if from_logits:
+        check_logits(p)
+    else:
+        check_unit_interval("y_pred", p, "probabilities (pass from_logits=True for logits)")
+        check_rows_sum_to_one("y_pred", p, "probabilities")
+    return CategoricalInputs(p, y, labels, weight, result_dtype(p.dtype))
