@@ -16,7 +16,7 @@ import pytest
 
 import logloss
 
-from . import backends
+from .. import backends
 
 grad = logloss.binary_cross_entropy_gradient
 bce = logloss.binary_cross_entropy

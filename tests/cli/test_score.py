@@ -460,7 +460,7 @@ def test_demo_scores_the_shipped_sample(capsys):
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "model=good" in out and "model=bad" in out and "segment=mobile" in out
-    demo = Path(__file__).resolve().parents[1] / "src" / "logloss" / "data" / "demo.csv"
+    demo = Path(__file__).resolve().parents[2] / "src" / "logloss" / "data" / "demo.csv"
     rows = [line.split(",") for line in demo.read_text().splitlines()[1:]]
     good = [(int(r[2]), float(r[3])) for r in rows if r[0] == "good"]
     assert f"{exact(*zip(*good)):.6f}" in out

@@ -15,7 +15,7 @@ import pytest
 import logloss
 from logloss._numpy import chunked as _fast
 
-from . import reference as ref
+from .. import reference as ref
 
 rng = np.random.default_rng(314)
 N = 3001  # not a multiple of the chunk or of the group of 64

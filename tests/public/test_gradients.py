@@ -8,7 +8,7 @@ import pytest
 
 import logloss
 
-from . import reference as ref
+from .. import reference as ref
 
 grad = logloss.binary_cross_entropy_gradient
 hess = logloss.binary_cross_entropy_hessian

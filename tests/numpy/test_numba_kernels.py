@@ -19,7 +19,7 @@ import pytest
 import logloss
 from logloss._numpy import chunked as _fast
 
-from . import reference as ref
+from .. import reference as ref
 
 numba = pytest.importorskip("numba")
 K = _fast.numba_kernels()

@@ -10,7 +10,7 @@ import pytest
 
 import logloss
 
-from . import reference as ref
+from .. import reference as ref
 
 rng = np.random.default_rng(5)
 

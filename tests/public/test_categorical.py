@@ -6,7 +6,7 @@ import pytest
 
 import logloss
 
-from . import reference as ref
+from .. import reference as ref
 
 cce = logloss.categorical_cross_entropy
 rng = np.random.default_rng(3)
