@@ -11,6 +11,7 @@ import numpy as np
 
 from . import _array_api
 from ._core.checks import InfiniteLossWarning, infinite_loss_message
+from ._core.derivatives import sigmoid
 from ._core.inputs import prepare_binary
 from ._core.reduction import apply_weight
 from ._core.statistics import Statistics
@@ -19,10 +20,7 @@ from ._numpy.reference import binary_losses
 
 
 def _probabilities(x: np.ndarray, from_logits: bool) -> np.ndarray:
-    if not from_logits:
-        return x
-    with np.errstate(over="ignore"):
-        return 1 / (1 + np.exp(-np.asarray(x, dtype=np.float64)))
+    return sigmoid(np, np.asarray(x, dtype=np.float64)) if from_logits else x
 
 
 def batch_statistics(

@@ -18,14 +18,8 @@ from .._core.checks import (
 )
 from .._core.inputs import prepare_binary
 from .._core.reduction import apply_weight, broadcast, known, normalize_axis, shape_of
-from .elementwise import (
-    bce_logits,
-    bce_probabilities,
-    grad_logits,
-    grad_probabilities,
-    hessian_logits,
-    hessian_probabilities,
-)
+from .._core.derivatives import grad_logits, grad_probabilities, hessian_logits, hessian_probabilities
+from .elementwise import bce_logits, bce_probabilities
 from .namespace import (
     Context,
     all_true,

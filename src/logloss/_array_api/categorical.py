@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .._core.checks import check_nonempty, check_reduction, check_sample_weight
-from .._core.inputs import prepare_categorical
+from .._core.inputs import label_shape_error, prepare_categorical
 from .._core.reduction import apply_weight, broadcast, known, normalize_axis, shape_of
 from .elementwise import log1p
 from .namespace import (
@@ -49,24 +49,15 @@ def categorical_cross_entropy(y_true, y_pred, *, from_logits, sample_weight, red
     integer = y.ndim == p.ndim - 1 and kind(xp, y.dtype) == "i"
     if integer:
         if shape_of(y) != sample_shape:
-            raise ValueError(
-                "Integer class labels must have the shape of `y_pred` without its class axis. "
-                f"Expected y_true.shape={sample_shape}, received {shape_of(y)}."
-            )
+            raise label_shape_error("integer", y_shape=shape_of(y), sample_shape=sample_shape)
     elif y.ndim == p.ndim:
         y = xp.moveaxis(y, class_axis, -1)
         if shape_of(y) != shape:
-            raise ValueError(
-                "`y_true` (one-hot or soft labels) must have the shape of `y_pred`. "
-                f"Received y_true.shape={shape_of(ctx.asarray(y_true, 'y_true'))} and "
-                f"y_pred.shape={shape_of(ctx.asarray(y_pred, 'y_pred'))}."
-            )
+            raise label_shape_error("one-hot", y_shape=shape_of(ctx.asarray(y_true, "y_true")),
+                                    p_shape=shape_of(ctx.asarray(y_pred, "y_pred")))
     else:
-        raise ValueError(
-            "`y_true` must be one-hot labels shaped like `y_pred` "
-            f"{shape_of(ctx.asarray(y_pred, 'y_pred'))}, or integer class labels shaped {sample_shape}. "
-            f"Received y_true.shape={shape_of(y)} with dtype {dtype_name(y.dtype)}."
-        )
+        raise label_shape_error("neither", y_shape=shape_of(y), p_shape=shape_of(ctx.asarray(y_pred, "y_pred")),
+                                sample_shape=sample_shape, y_dtype=dtype_name(y.dtype))
     weight = ctx.asarray(sample_weight, "sample_weight")
     if weight is not None:
         check_real(xp, "sample_weight", weight)

@@ -32,11 +32,9 @@ import math
 import numpy as np
 
 from .._core import compensated
+from .._core.constants import INV_LN2, LN2_HI, LN2_LO
 from .namespace import barrier_for, from_bits
 
-_LN2_HI = 6.93147180369123816490e-01  # fdlibm: 32 significant bits, so n * _LN2_HI is exact
-_LN2_LO = 1.90821492927058770002e-10
-_INV_LN2 = 1.44269504088896338700e00
 _TAYLOR = [1.0 / math.factorial(k) for k in range(3, 17)]  # r^3/3! .. r^16/16!
 
 
@@ -93,9 +91,9 @@ def _expm1_reduced(xp, r, r_err):
 
 def _reduce(xp, x):
     """x = n ln2 + r + r_err, |r| <= 0.35 (x finite, |x| < 2100)."""
-    n = xp.round(x * _INV_LN2)
-    r_hi = x - n * _LN2_HI  # exact
-    r, r_err = compensated.two_sum(r_hi, -(n * _LN2_LO), barrier_for(xp))
+    n = xp.round(x * INV_LN2)
+    r_hi = x - n * LN2_HI  # exact
+    r, r_err = compensated.two_sum(r_hi, -(n * LN2_LO), barrier_for(xp))
     return n, r, r_err
 
 

@@ -124,36 +124,3 @@ def _combine(xp, y, positive, negative, pos_weight, has_positive, has_negative, 
     total, sum_error = compensated.two_sum(p_term, n_term, fence)
     # (A barrier, or Grappler's AddOpsRewrite would add the small terms to total one by one.)
     return xp.where(soft, total + fence(sum_error + (p_error + n_error)), plain)
-
-
-def sigmoid(xp, x):
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
-
-
-def grad_probabilities(xp, y, p, pw):
-    one, zero = xp.ones_like(p), xp.zeros_like(p)
-    weight = y if pw is None else pw * y
-    positive = xp.where(y == 0, zero, -weight / xp.where(y == 0, one, p))
-    negative = xp.where(y == 1, zero, (1 - y) / (1 - xp.where(y == 1, zero, p)))
-    return positive + negative
-
-
-def hessian_probabilities(xp, y, p, pw):
-    one, zero = xp.ones_like(p), xp.zeros_like(p)
-    weight = y if pw is None else pw * y
-    ps = xp.where(y == 0, one, p)
-    q = 1 - xp.where(y == 1, zero, p)
-    return xp.where(y == 0, zero, weight / (ps * ps)) + xp.where(y == 1, zero, (1 - y) / (q * q))
-
-
-def grad_logits(xp, y, z, pw):
-    weight = y if pw is None else pw * y
-    return (1 - y) * sigmoid(xp, z) - weight * sigmoid(xp, -z)
-
-
-def hessian_logits(xp, y, z, pw):
-    scale = 1 if pw is None else (1 - y) + pw * y
-    return scale * (sigmoid(xp, z) * sigmoid(xp, -z))
-
-

@@ -20,6 +20,31 @@ REASON_TEXT = {
 
 
 
+_FLOATS = {"halffloat": np.float16, "float": np.float32, "double": np.float64}
+
+
+def numpy_view(array) -> np.ndarray:
+    """An Arrow array's values as NumPy (its null slots hold arbitrary values).
+
+    Not ``Array.to_numpy``: pyarrow imports pandas on its first conversion, which costs more
+    than a small file's whole run (see benchmarks/bench_startup.py). Fixed-width numbers are
+    viewed in place; booleans are unpacked from their bits.
+    """
+    import pyarrow as pa
+
+    kind, n, offset = array.type, len(array), array.offset
+    data = array.buffers()[1]
+    if data is None:  # the null type, or no values at all
+        return array.to_numpy(zero_copy_only=False)
+    if pa.types.is_boolean(kind):
+        bits = np.frombuffer(data, dtype=np.uint8)
+        return np.unpackbits(bits, bitorder="little", count=offset + n)[offset:].astype(bool)
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        dtype = np.dtype(_FLOATS.get(str(kind), str(kind)))
+        return np.frombuffer(data, dtype=dtype, count=offset + n)[offset:]
+    return array.to_numpy(zero_copy_only=False)
+
+
 def is_arrow(array) -> bool:
     return not isinstance(array, np.ndarray)
 
@@ -47,17 +72,17 @@ def numeric_values(array, reasons: dict, role: str):
                 except ValueError:
                     values[i] = 0.0
                     mark(reasons, role, "non_numeric", i, len(array))
-            array = pa.array(values, mask=array.is_null().to_numpy(zero_copy_only=False))
+            array = pa.array(values, mask=numpy_view(array.is_null()))
     elif not (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)
               or pa.types.is_boolean(array.type) or pa.types.is_null(array.type)):
         raise DataError(f"the {role} column has type {array.type}, which is not numeric")
     if array.null_count:
-        for i in np.flatnonzero(array.is_null().to_numpy(zero_copy_only=False)):
+        for i in np.flatnonzero(numpy_view(array.is_null())):
             mark(reasons, role, "missing", int(i), len(array))
         array = array.fill_null(0)
     if pa.types.is_null(array.type):
         return np.zeros(len(array), dtype=np.float64)
-    return array.to_numpy(zero_copy_only=False)
+    return numpy_view(array)
 
 
 def mark(reasons: dict, role: str, reason: str, index, n: int) -> None:
@@ -133,11 +158,11 @@ class LabelMapper:
             others = [v for v in pc.unique(text).to_pylist() if v is not None and v != self.positive]
             if others:
                 self.negative = others[0]
-        is_positive = pc.fill_null(pc.equal(text, self.positive), False).to_numpy(zero_copy_only=False)
-        is_negative = (pc.fill_null(pc.equal(text, self.negative), False).to_numpy(zero_copy_only=False)
+        is_positive = numpy_view(pc.fill_null(pc.equal(text, self.positive), False))
+        is_negative = (numpy_view(pc.fill_null(pc.equal(text, self.negative), False))
                        if self.negative is not None else np.zeros(len(text), dtype=bool))
         if text.null_count:
-            missing = text.is_null().to_numpy(zero_copy_only=False)
+            missing = numpy_view(text.is_null())
             mark(reasons, "label", "missing", missing, len(text))
             is_negative |= missing
         neither = ~(is_positive | is_negative)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .batches import is_arrow
+from .batches import is_arrow, numpy_view
 
 
 def group_codes(arrays, keep):
@@ -20,7 +20,7 @@ def group_codes(arrays, keep):
             array = array.dictionary_decode()
         encoded = array.dictionary_encode()
         values = encoded.dictionary.to_pylist() + [None]
-        index = encoded.indices.fill_null(len(values) - 1).to_numpy(zero_copy_only=False)
+        index = numpy_view(encoded.indices.fill_null(len(values) - 1))
         index = index.astype(np.int64)
         codes = index if codes is None else codes * len(values) + index
         dictionaries.append(values)

@@ -110,12 +110,28 @@ def check_rows_sum_to_one(name: str, values: np.ndarray, what: str) -> None:
         )
 
 
+def label_shape_error(kind: str, *, y_shape, p_shape=None, sample_shape=None, y_dtype=None) -> ValueError:
+    """The one message for categorical labels of the wrong shape, for every engine."""
+    if kind == "integer":
+        return ValueError(
+            "Integer class labels must have the shape of `y_pred` without its class axis. "
+            f"Expected y_true.shape={tuple(sample_shape)}, received {tuple(y_shape)}."
+        )
+    if kind == "one-hot":
+        return ValueError(
+            "`y_true` (one-hot or soft labels) must have the shape of `y_pred`. "
+            f"Received y_true.shape={tuple(y_shape)} and y_pred.shape={tuple(p_shape)}."
+        )
+    return ValueError(
+        "`y_true` must be one-hot labels shaped like `y_pred` "
+        f"{tuple(p_shape)}, or integer class labels shaped {tuple(sample_shape)}. "
+        f"Received y_true.shape={tuple(y_shape)} with dtype {y_dtype}."
+    )
+
+
 def integer_labels(y: np.ndarray, n_classes: int, sample_shape: tuple[int, ...]) -> np.ndarray:
     if y.shape != sample_shape:
-        raise ValueError(
-            "Integer class labels must have the shape of `y_pred` without its class axis. "
-            f"Expected y_true.shape={sample_shape}, received {y.shape}."
-        )
+        raise label_shape_error("integer", y_shape=y.shape, sample_shape=sample_shape)
     if y.size:
         bad = (y < 0) | (y >= n_classes)
         if bad.any():
@@ -177,19 +193,12 @@ def prepare_categorical(y_true, y_pred, *, from_logits: bool, sample_weight, red
     elif y.ndim == p.ndim:
         y = np.moveaxis(y, class_axis, -1)
         if y.shape != p.shape:
-            raise ValueError(
-                "`y_true` (one-hot or soft labels) must have the shape of `y_pred`. "
-                f"Received y_true.shape={np.asarray(y_true).shape} and "
-                f"y_pred.shape={np.asarray(y_pred).shape}."
-            )
+            raise label_shape_error("one-hot", y_shape=np.shape(y_true), p_shape=np.shape(y_pred))
         check_unit_interval("y_true", y, "labels")
         check_rows_sum_to_one("y_true", y, "label distributions")
     else:
-        raise ValueError(
-            "`y_true` must be one-hot labels shaped like `y_pred` "
-            f"{np.asarray(y_pred).shape}, or integer class labels shaped {sample_shape}. "
-            f"Received y_true.shape={np.asarray(y_true).shape} with dtype {y.dtype}."
-        )
+        raise label_shape_error("neither", y_shape=y.shape, p_shape=np.shape(y_pred),
+                                sample_shape=sample_shape, y_dtype=str(y.dtype))
     weight = check_sample_weight(sample_weight, sample_shape)
     check_nonempty("y_pred", np.empty(sample_shape), reduction)
     if from_logits:

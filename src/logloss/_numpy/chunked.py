@@ -42,6 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .._core.config import available_cpus, engine, thread_count
+from .._core.constants import LN2, PRODUCT_TOLERANCE, UNIT_ROUNDOFF
 from .._core.precision import extended_dtype
 from . import elementwise as ew
 
@@ -49,9 +50,8 @@ CHUNK = 1 << 15  # samples per chunk: ~256 KB per float64 buffer, L2-sized
 HARD_CHUNK = 1 << 17  # hard_label_sums' chunks: fewer NumPy calls per sample (see there)
 GROUP = 64  # factors per product
 MIN_SIZE = 1 << 14  # below this the reference path is as fast and simpler
-TOLERANCE = 1e-14  # largest accepted relative error bound of a chunk's product
-_U = 2.0**-53
-_LN2 = math.log(2.0)
+TOLERANCE = PRODUCT_TOLERANCE
+_U = UNIT_ROUNDOFF
 NUMBA_MIN_SIZE = 1 << 16  # below this, numba's call overhead and thread start-up do not pay
 _NUMBA_LABELS = (np.bool_, np.int8, np.uint8, np.float32, np.float64)  # each dtype is a compilation
 
@@ -321,7 +321,7 @@ def _hard_probability_product(s, t, p, qmin: float) -> float | None:
             [np.multiply.reduce(products[:m].reshape(GROUP, -1), axis=0), products[m:]]
         )
     np.abs(products, out=products)
-    loss = -(float(np.log(products).sum()) + exponent * _LN2)
+    loss = -(float(np.log(products).sum()) + exponent * LN2)
     # roundings: 1 - p (y = 0), each product step, each log and the sums: all <= u relative.
     bound = 2.0 * n * _U + 4 * _U * loss
     if not bound <= TOLERANCE * loss:

@@ -1,6 +1,7 @@
 """Per-element losses and derivatives: the primitive every public function reduces.
 
-Inputs are already validated and in the working precision (see ``_precision``).
+Inputs are already validated and in the working precision (see ``_core.precision``);
+the derivatives are in ``_core.derivatives``, shared with the array-API engine.
 Only array-API functions are used (``xp.log``, ``xp.log1p``, ``xp.exp``,
 ``xp.where``, ...), so the same code serves every array library.
 
@@ -21,12 +22,6 @@ def softplus(xp, x):
     return xp.maximum(x, xp.zeros_like(x)) + xp.log1p(xp.exp(-xp.abs(x)))
 
 
-def sigmoid(xp, x):
-    # e^x / (1 + e^x) for x < 0 and 1 / (1 + e^-x) otherwise: e^(-|x|) never overflows.
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
-
-
 def bce_from_probabilities(xp, y, p, pos_weight=None):
     """-[pw*y*log p + (1-y)*log1p(-p)] per element."""
     positive = -xlog_or_zero(xp, y, xp.log(p))
@@ -44,36 +39,6 @@ def bce_from_logits(xp, y, z, pos_weight=None):
         positive = positive * pos_weight
     negative = xlog_or_zero(xp, 1 - y, softplus(xp, z))
     return positive + negative
-
-
-def bce_grad_probabilities(xp, y, p, pos_weight=None):
-    """dL/dp = -pw*y/p + (1-y)/(1-p), with an exactly-0 term dropped (not 0 * inf)."""
-    pw = 1 if pos_weight is None else pos_weight
-    positive = xp.where(y == 0, xp.zeros_like(p), -(pw * y) / p)
-    negative = xp.where(y == 1, xp.zeros_like(p), (1 - y) / (1 - p))
-    return positive + negative
-
-
-def bce_hessian_probabilities(xp, y, p, pos_weight=None):
-    """d2L/dp2 = pw*y/p^2 + (1-y)/(1-p)^2: a sum of non-negative terms."""
-    pw = 1 if pos_weight is None else pos_weight
-    positive = xp.where(y == 0, xp.zeros_like(p), (pw * y) / (p * p))
-    q = 1 - p
-    negative = xp.where(y == 1, xp.zeros_like(p), (1 - y) / (q * q))
-    return positive + negative
-
-
-def bce_grad_logits(xp, y, z, pos_weight=None):
-    """dL/dz = (1-y)*sigmoid(z) - pw*y*sigmoid(-z); with pw = 1 this is sigmoid(z) - y."""
-    pw = 1 if pos_weight is None else pos_weight
-    # Both sigmoids are computed directly, so neither 1 - sigmoid(z) cancels.
-    return (1 - y) * sigmoid(xp, z) - (pw * y) * sigmoid(xp, -z)
-
-
-def bce_hessian_logits(xp, y, z, pos_weight=None):
-    """d2L/dz2 = (1 - y + pw*y) * sigmoid(z) * sigmoid(-z)."""
-    scale = 1 if pos_weight is None else (1 - y) + pos_weight * y
-    return scale * (sigmoid(xp, z) * sigmoid(xp, -z))
 
 
 def log1pmx(xp, a):

@@ -65,6 +65,8 @@ from numba import njit, prange
 from numba.core import types
 from numba.extending import intrinsic, overload
 
+from .._core.constants import INV_LN2, LN2, LN2_HI, LN2_LO, PRODUCT_TOLERANCE, UNIT_ROUNDOFF
+
 def set_threads(threads: int) -> None:
     """The threads the next parallel kernel called from this thread may use."""
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
@@ -78,10 +80,9 @@ _FAST = {"contract"}  # FMA contraction only
 _KW = dict(fastmath=_FAST, error_model="numpy", cache=True, nogil=True)
 _INLINE = dict(fastmath=_FAST, error_model="numpy", cache=True, inline="always")
 
+U = UNIT_ROUNDOFF
+TOLERANCE = PRODUCT_TOLERANCE
 TINY = 2.2250738585072014e-308  # smallest normal float64
-LN2_HI = 6.93147180369123816490e-01  # 32 significant bits: k * LN2_HI is exact for |k| < 2**20
-LN2_LO = 1.90821492927058770002e-10
-INV_LN2 = 1.44269504088896338700e00
 SHIFTER = 6755399441055744.0  # 1.5 * 2**52: x + SHIFTER rounds x to an integer in the low bits
 SQRT_HALF_BITS = 0x3FE6A09E667F3BCD  # bits of sqrt(1/2)
 EXPONENT_MASK = -(1 << 52)  # 0xFFF0000000000000 as int64
@@ -90,10 +91,7 @@ SOFTPLUS_LOW = -690.0  # below: exp(s) scaled by 2**k would lose low bits to sub
 SOFTPLUS_HIGH = 34.0  # above: exp(-s) < ulp(s) / 2, so softplus(s) rounds to s
 MANTISSA_MASK = (1 << 52) - 1
 ONE_BITS = 1023 << 52  # bits of 1.0
-U = 2.0**-53  # unit roundoff
-TOLERANCE = 1e-14  # largest accepted error bound of a product block, relative to its loss
 PRODUCT_MIN = 2.0**-60  # 16 factors >= this multiply to >= 2**-960: no underflow
-LN2 = 0.6931471805599453
 SQRT2_MINUS_1 = 0.41421356237309503
 
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._core import derivatives
 from .._core.inputs import BinaryInputs, CategoricalInputs
 from . import elementwise as ew
 
 _DERIVATIVES = {
-    ("grad", False): ew.bce_grad_probabilities,
-    ("grad", True): ew.bce_grad_logits,
-    ("hessian", False): ew.bce_hessian_probabilities,
-    ("hessian", True): ew.bce_hessian_logits,
+    ("grad", False): derivatives.grad_probabilities,
+    ("grad", True): derivatives.grad_logits,
+    ("hessian", False): derivatives.hessian_probabilities,
+    ("hessian", True): derivatives.hessian_logits,
 }
 
 
