@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _array_api
+from ._array_api.namespace import is_foreign
 from ._core.checks import check_nonempty, check_reduction
 from ._core.inputs import prepare_binary
 from ._core.precision import round_once
@@ -74,8 +74,10 @@ def binary_cross_entropy(
         When the exact loss is +inf (``p = 0`` for a positive label or ``p = 1`` for
         a negative one). The infinity is returned, not clipped.
     """
-    if _array_api.is_foreign(y_pred, y_true, sample_weight, pos_weight):
-        return _array_api.binary_cross_entropy(
+    if is_foreign(y_pred, y_true, sample_weight, pos_weight):
+        from ._array_api import binary as array_api
+
+        return array_api.binary_cross_entropy(
             y_true, y_pred, from_logits=from_logits, sample_weight=sample_weight,
             pos_weight=pos_weight, label_smoothing=label_smoothing, reduction=reduction,
             axis=axis, clip=clip,
@@ -96,8 +98,10 @@ def binary_cross_entropy(
 
 
 def _derivative(kind: str, y_true, y_pred, from_logits, sample_weight, pos_weight, label_smoothing):
-    if _array_api.is_foreign(y_pred, y_true, sample_weight, pos_weight):
-        return _array_api.derivative(
+    if is_foreign(y_pred, y_true, sample_weight, pos_weight):
+        from ._array_api import binary as array_api
+
+        return array_api.derivative(
             kind, y_true, y_pred, from_logits=from_logits, sample_weight=sample_weight,
             pos_weight=pos_weight, label_smoothing=label_smoothing,
         )

@@ -18,7 +18,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from ._array_api import barrier_for_array
+from ._array_api.namespace import barrier_for_array
 from ._binary import binary_cross_entropy
 from ._core import compensated
 

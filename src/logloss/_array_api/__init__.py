@@ -21,22 +21,5 @@ NumPy input. Under tracing (``jax.jit``/``grad``/``vmap``, ``tf.function``) valu
 inspected, so only shapes and dtypes are checked and no ``InfiniteLossWarning`` is issued.
 """
 
-from .binary import binary_cross_entropy, derivative
-from .categorical import categorical_cross_entropy
-from .namespace import barrier_for, is_foreign, namespace, to_numpy
-
-
-
-def barrier_for_array(value):
-    """The compiler barrier for arrays like ``value`` (see ``namespace.barrier_for``)."""
-    return barrier_for(namespace(value))
-
-
-__all__ = [
-    "barrier_for_array",
-    "binary_cross_entropy",
-    "categorical_cross_entropy",
-    "derivative",
-    "is_foreign",
-    "to_numpy",
-]
+# Nothing is imported here: ``import logloss`` loads only ``namespace.is_foreign`` (to tell a
+# foreign array from a NumPy one); the engine is imported when the first such array comes in.

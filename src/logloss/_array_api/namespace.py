@@ -271,6 +271,11 @@ def barrier_for(xp):
     return getattr(xp, "barrier", _no_barrier)
 
 
+def barrier_for_array(value):
+    """The compiler barrier for arrays like ``value``."""
+    return barrier_for(namespace(value))
+
+
 def barrier(xp, x):
     return barrier_for(xp)(x)
 

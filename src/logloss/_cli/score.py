@@ -99,9 +99,9 @@ def _reraise_read_error(error: BaseException, source: Source):
 
 def score(sources: list[Source], options: Options, progress=None, text_read: bool = False) -> Result:
     """Score every source; raises UsageError/DataError. ``progress(rows, bytes)`` is optional."""
-    # Batches stream while pyarrow decodes on the other core: numba's import (~0.5 s, ~120 MB)
-    # and its OpenMP threads cost more than its kernels save here (100M Parquet rows: 1.64 s and
-    # 293 MB with it, 0.96 s and 171 MB without), so the CLI stays on the NumPy fast path.
+    # Batches stream while pyarrow decodes on the other core: numba's import and its OpenMP
+    # threads cost more time and memory than its kernels save here (benchmarks/
+    # results-design-choices.txt), so the CLI stays on the NumPy fast path.
     with config_context(engine="numpy"):
         return _score_sources(sources, options, progress, text_read)
 

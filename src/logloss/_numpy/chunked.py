@@ -161,7 +161,7 @@ def hard_label_losses(y_true, y_pred, *, from_logits: bool) -> np.ndarray | None
 # Per-element losses within 1 ulp, in chunks on all cores. float64 inputs are computed in
 # long double (the reference path's precision), but only the two transcendental calls a
 # sample needs: the reference evaluates both softplus terms and builds input-sized
-# long-double temporaries, five times slower. float32 and float16 inputs are computed in
+# long-double temporaries, several times slower. float32 and float16 inputs are computed in
 # float64 (a few float64 roundings, then one to the input's dtype: within 1 ulp).
 #
 # Logits: with a = |z| and l = log1p(exp(-a)), y softplus(-z) + (1 - y) softplus(z)
@@ -424,7 +424,7 @@ def _chunk_loss(y, x, from_logits: bool, buffers) -> float:
     t = np.subtract(1, y64)
     if hard is None:
         # y in [0, 1] is hard iff min(y, 1 - y) = 0 everywhere. (No BLAS dot here: OpenBLAS's
-        # own threads fight with ours and made it 100x slower on fresh buffers.)
+        # own threads fight with ours on fresh buffers.)
         hard = float(np.minimum(y64, t, out=xbuf if x64 is not xbuf else None).max()) == 0
     if from_logits:
         return _logits(y64, x64, hard)
