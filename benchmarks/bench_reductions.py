@@ -36,14 +36,14 @@ def peers(dtype_name: str):
     """name -> factory(kind, reduce) -> callable(y, x) on that peer's arrays, or a skip line."""
     out, skipped = {}, []
 
-    def seed(kind, reduce):
+    def article(kind, reduce):
         if kind == "logits":
             return None
         def f(y, p):
             v = y * np.log(p + 1e-15) + (1 - y) * np.log(1 - p + 1e-15)
             return -np.mean(v) if reduce else -v
         return (lambda a: a), f
-    out["seed article NumPy (+1e-15)"] = seed
+    out["introductory articles' NumPy (+1e-15)"] = article
 
     try:
         from sklearn.metrics import log_loss

@@ -30,14 +30,14 @@ def make_data(n: int, mistakes: float, p_wrong: float, seed: int = 0):
     return y, p
 
 
-def seed_article(y, p):
+def article(y, p):
     epsilon = 1e-15
     ones = np.ones_like(y)
     return -np.mean(y * np.log(p + epsilon) + (ones - y) * np.log(ones - p + epsilon))
 
 
 def peers():
-    yield "the seed article's NumPy function (+1e-15)", seed_article
+    yield "the introductory articles' NumPy function (+1e-15)", article
     try:
         from sklearn.metrics import log_loss
 

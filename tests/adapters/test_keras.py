@@ -13,7 +13,7 @@ keras = pytest.importorskip("keras")
 
 import logloss  # noqa: E402
 import logloss.keras as lk  # noqa: E402
-from logloss.report.explain import SEED_X, SEED_Y  # noqa: E402
+from logloss.report.explain import ARTICLE_X, ARTICLE_Y  # noqa: E402
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="needs KERAS_BACKEND=tensorflow")
 rng = np.random.default_rng(5)
@@ -63,10 +63,10 @@ def test_metric_streams_exactly_over_batches():
     assert float(metric.result()) == pytest.approx(float(logloss.bce(y[:10], z[:10].astype(np.float64), from_logits=True)), rel=1e-14)
 
 
-def test_fit_on_the_seed_data_decreases_the_loss_and_matches_logloss():
+def test_fit_on_the_articles_data_decreases_the_loss_and_matches_logloss():
     keras.utils.set_random_seed(0)
-    x = SEED_X.astype("float32")
-    y = SEED_Y.astype("float32")
+    x = ARTICLE_X.astype("float32")
+    y = ARTICLE_Y.astype("float32")
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(
         optimizer=keras.optimizers.SGD(learning_rate=0.05),
@@ -79,6 +79,6 @@ def test_fit_on_the_seed_data_decreases_the_loss_and_matches_logloss():
     np.testing.assert_allclose(history.history["logloss"], losses, rtol=1e-5)
     logits = model.predict(x, verbose=0)[:, 0].astype(np.float64)
     evaluated = model.evaluate(x, y, verbose=0, return_dict=True)
-    exact = float(logloss.bce(SEED_Y, logits, from_logits=True))
+    exact = float(logloss.bce(ARTICLE_Y, logits, from_logits=True))
     assert evaluated["loss"] == pytest.approx(exact, rel=1e-5)
     assert evaluated["logloss"] == pytest.approx(exact, rel=1e-6)

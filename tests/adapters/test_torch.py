@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 import logloss  # noqa: E402
 import logloss.torch as lt  # noqa: E402
 
-from logloss.report.explain import SEED_X, SEED_Y  # noqa: E402
+from logloss.report.explain import ARTICLE_X, ARTICLE_Y  # noqa: E402
 
 rng = np.random.default_rng(11)
 
@@ -63,8 +63,8 @@ def test_modules_carry_their_buffers_and_state_dict():
 
 def test_training_loop_decreases_the_loss_and_matches_torch():
     torch.manual_seed(0)
-    x = torch.tensor(SEED_X, dtype=torch.float32)
-    y = torch.tensor(SEED_Y, dtype=torch.float32)[:, None]
+    x = torch.tensor(ARTICLE_X, dtype=torch.float32)
+    y = torch.tensor(ARTICLE_Y, dtype=torch.float32)[:, None]
     model = torch.nn.Linear(2, 1)
     criterion = lt.BCEWithLogitsLoss()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
@@ -79,4 +79,4 @@ def test_training_loop_decreases_the_loss_and_matches_torch():
     with torch.no_grad():
         final = model(x)
         assert float(criterion(final, y)) == pytest.approx(float(torch.nn.BCEWithLogitsLoss()(final, y)), rel=1e-6)
-        assert float(criterion(final, y)) == pytest.approx(float(logloss.bce(SEED_Y, final.double().numpy()[:, 0], from_logits=True)), rel=1e-6)
+        assert float(criterion(final, y)) == pytest.approx(float(logloss.bce(ARTICLE_Y, final.double().numpy()[:, 0], from_logits=True)), rel=1e-6)

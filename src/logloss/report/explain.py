@@ -1,4 +1,4 @@
-"""``logloss explain``: the seed articles' story, every number computed by the library."""
+"""``logloss explain``: the introductory articles' story, every number computed by the library."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import numpy as np
 from .._binary import binary_cross_entropy
 from .._information import binary_entropy, binary_kl_divergence
 
-# The seed article's data: two features per sample, two birds then two non-birds.
-SEED_X = np.array([[2, 4], [1, 3], [8, 9], [5, 7]])
-SEED_Y = np.array([1, 1, 0, 0])
+# The introductory articles' data: two features per sample, two birds then two non-birds.
+ARTICLE_X = np.array([[2, 4], [1, 3], [8, 9], [5, 7]])
+ARTICLE_Y = np.array([1, 1, 0, 0])
 
 
-def seed_logits(x: np.ndarray = SEED_X) -> np.ndarray:
-    """A fixed logistic model for the seed data: z = 4 - 0.4 * (x1 + x2)."""
+def article_logits(x: np.ndarray = ARTICLE_X) -> np.ndarray:
+    """A fixed logistic model for the articles' data: z = 4 - 0.4 * (x1 + x2)."""
     return 4 - 0.4 * x.sum(axis=1)
 
 
@@ -22,9 +22,9 @@ def _one(y: float, p: float) -> float:
 
 
 def explain_text() -> str:
-    z = seed_logits()
+    z = article_logits()
     p_model = 1 / (1 + np.exp(-z))
-    per_sample = binary_cross_entropy(SEED_Y, z, from_logits=True, reduction="none")
+    per_sample = binary_cross_entropy(ARTICLE_Y, z, from_logits=True, reduction="none")
     good = np.array([0.9, 0.8, 0.2, 0.1])
     bad = np.array([0.3, 0.4, 0.7, 0.6])
     y_soft, p_soft = 0.7, 0.4
@@ -51,19 +51,19 @@ def explain_text() -> str:
         f"       predicted  5% bird: loss = -log(0.95) = {_one(0, 0.05):.5f}",
         f"       predicted 99% bird: loss = -log(0.01) = {_one(0, 0.99):.5f}",
         "",
-        "5. The mean over samples. The seed data X = [[2,4],[1,3],[8,9],[5,7]], y = [1,1,0,0],",
+        "5. The mean over samples. The articles' data X = [[2,4],[1,3],[8,9],[5,7]], y = [1,1,0,0],",
         "   scored by the logistic model z = 4 - 0.4*(x1 + x2), p = sigmoid(z):",
     ]
-    for row, label, prob, loss in zip(SEED_X, SEED_Y, p_model, per_sample):
+    for row, label, prob, loss in zip(ARTICLE_X, ARTICLE_Y, p_model, per_sample):
         lines.append(f"       x = {row.tolist()!s:<7} y = {label}  p = {prob:.4f}  loss = {loss:.5f}")
     lines += [
-        f"       mean = {binary_cross_entropy(SEED_Y, z, from_logits=True):.5f}",
+        f"       mean = {binary_cross_entropy(ARTICLE_Y, z, from_logits=True):.5f}",
         "",
         "6. A good classifier against a bad one on the same labels y = [1,1,0,0]:",
-        f"       good p = {good.tolist()}: mean loss = {binary_cross_entropy(SEED_Y, good):.5f}",
-        f"       bad  p = {bad.tolist()}: mean loss = {binary_cross_entropy(SEED_Y, bad):.5f}",
+        f"       good p = {good.tolist()}: mean loss = {binary_cross_entropy(ARTICLE_Y, good):.5f}",
+        f"       bad  p = {bad.tolist()}: mean loss = {binary_cross_entropy(ARTICLE_Y, bad):.5f}",
         "   Lower is better; a constant 0.5 scores log 2 = "
-        f"{binary_cross_entropy(SEED_Y, np.full(4, 0.5)):.5f}.",
+        f"{binary_cross_entropy(ARTICLE_Y, np.full(4, 0.5)):.5f}.",
         "",
         "7. Confident mistakes. A bird predicted at exactly 0% has loss -log(0) = +inf, and",
         "   each framework quietly replaces that with its own number:",
