@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import select
+import signal
 import subprocess
 import sys
 import threading
@@ -111,6 +113,11 @@ def test_a_forked_child_gets_a_working_pool():
         finally:
             os._exit(0)
     os.close(write)
+    ready, _, _ = select.select([read], [], [], 60)
+    if not ready:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung on the parent's thread pool")
     with os.fdopen(read) as pipe:
         got = pipe.read()
     os.waitpid(pid, 0)
