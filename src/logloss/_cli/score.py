@@ -11,6 +11,7 @@ batches, whatever the file size.
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 import warnings
@@ -123,7 +124,9 @@ def _score_sources(sources, options, progress, text_read) -> Result:
 
     batches: queue.Queue = queue.Queue(maxsize=3)
     stop = threading.Event()
-    thread = threading.Thread(target=_reader, args=(sources, plan, text_columns, batches, stop),
+    # The reader runs in the caller's settings (a thread starts with none of its context).
+    thread = threading.Thread(target=contextvars.copy_context().run,
+                              args=(_reader, sources, plan, text_columns, batches, stop),
                               name="logloss-reader", daemon=True)
     thread.start()
     rows_in_file: dict[str, int] = {}

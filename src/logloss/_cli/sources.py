@@ -23,9 +23,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._core.config import available_cpus, get_config
+
 BATCH_ROWS = 1 << 20
-READ_THREADS = max(1, min(os.cpu_count() or 1, 4))  # Parquet row groups decoded at once
-READ_AHEAD = READ_THREADS + 1  # row groups submitted beyond the one being handed out
+MAX_READ_THREADS = 4  # row groups (or CSV blocks) decoded at once, at most
+
+
+def read_threads() -> int:
+    """Decoding threads: the ``threads`` setting, else the CPUs this process may use (at most 4).
+    The reader is the CLI's own thread, so the one-thread rule for callers' threads does not apply."""
+    return min(MAX_READ_THREADS, get_config()["threads"] or available_cpus())
 CSV_BLOCK_BYTES = 2 << 20
 
 INSTALL_HINT = "pip install 'logloss[cli]'"
@@ -41,11 +48,13 @@ class DataError(Exception):
 
 class _ReadAhead:
     """Work on a small thread pool, handed back in submission order, with at most
-    ``READ_AHEAD`` results waiting (so memory does not grow with the file). Leaving the
+    ``read_threads() + 1`` results waiting (so memory does not grow with the file). Leaving the
     ``with`` block cancels whatever was not handed out."""
 
     def __init__(self, name: str):
-        self._pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix=name)
+        threads = read_threads()
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix=name)
+        self._read_ahead = threads + 1  # submitted beyond the one being handed out
         self._pending: collections.deque = collections.deque()
 
     def __enter__(self):
@@ -61,7 +70,7 @@ class _ReadAhead:
 
     def ready(self):
         """(result, position) for the oldest results beyond the read-ahead bound."""
-        while len(self._pending) > READ_AHEAD:
+        while len(self._pending) > self._read_ahead:
             yield self._pop()
 
     def drain(self):
