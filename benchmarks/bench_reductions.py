@@ -204,12 +204,8 @@ def main() -> None:
         if kernels is not None:  # logloss[fast]: the first call also loads (or compiles) the kernels
             t, r = best_time(run, args.repeat)
             rows.append(("logloss (numba kernels)", t, as_mean(r, n), False))
-        use = _fast.USE_NUMBA
-        _fast.USE_NUMBA = False
-        try:
+        with logloss.config_context(engine="numpy"):
             t, r = best_time(run, args.repeat)
-        finally:
-            _fast.USE_NUMBA = use
         rows.append(("logloss (NumPy only)", t, as_mean(r, n), False))
         for name, factory in factories.items():
             made = factory(kind, reduce)
