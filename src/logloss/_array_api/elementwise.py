@@ -1,4 +1,4 @@
-"""Per-element binary cross-entropy and its derivatives on any array library, safe for autodiff:
+"""Per-element binary cross-entropy on any array library, safe for autodiff:
 every ``where`` feeds its unselected branch a safe value ("double where")."""
 
 from __future__ import annotations

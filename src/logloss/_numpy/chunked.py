@@ -1,6 +1,6 @@
 """Fast exact reductions of binary cross-entropy on NumPy arrays.
 
-The reference path (``_binary``) builds input-sized arrays in extended precision. For a
+The reference path (``reference.py``) builds input-sized arrays in extended precision. For a
 full reduction ("mean" or "sum", ``axis=None``) this module instead walks the flattened
 inputs in cache-sized chunks, on all cores (NumPy ufuncs release the GIL), validates each
 chunk with one min/max pass, and keeps only a few MB of buffers whatever the input size.
@@ -18,7 +18,7 @@ The per-sample formulas are float64 and write ``log1p(-p)`` as ``log(s) + c/s`` 
 non-negative, so a few roundings per sample keep the sum within ~1e-15 relative.
 
 With numba installed (``pip install logloss[fast]``), inputs of ``NUMBA_MIN_SIZE`` samples or
-more go instead to the compiled kernels of ``_numba`` (one fused pass, vectorized ``log`` and
+more go instead to the compiled kernels of ``numba_kernels`` (one fused pass, vectorized ``log`` and
 ``exp``), which also serve ``reduction="none"`` for hard labels (each loss within 1 ulp). numba is
 imported on the first such call, never by ``import logloss``; the setting ``engine="numpy"``
 (``logloss.config_context``, or ``LOGLOSS_ENGINE=numpy``) keeps everything on NumPy.

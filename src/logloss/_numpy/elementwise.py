@@ -1,4 +1,4 @@
-"""Per-element losses and derivatives: the primitive every public function reduces.
+"""Per-element losses, entropy and KL divergence: the primitives the NumPy engine reduces.
 
 Inputs are already validated and in the working precision (see ``_core.precision``);
 the derivatives are in ``_core.derivatives``, shared with the array-API engine.

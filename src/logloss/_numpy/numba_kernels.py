@@ -1,6 +1,6 @@
 """Compiled kernels for the fast path (optional: ``pip install logloss[fast]``, i.e. numba).
 
-Imported by ``_fast`` only on the first call large enough to use it, never by ``import logloss``.
+Imported by ``chunked`` only on the first call large enough to use it, never by ``import logloss``.
 
 NumPy's float64 ``log``, ``log1p`` and ``exp`` are scalar libm calls on AVX2 machines (5-9 ns per
 element), and llvmlite from PyPI has no SVML, so numba's ``math.log`` is the same libm call. The
@@ -13,7 +13,7 @@ product plus a sum: ``fastmath={"contract"}`` allows only that, never reassociat
   ``log`` (``f - (hfsq - (s (hfsq + R) + k ln2_lo)))`` with ``s = f / (2 + f)``) with the
   first-order term ``c / a`` added among the small corrections, as fdlibm's ``log1p`` does.
   ``log1p(-p) = log_plus(fl(1 - p), (-p) - (fl(1 - p) - 1))``, the remainder being exact
-  (Fast2Sum), so ``-log(p)`` and ``-log1p(-p)`` are both within 1 ulp (tests/test_numba.py
+  (Fast2Sum), so ``-log(p)`` and ``-log1p(-p)`` are both within 1 ulp (tests/numpy/test_numba_kernels.py
   measures the largest error against long double and mpmath on millions of inputs).
 * ``log_term(a, c)`` is ``log_plus`` with ``c / a`` to first order only (``c 2**-k``, off by
   ``|f| c / a``, at most 2**-53 relative): six FMAs less, for sums of soft-label losses.
@@ -228,7 +228,7 @@ def log1p_unit(e):
 
     fdlibm's log1p core on an exact f: f = e (k = 0) up to sqrt(2) - 1, else
     1 + e = 2 (1 + f) with f = (e - 1) / 2 and its rounding c kept (e - 1 = d + 2c exactly),
-    entering as c / (1 + f) to first order. Measured within 0.85 ulp (tests/test_numba.py)."""
+    entering as c / (1 + f) to first order. Measured within 0.85 ulp (tests/numpy/test_numba_kernels.py)."""
     big = e > SQRT2_MINUS_1
     f = e
     k = 0.0
@@ -317,7 +317,7 @@ def softplus_exact(s):
     """log(1 + exp(s)) within 1 ulp for SOFTPLUS_LOW <= s < SOFTPLUS_HIGH; branch-free.
 
     1 + exp(s) is formed as a + c (TwoSum of 1 and the high part, the low part added to c),
-    good to ~2**-60, so log_plus's own error (< 0.9 ulp, tests/test_numba.py) is all that
+    good to ~2**-60, so log_plus's own error (< 0.9 ulp, tests/numpy/test_numba_kernels.py) is all that
     remains: one log per element, no log1p(exp(-|s|)) + max(s, 0) rounding on top."""
     scale, hi, lo = exp_split(s)
     e = hi * scale
