@@ -8,6 +8,8 @@ from ._categorical import categorical_cross_entropy
 from ._information import binary_entropy
 from ._information import binary_kl_divergence
 from ._validation import InfiniteLossWarning
+from .report.compare import Comparison
+from .report.compare import compare
 
 bce = binary_cross_entropy
 
@@ -15,6 +17,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Accumulator",
+    "Comparison",
     "InfiniteLossWarning",
     "bce",
     "binary_cross_entropy",
@@ -23,4 +26,5 @@ __all__ = [
     "binary_entropy",
     "binary_kl_divergence",
     "categorical_cross_entropy",
+    "compare",
 ]

@@ -23,6 +23,7 @@ from typing import Callable
 
 import numpy as np
 
+from ._compare import Column, CompareState
 from ._validation import (
     check_no_nan,
     check_real_array,
@@ -238,7 +239,7 @@ def _catboost(y, x, from_logits):
     with np.errstate(over="ignore", invalid="ignore"):
         e = np.exp(f)
         tf = np.where(target == 0, 0.0, target * f)
-        return np.where(np.isfinite(e), np.log(1 + e) - tf, (1 - target) * f)
+        return np.where(np.isfinite(e), np.log(1 + e) - tf, np.where(target == 1, 0.0, f))
 
 
 def _spark(y, x, from_logits):
@@ -490,4 +491,24 @@ for _name, _text in _EXTRA_DOCS.items():
     globals()[_name].__doc__ += _text
 del _name, _text
 
-__all__ = ["CONVENTIONS", "Convention", "loss", "names", *CONVENTIONS]
+
+
+def compare_state(*, from_logits: bool = False, conventions=None) -> CompareState:
+    """A streaming :class:`logloss._compare.CompareState` over ``conventions`` (default: all)."""
+    chosen = names() if conventions is None else tuple(check_name(n) for n in conventions)
+    columns = []
+    for name in chosen:
+        info = CONVENTIONS[name]
+        available = info.logits if from_logits else info.probabilities
+        note = None
+        if not available:
+            note = "no logits form" if from_logits else "takes logits"
+        columns.append(Column(
+            name=name, elementwise=_ELEMENTS[name], normalization=info.normalization,
+            scale=1 / _LN2 if info.units == "bits" else 1.0, available=available, note=note,
+            hard_labels_only=info.hard_labels_only,
+            float32_weights=name in ("xgboost", "lightgbm", "catboost")))
+    return CompareState(columns, from_logits=from_logits)
+
+
+__all__ = ["CONVENTIONS", "Convention", "compare_state", "loss", "names", *CONVENTIONS]

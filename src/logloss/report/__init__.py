@@ -1,0 +1,1 @@
+"""The report layer: numbers turned into text, HTML and pictures."""
