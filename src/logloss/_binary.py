@@ -22,6 +22,7 @@ from ._validation import (
     check_same_shape,
     check_sample_weight,
     check_unit_interval,
+    raise_swapped_arguments,
 )
 
 
@@ -76,6 +77,8 @@ def prepare_binary(
 
     output = result_dtype(x.dtype)
     hard = smoothing == 0 and _is_hard(y)
+    if not from_logits and smoothing == 0 and x.size and not hard and _is_hard(x):
+        raise_swapped_arguments()
     exact_in_output = hard and hard_probabilities_exact and not from_logits
     work = working_dtype(output, needs_extended=not exact_in_output)
 
