@@ -51,6 +51,15 @@ class Options:
     positive: str | None = None
     negative: str | None = None
     on_invalid: str = "error"
+    # Makes the per-group state (default: an exact Accumulator); `--clip`, `--convention` and
+    # `logloss compare` hand in their own (see _cli_compare).
+    make_accumulator: object = None
+
+
+def _new_accumulator(options: Options) -> Accumulator:
+    if options.make_accumulator is not None:
+        return options.make_accumulator()
+    return Accumulator(from_logits=options.logits)
 
 
 class _NeedsTextRead(Exception):
@@ -291,7 +300,7 @@ def _score_sources(sources, options, progress, text_read) -> Result:
                         for s, p in zip(sources, plan) if s.kind == "csv"}
     labels = _LabelMapper(options.positive, options.negative) if options.positive is not None else None
     result = Result(columns=plan[0], files=[s.name for s in sources],
-                    overall=Accumulator(from_logits=options.logits), by=list(options.by))
+                    overall=_new_accumulator(options), by=list(options.by))
     group_keys: dict = {}
 
     batches: queue.Queue = queue.Queue(maxsize=3)
@@ -335,7 +344,8 @@ def _score_batch(batch, columns, source, offset, n, options, labels, result, gro
     raw = {"label": batch[columns["label"]], "pred": batch[columns["pred"]]}
     y = labels(raw["label"], reasons) if labels else _numeric(raw["label"], reasons, "label")
     p = _numeric(raw["pred"], reasons, "pred")
-    if not (reasons or labels or columns["weight"] or options.by or options.logits):
+    if not (reasons or labels or columns["weight"] or options.by or options.logits
+            or options.make_accumulator is not None):
         # The common case in one pass per chunk: checks, loss, label and prediction sums. None
         # (a bad or unusual batch) falls through to the checks below, which name the bad rows.
         sums = _fast.hard_label_sums(y, p)
@@ -391,7 +401,7 @@ def _score_batch(batch, columns, source, offset, n, options, labels, result, gro
             continue
         accumulator = result.groups.get(key)
         if accumulator is None:
-            accumulator = result.groups[key] = Accumulator(from_logits=options.logits)
+            accumulator = result.groups[key] = _new_accumulator(options)
         accumulator.update(y[a:b], p[a:b], sample_weight=None if w is None else w[a:b])
 
 
