@@ -51,7 +51,8 @@ def explain_text() -> str:
         f"       predicted  5% bird: loss = -log(0.95) = {_one(0, 0.05):.5f}",
         f"       predicted 99% bird: loss = -log(0.01) = {_one(0, 0.99):.5f}",
         "",
-        "5. The mean over samples. The seed data X = [[2,4],[1,3],[8,9],[5,7]], y = [1,1,0,0],",
+        "5. The mean over samples. The introductory articles' data,",
+        "   X = [[2,4],[1,3],[8,9],[5,7]], y = [1,1,0,0],",
         "   scored by the logistic model z = 4 - 0.4*(x1 + x2), p = sigmoid(z):",
     ]
     for row, label, prob, loss in zip(SEED_X, SEED_Y, p_model, per_sample):

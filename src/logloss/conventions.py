@@ -317,11 +317,11 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                "labels <= 0 are negative; -log(1e-15f) when q <= 1e-15f", "weight", True, True,
                False),
     Convention("catboost", "CatBoost Logloss",
-               "CatBoost 1.2 catboost/libs/metrics/metric.cpp (TCrossEntropyMetric)",
+               "CatBoost 1.2.10 catboost/libs/metrics/metric.cpp (TCrossEntropyMetric)",
                "none: log(1 + e^f) - t·f from the raw margin; target binarised at 0.5",
                "weight", True, True, False),
     Convention("spark", "Spark MulticlassMetrics.logLoss",
-               "Spark 4 mllib/.../evaluation/MulticlassMetrics.scala logLoss(eps = 1e-15)",
+               "Spark 4.3 mllib/.../evaluation/MulticlassMetrics.scala logLoss(eps = 1e-15)",
                "-log(1e-15) when q < 1e-15", "weight", True, False, True),
     Convention("h2o", "H2O binomial logloss",
                "h2o-3 h2o-core/src/main/java/hex/ModelMetricsBinomial.java (perRow)",
@@ -334,7 +334,8 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                "yardstick R/prob-mn_log_loss.R (mn_log_loss_multiclass)",
                "clips to [double eps, 1 - double eps]", "weight", True, False, True),
     Convention("article", "the introductory articles' NumPy function",
-               "shared/seeds: -mean(y*log(p + 1e-15) + (1 - y)*log(1 - p + 1e-15))",
+               "the introductory articles' binary_cross_entropy_loss: "
+               "-mean(y*log(p + 1e-15) + (1 - y)*log(1 - p + 1e-15))",
                "adds 1e-15 inside both logs", "weight", True, False, False),
 ]}
 
