@@ -156,3 +156,14 @@ def test_bad_input_is_refused_as_in_binary_cross_entropy():
         logloss.compare([1, 0], [0.5, 1.5])
     with pytest.raises(ValueError, match="same shape"):
         logloss.compare([1, 0], [0.5])
+
+
+def test_a_soft_label_predicted_at_zero_is_not_taken_for_swapped_arguments():
+    # The band rows alone (soft label, p = 0) look swapped; the batch is not.
+    y = np.array([0.3, 1.0, 0.0, 1.0])
+    p = np.array([0.0, 0.5, 0.4, 0.9])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", logloss.InfiniteLossWarning)
+        rows = {r["convention"]: r for r in logloss.compare(y, p).rows}
+        assert rows["exact"]["value"] == logloss.bce(y, p) == np.inf
+    assert rows["keras"]["value"] == pytest.approx(float(C.keras(y, p)), rel=1e-12)

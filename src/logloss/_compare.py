@@ -31,9 +31,11 @@ from typing import Callable
 
 import numpy as np
 
+from . import _elementwise as ew
 from . import _fast
 from ._accumulator import Accumulator, _CompensatedSum
 from ._binary import binary_cross_entropy
+from ._precision import extended_dtype
 from ._validation import InfiniteLossWarning
 
 BAND = 1e-6  # probabilities this close to 0 are where the conventions act
@@ -157,11 +159,12 @@ class CompareState:
         self.soft |= soft
         yb, xb = yf[index], xf[index]
         wb = None if w is None else w[index]
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore", InfiniteLossWarning)
-            exact = np.asarray(binary_cross_entropy(
-                yb, xb.astype(np.float64), from_logits=self.from_logits, reduction="none"),
-                dtype=np.float64)
+        # The exact losses of the band rows (already checked), by the reference formulas in
+        # extended precision: these rows alone may look like swapped arguments, the batch did not.
+        work = extended_dtype()
+        formula = ew.bce_from_logits if self.from_logits else ew.bce_from_probabilities
+        with np.errstate(all="ignore"):
+            exact = formula(np, yb.astype(work), xb.astype(work)).astype(np.float64)
         weighted_exact = exact if wb is None else exact * wb
         band_exact = float(np.sum(weighted_exact))
         if math.isfinite(batch_loss):
