@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("pyarrow")
 
-import logloss  # noqa: E402
-from logloss import conventions as C  # noqa: E402
-from logloss._cli import main  # noqa: E402
+import logloss
+from logloss import conventions as C
+from logloss._cli import main
 
 
 @pytest.fixture
@@ -26,8 +26,8 @@ def predictions(tmp_path):
     path = tmp_path / "preds.csv"
     with open(path, "w") as handle:
         handle.write("label,pred,w,seg\n")
-        for row in zip(y, p.tolist(), w.tolist(), seg):
-            handle.write("%d,%r,%r,%s\n" % row)
+        rows = zip(y, p.tolist(), w.tolist(), seg)
+        handle.writelines("{},{!r},{!r},{}\n".format(*row) for row in rows)
     return str(path), y, p, w, seg
 
 
@@ -37,7 +37,7 @@ def run_json(capsys, *argv):
 
 
 def test_score_clip_is_binary_cross_entropy_with_clip(capsys, predictions):
-    path, y, p, w, _ = predictions
+    path, y, p, _, _ = predictions
     result = run_json(capsys, "score", path, "--clip", "1e-7")
     assert result["log_loss"] == pytest.approx(float(logloss.bce(y, p, clip=1e-7)), rel=1e-13)
     assert result["clip"] == 1e-7 and result["infinite"] == 0
@@ -55,8 +55,8 @@ def test_score_convention_is_the_conventions_function(capsys, predictions, name)
 @pytest.mark.parametrize("argv, message", [
     (["--clip", "0.7"], "--clip bounds predictions to [clip, 1 - clip] and must be in (0, 0.5)"),
     (["--clip", "1e-7", "--convention", "keras"], "pass one of them"),
-    (["--convention", "tensorflow"], "unknown --convention 'tensorflow'. The conventions are: "
-                                     "sklearn, keras"),
+    (["--convention", "tensorflow"], ("unknown --convention 'tensorflow'. The conventions are: "
+                                      "sklearn, keras")),
     (["--convention", "torch_logits"], "takes logits: pass --logits"),
     (["--convention", "xgboost", "--logits"], "has no logits form"),
 ])

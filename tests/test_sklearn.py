@@ -10,14 +10,14 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from sklearn import metrics  # noqa: E402
-from sklearn.datasets import make_classification  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
-from sklearn.tree import DecisionTreeClassifier  # noqa: E402
+from sklearn import metrics
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.tree import DecisionTreeClassifier
 
-import logloss  # noqa: E402
-from logloss import sklearn as lsk  # noqa: E402
+import logloss
+from logloss import sklearn as lsk
 
 
 def fsum_loss(picked, weight=None):

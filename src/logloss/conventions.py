@@ -18,8 +18,8 @@ NumPy only: no framework is imported here. ``logloss.compare`` puts all of them 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -512,4 +512,23 @@ def compare_state(*, from_logits: bool = False, conventions=None) -> CompareStat
     return CompareState(columns, from_logits=from_logits)
 
 
-__all__ = ["CONVENTIONS", "Convention", "compare_state", "loss", "names", *CONVENTIONS]
+__all__ = [
+    "CONVENTIONS",
+    "Convention",
+    "article",
+    "catboost",
+    "compare_state",
+    "h2o",
+    "keras",
+    "lightgbm",
+    "loss",
+    "names",
+    "sklearn",
+    "spark",
+    "tf_keras_legacy",
+    "torch",
+    "torch_logits",
+    "torchrec",
+    "xgboost",
+    "yardstick",
+]
