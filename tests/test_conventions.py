@@ -262,6 +262,8 @@ def spark_session():
     pytest.importorskip("pyspark")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # pandas >= 3 is not "fully supported"
+        # Starting the JVM forks this process; JAX, when another test imported it, warns then.
+        warnings.filterwarnings("ignore", r"os\.fork\(\) was called", RuntimeWarning)
         from pyspark.sql import SparkSession
 
         session = (SparkSession.builder.master("local[1]").appName("logloss-tests")
@@ -272,6 +274,7 @@ def spark_session():
     session.stop()
 
 
+@pytest.mark.filterwarnings(r"ignore:os\.fork\(\) was called:RuntimeWarning")
 def test_spark_matches_multiclass_log_loss(spark_session):
     from pyspark.ml.evaluation import MulticlassClassificationEvaluator
     from pyspark.ml.linalg import Vectors
