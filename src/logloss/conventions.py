@@ -296,7 +296,7 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
     Convention("keras", "Keras 3 binary_crossentropy",
                "Keras 3.15 keras/src/backend/tensorflow/nn.py binary_crossentropy; "
                "keras/src/losses/loss.py reduce_values (sum_over_batch_size)",
-               "clips p to [1e-7, 1 - 1e-7]; from logits, exact softplus", "count", True, True,
+               "clips p to [1e-7, 1 - 1e-7]; from logits, no clip (softplus form)", "count", True, True,
                False),
     Convention("tf_keras_legacy", "tf.keras 2 (tf_keras) binary_crossentropy",
                "tf_keras 2.21 tf_keras/src/backend.py binary_crossentropy",
@@ -310,7 +310,7 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                "PyTorch 2.13 aten/src/ATen/native/Loss.cpp binary_cross_entropy_with_logits",
                "none: (1 - y)·z - log_sigmoid(z)", "count", False, True, False),
     Convention("xgboost", "XGBoost logloss metric",
-               "XGBoost 3.2 src/metric/elementwise_metric.cu (EvalRowLogLoss), float32 rows",
+               "XGBoost 3.2 src/metric/elementwise_metric.cu (EvalRowLogLoss, float32 rows)",
                "max(p, 1e-16) in float32; sums in double", "weight", True, False, False),
     Convention("lightgbm", "LightGBM binary_logloss",
                "LightGBM 4.7 src/metric/binary_metric.hpp (BinaryLoglossMetric::LossOnPoint)",
