@@ -23,6 +23,9 @@ class Options:
     positive: str | None = None
     negative: str | None = None
     on_invalid: str = "error"
+    # Makes the per-group state (default: an exact Accumulator); `--clip`, `--convention` and
+    # `logloss compare` hand in their own (see compare.py).
+    make_accumulator: object = None
 
 
 

@@ -29,6 +29,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "both terms, the mean, and why frameworks disagree.",
     )
     _add_score_parser(commands)
+    _add_score_parser(commands, "compare")
     commands.add_parser(
         "demo",
         help="score the sample predictions shipped with logloss (a good and a bad model)",
@@ -47,11 +48,19 @@ EXIT_CODES_HELP = """exit codes:
 """
 
 
-def _add_score_parser(commands) -> None:
+def _add_score_parser(commands, name: str = "score") -> None:
+    from . import compare as cli_compare
+
+    compare = name == "compare"
     score = commands.add_parser(
-        "score",
-        help="exact log loss of prediction files (Parquet, CSV/TSV, Arrow, JSON Lines, NumPy)",
-        description="Exact log loss of prediction files of any size, streamed with bounded memory. "
+        name,
+        help="every framework's log loss of prediction files next to the exact one"
+        if compare else
+        "exact log loss of prediction files (Parquet, CSV/TSV, Arrow, JSON Lines, NumPy)",
+        description=("Every framework's log loss (logloss.conventions) of prediction files next "
+                     "to the exact value, and how many rows each one changed; the files are read "
+                     "as `logloss score` reads them. " if compare else "")
+        + "Exact log loss of prediction files of any size, streamed with bounded memory. "
         "FILE is Parquet (.parquet, a directory or a glob of them), CSV/TSV (.csv, .tsv, "
         "optionally .gz or .zst), Arrow IPC/Feather (.arrow, .feather), JSON Lines (.jsonl), "
         "NumPy (.npy, .npz), or - for CSV on standard input.",
@@ -79,6 +88,10 @@ def _add_score_parser(commands) -> None:
     score.add_argument("--output", "-o", metavar="FILE", help="write the result here, not stdout")
     score.add_argument("--quiet", "-q", action="store_true",
                        help="no progress bar and no notes on standard error")
+    if compare:
+        score.set_defaults(render=cli_compare.render_compare)
+    else:
+        cli_compare.add_score_options(score)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -92,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sys.stdout.write(explain_text())
         return EXIT_OK
-    if args.command == "score":
+    if args.command in ("score", "compare"):
         return _run_score(args)
     if args.command == "demo":
         return _run_demo()
@@ -106,7 +119,11 @@ def _note(args, text: str) -> None:
 
 
 def _run_score(args) -> int:
+    from . import compare as cli_compare
     from .sources import DataError, UsageError, require_pyarrow, resolve
+
+    command = f"logloss {args.command}"
+    render = getattr(args, "render", None)
 
     try:
         require_pyarrow()
@@ -122,6 +139,8 @@ def _run_score(args) -> int:
         options = Options(label=args.label, pred=args.pred, weight=args.weight, by=args.by,
                           logits=args.logits, positive=args.positive, negative=args.negative,
                           on_invalid=args.on_invalid)
+        options.make_accumulator = (cli_compare.compare_factory(args) if render else
+                                    cli_compare.accumulator_factory(args, UsageError))
         from_stdin = any(s.paths == ["-"] for s in sources)
         text_read = from_stdin and args.on_invalid == "skip"
         while True:
@@ -140,31 +159,34 @@ def _run_score(args) -> int:
                 if progress is not None:
                     progress.close()
     except UsageError as error:
-        print(f"logloss score: error: {error}", file=sys.stderr)
+        print(f"{command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except DataError as error:
-        print(f"logloss score: invalid data: {error}", file=sys.stderr)
+        print(f"{command}: invalid data: {error}", file=sys.stderr)
         return EXIT_INVALID_DATA
     summary = report(result, options)
+    summary.update(cli_compare.describe(args))
     columns = summary["columns"]
     detected = [f"{role}={columns[role]!r}" for role in ("label", "pred")
                 if getattr(args, role) is None]
     if detected:
-        _note(args, "logloss score: detected columns " + ", ".join(detected)
+        _note(args, f"{command}: detected columns " + ", ".join(detected)
               + " (choose others with --label/--pred)")
     if summary["rows_rejected"]:
         reasons = ", ".join(f"{k}: {v}" for k, v in summary["rejected_by_reason"].items())
-        _note(args, f"logloss score: skipped {summary['rows_rejected']} of {summary['rows_read']} "
+        _note(args, f"{command}: skipped {summary['rows_rejected']} of {summary['rows_read']} "
               f"rows ({reasons})")
     if summary["infinite"]:
-        _note(args, f"logloss score: {summary['infinite']} rows have infinite loss (a prediction "
+        _note(args, f"{command}: {summary['infinite']} rows have infinite loss (a prediction "
               "of exactly 0 for a positive or 1 for a negative), so the log loss is inf")
     if result.rows_scored == 0:
-        print("logloss score: invalid data: no row was left to score "
+        print(f"{command}: invalid data: no row was left to score "
               f"({summary['rows_read']} read, {summary['rows_rejected']} rejected).",
               file=sys.stderr)
         return EXIT_INVALID_DATA
-    if args.format == "json":
+    if render is not None:
+        text = render(result, summary, args)
+    elif args.format == "json":
         import json
 
         text = json.dumps(jsonable(summary), indent=2, allow_nan=False) + "\n"

@@ -44,6 +44,12 @@ class NeedsTextRead(Exception):
 # -- the run -------------------------------------------------------------------------------
 
 
+def _new_accumulator(options: Options) -> Accumulator:
+    if options.make_accumulator is not None:
+        return options.make_accumulator()
+    return Accumulator(from_logits=options.logits)
+
+
 @dataclass
 class Result:
     columns: dict
@@ -119,7 +125,7 @@ def _score_sources(sources, options, progress, text_read) -> Result:
                         for s, p in zip(sources, plan) if s.kind == "csv"}
     labels = LabelMapper(options.positive, options.negative) if options.positive is not None else None
     result = Result(columns=plan[0], files=[s.name for s in sources],
-                    overall=Accumulator(from_logits=options.logits), by=list(options.by))
+                    overall=_new_accumulator(options), by=list(options.by))
     group_keys: dict = {}
 
     batches: queue.Queue = queue.Queue(maxsize=3)
@@ -165,7 +171,8 @@ def _score_batch(batch, columns, source, offset, n, options, labels, result, gro
     raw = {"label": batch[columns["label"]], "pred": batch[columns["pred"]]}
     y = labels(raw["label"], reasons) if labels else numeric_values(raw["label"], reasons, "label")
     p = numeric_values(raw["pred"], reasons, "pred")
-    if not (reasons or labels or columns["weight"] or options.by or options.logits):
+    if not (reasons or labels or columns["weight"] or options.by or options.logits
+            or options.make_accumulator is not None):
         # The common case in one pass per chunk: checks, loss, label and prediction sums. None
         # (a bad or unusual batch) falls through to the checks below, which name the bad rows.
         stats = fast_batch_statistics(y, p)
@@ -221,7 +228,7 @@ def _score_batch(batch, columns, source, offset, n, options, labels, result, gro
             continue
         accumulator = result.groups.get(key)
         if accumulator is None:
-            accumulator = result.groups[key] = Accumulator(from_logits=options.logits)
+            accumulator = result.groups[key] = _new_accumulator(options)
         accumulator.update(y[a:b], p[a:b], sample_weight=None if w is None else w[a:b])
 
 
@@ -269,10 +276,10 @@ def report(result: Result, options: Options) -> dict:
         report_["by"] = list(options.by)
         report_["groups"] = [
             {"group": dict(zip(options.by, key)), **_stats(acc)}
-            for key, acc in sorted(result.groups.items(), key=lambda kv: _sort_key(kv[0]))
+            for key, acc in sorted(result.groups.items(), key=lambda kv: sort_key(kv[0]))
         ]
     return report_
 
 
-def _sort_key(key: tuple):
+def sort_key(key: tuple):
     return tuple((v is None, str(type(v)), v if v is not None else 0) for v in key)

@@ -86,12 +86,31 @@ def check_same_shape(
     true_name: str, true: np.ndarray, pred_name: str, pred: np.ndarray
 ) -> None:
     if true.shape != pred.shape:
+        if pred.ndim == true.ndim + 1 and pred.shape[:-1] == true.shape and pred.shape[-1] >= 2:
+            # predict_proba's (n, 2) output against (n,) labels
+            raise ValueError(
+                f"`{pred_name}` has one more axis than `{true_name}`: "
+                f"{true_name}.shape={true.shape}, {pred_name}.shape={pred.shape}. For class "
+                f"probabilities such as predict_proba's output, pass {pred_name}[..., 1] (the "
+                "positive class) for binary labels, or use categorical_cross_entropy "
+                "(or logloss.sklearn.log_loss) for one column per class."
+            )
         raise ValueError(
             f"`{true_name}` and `{pred_name}` must have the same shape. "
             f"Received {true_name}.shape={true.shape} and {pred_name}.shape={pred.shape}."
             " Reshape one of them explicitly (broadcasting (n,) against (n, 1) would "
             "silently compare every sample with every other)."
         )
+
+
+def raise_swapped_arguments() -> None:
+    """Soft labels against predictions that are all 0 or 1: the arguments are most likely swapped
+    (every such sample would have an infinite loss)."""
+    raise ValueError(
+        "`y_true` holds soft labels (values strictly between 0 and 1) while every `y_pred` is "
+        "0 or 1, which would make each such sample's loss infinite. Were the arguments "
+        "swapped? The order is binary_cross_entropy(y_true, y_pred)."
+    )
 
 
 def check_nonempty(name: str, values: np.ndarray, reduction: str) -> None:

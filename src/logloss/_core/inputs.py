@@ -19,6 +19,7 @@ from .checks import (
     check_nonempty,
     check_unit_interval,
     format_index,
+    raise_swapped_arguments,
 )
 from .precision import result_dtype, working_dtype
 from .reduction import normalize_axis
@@ -75,6 +76,8 @@ def prepare_binary(
 
     output = result_dtype(x.dtype)
     hard = smoothing == 0 and is_hard(y)
+    if not from_logits and smoothing == 0 and x.size and not hard and is_hard(x):
+        raise_swapped_arguments()
     exact_in_output = hard and hard_probabilities_exact and not from_logits
     work = working_dtype(output, needs_extended=not exact_in_output)
 

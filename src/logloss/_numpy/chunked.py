@@ -90,6 +90,18 @@ def _workers(chunks: int) -> int:
     return max(1, min(thread_count(), chunks))
 
 
+def run_in_ranges(function, n: int, chunk: int, *args) -> list:
+    """``function(*args, start, stop)`` over ``[0, n)`` cut at multiples of ``chunk``, one range
+    per thread of the ``threads`` setting, on the process's pool; the results in order."""
+    workers = _workers(-(-n // chunk)) if n else 1
+    if workers == 1:
+        return [function(*args, 0, n)]
+    bounds = [(n * i // workers) // chunk * chunk for i in range(workers)] + [n]
+    futures = [_executor().submit(function, *args, bounds[i], bounds[i + 1])
+               for i in range(workers) if bounds[i] < bounds[i + 1]]
+    return [future.result() for future in futures]
+
+
 # ---------------------------------------------------------------- compiled kernels (numba)
 
 
