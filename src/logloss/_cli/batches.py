@@ -5,8 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from .sources import DataError
+from .sources import DataError, UsageError
 
+# The text a number may be written as: what pyarrow's CSV reader and cast accept, ASCII only.
+# Python's float() also takes "0.9_9", " 0.5" and digits of other scripts ("٠.٥", "０.５"),
+# which are not numbers in a data file.
+NUMBER_PATTERN = (r"^[+-]?(?:[0-9]+\.?[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?"
+                  r"|(?i:inf|infinity|nan))$")
+
+# A row with several problems is counted once, under its first reason in this order: the label,
+# then the prediction, then the weight; for a column, the order below.
+ROLES = ("label", "pred", "weight")
 REASON_TEXT = {
     "missing": "is missing",
     "non_numeric": "is not a number",
@@ -40,14 +49,14 @@ def numeric_values(array, reasons: dict, role: str):
         try:
             array = pc.cast(array, pa.float64())
         except pa.ArrowInvalid:
-            values = np.empty(len(array), dtype=np.float64)
-            for i, text in enumerate(array.to_pylist()):
-                try:
-                    values[i] = float(text) if text is not None else 0.0
-                except ValueError:
-                    values[i] = 0.0
-                    mark(reasons, role, "non_numeric", i, len(array))
-            array = pa.array(values, mask=array.is_null().to_numpy(zero_copy_only=False))
+            number = pc.fill_null(pc.match_substring_regex(array, NUMBER_PATTERN), True)
+            number = number.to_numpy(zero_copy_only=False)
+            mark(reasons, role, "non_numeric", ~number, len(array))
+            array = pc.cast(pc.if_else(pa.array(number), array, "0"), pa.float64())
+    elif pa.types.is_decimal(array.type):
+        import pyarrow.compute as pc
+
+        array = pc.cast(array, pa.float64())  # to the nearest float64, as a CSV number is read
     elif not (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)
               or pa.types.is_boolean(array.type) or pa.types.is_null(array.type)):
         raise DataError(f"the {role} column has type {array.type}, which is not numeric")
@@ -58,6 +67,20 @@ def numeric_values(array, reasons: dict, role: str):
     if pa.types.is_null(array.type):
         return np.zeros(len(array), dtype=np.float64)
     return array.to_numpy(zero_copy_only=False)
+
+
+def first_reasons(reasons: dict, n: int) -> tuple[dict, np.ndarray]:
+    """Each bad row under one reason only (its first, in the order of ROLES and REASON_TEXT),
+    and the mask of bad rows."""
+    order = {key: i for i, key in enumerate((r, k) for r in ROLES for k in REASON_TEXT)}
+    bad = np.zeros(n, dtype=bool)
+    counted = {}
+    for key in sorted(reasons, key=order.__getitem__):
+        mask = reasons[key] & ~bad
+        if mask.any():
+            counted[key] = mask
+            bad |= mask
+    return counted, bad
 
 
 def mark(reasons: dict, role: str, reason: str, index, n: int) -> None:
@@ -128,6 +151,8 @@ class LabelMapper:
             array = pa.array(array)
         if pa.types.is_dictionary(array.type):
             array = array.dictionary_decode()
+        if pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
+            return self._numeric(array, reasons)
         text = pc.cast(array, pa.string())
         if self.negative is None:
             others = [v for v in pc.unique(text).to_pylist() if v is not None and v != self.positive]
@@ -144,3 +169,40 @@ class LabelMapper:
         if neither.any():
             mark(reasons, "label", "not_positive_or_negative", neither, len(text))
         return is_positive.view(np.int8)
+
+    def _numeric(self, array, reasons: dict) -> np.ndarray:
+        """Numbers compared as numbers: ``--positive 1.0`` or ``1`` means the value 1 (text
+        would compare "1.0" with pyarrow's "1")."""
+        import pyarrow.compute as pc
+
+        positive = _number(self.positive, "--positive", array.type)
+        values = array.fill_null(0).to_numpy(zero_copy_only=False).astype(np.float64)
+        missing = array.is_null().to_numpy(zero_copy_only=False)
+        if self.negative is None:
+            others = [v for v in pc.unique(array).to_pylist()
+                      if v is not None and not float(v) == positive]
+            if others:
+                self.negative = others[0]
+        negative = (_number(self.negative, "--negative", array.type)
+                    if self.negative is not None else None)
+        is_positive = (values == positive) & ~missing
+        is_negative = ((values == negative) & ~missing if negative is not None
+                       else np.zeros(len(values), dtype=bool))
+        if missing.any():
+            mark(reasons, "label", "missing", missing, len(values))
+            is_negative |= missing
+        neither = ~(is_positive | is_negative)
+        if neither.any():
+            mark(reasons, "label", "not_positive_or_negative", neither, len(values))
+        return is_positive.view(np.int8)
+
+
+def _number(value, option: str, kind) -> float:
+    import re
+
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not re.fullmatch(NUMBER_PATTERN[1:-1], value):
+        raise UsageError(f"Invalid value for argument `{option}`. The label column holds numbers "
+                         f"({kind}), so a number is expected. Received: {option}={value!r}.")
+    return float(value)
