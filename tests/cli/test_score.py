@@ -296,8 +296,8 @@ def test_csv_and_table_formats_and_output_file(tmp_path, capsys):
     assert main(["score", str(path), "--by", "seg", "--format", "csv", "-o", str(out), "-q"]) == 0
     assert capsys.readouterr().out == ""
     lines = out.read_text().splitlines()
-    assert lines[0].startswith("seg,rows_scored,positives")
-    assert len(lines) == 4 and lines[-1].startswith("(all),8,4")
+    assert lines[0].startswith("level,seg,rows_scored,positives")
+    assert len(lines) == 4 and lines[-1].startswith("total,,8,4")
     assert main(["score", str(path), "-q"]) == 0
     text = capsys.readouterr().out
     assert "log_loss" in text and f"{exact(Y, P):.6f}" in text

@@ -78,6 +78,8 @@ def _plain_values(dictionary) -> list:
     if pa.types.is_timestamp(kind):
         # ISO 8601 with the unit's fraction (%S prints it) and the offset when zoned.
         text = pc.strftime(dictionary, format="%Y-%m-%dT%H:%M:%S" + ("%z" if kind.tz else ""))
+        if kind.tz:  # +0100 -> +01:00, the extended form that goes with the date's dashes
+            text = pc.replace_substring_regex(text, r"([+-]\d\d)(\d\d)$", r"\1:\2")
         return text.to_pylist()
     if pa.types.is_duration(kind):
         return [None if v is None else f"{v} {kind.unit}"

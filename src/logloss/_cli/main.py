@@ -221,15 +221,25 @@ def _check_output(output: str, sources) -> None:
     if not os.path.isdir(folder):
         raise UsageError(f"--output {output}: the folder {folder} does not exist.")
     if os.path.exists(output):
-        if not os.access(output, os.W_OK):
-            raise UsageError(f"--output {output}: the file is not writable.")
         for source in sources:
             for path in source.paths:
                 if path != "-" and os.path.exists(path) and os.path.samefile(path, output):
                     raise UsageError(f"--output {output}: is the input file {path}; writing the "
                                      "result there would overwrite the data.")
-    elif not os.access(folder, os.W_OK):
-        raise UsageError(f"--output {output}: the folder {folder} is not writable.")
+    # Try it (permissions alone say nothing for root or on /proc): open an existing target
+    # without truncating it, or make and remove a file in the folder the result will go to.
+    try:
+        if os.path.exists(output) and not os.path.isfile(output):
+            open(output, "a").close()
+        else:
+            import tempfile
+
+            tempfile.TemporaryFile(dir=folder).close()
+            if os.path.exists(output) and not os.access(output, os.W_OK):
+                raise PermissionError(13, "Permission denied")
+    except OSError as error:
+        raise UsageError(f"--output {output}: cannot be written ({error.strerror or error}).") \
+            from None
 
 
 def _write(text: str, output: str | None) -> None:

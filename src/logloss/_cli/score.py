@@ -312,10 +312,12 @@ def report(result: Result, options: Options) -> dict:
         report_["label_mapping"] = result.label_mapping
     if options.by:
         report_["by"] = list(options.by)
-        report_["groups"] = [
-            {"group": dict(zip(options.by, key)), **_stats(acc)}
-            for key, acc in sorted(result.groups.items(), key=lambda kv: _sort_key(kv[0]))
-        ]
+        report_["groups"] = []
+        for key, acc in sorted(result.groups.items(), key=lambda kv: _sort_key(kv[0])):
+            group = {"group": dict(zip(options.by, key)), **_stats(acc)}
+            if not acc.total_weight > 0:
+                group["note"] = "every weight in this group is zero: the weighted mean is undefined"
+            report_["groups"].append(group)
     return report_
 
 
