@@ -43,12 +43,23 @@ def numeric_values(array, reasons: dict, role: str):
 
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
+    if pa.types.is_binary(array.type) or pa.types.is_large_binary(array.type):
+        # pyarrow reads a CSV column with bytes that are not UTF-8 as binary: those rows are
+        # not numbers, the others are text like any other.
+        texts = []
+        for i, value in enumerate(array.to_pylist()):
+            try:
+                texts.append(None if value is None else value.decode("utf-8"))
+            except UnicodeDecodeError:
+                texts.append("not UTF-8")
+        array = pa.array(texts, pa.string())
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
         import pyarrow.compute as pc  # only here: importing it costs ~40 ms per run
 
         try:
             array = pc.cast(array, pa.float64())
         except pa.ArrowInvalid:
+            array = pc.utf8_trim(array, " \t")  # " 0.5" (CSV written with ", ") is 0.5
             number = pc.fill_null(pc.match_substring_regex(array, NUMBER_PATTERN), True)
             number = number.to_numpy(zero_copy_only=False)
             mark(reasons, role, "non_numeric", ~number, len(array))

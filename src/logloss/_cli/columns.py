@@ -28,6 +28,8 @@ class Options:
 
 def pick_columns(names: list[str], options: Options, source: str) -> dict[str, str | None]:
     """The label/pred/weight/by columns to read, detected from common names when not given."""
+    if not names:
+        raise DataError(f"{source}: the file has no columns (it is empty).")
     lowered = {n.lower(): n for n in names}
     listing = ", ".join(repr(n) for n in names)
 

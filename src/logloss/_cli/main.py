@@ -202,6 +202,10 @@ def _run_score(args) -> int:
     except BrokenPipeError:
         raise
     except OSError as error:
+        if not args.output:
+            # What could not be written stays in stdout's buffer; point stdout at devnull so the
+            # interpreter's final flush cannot fail again after this message.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         target = args.output or "standard output"
         print(f"logloss score: output error: cannot write the result to {target} "
               f"({error.strerror or error}); nothing was written.", file=sys.stderr)
