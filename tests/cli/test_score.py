@@ -428,6 +428,10 @@ def test_truncated_gzip_is_an_error(tmp_path, capsys):
     (tmp_path / "cut.csv.gz").write_bytes(data[: len(data) // 2])
     assert main(["score", str(tmp_path / "cut.csv.gz"), "-q"]) == 1
     assert "truncated or corrupt" in capsys.readouterr().err
+    # Cut in the trailer (CRC and length) only: every row decompresses, yet the file is cut.
+    (tmp_path / "trailer.csv.gz").write_bytes(data[:-4])
+    assert main(["score", str(tmp_path / "trailer.csv.gz"), "-q"]) == 1
+    assert "truncated or corrupt" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("argv", "message"), [

@@ -173,15 +173,18 @@ class Source:
             if self.kind == "npy":
                 return list(_npy_columns(self._npy()).keys())
             if self.kind == "npz":
-                with np.load(self.paths[0]) as archive:
+                with open(self.paths[0], "rb") as handle, np.load(handle) as archive:
                     return list(archive.files)
             if self.kind == "csv" and self.paths == ["-"]:
                 return self._stdin().header(self.delimiter)
             if self.kind == "jsonl" and self.python_json:
                 return self._python_json_names()
             reader = self._text_reader(None, ())
-            self._schema = reader.schema
-            reader.close()
+            try:
+                self._schema = reader.schema
+            finally:
+                reader.close()
+                self._close_raw()
             return list(self._schema.names)
         except (UsageError, DataError):
             raise
@@ -324,7 +327,7 @@ class Source:
                    self.paths[0])
 
     def _npz_batches(self, columns):
-        with np.load(self.paths[0], allow_pickle=False) as archive:
+        with open(self.paths[0], "rb") as handle, np.load(handle, allow_pickle=False) as archive:
             arrays = {c: archive[c] for c in columns}
         lengths = {c: len(a) for c, a in arrays.items()}
         if len(set(lengths.values())) > 1:
@@ -341,12 +344,19 @@ class Source:
         return self._stdin_stream
 
     def _byte_stream(self):
+        """(the file as read, for progress; the bytes to parse). A compressed stream must end
+        where its format says it ends: a cut gzip or zstd file is an error, not fewer rows."""
         import pyarrow as pa
 
         if self.paths == ["-"]:
             return self._stdin(), self._stdin()
         raw = pa.OSFile(self.paths[0], "rb")
-        return raw, (pa.CompressedInputStream(raw, self.compression) if self.compression else raw)
+        if self.compression == "gzip":
+            return raw, pa.PythonFile(_Gunzip(raw, self.name), mode="r")
+        if self.compression == "zstd":
+            _check_zstd_frames(self.paths[0], self.name)
+            return raw, pa.CompressedInputStream(raw, "zstd")
+        return raw, raw
 
     def _text_reader(self, columns, text_columns, stream=None, column_names=None):
         import pyarrow as pa
@@ -465,14 +475,20 @@ class Source:
         reader = self._text_reader(columns if self.kind == "csv" else None, text_columns)
         yield from self._streamed(reader, columns)
 
+    def _close_raw(self) -> None:
+        if self.paths != ["-"] and getattr(self, "_raw", None) is not None:
+            self._raw.close()
+
     def _streamed(self, reader, columns):
         path = self.paths[0] if self.paths != ["-"] else self.name
         try:
             for batch in reader:
                 yield _columns(batch, columns), self._raw.tell(), path
+            self._close_raw()
         except Exception as error:  # noqa: BLE001 - sorted out below
+            self._close_raw()
             text = str(error)
-            if "straddl" in text:  # one line longer than the block
+            if "straddl" in text and self.kind == "csv":  # one line longer than the block
                 if self.paths == ["-"] or self.stream_block >= MAX_STREAM_BLOCK_BYTES:
                     raise DataError(
                         f"{self.name}: a line is longer than {self.stream_block:,} bytes, the "
@@ -493,9 +509,8 @@ class Source:
                 yield {c: _python_values([r.get(c) for r in rows]) for c in columns}, \
                     self._raw.tell(), path
                 rows = []
-        if rows:
-            yield {c: _python_values([r.get(c) for r in rows]) for c in columns}, \
-                self._raw.tell(), path
+        if rows:  # the file is read and closed by now
+            yield {c: _python_values([r.get(c) for r in rows]) for c in columns}, self.size or 0, path
 
     def _python_json_names(self) -> list[str]:
         """The keys of the first thousand objects, in order of appearance."""
@@ -508,11 +523,8 @@ class Source:
 
     def _json_objects(self):
         """(line number, object) for each non-blank line; a line that is not a JSON object
-        (NaN and Infinity are not JSON; a key may appear once) is an error naming the line."""
+        (or holds a key twice) is an error naming the line."""
         import json
-
-        def refuse(constant):
-            raise ValueError(f"{constant} is not valid JSON")
 
         def no_duplicates(pairs):
             seen = {}
@@ -523,6 +535,14 @@ class Source:
             return seen
 
         self._raw, stream = self._byte_stream()
+        try:
+            yield from self._json_lines(stream, no_duplicates)
+        finally:
+            self._close_raw()
+
+    def _json_lines(self, stream, no_duplicates):
+        import json
+
         pending, line_number = b"", 0
         while True:
             try:
@@ -536,7 +556,8 @@ class Source:
                 if not line.strip():
                     continue
                 try:
-                    value = json.loads(line, parse_constant=refuse, object_pairs_hook=no_duplicates)
+                    # NaN and Infinity are read as pyarrow reads them; the checks then name them.
+                    value = json.loads(line, object_pairs_hook=no_duplicates)
                 except ValueError as error:  # UnicodeDecodeError and JSONDecodeError too
                     raise DataError(f"{self.name}: line {line_number} is not valid JSON "
                                     f"({error}): {_shorten(line)}") from None
@@ -546,6 +567,100 @@ class Source:
                 yield line_number, value
             if not chunk:
                 return
+
+
+class _Gunzip(io.RawIOBase):
+    """gzip through zlib, which says whether the stream reached its end (pyarrow's codec reads
+    a cut file as a shorter one); the CRC and length of each member are checked too."""
+
+    def __init__(self, raw, name: str):
+        import zlib
+
+        super().__init__()
+        self._zlib, self._raw, self._name = zlib, raw, name
+        self._inflate = zlib.decompressobj(wbits=31)
+        self._out = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._out:
+            data = self._inflate.unconsumed_tail or self._raw.read(1 << 20)
+            if not data:
+                if not self._inflate.eof:
+                    raise DataError(f"{self._name}: the gzip stream ends before its end marker: "
+                                    "the file is truncated or corrupt; no result is reported.")
+                return 0
+            if self._inflate.eof:  # another member follows (concatenated .gz files)
+                self._inflate = self._zlib.decompressobj(wbits=31)
+            try:
+                self._out = self._inflate.decompress(data, 1 << 20)
+            except self._zlib.error as error:
+                raise DataError(f"{self._name}: not a valid gzip stream ({error}); the file is "
+                                "corrupt; no result is reported.") from None
+            if self._inflate.eof and self._inflate.unused_data:
+                data = self._inflate.unused_data
+                self._inflate = self._zlib.decompressobj(wbits=31)
+                self._out += self._inflate.decompress(data, 1 << 20) if data.strip(b"\0") else b""
+        n = min(len(buffer), len(self._out))
+        buffer[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
+
+
+def _check_zstd_frames(path: str, name: str) -> None:
+    """Walk the zstd frames and block headers (no decompression) to the end of the file: a
+    file cut anywhere ends inside a frame, which pyarrow's codec may read as a shorter one."""
+    import struct
+
+    def cut(where: str):
+        return DataError(f"{name}: the zstd stream ends inside {where}: the file is truncated "
+                         "or corrupt; no result is reported.")
+
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        position = 0
+        if size == 0:
+            raise cut("its first frame (the file is empty)")
+        while position < size:
+            handle.seek(position)
+            head = handle.read(18)
+            if len(head) < 4:
+                raise cut("a frame header")
+            magic = struct.unpack("<I", head[:4])[0]
+            if 0x184D2A50 <= magic <= 0x184D2A5F:  # a skippable frame
+                if len(head) < 8:
+                    raise cut("a skippable frame")
+                position += 8 + struct.unpack("<I", head[4:8])[0]
+                continue
+            if magic != 0xFD2FB528:
+                raise DataError(f"{name}: not a zstd stream at byte {position:,}; the file is "
+                                "corrupt; no result is reported.")
+            if len(head) < 5:
+                raise cut("a frame header")
+            descriptor = head[4]
+            single = descriptor >> 5 & 1
+            size_field = (0, 2, 4, 8)[descriptor >> 6]
+            if descriptor >> 6 == 0 and single:
+                size_field = 1
+            header = 1 + (0 if single else 1) + (0, 1, 2, 4)[descriptor & 3] + size_field
+            position += 4 + header
+            while True:
+                handle.seek(position)
+                block = handle.read(3)
+                if len(block) < 3:
+                    raise cut("a block header")
+                value = int.from_bytes(block, "little")
+                last, kind, length = value & 1, value >> 1 & 3, value >> 3
+                position += 3 + (1 if kind == 1 else length)  # an RLE block holds one byte
+                if position > size:
+                    raise cut("a block")
+                if last:
+                    break
+            position += 4 if descriptor >> 2 & 1 else 0  # the content checksum
+            if position > size:
+                raise cut("the frame's checksum")
 
 
 def _python_values(values: list):
