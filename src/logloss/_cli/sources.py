@@ -344,19 +344,14 @@ class Source:
         return self._stdin_stream
 
     def _byte_stream(self):
-        """(the file as read, for progress; the bytes to parse). A compressed stream must end
-        where its format says it ends: a cut gzip or zstd file is an error, not fewer rows."""
+        """(the file as read, for progress; the bytes to parse). pyarrow's codecs refuse a
+        gzip or zstd stream cut before its end ("Truncated compressed stream")."""
         import pyarrow as pa
 
         if self.paths == ["-"]:
             return self._stdin(), self._stdin()
         raw = pa.OSFile(self.paths[0], "rb")
-        if self.compression == "gzip":
-            return raw, pa.PythonFile(_Gunzip(raw, self.name), mode="r")
-        if self.compression == "zstd":
-            _check_zstd_frames(self.paths[0], self.name)
-            return raw, pa.CompressedInputStream(raw, "zstd")
-        return raw, raw
+        return raw, (pa.CompressedInputStream(raw, self.compression) if self.compression else raw)
 
     def _text_reader(self, columns, text_columns, stream=None, column_names=None):
         import pyarrow as pa
@@ -483,7 +478,9 @@ class Source:
         path = self.paths[0] if self.paths != ["-"] else self.name
         try:
             for batch in reader:
-                yield _columns(batch, columns), self._raw.tell(), path
+                # pyarrow's JSON reader closes a compressed stream (and the file) at its end
+                position = self.size or 0 if getattr(self._raw, "closed", False) else self._raw.tell()
+                yield _columns(batch, columns), position, path
             self._close_raw()
         except Exception as error:  # noqa: BLE001 - sorted out below
             self._close_raw()
@@ -569,100 +566,6 @@ class Source:
                 return
 
 
-class _Gunzip(io.RawIOBase):
-    """gzip through zlib, which says whether the stream reached its end (pyarrow's codec reads
-    a cut file as a shorter one); the CRC and length of each member are checked too."""
-
-    def __init__(self, raw, name: str):
-        import zlib
-
-        super().__init__()
-        self._zlib, self._raw, self._name = zlib, raw, name
-        self._inflate = zlib.decompressobj(wbits=31)
-        self._out = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        while not self._out:
-            data = self._inflate.unconsumed_tail or self._raw.read(1 << 20)
-            if not data:
-                if not self._inflate.eof:
-                    raise DataError(f"{self._name}: the gzip stream ends before its end marker: "
-                                    "the file is truncated or corrupt; no result is reported.")
-                return 0
-            if self._inflate.eof:  # another member follows (concatenated .gz files)
-                self._inflate = self._zlib.decompressobj(wbits=31)
-            try:
-                self._out = self._inflate.decompress(data, 1 << 20)
-            except self._zlib.error as error:
-                raise DataError(f"{self._name}: not a valid gzip stream ({error}); the file is "
-                                "corrupt; no result is reported.") from None
-            if self._inflate.eof and self._inflate.unused_data:
-                data = self._inflate.unused_data
-                self._inflate = self._zlib.decompressobj(wbits=31)
-                self._out += self._inflate.decompress(data, 1 << 20) if data.strip(b"\0") else b""
-        n = min(len(buffer), len(self._out))
-        buffer[:n] = self._out[:n]
-        self._out = self._out[n:]
-        return n
-
-
-def _check_zstd_frames(path: str, name: str) -> None:
-    """Walk the zstd frames and block headers (no decompression) to the end of the file: a
-    file cut anywhere ends inside a frame, which pyarrow's codec may read as a shorter one."""
-    import struct
-
-    def cut(where: str):
-        return DataError(f"{name}: the zstd stream ends inside {where}: the file is truncated "
-                         "or corrupt; no result is reported.")
-
-    with open(path, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        position = 0
-        if size == 0:
-            raise cut("its first frame (the file is empty)")
-        while position < size:
-            handle.seek(position)
-            head = handle.read(18)
-            if len(head) < 4:
-                raise cut("a frame header")
-            magic = struct.unpack("<I", head[:4])[0]
-            if 0x184D2A50 <= magic <= 0x184D2A5F:  # a skippable frame
-                if len(head) < 8:
-                    raise cut("a skippable frame")
-                position += 8 + struct.unpack("<I", head[4:8])[0]
-                continue
-            if magic != 0xFD2FB528:
-                raise DataError(f"{name}: not a zstd stream at byte {position:,}; the file is "
-                                "corrupt; no result is reported.")
-            if len(head) < 5:
-                raise cut("a frame header")
-            descriptor = head[4]
-            single = descriptor >> 5 & 1
-            size_field = (0, 2, 4, 8)[descriptor >> 6]
-            if descriptor >> 6 == 0 and single:
-                size_field = 1
-            header = 1 + (0 if single else 1) + (0, 1, 2, 4)[descriptor & 3] + size_field
-            position += 4 + header
-            while True:
-                handle.seek(position)
-                block = handle.read(3)
-                if len(block) < 3:
-                    raise cut("a block header")
-                value = int.from_bytes(block, "little")
-                last, kind, length = value & 1, value >> 1 & 3, value >> 3
-                position += 3 + (1 if kind == 1 else length)  # an RLE block holds one byte
-                if position > size:
-                    raise cut("a block")
-                if last:
-                    break
-            position += 4 if descriptor >> 2 & 1 else 0  # the content checksum
-            if position > size:
-                raise cut("the frame's checksum")
-
-
 def _python_values(values: list):
     """A pyarrow array of one JSON column: typed when the values share a type, else text."""
     import json
@@ -670,6 +573,9 @@ def _python_values(values: list):
     import pyarrow as pa
 
     kinds = {type(v) for v in values if v is not None}
+    if bool in kinds and kinds <= {bool, int, float} and kinds != {bool}:
+        values = [int(v) if isinstance(v, bool) else v for v in values]  # true is 1, as in a bool column
+        kinds = {int, float}
     if kinds <= {bool} or kinds <= {int, float}:
         try:
             return pa.array(values)
