@@ -110,7 +110,10 @@ CASES = [
     ("csv-nul-byte", "x.csv", csv("1,0.5", "0,0.5\x00"), [], 1,
      "row 2, column 'pred': value '0.5\\x00' is not a number", None, {}),
     ("csv-not-utf8", "x.csv", b"label,pred\n1,0.5\n0,\xff\xfe\n", [], 1,
-     "row 2, column 'pred': value b'\\xff\\xfe' is not a number", None, {}),
+     r"row 2, column 'pred': value b'\xff\xfe' is not a number", None, {}),
+    ("csv-not-utf8-positive", "x.csv", b"label,pred\nyes,0.5\n\xad\xad,0.5\nno,0.5\n",
+     ["--positive", "yes", "--negative", "no"], 1,
+     r"row 2, column 'label': value b'\xad\xad' is neither", None, {}),
     ("csv-nan", "x.csv", csv("1,0.5", "0,nan"), [], 1, "row 2, column 'pred': value nan is NaN",
      None, {}),
     ("csv-inf", "x.csv", csv("1,0.5", "0,inf"), [], 1, "value inf is not a probability", None,
@@ -141,6 +144,11 @@ CASES = [
      "", (3, 2, 1), {}),
     ("csv-skip-all", "x.csv", csv("2,0.5", "1,abc"), ["--on-invalid", "skip"], 1,
      "no row was left to score (2 read, 2 rejected)", None, {}),
+    # found by the fuzzer: a column with no value at all is pyarrow's null type
+    ("csv-empty-columns-logits", "x.csv", csv(","), ["--logits"], 1,
+     "row 1, column 'label': value None is missing", None, {}),
+    ("csv-empty-label-weighted", "x.csv", csv(",10.5,-1", header="label,pred,w"),
+     ["--weight", "w"], 1, "row 1, column 'label': value None is missing", None, {}),
     # -- CSV: structure ---------------------------------------------------------------------
     ("csv-empty", "x.csv", b"", [], 1, "x.csv", None, {}),
     ("csv-header-only", "x.csv", b"label,pred\n", [], 1, "no row was left to score", None, {}),

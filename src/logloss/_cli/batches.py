@@ -43,16 +43,7 @@ def numeric_values(array, reasons: dict, role: str):
 
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
-    if pa.types.is_binary(array.type) or pa.types.is_large_binary(array.type):
-        # pyarrow reads a CSV column with bytes that are not UTF-8 as binary: those rows are
-        # not numbers, the others are text like any other.
-        texts = []
-        for i, value in enumerate(array.to_pylist()):
-            try:
-                texts.append(None if value is None else value.decode("utf-8"))
-            except UnicodeDecodeError:
-                texts.append("not UTF-8")
-        array = pa.array(texts, pa.string())
+    array = as_text_if_binary(array)
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
         import pyarrow.compute as pc  # only here: importing it costs ~40 ms per run
 
@@ -72,12 +63,11 @@ def numeric_values(array, reasons: dict, role: str):
               or pa.types.is_boolean(array.type) or pa.types.is_null(array.type)):
         raise DataError(f"the {role} column has type {array.type}, which is not numeric")
     if array.null_count:
-        for i in np.flatnonzero(array.is_null().to_numpy(zero_copy_only=False)):
-            mark(reasons, role, "missing", int(i), len(array))
-        array = array.fill_null(0)
-    if pa.types.is_null(array.type):
+        mark(reasons, role, "missing", array.is_null().to_numpy(zero_copy_only=False), len(array))
+    if pa.types.is_null(array.type):  # a column with no value at all (no 0 to fill it with)
         return np.zeros(len(array), dtype=np.float64)
-    return array.to_numpy(zero_copy_only=False)
+    return array.fill_null(0).to_numpy(zero_copy_only=False) if array.null_count else \
+        array.to_numpy(zero_copy_only=False)
 
 
 def first_reasons(reasons: dict, n: int) -> tuple[dict, np.ndarray]:
@@ -92,6 +82,17 @@ def first_reasons(reasons: dict, n: int) -> tuple[dict, np.ndarray]:
             counted[key] = mask
             bad |= mask
     return counted, bad
+
+
+def as_text_if_binary(array):
+    """pyarrow reads a CSV column holding bytes that are not UTF-8 as binary: read it as text,
+    those bytes shown escaped (b"\\xff" becomes "\\xff"), so they are named, never numbers."""
+    import pyarrow as pa
+
+    if not (pa.types.is_binary(array.type) or pa.types.is_large_binary(array.type)):
+        return array
+    return pa.array([None if v is None else v.decode("utf-8", "backslashreplace")
+                     for v in array.to_pylist()], pa.string())
 
 
 def mark(reasons: dict, role: str, reason: str, index, n: int) -> None:
@@ -164,7 +165,7 @@ class LabelMapper:
             array = array.dictionary_decode()
         if pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
             return self._numeric(array, reasons)
-        text = pc.cast(array, pa.string())
+        text = pc.cast(as_text_if_binary(array), pa.string())
         if self.negative is None:
             others = [v for v in pc.unique(text).to_pylist() if v is not None and v != self.positive]
             if others:
