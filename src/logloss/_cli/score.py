@@ -28,17 +28,12 @@ from .batches import (
     check_labels,
     check_predictions,
     check_weights,
+    first_reasons,
     numeric_values,
 )
 from .columns import Options, pick_columns
 from .groups import group_codes
-from .sources import DataError, Source, UsageError, unreadable
-
-
-
-class NeedsTextRead(Exception):
-    """A CSV column changed type mid-file: read it again with the columns as text."""
-
+from .sources import DataError, Reread, Source, UsageError, unreadable
 
 
 # -- the run -------------------------------------------------------------------------------
@@ -60,8 +55,8 @@ class Result:
     rows_scored: int = 0
     rejected: dict = field(default_factory=dict)
     by: list[str] = field(default_factory=list)
-    first_rejected: list[str] = field(default_factory=list)
     label_mapping: dict | None = None
+    ignored_files: int = 0
 
 
 @dataclass
@@ -70,94 +65,142 @@ class _Failed:
     source: Source
 
 
-def _reader(sources, plan, text_columns, out: queue.Queue, stop: threading.Event):
+_WAIT = 0.05  # seconds between looks at the other side of a hand-off
+
+
+class _Pipe:
+    """A bounded hand-off from the reader thread to the scoring thread in which every wait
+    has an exit: the reader gives up when the scorer has stopped, and the scorer notices a
+    reader that ended without a last word. Neither can leave the other waiting forever."""
+
+    def __init__(self, size: int):
+        self._queue: queue.Queue = queue.Queue(maxsize=size)
+        self.stopped = threading.Event()
+
+    def put(self, item) -> bool:
+        """Hand ``item`` on; False once the scorer has stopped (the item is dropped)."""
+        while not self.stopped.is_set():
+            try:
+                self._queue.put(item, timeout=_WAIT)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def get(self, producer: threading.Thread):
+        while True:
+            try:
+                return self._queue.get(timeout=_WAIT)
+            except queue.Empty:
+                if not producer.is_alive():
+                    try:
+                        return self._queue.get_nowait()
+                    except queue.Empty:
+                        raise RuntimeError("the reader thread ended without a result") from None
+
+    def close(self) -> None:
+        """Stop: the reader's next hand-off returns False, and what is queued is dropped."""
+        self.stopped.set()
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                return
+
+
+def _reader(sources, plan, text_columns, pipe: _Pipe):
     source = sources[0]
     try:
         for source, columns in zip(sources, plan):
             wanted = [c for c in [columns["label"], columns["pred"], columns["weight"], *columns["by"]]
                       if c is not None]
             wanted = list(dict.fromkeys(wanted))
-            for batch, position in source.open(wanted, text_columns.get(source.name, ())):
-                while not stop.is_set():
-                    try:
-                        out.put((source, batch, position), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-        out.put(None)
+            batches = source.open(wanted, text_columns.get(source.name, ()))
+            try:
+                for batch, position, path in batches:
+                    if not pipe.put((source, batch, position, path)):
+                        return
+            finally:
+                batches.close()  # cancels the read-ahead now, not when collected
+        pipe.put(None)
     except BaseException as error:  # noqa: BLE001 - handed to the computing thread
-        out.put(_Failed(error, source))
+        pipe.put(_Failed(error, source))
 
 
 def _reraise_read_error(error: BaseException, source: Source):
     import pyarrow as pa
 
-    if isinstance(error, (UsageError, DataError)):
+    if isinstance(error, (UsageError, DataError, Reread)):
         raise error
     text = str(error)
     if source.kind == "csv" and isinstance(error, pa.ArrowInvalid) and "conversion error" in text:
-        raise NeedsTextRead(source.name) from error
+        raise Reread(source.name, "text") from error
+    if source.kind == "jsonl" and isinstance(error, pa.ArrowInvalid) and not source.python_json:
+        # A type that changes after the first block, or a line longer than the block: Python's
+        # json reads the file, or names the line it cannot read.
+        raise Reread(source.name, "python_json") from error
     if isinstance(error, (pa.ArrowException, OSError, ValueError, EOFError)):
         raise unreadable(source.name, error) from None
     raise error
 
 
-def score(sources: list[Source], options: Options, progress=None, text_read: bool = False) -> Result:
-    """Score every source; raises UsageError/DataError. ``progress(rows, bytes)`` is optional."""
+def score(sources: list[Source], options: Options, progress=None, rereads=None) -> Result:
+    """Score every source; raises UsageError/DataError, or Reread when a source must be read
+    again another way (``rereads`` maps a source name to the changes asked for so far).
+    ``progress(rows, bytes)`` is optional."""
     # Batches stream while pyarrow decodes on the other core: numba's import and its OpenMP
     # threads cost more time and memory than its kernels save here (benchmarks/
     # results-design-choices.txt), so the CLI stays on the NumPy fast path.
     with config_context(engine="numpy"):
-        return _score_sources(sources, options, progress, text_read)
+        return _score_sources(sources, options, progress, rereads or {})
 
 
-def _score_sources(sources, options, progress, text_read) -> Result:
+def _score_sources(sources, options, progress, rereads) -> Result:
+    for source in sources:
+        changes = rereads.get(source.name, ())
+        source.python_json = source.python_json or "python_json" in changes
+        source.bigger_blocks = changes.count("bigger_block")
     plan = []
     for source in sources:
         columns = pick_columns(source.column_names(), options, source.name)
         columns["by"] = list(options.by)
         plan.append(columns)
-    text_columns = {}
-    if text_read:
-        text_columns = {s.name: [c for c in (p["label"], p["pred"], p["weight"]) if c]
-                        for s, p in zip(sources, plan) if s.kind == "csv"}
+    text_columns = {s.name: [c for c in (p["label"], p["pred"], p["weight"]) if c]
+                    for s, p in zip(sources, plan)
+                    if s.kind == "csv" and "text" in rereads.get(s.name, ())}
     labels = LabelMapper(options.positive, options.negative) if options.positive is not None else None
     result = Result(columns=plan[0], files=[s.name for s in sources],
-                    overall=_new_accumulator(options), by=list(options.by))
-    group_keys: dict = {}
+                    overall=_new_accumulator(options), by=list(options.by),
+                    ignored_files=sum(s.ignored for s in sources))
 
-    batches: queue.Queue = queue.Queue(maxsize=3)
-    stop = threading.Event()
+    pipe = _Pipe(3)
     # The reader runs in the caller's settings (a thread starts with none of its context).
     thread = threading.Thread(target=contextvars.copy_context().run,
-                              args=(_reader, sources, plan, text_columns, batches, stop),
+                              args=(_reader, sources, plan, text_columns, pipe),
                               name="logloss-reader", daemon=True)
     thread.start()
     rows_in_file: dict[str, int] = {}
     try:
         while True:
-            item = batches.get()
+            item = pipe.get(thread)
             if item is None:
                 break
             if isinstance(item, _Failed):
                 _reraise_read_error(item.error, item.source)
-            source, batch, position = item
+            source, batch, position, path = item
             columns = plan[sources.index(source)]
-            offset = rows_in_file.get(source.name, 0)
+            offset = rows_in_file.get(path, 0)
             n = len(batch[columns["label"]])
-            rows_in_file[source.name] = offset + n
+            rows_in_file[path] = offset + n
             result.rows_read += n
-            _score_batch(batch, columns, source, offset, n, options, labels, result, group_keys)
+            _score_batch(batch, columns, path, offset, n, options, labels, result)
             if progress is not None:
                 progress(n, position)
-    except BaseException:
-        stop.set()
-        raise
     finally:
-        stop.set()
-        thread.join()
+        pipe.close()
+        # The reader gives up at its next hand-off; one blocked in a read (standard input
+        # that never ends) is a daemon thread and does not keep the process alive.
+        thread.join(timeout=10)
     if options.by:
         for accumulator in result.groups.values():
             result.overall.merge(accumulator)
@@ -166,11 +209,14 @@ def _score_sources(sources, options, progress, text_read) -> Result:
     return result
 
 
-def _score_batch(batch, columns, source, offset, n, options, labels, result, group_keys):
+def _score_batch(batch, columns, path, offset, n, options, labels, result):
     reasons: dict = {}
     raw = {"label": batch[columns["label"]], "pred": batch[columns["pred"]]}
-    y = labels(raw["label"], reasons) if labels else numeric_values(raw["label"], reasons, "label")
-    p = numeric_values(raw["pred"], reasons, "pred")
+    try:
+        y = labels(raw["label"], reasons) if labels else numeric_values(raw["label"], reasons, "label")
+        p = numeric_values(raw["pred"], reasons, "pred")
+    except DataError as error:
+        raise DataError(f"{path}: {error}") from None
     if not (reasons or labels or columns["weight"] or options.by or options.logits
             or options.make_accumulator is not None):
         # The common case in one pass per chunk: checks, loss, label and prediction sums. None
@@ -183,32 +229,28 @@ def _score_batch(batch, columns, source, offset, n, options, labels, result, gro
     w = None
     if columns["weight"]:
         raw["weight"] = batch[columns["weight"]]
-        w = numeric_values(raw["weight"], reasons, "weight")
+        try:
+            w = numeric_values(raw["weight"], reasons, "weight")
+        except DataError as error:
+            raise DataError(f"{path}: {error}") from None
         check_weights(w, reasons)
     if labels is None:
         check_labels(y, reasons)
     check_predictions(p, reasons, options.logits)
     keep = None
     if reasons:
-        bad = np.zeros(n, dtype=bool)
-        for mask in reasons.values():
-            bad |= mask
-        if options.on_invalid == "error":
+        counted, bad = first_reasons(reasons, n)
+        if options.on_invalid == "error" and bad.any():
             row = int(np.argmax(bad))
-            role, reason = next((k for k, m in reasons.items() if m[row]))
+            role, reason = next(k for k, m in counted.items() if m[row])
             value = raw[role][row]
             value = value.as_py() if hasattr(value, "as_py") else value.item()
-            raise DataError(f"{source.name}: row {offset + row + 1}, column {columns[role]!r}: "
+            raise DataError(f"{path}: row {offset + row + 1}, column {columns[role]!r}: "
                             f"value {value!r} {REASON_TEXT[reason]}.")
-        for (role, reason), mask in reasons.items():
+        for (role, reason), mask in counted.items():
             key = f"{role}_{reason}"
             result.rejected[key] = result.rejected.get(key, 0) + int(np.count_nonzero(mask))
         keep = ~bad
-        if len(result.first_rejected) < 5:
-            for row in np.flatnonzero(bad)[: 5 - len(result.first_rejected)]:
-                role, reason = next((k for k, m in reasons.items() if m[row]))
-                result.first_rejected.append(f"{source.name}: row {offset + row + 1}, "
-                                             f"column {columns[role]!r}: {REASON_TEXT[reason]}")
         y, p = y[keep], p[keep]
         w = w[keep] if w is not None else None
     result.rows_scored += len(y)
@@ -217,7 +259,7 @@ def _score_batch(batch, columns, source, offset, n, options, labels, result, gro
     if not options.by:
         result.overall.update(y, p, sample_weight=w)
         return
-    codes, keys = group_codes([batch[c] for c in options.by], keep)
+    codes, keys = group_codes([batch[c] for c in options.by], keep, options.by)
     order = np.argsort(codes, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(keys)))])
     y, p = y[order], p[order]
@@ -236,9 +278,15 @@ def _score_batch(batch, columns, source, offset, n, options, labels, result, gro
 
 
 def _stats(accumulator: Accumulator) -> dict:
-    if accumulator.count == 0:
-        return {"log_loss": None, "rows_scored": 0, "positives": 0, "total_weight": 0.0,
-                "base_rate": None, "normalized_entropy": None, "calibration": None, "infinite": 0}
+    if accumulator.count == 0 or not accumulator.total_weight > 0:
+        # No row, or rows whose weights are all zero: the weighted mean is undefined (null),
+        # the rows are still counted.
+        positives = accumulator.positives if accumulator.count else 0
+        return {"log_loss": None, "rows_scored": accumulator.count,
+                "positives": int(positives) if float(positives).is_integer() else positives,
+                "total_weight": float(accumulator.total_weight) if accumulator.count else 0.0,
+                "base_rate": None, "normalized_entropy": None, "calibration": None,
+                "infinite": accumulator.infinite if accumulator.count else 0}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InfiniteLossWarning)
         summary = accumulator.summary()
@@ -274,10 +322,12 @@ def report(result: Result, options: Options) -> dict:
         report_["label_mapping"] = result.label_mapping
     if options.by:
         report_["by"] = list(options.by)
-        report_["groups"] = [
-            {"group": dict(zip(options.by, key)), **_stats(acc)}
-            for key, acc in sorted(result.groups.items(), key=lambda kv: sort_key(kv[0]))
-        ]
+        report_["groups"] = []
+        for key, acc in sorted(result.groups.items(), key=lambda kv: sort_key(kv[0])):
+            group = {"group": dict(zip(options.by, key)), **_stats(acc)}
+            if not acc.total_weight > 0:
+                group["note"] = "every weight in this group is zero: the weighted mean is undefined"
+            report_["groups"].append(group)
     return report_
 
 
