@@ -13,8 +13,8 @@ from . import _array_api
 from ._core.checks import check_nonempty, check_reduction
 from ._core.inputs import prepare_binary
 from ._core.precision import round_once
-from ._core.reduction import apply_weight, normalize_axis, reduce_losses, warn_if_infinite
-from ._numpy import chunked
+from ._core.reduction import apply_weight, normalize_axis, warn_if_infinite
+from ._numpy import chunked, summation
 from ._numpy.reference import binary_derivative, binary_losses
 
 
@@ -90,7 +90,7 @@ def binary_cross_entropy(
     check_nonempty("y_true", inputs.y, reduction)
     axes = normalize_axis(axis, inputs.y.ndim)
     losses = binary_losses(inputs)
-    result = reduce_losses(np, losses, inputs.sample_weight, reduction, axes)
+    result = summation.reduce(losses, inputs.sample_weight, reduction, axes)
     warn_if_infinite(losses, result, weight=inputs.sample_weight, stacklevel=2)
     return round_once(result, inputs.output_dtype)
 

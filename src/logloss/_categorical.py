@@ -8,7 +8,8 @@ from . import _array_api
 from ._core.checks import check_reduction
 from ._core.inputs import prepare_categorical
 from ._core.precision import round_once, working_dtype
-from ._core.reduction import reduce_losses, warn_if_infinite
+from ._numpy import summation
+from ._core.reduction import warn_if_infinite
 from ._numpy.reference import categorical_losses
 
 
@@ -42,6 +43,6 @@ def categorical_cross_entropy(
     )
     work = working_dtype(inputs.output_dtype, needs_extended=True)
     losses = categorical_losses(inputs, work, from_logits)
-    result = reduce_losses(np, losses, inputs.sample_weight, reduction, None)
+    result = summation.reduce(losses, inputs.sample_weight, reduction, None)
     warn_if_infinite(losses, result, weight=inputs.sample_weight, stacklevel=2)
     return round_once(result, inputs.output_dtype)

@@ -13,7 +13,8 @@ from ._core.checks import (
     check_unit_interval,
 )
 from ._core.precision import result_dtype, round_once, working_dtype
-from ._core.reduction import normalize_axis, reduce_losses, warn_if_infinite
+from ._numpy import summation
+from ._core.reduction import normalize_axis, warn_if_infinite
 from ._numpy import elementwise as ew
 
 
@@ -56,6 +57,6 @@ def binary_kl_divergence(y_true, y_pred, *, sample_weight=None, reduction="mean"
     work = working_dtype(output, needs_extended=True)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         divergence = ew.binary_kl(np, y.astype(work), p.astype(work))
-    result = reduce_losses(np, divergence, weight, reduction, axes)
+    result = summation.reduce(divergence, weight, reduction, axes)
     warn_if_infinite(divergence, result, weight=weight, stacklevel=2)
     return round_once(result, output)

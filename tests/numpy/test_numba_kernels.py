@@ -302,7 +302,7 @@ def test_large_input_uses_numba_by_default_and_agrees_with_numpy(monkeypatch):
 
 
 def test_environment_switch_disables_numba():
-    code = ("import numpy as np, sys, logloss; from logloss import _fast; "
+    code = ("import numpy as np, sys, logloss; from logloss._numpy import chunked as _fast; "
             "logloss.bce(np.ones(1 << 17), np.full(1 << 17, 0.5)); "
             "print(logloss.get_config()['engine'], 'numba' in sys.modules)")
     env = dict(os.environ, LOGLOSS_DISABLE_NUMBA="1")

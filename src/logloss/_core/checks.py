@@ -146,14 +146,18 @@ def check_pos_weight(pos_weight: object, target_shape: tuple[int, ...]) -> np.nd
             "`pos_weight` must be finite and > 0 (it multiplies the positive term, "
             f"as in torch.nn.BCEWithLogitsLoss). Received {value!r}{where}."
         )
+    # Broadcast TO the labels, not with them: a (2, 1) pos_weight against (4,) labels would
+    # otherwise turn 4 losses into 8 and take the mean over the copies.
     try:
-        np.broadcast_shapes(weight.shape, target_shape)
+        fits = np.broadcast_shapes(weight.shape, target_shape) == tuple(target_shape)
     except ValueError:
+        fits = False
+    if not fits:
         raise ValueError(
-            f"`pos_weight` must be broadcastable to the label shape {target_shape} "
-            "(a scalar, or one value per label column). "
+            f"`pos_weight` must be broadcastable to the label shape {target_shape} without "
+            "enlarging it (a scalar, or one value per label column). "
             f"Received pos_weight.shape={weight.shape}."
-        ) from None
+        )
     return weight
 
 

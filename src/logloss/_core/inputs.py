@@ -34,6 +34,7 @@ class BinaryInputs:
     sample_weight: np.ndarray | None
     output_dtype: np.dtype
     from_logits: bool
+    clip: float | None = None
 
 
 def is_hard(y: np.ndarray) -> bool:
@@ -75,7 +76,8 @@ def prepare_binary(
 
     output = result_dtype(x.dtype)
     hard = smoothing == 0 and is_hard(y)
-    exact_in_output = hard and hard_probabilities_exact and not from_logits
+    # A pos_weight or sample_weight multiplies the loss: a second rounding in float64.
+    exact_in_output = hard and hard_probabilities_exact and not from_logits and pw is None and weight is None
     work = working_dtype(output, needs_extended=not exact_in_output)
 
     yw = y.astype(work, copy=False)
@@ -83,15 +85,10 @@ def prepare_binary(
         # Keras's definition: y * (1 - s) + s / 2.
         yw = yw * (1 - work.type(smoothing)) + work.type(smoothing) / 2
     xw = x.astype(work, copy=False)
-    if bound is not None:
-        if from_logits:
-            # The logit of `bound`, so clipping means the same on both paths.
-            limit = np.log(work.type(bound)) - np.log1p(-work.type(bound))
-            xw = np.clip(xw, limit, -limit)
-        else:
-            xw = np.clip(xw, work.type(bound), 1 - work.type(bound))
     pww = None if pw is None else pw.astype(work)
-    return BinaryInputs(yw, xw, pww, weight, output, from_logits)
+    # clip is applied to the loss terms (precision.clip_bounds), not to xw: 1 - clip rounds to 1
+    # in float64 below ~1.1e-16.
+    return BinaryInputs(yw, xw, pww, weight, output, from_logits, bound)
 
 
 def check_rows_sum_to_one(name: str, values: np.ndarray, what: str) -> None:

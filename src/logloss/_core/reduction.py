@@ -94,6 +94,8 @@ def warn_if_infinite(
     if weight is not None:
         infinite &= weight != 0  # a zero weight removes the sample, infinite or not
     count = int(np.count_nonzero(infinite))
+    if not count:
+        return  # a sum of finite losses beyond the float range: inf is its correctly rounded value
     warnings.warn(
         infinite_loss_message(count, losses.size, first_index(infinite)),
         InfiniteLossWarning,

@@ -153,6 +153,24 @@ def _numba_sums(kernels, y, x, w, from_logits: bool) -> tuple[float, float] | No
         _run_kernel(kernel, kernels.CHUNK, (y, x, w), (totals, weights, status))
     if status.max() != kernels.OK:
         return None  # invalid input or an infinite loss: the reference path reports it
+    return _exact_totals(totals, weights, kernels.CHUNK, w is not None)
+
+
+# A chunk's float64 sums are exact enough only away from the ends of the float range: below
+# SMALLEST (per sample) a weighted sum may hold products that lost bits to subnormals (weights
+# of 1e-320), above LARGEST the sum of all chunks could overflow (logits or weights near 1e308).
+SMALLEST = 2.0**-960
+LARGEST = 2.0**1000
+
+
+def _exact_totals(totals, weights, chunk: int, weighted: bool) -> tuple[float, float] | None:
+    """(fsum of totals, fsum of weights), or None when a chunk's sums are outside the range
+    where they are exact: the reference path then sums with exponents kept apart."""
+    totals, weights = np.asarray(totals, dtype=np.float64), np.asarray(weights, dtype=np.float64)
+    if not (totals.max(initial=0.0) < LARGEST and weights.max(initial=0.0) < LARGEST):
+        return None
+    if weighted and not totals.min(initial=math.inf) >= chunk * SMALLEST:
+        return None
     return math.fsum(totals), math.fsum(weights)
 
 
@@ -477,9 +495,9 @@ def _weighted_chunk_loss(y, x, w, from_logits: bool, buffers) -> tuple[float, fl
     if not np.isfinite(losses.max()):
         raise _Fallback  # an infinite loss, maybe with weight 0: the reference path decides
     w64 = w.astype(np.float64, copy=False)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
         losses = np.where(w64 == 0, 0.0, losses * w64)  # as the reference: w = 0 drops a sample
-    return float(losses.sum()), float(w64.sum())
+        return float(losses.sum()), float(w64.sum())  # an overflow is caught by _exact_totals
 
 
 def _run_range(y, x, w, from_logits, start, stop):
@@ -536,7 +554,7 @@ def loss_sums(y_true, y_pred, *, from_logits: bool, sample_weight=None) -> tuple
             parts = [part for future in futures for part in future.result()]
     except _Fallback:
         return None
-    return math.fsum(loss for loss, _ in parts), math.fsum(weight for _, weight in parts)
+    return _exact_totals([loss for loss, _ in parts], [weight for _, weight in parts], CHUNK, w is not None)
 
 
 # ---------------------------------------------------------------- one pass for ``logloss score``

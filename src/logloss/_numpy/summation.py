@@ -1,0 +1,125 @@
+"""Exact weighted sums for the reference path: no overflow, no underflow, one rounding.
+
+A weighted term ``w * L`` is carried as ``m * 2**E`` (``frexp`` of each factor: ``m`` in
+[1/4, 1), ``E`` an int64), so no product overflows or underflows whatever the finite weights
+and losses. Each output's terms are scaled by ``2**-max(E)`` (exact: a power of two; a term
+that underflows is below 2**-1022 of the largest and cannot matter) and added by a pairwise tree
+of TwoSums along a contiguous axis, the errors kept and added at the end: the sum is within
+about one rounding of the exact value for any number of terms, ``axis=`` included. The result is
+``S * 2**E``, brought back to a float only after a mean's division, so a total weight beyond
+float64's range still gives the right mean.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._core.checks import check_total_weight
+from .._core.compensated import two_sum
+from .._core.reduction import apply_weight
+
+
+def scaled_terms(losses: np.ndarray, weight: np.ndarray | None):
+    """(m, E) with ``weight * losses = m * 2**E`` elementwise; a zero weight gives m = 0 even
+    for an infinite loss (it removes the sample), an infinite loss with weight > 0 m = inf."""
+    m, e = np.frexp(losses)
+    e = e.astype(np.int64)
+    if weight is None:
+        return m, e
+    weight = np.broadcast_to(weight, losses.shape)
+    mw, ew = np.frexp(weight.astype(losses.dtype, copy=False))
+    removed = weight == 0
+    with np.errstate(invalid="ignore"):
+        m = np.where(removed, 0, m * mw)
+    e = np.where(removed, 0, e + ew)
+    return m, e
+
+
+def _tree_sum(values: np.ndarray) -> np.ndarray:
+    """Sum over the last axis by pairwise TwoSums: hi + (the sum of every rounding error)."""
+    errors = np.zeros(values.shape[:-1], dtype=values.dtype)
+    with np.errstate(invalid="ignore", over="ignore"):
+        while values.shape[-1] > 1:
+            half = values.shape[-1] // 2
+            s, e = two_sum(values[..., :half], values[..., half:2 * half])
+            if values.shape[-1] % 2:
+                s[..., -1], carry = two_sum(s[..., -1], values[..., -1])
+                e[..., -1] += carry
+            errors += np.sum(e, axis=-1)
+            values = s
+    if values.shape[-1] == 0:
+        return errors
+    total = values[..., 0]
+    # inf - inf in the errors of an infinite sum is NaN: the sum is inf, without correction.
+    return np.where(np.isfinite(total), total + errors, total)
+
+
+def exact_sum(m: np.ndarray, e: np.ndarray, axes: tuple[int, ...] | None):
+    """(S, E) with ``sum(m * 2**e)`` over ``axes`` (all when None) equal to ``S * 2**E``."""
+    if axes is None:
+        axes = tuple(range(m.ndim))
+    keep = [a for a in range(m.ndim) if a not in axes]
+    out_shape = tuple(m.shape[a] for a in keep)
+    order = keep + list(axes)
+    rows = int(np.prod(out_shape, dtype=np.int64))
+    m = np.ascontiguousarray(np.transpose(m, order)).reshape(rows, -1)
+    e = np.ascontiguousarray(np.transpose(e, order)).reshape(rows, -1)
+    present = m != 0
+    top = np.max(np.where(present, e, np.iinfo(np.int64).min), axis=-1, initial=np.iinfo(np.int64).min)
+    top = np.where(np.any(present, axis=-1), top, 0)
+    with np.errstate(under="ignore"):
+        # e - top <= 0; far below it, a term flushes to 0 or a subnormal: < 2**-1022 of the top.
+        shift = np.maximum(e - top[:, None], -2000).astype(np.int32)
+        terms = np.ldexp(m, shift)
+    return _tree_sum(terms).reshape(out_shape), top.reshape(out_shape)
+
+
+def to_float(s: np.ndarray, e: np.ndarray):
+    """``s * 2**e`` in the dtype of ``s``: inf beyond its range (the correctly rounded value)."""
+    with np.errstate(over="ignore", under="ignore"):
+        return np.ldexp(s, np.clip(e, -20000, 20000).astype(np.int32))
+
+
+def weighted_reduction(losses: np.ndarray, weight: np.ndarray | None, reduction: str, axes):
+    """'sum' or 'mean' of ``weight * losses`` over ``axes``, exactly; for a mean also the total
+    weight as (S, E), whose S is 0 exactly when every weight is 0."""
+    m, e = scaled_terms(losses, weight)
+    s, top = exact_sum(m, e, axes)
+    if reduction == "sum":
+        return to_float(s, top), None
+    if weight is None:
+        count = losses.size if axes is None else int(np.prod([losses.shape[a] for a in axes]))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return to_float(s / count, top), None
+    wm, we = scaled_terms(np.broadcast_to(weight, losses.shape).astype(losses.dtype), None)
+    ws, wtop = exact_sum(wm, we, axes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return to_float(s / ws, top - wtop), ws
+
+
+def reduce(losses: np.ndarray, weight: np.ndarray | None, reduction: str, axes):
+    """The NumPy engine's reduction: 'none' (weighted losses, in the working precision), or an
+    exact 'sum' or 'mean' over ``axes``; a zero total weight is refused as on every engine."""
+    if reduction == "none":
+        return apply_weight(np, losses, weight)
+    result, total_weight = weighted_reduction(losses, weight, reduction, axes)
+    if total_weight is not None and not np.all(total_weight > 0):
+        check_total_weight(total_weight, axes is not None)
+    return result
+
+
+def scale_of(weight: np.ndarray | None) -> int:
+    """The exponent of the largest weight (0 without weights or when all are 0)."""
+    if weight is None or not weight.size:
+        return 0
+    top = float(np.max(weight))
+    return math.frexp(top)[1] if top > 0 and math.isfinite(top) else 0
+
+
+def scaled_sum(values: np.ndarray, weight: np.ndarray | None, scale: int) -> float:
+    """``sum(weight * values) * 2**-scale`` as a float64, exactly up to its one rounding."""
+    m, e = scaled_terms(values, weight)
+    s, top = exact_sum(m, e, None)
+    return float(to_float(s, top - scale))
