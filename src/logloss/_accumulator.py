@@ -64,7 +64,7 @@ def batch_statistics(
     scale = summation.scale_of(weight)
     sums = {name: summation.scaled_sum(values, weight, scale)
             for name, values in (("loss", losses), ("label", labels), ("prediction", predictions))}
-    sums["weight"] = float(labels.size) if weight is None else summation.scaled_sum(weight, None, scale)
+    sums["weight"] = (float(labels.size), 0.0) if weight is None else summation.scaled_sum(weight, None, scale)
     infinite = int(np.count_nonzero(np.isinf(apply_weight(np, losses, weight))))
     return Statistics.from_sums(int(labels.size), float(np.sum(labels, dtype=np.float64)), infinite, sums, scale)
 

@@ -68,12 +68,15 @@ def reduce_losses(xp, losses, weight, reduction: str, axes, *, traced: bool = Fa
     ``traced``: values cannot be inspected (``jax.jit``, ``tf.function``), so a zero total
     weight cannot be refused. ``to_host`` copies a small result to NumPy for the error message.
     """
+    exponent = 0
+    if reduction != "none" and weight is not None and not traced:
+        weight, exponent = _scaled_weight(xp, weight, to_host)
     weighted = apply_weight(xp, losses, weight)
     if reduction == "none":
         return weighted
     total = xp.sum(weighted, axis=axes)
     if reduction == "sum":
-        return total
+        return _times_power_of_two(total, exponent)
     shape = shape_of(weighted)
     if weight is None:
         dims = shape if axes is None else [shape[a] for a in axes]
@@ -83,6 +86,26 @@ def reduce_losses(xp, losses, weight, reduction: str, axes, *, traced: bool = Fa
     if not traced and not bool(xp.all(total_weight > 0)):
         check_total_weight(to_host(total_weight), axes is not None)
     return total / total_weight
+
+
+def _scaled_weight(xp, weight, to_host):
+    """(weight * 2**-e, e) with the largest weight brought to [1/2, 1): exact, and it cancels in
+    a mean, but subnormal weights no longer round their products (1.0 for log 2) and a total
+    weight near 1e308 no longer overflows."""
+    top = float(to_host(xp.max(weight))) if math.prod(shape_of(weight)) else 0.0
+    if not (top > 0 and math.isfinite(top)):
+        return weight, 0
+    exponent = math.frexp(top)[1]
+    if -4 <= exponent <= 4:
+        return weight, 0
+    return _times_power_of_two(weight, -exponent), exponent
+
+
+def _times_power_of_two(value, exponent: int):
+    if not exponent:
+        return value
+    half = exponent // 2  # in two factors: 2.0**1073 alone would overflow
+    return (value * 2.0**half) * 2.0**(exponent - half)
 
 
 def warn_if_infinite(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .compensated import CompensatedSum
+from .compensated import CompensatedSum, two_product
 
 SUMS = ("loss", "weight", "label", "prediction")
 
@@ -37,10 +37,12 @@ class Statistics:
 
     @classmethod
     def from_sums(cls, count: int, positives: float, infinite: int, sums: dict, scale: int = 0) -> Statistics:
-        """A batch's state from its four sums (``name -> float``, in units of 2**scale)."""
+        """A batch's state from its four sums (``name -> float`` or ``(hi, lo)``, in units of 2**scale)."""
         stats = cls(count, positives, infinite, scale=scale)
         for name, value in sums.items():
-            stats.sums[name].add(float(value))
+            hi, lo = value if isinstance(value, tuple) else (value, 0.0)
+            stats.sums[name].add(float(hi))
+            stats.sums[name].lo += lo
         return stats
 
     def _weighted(self) -> bool:
@@ -81,8 +83,16 @@ class Statistics:
             return math.inf
 
     def ratio(self, numerator: str, denominator: str) -> float:
-        """One sum over another: the scale cancels, so it is exact even where ``value`` overflows."""
-        return self.sums[numerator].value / self.sums[denominator].value
+        """One sum over another: the scale cancels, so it is exact even where ``value`` overflows;
+        the two pairs are divided as double-doubles, so the quotient is rounded about once."""
+        a, b = self.sums[numerator], self.sums[denominator]
+        q = a.value / b.value
+        if not (q and max(q, a.hi, b.hi) < 2.0**995):  # inf, 0, or near overflow inside the split
+            return q
+        # a - q b exactly enough: q b = p + e (TwoProduct), and a.hi - p cancels exactly.
+        p, e = two_product(q, b.hi)
+        remainder = ((a.hi - p) - e) + a.lo - q * b.lo
+        return q + remainder / b.value
 
     def to_dict(self) -> dict:
         """Strict-JSON state: finite floats only, and the string "inf" for an infinite loss sum."""

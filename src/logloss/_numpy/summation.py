@@ -118,8 +118,11 @@ def scale_of(weight: np.ndarray | None) -> int:
     return math.frexp(top)[1] if top > 0 and math.isfinite(top) else 0
 
 
-def scaled_sum(values: np.ndarray, weight: np.ndarray | None, scale: int) -> float:
-    """``sum(weight * values) * 2**-scale`` as a float64, exactly up to its one rounding."""
+def scaled_sum(values: np.ndarray, weight: np.ndarray | None, scale: int) -> tuple[float, float]:
+    """``sum(weight * values) * 2**-scale`` as float64 hi + lo (lo: what the working precision
+    adds to hi, 0 where that is float64)."""
     m, e = scaled_terms(values, weight)
     s, top = exact_sum(m, e, None)
-    return float(to_float(s, top - scale))
+    total = to_float(s, top - scale)
+    hi = float(total)
+    return hi, (float(total - hi) if math.isfinite(hi) else 0.0)
