@@ -4,13 +4,14 @@ mergeable state built on it (``Accumulator``), shared by batches, files and work
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import _array_api
-from ._core.checks import InfiniteLossWarning, infinite_loss_message
+from ._core.checks import InfiniteLossWarning, check_flag, infinite_loss_message
 from ._core.inputs import prepare_binary
 from ._core.reduction import apply_weight
 from ._core.statistics import Statistics
@@ -133,6 +134,14 @@ class Accumulator:
     label_smoothing: float = 0.0
     statistics: Statistics = field(default_factory=Statistics, repr=False)
 
+    def __post_init__(self) -> None:
+        # Checked once here, as from_dict checks a state read back: a setting of the wrong type
+        # ("false" for from_logits) would otherwise change every later batch silently.
+        self.from_logits = check_flag("from_logits", self.from_logits)
+        self.pos_weight, self.label_smoothing = _check_settings(self.pos_weight, self.label_smoothing, "")
+        if not isinstance(self.statistics, Statistics):
+            raise TypeError(f"`statistics` must be a Statistics. Received {type(self.statistics).__name__}.")
+
     def update(self, y_true, y_pred, sample_weight=None) -> Accumulator:
         """Add a batch (any shape; labels and predictions of the same shape). Returns self."""
         self.statistics.merge(batch_statistics(
@@ -143,6 +152,8 @@ class Accumulator:
 
     def merge(self, other: Accumulator) -> Accumulator:
         """Fold another accumulator (same settings) into this one. Returns self."""
+        if not isinstance(other, Accumulator):
+            raise TypeError(f"`other` must be an Accumulator. Received {type(other).__name__}.")
         if self._settings() != other._settings():
             raise ValueError(
                 "Cannot merge accumulators with different settings "
@@ -231,11 +242,20 @@ class Accumulator:
         settings = {name: state.pop(name) for name in ("from_logits", "pos_weight", "label_smoothing")}
         if not isinstance(settings["from_logits"], bool):
             raise TypeError(f"`state['from_logits']` must be a bool. Received {settings['from_logits']!r}.")
-        pos_weight = settings["pos_weight"]
-        if pos_weight is not None and (isinstance(pos_weight, bool) or not isinstance(pos_weight, (int, float))
-                                       or not (math.isfinite(pos_weight) and pos_weight > 0)):
-            raise ValueError(f"`state['pos_weight']` must be None or a finite number > 0. Received {pos_weight!r}.")
-        smoothing = settings["label_smoothing"]
-        if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or not 0 <= smoothing <= 1:  # NaN fails
-            raise ValueError(f"`state['label_smoothing']` must be a number in [0, 1]. Received {smoothing!r}.")
-        return cls(settings["from_logits"], pos_weight, float(smoothing), Statistics.from_dict(state))
+        pos_weight, smoothing = _check_settings(settings["pos_weight"], settings["label_smoothing"], "state")
+        return cls(settings["from_logits"], pos_weight, smoothing, Statistics.from_dict(state))
+
+
+def _check_settings(pos_weight, smoothing, where: str) -> tuple[float | None, float]:
+    """pos_weight (None or a number > 0) and label_smoothing (in [0, 1]) as floats."""
+    def name(key):
+        return f"{where}['{key}']" if where else key
+
+    if pos_weight is not None and (isinstance(pos_weight, (bool, np.bool_)) or not isinstance(pos_weight, numbers.Real)
+                                   or not (math.isfinite(pos_weight) and pos_weight > 0)):
+        raise ValueError(f"`{name('pos_weight')}` must be None or a finite number > 0 (one value for "
+                         f"every batch). Received {pos_weight!r}.")
+    if (isinstance(smoothing, (bool, np.bool_)) or not isinstance(smoothing, numbers.Real)
+            or not 0 <= smoothing <= 1):  # NaN fails too
+        raise ValueError(f"`{name('label_smoothing')}` must be a number in [0, 1]. Received {smoothing!r}.")
+    return (None if pos_weight is None else float(pos_weight)), float(smoothing)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _array_api
-from ._core.checks import check_nonempty, check_reduction
+from ._core.checks import check_flag, check_nonempty, check_reduction
 from ._core.inputs import prepare_binary
 from ._core.precision import round_once
 from ._core.reduction import apply_weight, normalize_axis, warn_if_infinite
@@ -74,6 +74,7 @@ def binary_cross_entropy(
         When the exact loss is +inf (``p = 0`` for a positive label or ``p = 1`` for
         a negative one). The infinity is returned, not clipped.
     """
+    from_logits = check_flag("from_logits", from_logits)
     if _array_api.is_foreign(y_pred, y_true, sample_weight, pos_weight):
         return _array_api.binary_cross_entropy(
             y_true, y_pred, from_logits=from_logits, sample_weight=sample_weight,
@@ -96,6 +97,7 @@ def binary_cross_entropy(
 
 
 def _derivative(kind: str, y_true, y_pred, from_logits, sample_weight, pos_weight, label_smoothing):
+    from_logits = check_flag("from_logits", from_logits)
     if _array_api.is_foreign(y_pred, y_true, sample_weight, pos_weight):
         return _array_api.derivative(
             kind, y_true, y_pred, from_logits=from_logits, sample_weight=sample_weight,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _array_api
-from ._core.checks import check_reduction
+from ._core.checks import check_flag, check_reduction
 from ._core.inputs import prepare_categorical
 from ._core.precision import round_once, working_dtype
 from ._numpy import summation
@@ -31,6 +31,7 @@ def categorical_cross_entropy(
     cancellation. With two classes this equals :func:`binary_cross_entropy`.
     ``sample_weight``, ``reduction`` and rounding follow :func:`binary_cross_entropy`.
     """
+    from_logits = check_flag("from_logits", from_logits)
     if _array_api.is_foreign(y_pred, y_true, sample_weight):
         return _array_api.categorical_cross_entropy(
             y_true, y_pred, from_logits=from_logits, sample_weight=sample_weight,

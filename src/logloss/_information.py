@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._core.checks import (
+    as_array,
     check_nonempty,
     check_real_array,
     check_reduction,
@@ -25,7 +26,7 @@ def binary_entropy(p):
     It is the smallest binary cross-entropy any prediction can reach on soft label
     ``p``: ``BCE(y, p) = H(y) + KL(y || p)``.
     """
-    values = np.asarray(p)
+    values = as_array("p", p)
     check_real_array("p", values)
     check_unit_interval("p", values, "probabilities")
     output = result_dtype(values.dtype)
@@ -43,8 +44,8 @@ def binary_kl_divergence(y_true, y_pred, *, sample_weight=None, reduction="mean"
     ``y``. Arguments mean what they mean in :func:`binary_cross_entropy`.
     """
     reduction = check_reduction(reduction)
-    y = np.asarray(y_true)
-    p = np.asarray(y_pred)
+    y = as_array("y_true", y_true)
+    p = as_array("y_pred", y_pred)
     check_real_array("y_true", y)
     check_real_array("y_pred", p)
     check_same_shape("y_true", y, "y_pred", p)

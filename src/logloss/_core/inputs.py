@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .checks import (
+    as_array,
     check_clip,
     check_no_nan,
     check_pos_weight,
@@ -59,8 +60,8 @@ def prepare_binary(
     ``hard_probabilities_exact`` says that a float64 computation is already within
     1 ulp for hard labels from probabilities (true of the loss, one libm call).
     """
-    y = np.asarray(y_true)
-    x = np.asarray(y_pred)
+    y = as_array("y_true", y_true)
+    x = as_array("y_pred", y_pred)
     check_real_array("y_true", y)
     check_real_array("y_pred", x)
     check_same_shape("y_true", y, "y_pred", x)
@@ -156,8 +157,8 @@ class CategoricalInputs:
 
 
 def prepare_categorical(y_true, y_pred, *, from_logits: bool, sample_weight, reduction: str, axis) -> CategoricalInputs:
-    p = np.asarray(y_pred)
-    y = np.asarray(y_true)
+    p = as_array("y_pred", y_pred)
+    y = as_array("y_true", y_true)
     check_real_array("y_pred", p)
     check_real_array("y_true", y)
     if p.ndim == 0:

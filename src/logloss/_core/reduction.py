@@ -17,10 +17,15 @@ from .checks import InfiniteLossWarning, check_total_weight, first_index, infini
 def normalize_axis(axis: object, ndim: int) -> tuple[int, ...] | None:
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)  # type: ignore[arg-type]
+    if ndim == 0:
+        raise ValueError(f"`axis` must be None for 0-d input (a single sample). Received axis={axis!r}.")
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else axis
+    if not isinstance(axes, (tuple, list)):
+        axes = (axis,)  # a float, a string...: refused below with the one message
     normalized = []
     for a in axes:
-        if not isinstance(a, (int, np.integer)) or not -ndim <= a < ndim:
+        is_int = isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_))
+        if not is_int or not -ndim <= a < ndim:
             raise ValueError(
                 f"`axis` must be None or integers in [-{ndim}, {ndim}) for inputs with "
                 f"{ndim} dimension(s). Received axis={axis!r}."
