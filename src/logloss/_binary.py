@@ -58,8 +58,10 @@ def binary_cross_entropy(
     axis : int or tuple of int, optional
         Reduce over these axes only (e.g. ``axis=0`` gives one loss per label column).
     clip : float, optional
-        Off by default. When given, predictions are bounded to ``[clip, 1 - clip]``
-        (for logits, to the logits of those), capping each loss at ``-log(clip)``.
+        Off by default. When given, predictions are bounded to ``[clip, 1 - clip]``, with
+        ``1 - clip`` exact (it would round to 1 in float64 below ~1.1e-16): a clipped sample's
+        terms are those of a prediction of exactly ``clip`` or ``1 - clip``, capping each loss
+        at ``-log(clip)``, the same on every path (probabilities or logits, any dtype, any library).
 
     Returns
     -------

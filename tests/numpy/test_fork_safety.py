@@ -7,6 +7,7 @@ had launched a GNU OpenMP region is killed when its forked child launches anothe
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
 import os
@@ -68,11 +69,19 @@ def _parent_call(engine: str, expected: float) -> None:
         assert chunked.numba_kernels() is not None  # the compiled path really ran in the parent
 
 
-def _fork():
-    # Python 3.12+ warns that forking a process with threads may deadlock: that is the hazard
-    # under test here.
+@contextlib.contextmanager
+def _forking():
+    """Python 3.12+ (DeprecationWarning) and JAX, once another test imported it (RuntimeWarning
+    from its at-fork hook), warn that forking a process with threads may deadlock: that is the
+    hazard under test here, for our own threads."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+        yield
+
+
+def _fork():
+    with _forking():
         return os.fork()
 
 
@@ -110,8 +119,7 @@ def test_multiprocessing_pool(engine, method, expected):
         pytest.skip(f"no {method} start method on this platform")
     _parent_call(engine, expected)
     context = multiprocessing.get_context(method)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # see _fork
+    with _forking():
         with context.Pool(2) as pool:
             values = pool.map_async(_score, [engine] * 3).get(timeout=TIMEOUT)
     assert values == pytest.approx([expected] * 3, rel=1e-14)
@@ -124,8 +132,7 @@ def test_process_after_fork_and_spawn(engine, expected):
     for method in ("fork", "spawn"):
         context = multiprocessing.get_context(method)
         queue = context.Queue()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # see _fork
+        with _forking():
             process = context.Process(target=_score_into, args=(engine, queue))
             process.start()
         process.join(TIMEOUT)
