@@ -55,6 +55,7 @@ def batch_statistics(
         pos_weight=pos_weight,
         label_smoothing=label_smoothing,
         hard_probabilities_exact=True,
+        summed=True,
     )
     losses = binary_losses(inputs)
     weight = inputs.sample_weight

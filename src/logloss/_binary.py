@@ -89,7 +89,7 @@ def binary_cross_entropy(
     fast = chunked.binary_reduction(y_true, y_pred, reduction=reduction, axis=axis, **options)
     if fast is not None:
         return fast
-    inputs = prepare_binary(y_true, y_pred, hard_probabilities_exact=True, **options)
+    inputs = prepare_binary(y_true, y_pred, hard_probabilities_exact=True, summed=reduction != "none", **options)
     check_nonempty("y_true", inputs.y, reduction)
     axes = normalize_axis(axis, inputs.y.ndim)
     losses = binary_losses(inputs)

@@ -54,11 +54,14 @@ def prepare_binary(
     label_smoothing: float = 0.0,
     clip: float | None = None,
     hard_probabilities_exact: bool = False,
+    summed: bool = False,
 ) -> BinaryInputs:
     """Check every argument and convert to the working precision.
 
     ``hard_probabilities_exact`` says that a float64 computation is already within
     1 ulp for hard labels from probabilities (true of the loss, one libm call).
+    ``summed``: the losses are only added up, where a weight's multiply (a second rounding of
+    at most u per term) cannot move the sum by more than that relative.
     """
     y = as_array("y_true", y_true)
     x = as_array("y_pred", y_pred)
@@ -77,8 +80,11 @@ def prepare_binary(
 
     output = result_dtype(x.dtype)
     hard = smoothing == 0 and is_hard(y)
-    # A pos_weight or sample_weight multiplies the loss: a second rounding in float64.
-    exact_in_output = hard and hard_probabilities_exact and not from_logits and pw is None and weight is None
+    # A pos_weight or sample_weight multiplies the loss: a second rounding in float64, which
+    # would put a per-element loss 1.4 ulp off (not a sum: see `summed`).
+    # (A weight of exactly 1 multiplies exactly: it must not change which precision is used.)
+    weighted = any(w is not None and not bool(np.all(w == 1)) for w in (pw, weight))
+    exact_in_output = hard and hard_probabilities_exact and not from_logits and (summed or not weighted)
     work = working_dtype(output, needs_extended=not exact_in_output)
 
     yw = y.astype(work, copy=False)
