@@ -169,7 +169,8 @@ def _exact_totals(totals, weights, chunk: int, weighted: bool) -> tuple[float, f
     totals, weights = np.asarray(totals, dtype=np.float64), np.asarray(weights, dtype=np.float64)
     if not (totals.max(initial=0.0) < LARGEST and weights.max(initial=0.0) < LARGEST):
         return None
-    if weighted and not totals.min(initial=math.inf) >= chunk * SMALLEST:
+    # (A chunk whose weights are all 0, a padding mask, sums to exactly 0: nothing was lost.)
+    if weighted and np.any((totals < chunk * SMALLEST) & (weights != 0)):
         return None
     return math.fsum(totals), math.fsum(weights)
 
