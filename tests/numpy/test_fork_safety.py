@@ -66,7 +66,8 @@ def expected() -> float:
 def _parent_call(engine: str, expected: float) -> None:
     assert _score(engine) == pytest.approx(expected, rel=1e-14)
     if engine == "kernels":
-        assert chunked.numba_kernels() is not None  # the compiled path really ran in the parent
+        with logloss.config_context(engine=engine):
+            assert chunked.numba_kernels() is not None  # the compiled path really ran in the parent
 
 
 @contextlib.contextmanager

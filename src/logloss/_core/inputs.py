@@ -16,8 +16,8 @@ from .checks import (
     check_probability_scalar,
     check_real_array,
     check_same_shape,
-    check_sample_weight,
     check_nonempty,
+    check_sample_weight,
     check_unit_interval,
     format_index,
 )
