@@ -20,28 +20,31 @@ import math
 import numpy as np
 
 from .._core.checks import check_total_weight
-from .._core.compensated import two_sum
+from .._core.compensated import two_product, two_sum
 from .._core.reduction import apply_weight
 
 
 def scaled_terms(losses: np.ndarray, weight: np.ndarray | None):
-    """(m, E) with ``weight * losses = m * 2**E`` elementwise; a zero weight gives m = 0 even
-    for an infinite loss (it removes the sample), an infinite loss with weight > 0 m = inf."""
+    """(m, m_lo, E) with ``weight * losses = (m + m_lo) * 2**E`` exactly, elementwise (TwoProduct
+    of the two mantissas); a zero weight gives 0 even for an infinite loss (it removes the
+    sample), an infinite loss with weight > 0 gives m = inf."""
     m, e = np.frexp(losses)
     e = e.astype(np.int64)
     if weight is None:
-        return m, e
+        return m, np.zeros_like(m), e
     weight = np.broadcast_to(weight, losses.shape)
     mw, ew = np.frexp(weight.astype(losses.dtype, copy=False))
     removed = weight == 0
     with np.errstate(invalid="ignore"):
-        m = np.where(removed, 0, m * mw)
+        product, low = two_product(m, mw)
+        m = np.where(removed, 0, product)
+        low = np.where(removed | ~np.isfinite(product), 0, low)
     e = np.where(removed, 0, e + ew)
-    return m, e
+    return m, low, e
 
 
-def _tree_sum(values: np.ndarray) -> np.ndarray:
-    """Sum over the last axis by pairwise TwoSums: hi + (the sum of every rounding error)."""
+def _tree_sum(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sum over the last axis by pairwise TwoSums: (hi, the sum of every rounding error)."""
     errors = np.zeros(values.shape[:-1], dtype=values.dtype)
     with np.errstate(invalid="ignore", over="ignore"):
         while values.shape[-1] > 1:
@@ -53,30 +56,44 @@ def _tree_sum(values: np.ndarray) -> np.ndarray:
             errors += np.sum(e, axis=-1)
             values = s
     if values.shape[-1] == 0:
-        return errors
+        return errors, np.zeros_like(errors)
     total = values[..., 0]
     # inf - inf in the errors of an infinite sum is NaN: the sum is inf, without correction.
-    return np.where(np.isfinite(total), total + errors, total)
+    return total, np.where(np.isfinite(total), errors, 0)
 
 
-def exact_sum(m: np.ndarray, e: np.ndarray, axes: tuple[int, ...] | None):
-    """(S, E) with ``sum(m * 2**e)`` over ``axes`` (all when None) equal to ``S * 2**E``."""
+def exact_sum(m: np.ndarray, low: np.ndarray, e: np.ndarray, axes: tuple[int, ...] | None):
+    """(S, S_lo, E) with ``sum((m + low) * 2**e)`` over ``axes`` (all when None) equal to
+    ``(S + S_lo) * 2**E`` to far below an ulp of S."""
     if axes is None:
         axes = tuple(range(m.ndim))
     keep = [a for a in range(m.ndim) if a not in axes]
     out_shape = tuple(m.shape[a] for a in keep)
     order = keep + list(axes)
     rows = int(np.prod(out_shape, dtype=np.int64))
-    m = np.ascontiguousarray(np.transpose(m, order)).reshape(rows, -1)
-    e = np.ascontiguousarray(np.transpose(e, order)).reshape(rows, -1)
+
+    def flat(a):
+        return np.ascontiguousarray(np.transpose(a, order)).reshape(rows, -1)
+
+    m, low, e = flat(m), flat(low), flat(e)
     present = m != 0
     top = np.max(np.where(present, e, np.iinfo(np.int64).min), axis=-1, initial=np.iinfo(np.int64).min)
     top = np.where(np.any(present, axis=-1), top, 0)
     with np.errstate(under="ignore"):
         # e - top <= 0; far below it, a term flushes to 0 or a subnormal: < 2**-1022 of the top.
         shift = np.maximum(e - top[:, None], -2000).astype(np.int32)
-        terms = np.ldexp(m, shift)
-    return _tree_sum(terms).reshape(out_shape), top.reshape(out_shape)
+        hi, errors = _tree_sum(np.ldexp(m, shift))
+        lo = errors + np.sum(np.ldexp(low, shift), axis=-1)
+    return hi.reshape(out_shape), lo.reshape(out_shape), top.reshape(out_shape)
+
+
+def _divide(a_hi, a_lo, b_hi, b_lo):
+    """(a_hi + a_lo) / (b_hi + b_lo) rounded about once (one Newton step on the remainder)."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        q = a_hi / b_hi
+        p, e = two_product(q, b_hi)
+        r = (((a_hi - p) - e) + a_lo - q * b_lo) / b_hi
+        return np.where(np.isfinite(q) & np.isfinite(r), q + r, q)
 
 
 def to_float(s: np.ndarray, e: np.ndarray):
@@ -133,18 +150,14 @@ def weighted_reduction(losses: np.ndarray, weight: np.ndarray | None, reduction:
 
 
 def _portable_reduction(losses, weight, reduction, axes):
-    m, e = scaled_terms(losses, weight)
-    s, top = exact_sum(m, e, axes)
+    s, s_lo, top = exact_sum(*scaled_terms(losses, weight), axes)
     if reduction == "sum":
-        return to_float(s, top), None
+        return to_float(s + s_lo, top), None
     if weight is None:
         count = losses.size if axes is None else int(np.prod([losses.shape[a] for a in axes]))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return to_float(s / count, top), None
-    wm, we = scaled_terms(np.broadcast_to(weight, losses.shape).astype(losses.dtype), None)
-    ws, wtop = exact_sum(wm, we, axes)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return to_float(s / ws, top - wtop), ws
+        return to_float(_divide(s, s_lo, np.float64(count), 0.0), top), None
+    w, w_lo, wtop = exact_sum(*scaled_terms(np.broadcast_to(weight, losses.shape).astype(losses.dtype), None), axes)
+    return to_float(_divide(s, s_lo, w, w_lo), top - wtop), w
 
 
 def reduce(losses: np.ndarray, weight: np.ndarray | None, reduction: str, axes):
@@ -171,9 +184,8 @@ def scaled_sum(values: np.ndarray, weight: np.ndarray | None, scale: int) -> tup
     adds to hi, 0 where that is float64)."""
     extended = _extended()
     if extended is None:
-        m, e = scaled_terms(values, weight)
-        s, top = exact_sum(m, e, None)
-        total = to_float(s, top - scale)
+        s, s_lo, top = exact_sum(*scaled_terms(values, weight), None)
+        total = to_float(s + s_lo, top - scale)
     else:
         if weight is not None:
             weight = np.broadcast_to(weight, values.shape).astype(extended)
