@@ -19,7 +19,7 @@ non-negative, so a few roundings per sample keep the sum within ~1e-15 relative.
 
 With numba installed (``pip install logloss[fast]``), inputs of ``NUMBA_MIN_SIZE`` samples or
 more go instead to the compiled kernels of ``numba_kernels`` (one fused pass, vectorized ``log`` and
-``exp``), which also serve ``reduction="none"`` for hard labels (each loss within 1 ulp). numba is
+``exp``, spread over the same pool of threads), which also serve ``reduction="none"`` for hard labels (each loss within 1 ulp). numba is
 imported on the first such call, never by ``import logloss``; the setting ``engine="numpy"``
 (``logloss.config_context``, or ``LOGLOSS_ENGINE=numpy``) keeps everything on NumPy.
 
@@ -129,8 +129,28 @@ def _numba_inputs(y, x, w):
     kernels = numba_kernels()
     if kernels is None:
         return None
-    kernels.set_threads(thread_count())
     return kernels, (y.view(np.uint8) if y.dtype == np.bool_ else y)
+
+
+def _run_kernel(kernel, chunk: int, per_sample: tuple, per_chunk: tuple) -> None:
+    """Call a compiled kernel on ranges of whole chunks, one range per worker of our pool.
+
+    The kernels are serial and release the GIL; spreading them here instead of through numba's
+    threading layer keeps one pool, rebuilt after a fork, and lets several Python threads call
+    at once (see numba_kernels)."""
+    chunks = per_chunk[0].size
+    workers = _workers(chunks)
+    if workers == 1:
+        kernel(*per_sample, *per_chunk)
+        return
+    bounds = [chunks * i // workers for i in range(workers + 1)]
+    futures = [
+        _executor().submit(kernel, *(a[c0 * chunk:c1 * chunk] for a in per_sample),
+                           *(a[c0:c1] for a in per_chunk))
+        for c0, c1 in zip(bounds, bounds[1:]) if c0 < c1
+    ]
+    for future in futures:
+        future.result()
 
 
 def _numba_sums(kernels, y, x, w, from_logits: bool) -> tuple[float, float] | None:
@@ -139,12 +159,31 @@ def _numba_sums(kernels, y, x, w, from_logits: bool) -> tuple[float, float] | No
     status = np.empty(chunks, dtype=np.int64)
     if w is None:
         kernel = kernels.logit_sums if from_logits else kernels.probability_sums
-        kernel(y, x, totals, weights, status)
+        _run_kernel(kernel, kernels.CHUNK, (y, x), (totals, weights, status))
     else:
         kernel = kernels.weighted_logit_sums if from_logits else kernels.weighted_probability_sums
-        kernel(y, x, w, totals, weights, status)
+        _run_kernel(kernel, kernels.CHUNK, (y, x, w), (totals, weights, status))
     if status.max() != kernels.OK:
         return None  # invalid input or an infinite loss: the reference path reports it
+    return _exact_totals(totals, weights, kernels.CHUNK, w is not None)
+
+
+# A chunk's float64 sums are exact enough only away from the ends of the float range: below
+# SMALLEST (per sample) a weighted sum may hold products that lost bits to subnormals (weights
+# of 1e-320), above LARGEST the sum of all chunks could overflow (logits or weights near 1e308).
+SMALLEST = 2.0**-960
+LARGEST = 2.0**1000
+
+
+def _exact_totals(totals, weights, chunk: int, weighted: bool) -> tuple[float, float] | None:
+    """(fsum of totals, fsum of weights), or None when a chunk's sums are outside the range
+    where they are exact: the reference path then sums with exponents kept apart."""
+    totals, weights = np.asarray(totals, dtype=np.float64), np.asarray(weights, dtype=np.float64)
+    if not (totals.max(initial=0.0) < LARGEST and weights.max(initial=0.0) < LARGEST):
+        return None
+    # (A chunk whose weights are all 0, a padding mask, sums to exactly 0: nothing was lost.)
+    if weighted and np.any((totals < chunk * SMALLEST) & (weights != 0)):
+        return None
     return math.fsum(totals), math.fsum(weights)
 
 
@@ -162,7 +201,7 @@ def hard_label_losses(y_true, y_pred, *, from_logits: bool) -> np.ndarray | None
     out = np.empty(x.shape, dtype=x.dtype)
     status = np.empty(-(-x.size // kernels.CHUNK), dtype=np.int64)
     kernel = kernels.hard_logit_losses if from_logits else kernels.hard_probability_losses
-    kernel(y, x, out, status)
+    _run_kernel(kernel, kernels.CHUNK, (y, x, out), (status,))
     if status.max() != kernels.OK:
         return None  # soft labels, invalid input or an infinite loss
     return out.reshape(y_pred.shape)
@@ -469,9 +508,9 @@ def _weighted_chunk_loss(y, x, w, from_logits: bool, buffers) -> tuple[float, fl
     if not np.isfinite(losses.max()):
         raise _Fallback  # an infinite loss, maybe with weight 0: the reference path decides
     w64 = w.astype(np.float64, copy=False)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
         losses = np.where(w64 == 0, 0.0, losses * w64)  # as the reference: w = 0 drops a sample
-    return float(losses.sum()), float(w64.sum())
+        return float(losses.sum()), float(w64.sum())  # an overflow is caught by _exact_totals
 
 
 def _run_range(y, x, w, from_logits, start, stop):
@@ -528,7 +567,7 @@ def loss_sums(y_true, y_pred, *, from_logits: bool, sample_weight=None) -> tuple
             parts = [part for future in futures for part in future.result()]
     except _Fallback:
         return None
-    return math.fsum(loss for loss, _ in parts), math.fsum(weight for _, weight in parts)
+    return _exact_totals([loss for loss, _ in parts], [weight for _, weight in parts], CHUNK, w is not None)
 
 
 # ---------------------------------------------------------------- one pass for ``logloss score``

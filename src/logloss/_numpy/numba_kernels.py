@@ -29,7 +29,7 @@ product plus a sum: ``fastmath={"contract"}`` allows only that, never reassociat
   that counts (below ``2**-20`` a three-term series replaces the log). float32 results take
   the float64 formula with the short exp: 2**-14 of a float32 ulp before their rounding.
 
-Each chunk of ``CHUNK`` samples (one ``prange`` iteration; the chunks are spread over the cores)
+Each chunk of ``CHUNK`` samples (one iteration of a kernel's loop over chunks)
 goes through blocks of ``BLOCK`` samples, each seen through views (``x[b:b + m]``: an offset
 index ``x[b + i]`` keeps a wraparound check that costs 0.5 ns per sample). float32 logit blocks
 are first copied to float64 (``_widened``). A full unweighted block is first tried as a product
@@ -60,17 +60,17 @@ import math
 
 import numpy as np
 from llvmlite import ir
-import numba
-from numba import njit, prange
+from numba import njit
 from numba.core import types
 from numba.extending import intrinsic, overload
 
 from .._core.constants import INV_LN2, LN2, LN2_HI, LN2_LO, PRODUCT_TOLERANCE, UNIT_ROUNDOFF
 
-def set_threads(threads: int) -> None:
-    """The threads the next parallel kernel called from this thread may use."""
-    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-
+# No kernel is compiled with parallel=True: numba's threading layers are either not fork-safe
+# (GNU OpenMP kills a forked child that launches a kernel) or not thread-safe (workqueue aborts
+# on concurrent launches from two Python threads), and TBB is one more binary dependency. The
+# kernels release the GIL (nogil) and the caller spreads ranges of chunks over its own pool,
+# which is rebuilt after a fork.
 
 CHUNK = 1 << 14
 BLOCK = 512
@@ -661,7 +661,7 @@ def _rare_block(y, x, w, weighted, m, logits, out):
 
 
 def _make_sums(weighted, logits):
-    """The prange loop over chunks for one mode. `weighted` and `logits` are closure constants,
+    """The loop over chunks for one mode. `weighted` and `logits` are closure constants,
     so numba prunes the other modes' branches before inlining: each kernel compiles only its own
     block code (7-17 s per kernel and dtype pair; every call site is inlined, so each block
     function is called from one place)."""
@@ -733,7 +733,7 @@ def _make_sums(weighted, logits):
     @njit(**_INLINE)
     def _sums(y, x, w, totals, weights, status):
         n = x.size
-        for c in prange(totals.size):
+        for c in range(totals.size):
             lo = c * CHUNK
             hi = min(lo + CHUNK, n)
             buf = np.empty(BLOCK)
@@ -750,33 +750,33 @@ _weighted_logit_sums = _make_sums(True, True)
 
 
 # One compiled function per mode.
-@njit(parallel=True, **_KW)
+@njit(**_KW)
 def probability_sums(y, p, totals, weights, status):
     """Per chunk of CHUNK samples: the sum of losses, of weights, and a status."""
     _probability_sums(y, p, np.empty(0), totals, weights, status)
 
 
-@njit(parallel=True, **_KW)
+@njit(**_KW)
 def weighted_probability_sums(y, p, w, totals, weights, status):
     _weighted_probability_sums(y, p, w, totals, weights, status)
 
 
-@njit(parallel=True, **_KW)
+@njit(**_KW)
 def logit_sums(y, z, totals, weights, status):
     _logit_sums(y, z, np.empty(0), totals, weights, status)
 
 
-@njit(parallel=True, **_KW)
+@njit(**_KW)
 def weighted_logit_sums(y, z, w, totals, weights, status):
     _weighted_logit_sums(y, z, w, totals, weights, status)
 
 
-@njit(parallel=True, **_KW)
+@njit(**_KW)
 def hard_probability_losses(y, p, out, status):
     """out = -log q per sample (q = p for y = 1, 1 - p for y = 0), each within 1 ulp."""
     n = p.size
     empty = np.empty(0)
-    for c in prange(status.size):
+    for c in range(status.size):
         lo = c * CHUNK
         hi = min(lo + CHUNK, n)
         buf = np.empty(BLOCK)
@@ -864,7 +864,7 @@ def _hard_logit_block(y, z, m, out, sbuf):
     return clean
 
 
-@njit(parallel=True, **_KW)
+@njit(**_KW)
 def hard_logit_losses(y, z, out, status):
     """out = softplus(-z) for y = 1, softplus(z) for y = 0, each within 1 ulp (float64 or float32 out).
 
@@ -873,7 +873,7 @@ def hard_logit_losses(y, z, out, status):
     far below an ulp, and libm's exp is used for it (subnormal results included)."""
     n = z.size
     empty = np.empty(0)
-    for c in prange(status.size):
+    for c in range(status.size):
         lo = c * CHUNK
         hi = min(lo + CHUNK, n)
         sbuf = np.empty(BLOCK)
@@ -903,54 +903,54 @@ def hard_logit_losses(y, z, out, status):
 # ------------------------------------------------------------- the bare functions, for tests
 
 
-@njit(parallel=True, **_KW)
+@njit(**_KW)
 def vector_log(a, c, out):
-    for i in prange(a.size):
+    for i in range(a.size):
         out[i] = log_plus(a[i], c[i])
 
 
-@njit(parallel=True, **_KW)
+@njit(**_KW)
 def vector_log1p_neg(p, out):
     """log1p(-p) for 0 <= p < 1 (1 - p normal)."""
-    for i in prange(p.size):
+    for i in range(p.size):
         a = 1.0 - p[i]
         out[i] = log_plus(a, -p[i] - (a - 1.0))
 
 
-@njit(parallel=True, **_KW)
+@njit(**_KW)
 def vector_log_term_1p_neg(p, out):
     """log1p(-p) through log_term, for 0 <= p < 1 (1 - p normal)."""
-    for i in prange(p.size):
+    for i in range(p.size):
         a = 1.0 - p[i]
         out[i] = log_term(a, -p[i] - (a - 1.0))
 
 
-@njit(parallel=True, **_KW)
+@njit(**_KW)
 def vector_log1p_unit(e, out):
-    for i in prange(e.size):
+    for i in range(e.size):
         out[i] = log1p_unit(e[i])
 
 
-@njit(parallel=True, **_KW)
+@njit(**_KW)
 def vector_exp(x, out):
-    for i in prange(x.size):
+    for i in range(x.size):
         out[i] = exp_neg(x[i])
 
 
-@njit(parallel=True, **_KW)
+@njit(**_KW)
 def vector_exp_short(x, out):
-    for i in prange(x.size):
+    for i in range(x.size):
         out[i] = exp_neg_short(x[i])
 
 
-@njit(parallel=True, **_KW)
+@njit(**_KW)
 def vector_softplus_exact(s, out):
     """softplus(s) for SOFTPLUS_LOW <= s < SOFTPLUS_HIGH."""
-    for i in prange(s.size):
+    for i in range(s.size):
         out[i] = softplus_exact(s[i])
 
 
-@njit(parallel=True, **_KW)
+@njit(**_KW)
 def vector_softplus(z, out):
-    for i in prange(z.size):
+    for i in range(z.size):
         out[i] = softplus_parts(z[i]) + max(z[i], 0.0)
