@@ -11,10 +11,30 @@ from ._validation import InfiniteLossWarning
 
 bce = binary_cross_entropy
 
+
+def __getattr__(name: str):
+    # The diagnostics load on first use: `import logloss` stays as light as before.
+    if name == "diagnose":
+        from .report.diagnosis import diagnose
+
+        return diagnose
+    if name == "Diagnosis":
+        from .report.diagnosis import Diagnosis
+
+        return Diagnosis
+    if name == "DiagnosticsState":
+        from ._diagnostics import DiagnosticsState
+
+        return DiagnosticsState
+    raise AttributeError(f"module 'logloss' has no attribute {name!r}")
+
+
 __version__ = "0.1.0"
 
 __all__ = [
     "Accumulator",
+    "Diagnosis",
+    "DiagnosticsState",
     "InfiniteLossWarning",
     "bce",
     "binary_cross_entropy",
@@ -23,4 +43,5 @@ __all__ = [
     "binary_entropy",
     "binary_kl_divergence",
     "categorical_cross_entropy",
+    "diagnose",
 ]

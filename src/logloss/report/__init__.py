@@ -1,0 +1,1 @@
+"""Numbers -> words, tables and pictures: what the CLI and notebooks show a reader."""
