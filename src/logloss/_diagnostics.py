@@ -54,6 +54,7 @@ CAPS = {
     "pytorch": 100.0,  # BCELoss clamps log at -100
 }
 CONCENTRATION_SHARES = (0.001, 0.01, 0.1)
+CONFIDENT = -math.log(0.01)  # a confident mistake: the true class given under 1%
 Z_95 = 1.959963984540054  # the 97.5% normal quantile
 
 LIMITS = {"k": (0, 10_000), "bins": (1, 1_000), "resolution": (16, 2**18),
@@ -61,8 +62,8 @@ LIMITS = {"k": (0, 10_000), "bins": (1, 1_000), "resolution": (16, 2**18),
 DEFAULTS = {"k": 10, "bins": 10, "resolution": 4096, "max_segments": 20}
 
 _TOTALS = ("weight", "label", "prediction", "loss", "brier", "loss_positive",
-           "loss_negative", "weight_negative")
-_COUNTS = ("count", "positives", "infinite", "infinite_positive")
+           "loss_negative", "weight_negative", "confident_weight", "confident_loss")
+_COUNTS = ("count", "positives", "infinite", "infinite_positive", "confident")
 _SEGMENT = ("count", "weight", "label", "prediction", "loss", "brier", "infinite")
 _PAIR = ("count", "weight", "sum", "sum_w2", "sum_w2_dev", "sum_w2_dev2", "a_better",
          "b_better", "tied", "infinite_a", "infinite_b")
@@ -420,11 +421,15 @@ class DiagnosticsState:
         t["brier"].add(float(np.sum(w * (p - y) ** 2)))
         t["loss_positive"].add(float(np.sum(wloss[y])))
         t["loss_negative"].add(float(np.sum(wloss[~y])))
+        confident = loss > CONFIDENT
+        t["confident_weight"].add(float(np.sum(w[confident])))
+        t["confident_loss"].add(float(np.sum(wloss[confident])))
         c = state.counts
         c["count"] += batch.n
         c["positives"] += int(np.count_nonzero(y))
         c["infinite"] += int(np.count_nonzero(infinite))
         c["infinite_positive"] += int(np.count_nonzero(infinite & y))
+        c["confident"] += int(np.count_nonzero(confident))
         for name, cap in CAPS.items():
             state.caps[name] += int(np.count_nonzero(loss > cap))
         # the prediction histogram, uniform in logit
@@ -642,6 +647,7 @@ class DiagnosticsState:
             bins = _histogram_bins(state.hist, self.bins, self.resolution, weight, t["loss"])
             reliability = {"bins": bins, "pav": pav}
             ece = _ece(bins, weight)
+        reliability["histogram"] = _probability_histogram(state.hist, self.resolution, weight)
         weight_positive = t["label"]
         weight_negative = t["weight_negative"]
         by_class = {
@@ -654,6 +660,12 @@ class DiagnosticsState:
         }
         concentration = _concentration(state, t["loss"], weight,
                                        exact["shares"] if exact is not None else None)
+        total_loss = t["loss"]
+        concentration["confident_mistakes"] = {
+            "threshold": CONFIDENT, "rows": c["confident"], "weight": t["confident_weight"],
+            "share_of_loss": t["confident_loss"] / total_loss
+            if math.isfinite(total_loss) and total_loss > 0 else math.nan,
+        }
         out = {
             **headline,
             "ece": ece,
@@ -804,6 +816,18 @@ def _bin_table(group, w, wp, wy, wloss, bins, total_loss) -> list[dict]:
                      "share_of_loss": L[b] / total_loss
                      if math.isfinite(total_loss) and total_loss > 0 else math.nan})
     return rows
+
+
+def _probability_histogram(hist, resolution, weight, bins: int = 40) -> dict:
+    """Share of the weight in ``bins`` equal bins of predicted probability, from the logit
+    histogram (each cell counted where its centre falls)."""
+    edges = prediction_bin_edges(resolution)
+    centres = np.concatenate([[-math.inf], (edges[1:-2] + edges[2:-1]) / 2, [math.inf]])
+    with np.errstate(over="ignore"):
+        p = 1 / (1 + np.exp(-centres))
+    index = np.minimum((p * bins).astype(np.int64), bins - 1)
+    shares = np.bincount(index, weights=hist[0] + hist[1], minlength=bins) / weight
+    return {"edges": np.linspace(0, 1, bins + 1).tolist(), "weight": shares.tolist()}
 
 
 def _ece(bins: list[dict], weight: float) -> float:
