@@ -29,12 +29,16 @@ def _build_parser() -> argparse.ArgumentParser:
         "both terms, the mean, and why frameworks disagree.",
     )
     _add_score_parser(commands)
-    commands.add_parser(
+    from . import _cli_report
+
+    _cli_report.add_parsers(commands)
+    demo = commands.add_parser(
         "demo",
         help="score the sample predictions shipped with logloss (a good and a bad model)",
         description="Run `logloss score` on a small sample file shipped in the package: the same "
         "labels predicted by a good and a bad model, in two segments.",
     )
+    _cli_report.add_demo_arguments(demo)
     return parser
 
 
@@ -94,8 +98,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     if args.command == "score":
         return _run_score(args)
+    if args.command == "report":
+        from ._cli_report import run_report
+
+        return run_report(args)
     if args.command == "demo":
-        return _run_demo()
+        from ._cli_report import run_demo
+
+        return run_demo(args, main)
     parser.print_help(sys.stderr)
     return EXIT_USAGE
 
@@ -222,26 +232,6 @@ def _progress_bar(sources, quiet: bool):
             bar.close()
 
     return Progress()
-
-
-def _run_demo() -> int:
-    from importlib.resources import as_file, files
-
-    resource = files("logloss").joinpath("data", "demo.csv")
-    with as_file(resource) as path:
-        print("logloss demo: the same 400 labels predicted by a good and a bad model, in two "
-              "segments.\nThe command it runs:\n\n"
-              "  logloss score demo.csv --by model\n", flush=True)
-        code = main(["score", str(path), "--by", "model", "--quiet"])
-        if code != EXIT_OK:
-            return code
-        print("\nand per segment:  logloss score demo.csv --by model --by segment\n", flush=True)
-        code = main(["score", str(path), "--by", "model", "--by", "segment", "--quiet"])
-        if code == EXIT_OK:
-            print("\nLower is better; normalized_entropy < 1 beats always predicting the base rate;"
-                  "\ncalibration = sum(p) / sum(y) is 1 when predictions are right on average."
-                  "\nScore your own file:  logloss score predictions.parquet --by segment")
-        return code
 
 
 def entrypoint() -> None:

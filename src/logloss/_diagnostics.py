@@ -147,7 +147,7 @@ class _Batch:
                 check_unit_interval(arg, x, "probabilities (pass from_logits=True for logits)")
             self.models.append(_model_arrays(self.y, x, self.weight, from_logits))
         self.by_names, self.by_codes, self.by_keys = _segments(by, self.n)
-        if ids is not None:
+        if ids is not None and not callable(ids):
             ids = np.asarray(ids)
             if ids.shape != (self.n,):
                 raise ValueError(f"`ids` must have one value per row, shape ({self.n},). "
@@ -184,9 +184,24 @@ def _factorize(values: np.ndarray):
         return codes, list(seen)
 
 
+class SegmentCodes:
+    """Segments already numbered by the caller (a file reader that has dictionary codes):
+    ``codes[i]`` is row i's index into ``keys``, each key a tuple with one value per name."""
+
+    def __init__(self, names, codes, keys):
+        self.names = [str(name) for name in names]
+        self.codes = np.asarray(codes, dtype=np.int64)
+        self.keys = [tuple(_scalar(v) for v in key) for key in keys]
+
+
 def _segments(by, n: int):
     if by is None:
         return None, None, None
+    if isinstance(by, SegmentCodes):
+        if by.codes.shape != (n,):
+            raise ValueError(f"`by` must number every row: codes of shape ({n},). "
+                             f"Received shape {by.codes.shape}.")
+        return by.names, by.codes, by.keys
     columns = dict(by) if isinstance(by, Mapping) else {"segment": by}
     if not columns:
         raise ValueError("`by` is an empty mapping: give at least one segment column, or None.")
@@ -467,8 +482,12 @@ class DiagnosticsState:
         if len(candidates) > k:
             top = np.argpartition(-loss[candidates], k - 1)[:k]
             candidates = np.sort(candidates[top])
-        ids = (batch.ids[candidates].tolist() if batch.ids is not None
-               else (first_row + candidates).tolist())
+        if batch.ids is None:
+            ids = (first_row + candidates).tolist()
+        elif callable(batch.ids):  # ids named on demand, for the k candidates only
+            ids = list(batch.ids(candidates))
+        else:
+            ids = batch.ids[candidates].tolist()
         new = {"loss": loss[candidates], "id": [_scalar(i) for i in ids],
                "label": batch.y[candidates], "prediction": p[candidates],
                "weight": batch.w[candidates]}
