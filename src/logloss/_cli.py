@@ -22,12 +22,14 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"logloss {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser(
+    explain = commands.add_parser(
         "explain",
         help="walk through binary cross-entropy with numbers computed by logloss",
         description="Walk through binary cross-entropy: the formula, the bird example, "
         "both terms, the mean, and why frameworks disagree.",
     )
+    explain.add_argument("--plot", metavar="FILE", help="also draw the two curves -log p and "
+                         "-log(1 - p) with the bird points into FILE (.png, .svg or .pdf)")
     _add_score_parser(commands)
     from . import _cli_report
 
@@ -95,6 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._explain import explain_text
 
         sys.stdout.write(explain_text())
+        if args.plot:
+            from ._cli_report import run_explain_plot
+
+            return run_explain_plot(args.plot)
         return EXIT_OK
     if args.command == "score":
         return _run_score(args)

@@ -355,6 +355,27 @@ def _diagnose_batch(batch, columns, source, offset, n, options, labels, state, r
                  sample_weight=w, by=by, ids=ids)
 
 
+# -- logloss explain --plot -----------------------------------------------------------------
+
+
+def run_explain_plot(path: str) -> int:
+    from ._cli import EXIT_OK, EXIT_USAGE
+
+    try:
+        from .report.plots import plot_explain
+
+        ax = plot_explain()
+        ax.figure.savefig(path, dpi=120)
+    except ImportError as error:
+        print(f"logloss explain: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except (OSError, ValueError) as error:  # an unwritable path, an unknown extension
+        print(f"logloss explain: error: cannot write {path}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"Drew the two curves into {path}.")
+    return EXIT_OK
+
+
 # -- logloss demo ----------------------------------------------------------------------------
 
 

@@ -253,7 +253,8 @@ def plot_explain(*, ax=None):
         ax.plot([prob], [loss], "o", color=color)
         what = "bird" if label else "no bird"
         ax.annotate(f"{what}, p = {prob:.0%}: loss {loss:.3f}", (prob, loss),
-                    textcoords="offset points", xytext=(-150 if prob > 0.5 else 8, 6),
+                    textcoords="offset points",
+                    xytext=(-150 if prob > 0.5 else 8, 16 if loss < 1 else 6),
                     fontsize="small")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 7)
