@@ -200,8 +200,7 @@ def plot_segments(figures, *, model=None, ax=None):
                   fontsize="small")
     ax.set_xlabel("share")
     ax.set_title("Segments by share of the loss")
-    ax.legend(frameon=False, fontsize="small", loc="lower center", ncols=2,
-              bbox_to_anchor=(0.5, 1.06))
+    ax.legend(fontsize="small", loc="best", framealpha=0.9)
     return ax
 
 
