@@ -158,17 +158,22 @@ class _Batch:
 def _model_arrays(y: np.ndarray, x: np.ndarray, weight, from_logits: bool) -> dict:
     """Per row: probability p, an order key (logit or p), the exact loss and its framework caps."""
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", InfiniteLossWarning)  # reported as counts instead
-            loss = binary_cross_entropy(y.view(np.int8), x, from_logits=from_logits,
-                                        reduction="none")
-        loss = np.asarray(loss, dtype=np.float64)
         if from_logits:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", InfiniteLossWarning)  # counted instead
+                loss = binary_cross_entropy(y.view(np.int8), x, from_logits=True,
+                                            reduction="none")
+            loss = np.asarray(loss, dtype=np.float64)
             z = x
             p = np.exp(-np.logaddexp(0.0, -z))  # sigmoid(z) = exp(-softplus(-z))
         else:
+            # Hard labels from probabilities: the loss is -log p or -log1p(-p), one libm call
+            # each (binary_cross_entropy's per-element formula with y in {0, 1}), and the
+            # logit log p - log1p(-p) reuses both, so each row costs two logs, not four.
             p = x
-            z = np.log(p) - np.log1p(-p)
+            log_p, log_q = np.log(p), np.log1p(-p)
+            z = log_p - log_q
+            loss = -np.where(y, log_p, log_q)
     return {"p": p, "z": z, "key": z if from_logits else p, "loss": loss}
 
 
@@ -420,65 +425,87 @@ class DiagnosticsState:
     def _add_model(self, state, batch, arrays, segment_rows, first_row) -> None:
         y, w, weight = batch.y, batch.w, batch.weight
         p, z, loss = arrays["p"], arrays["z"], arrays["loss"]
-        wloss = loss if weight is None else np.where(w > 0, w * loss, 0.0)  # 0 * inf = 0
-        finite = np.isfinite(loss)
-        infinite = ~finite
-        if weight is not None:
+        # Without weights every weighted sum is a plain one (w = 1): no weight products.
+        unweighted = weight is None
+        wloss = loss if unweighted else np.where(w > 0, w * loss, 0.0)  # 0 * inf = 0
+        infinite = np.isinf(loss)
+        if not unweighted:
             infinite &= w > 0
-        wy = np.where(y, w, 0.0)
-        wn = w - wy
+        yf = y.astype(np.float64)
+        wy = yf if unweighted else np.where(y, w, 0.0)
+        wp = p if unweighted else w * p
+        squared = (p - yf) ** 2
+        wsq = squared if unweighted else w * squared
+        positives = int(np.count_nonzero(y))
         t = state.totals
-        t["weight"].add(float(np.sum(w)))
-        t["label"].add(float(np.sum(wy)))
-        t["weight_negative"].add(float(np.sum(wn)))
-        t["prediction"].add(float(np.sum(w * p)))
-        t["loss"].add(float(np.sum(wloss)))
-        t["brier"].add(float(np.sum(w * (p - y) ** 2)))
-        t["loss_positive"].add(float(np.sum(wloss[y])))
-        t["loss_negative"].add(float(np.sum(wloss[~y])))
+        weight_sum = float(batch.n) if unweighted else float(np.sum(w))
+        label_sum = float(positives) if unweighted else float(np.sum(wy))
+        t["weight"].add(weight_sum)
+        t["label"].add(label_sum)
+        t["weight_negative"].add(float(batch.n - positives) if unweighted
+                                 else float(np.sum(w - wy)))
+        t["prediction"].add(float(np.sum(wp)))
+        loss_sum = float(np.sum(wloss))
+        loss_positive = float(np.sum(wloss, where=y))
+        t["loss"].add(loss_sum)
+        t["brier"].add(float(np.sum(wsq)))
+        t["loss_positive"].add(loss_positive)
+        t["loss_negative"].add(float(np.sum(wloss, where=~y)))
         confident = loss > CONFIDENT
-        t["confident_weight"].add(float(np.sum(w[confident])))
-        t["confident_loss"].add(float(np.sum(wloss[confident])))
+        confident_rows = int(np.count_nonzero(confident))
+        if confident_rows:
+            t["confident_weight"].add(float(confident_rows) if unweighted
+                                      else float(np.sum(w[confident])))
+            t["confident_loss"].add(float(np.sum(wloss[confident])))
         c = state.counts
         c["count"] += batch.n
-        c["positives"] += int(np.count_nonzero(y))
+        c["positives"] += positives
         c["infinite"] += int(np.count_nonzero(infinite))
         c["infinite_positive"] += int(np.count_nonzero(infinite & y))
-        c["confident"] += int(np.count_nonzero(confident))
-        for name, cap in CAPS.items():
-            state.caps[name] += int(np.count_nonzero(loss > cap))
+        c["confident"] += confident_rows
+        for name, cap in CAPS.items():  # every cap is above the confident-mistake threshold
+            state.caps[name] += (int(np.count_nonzero(loss[confident] > cap)) if confident_rows
+                                 else 0)
         # the prediction histogram, uniform in logit
         size = self.resolution + 2
         with np.errstate(invalid="ignore"):
             position = (z + LOGIT_RANGE) * (self.resolution / (2 * LOGIT_RANGE))
-        cell = np.clip(np.floor(position), -1, self.resolution).astype(np.int64) + 1
-        state.hist[0] += _bincount(cell, wn, size)
-        state.hist[1] += _bincount(cell, wy, size)
-        state.hist[2] += _bincount(cell, w * p, size)
+        # truncation is floor at and above 0; everything below 0 is the lower tail, cell 0
+        cell = np.clip(position, 0, self.resolution).astype(np.int64) + 1
+        cell[position < 0] = 0
+        counts = _bincount(cell, None, size)
+        pos_w = _bincount(cell, wy, size)
+        state.hist[0] += (counts - pos_w) if unweighted else _bincount(cell, w, size) - pos_w
+        state.hist[1] += pos_w
+        state.hist[2] += _bincount(cell, wp, size)
         state.hist[3] += _bincount(cell, wloss, size)
-        state.hist[4] += _bincount(cell, None, size)
-        # the loss histogram, per class; infinite losses fall in the top bin and are counted apart
-        lcell = _loss_bin(loss)
-        for label, mask in ((0, ~y), (1, y)):
-            state.loss_hist[label, 0] += _bincount(lcell[mask], w[mask], LOSS_BINS)
-            state.loss_hist[label, 1] += _bincount(lcell[mask], wloss[mask], LOSS_BINS)
-            state.loss_hist[label, 2] += _bincount(lcell[mask], None, LOSS_BINS)
+        state.hist[4] += counts
+        # the loss histogram, per class (one bincount over class-and-bin codes); infinite
+        # losses fall in the top bin and are counted apart too
+        code = _loss_bin(loss) * 2 + y
+        lcounts = _bincount(code, None, 2 * LOSS_BINS).reshape(LOSS_BINS, 2).T
+        lweights = lcounts if unweighted else _bincount(code, w, 2 * LOSS_BINS).reshape(
+            LOSS_BINS, 2).T
+        state.loss_hist[:, 0] += lweights
+        state.loss_hist[:, 1] += _bincount(code, wloss, 2 * LOSS_BINS).reshape(LOSS_BINS, 2).T
+        state.loss_hist[:, 2] += lcounts
         if self.k:
             self._add_worst(state, batch, p, loss, first_row)
         if segment_rows is not None:
             size = len(self.segment_keys)
-            sums = [_bincount(segment_rows, None, size), _bincount(segment_rows, w, size),
-                    _bincount(segment_rows, wy, size), _bincount(segment_rows, w * p, size),
-                    _bincount(segment_rows, wloss, size),
-                    _bincount(segment_rows, w * (p - y) ** 2, size),
-                    _bincount(segment_rows, infinite.astype(np.float64), size)]
+            rows = _bincount(segment_rows, None, size)
+            sums = [rows, rows if unweighted else _bincount(segment_rows, w, size),
+                    _bincount(segment_rows, wy, size), _bincount(segment_rows, wp, size),
+                    _bincount(segment_rows, wloss, size), _bincount(segment_rows, wsq, size),
+                    _bincount(segment_rows, infinite, size)]
             state.segments += np.stack(sums, axis=1)
 
     def _add_worst(self, state, batch, p, loss, first_row) -> None:
         k = self.k
-        candidates = np.arange(batch.n)
-        if batch.weight is not None:
-            candidates = candidates[batch.weight > 0]
+        live = loss >= 0 if batch.weight is None else batch.weight > 0
+        if len(state.worst["loss"]) == k:  # only a row worse than the k-th can enter
+            live &= loss > state.worst["loss"][-1]
+        candidates = np.flatnonzero(live)
         if len(candidates) > k:
             top = np.argpartition(-loss[candidates], k - 1)[:k]
             candidates = np.sort(candidates[top])
