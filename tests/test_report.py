@@ -192,3 +192,10 @@ def test_user_text_with_dollars_is_drawn_as_written():
     svg = plots.to_svg(figures["$x$ against b\\$"])
     assert "$x$" in svg and "$a$" in svg
     assert not math.isnan(d.comparison[0]["mean_difference"])
+
+
+def test_notebook_view_is_the_report_in_a_sandboxed_iframe():
+    d = logloss.diagnose([0, 1, 1, 0], [0.2, 0.7, 0.4, 0.1], by=["<b>", "<b>", "x", "x"])
+    shown = d._repr_html_()
+    assert shown.startswith("<iframe srcdoc=") and " sandbox " in shown
+    assert "<b>" not in shown and "&lt;" in shown

@@ -108,7 +108,12 @@ class Diagnosis:
         return render(self)
 
     def _repr_html_(self) -> str:
-        return self.to_html()
+        # In a sandboxed iframe: the report's page styles stay off the notebook's page, and its
+        # Content-Security-Policy applies (a <meta> policy in a notebook's body would not).
+        import html
+
+        return (f'<iframe srcdoc="{html.escape(self.to_html(), quote=True)}" sandbox '
+                'style="width: 100%; height: 900px; border: 1px solid #ddd"></iframe>')
 
     def __repr__(self) -> str:
         parts = []
