@@ -108,9 +108,9 @@ def model_conclusions(m: dict, name: str | None = None) -> list[str]:
     if seg and seg["rows"]:
         top = seg["rows"][0]
         rows_share = top["weight"] / m["weight"] if m["weight"] else math.nan
-        text = (f"{who}The segment {_segment(top['segment'])} carries "
-                f"{percent(top['share_of_loss'])} of the loss with {percent(rows_share)} of the "
-                f"rows (log loss {number(top['log_loss'])}).")
+        text = (f"{who}The rows with {_segment(top['segment'])} carry "
+                f"{percent(top['share_of_loss'])} of the loss, being {percent(rows_share)} of "
+                f"the rows (log loss {number(top['log_loss'])}).")
         if seg["other"]:
             text += (f" {number(seg['total'])} segments in all; the {number(seg['other']['segments'])}"
                      " smallest by loss are folded into \u201cother\u201d.")
