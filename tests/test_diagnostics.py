@@ -94,7 +94,7 @@ def test_pav_matches_isotonic_regression_on_a_long_violating_chain():
 
 
 def test_ece_brier_d2_ne_and_calibration_ratio_match_direct_formulas():
-    y, p, rng = _data(10_007, 2)
+    y, p, _ = _data(10_007, 2)
     bins = 7
     d = diagnose(y, p, bins=bins)
     n = len(y)
@@ -194,7 +194,7 @@ def test_paired_interval_covers_the_true_difference_about_95_percent_of_the_time
 
 
 def test_paired_comparison_reports_wins_and_the_overall_mean_difference():
-    y, p, rng = _data(5000, 8)
+    y, p, _ = _data(5000, 8)
     worse = np.clip(p + 0.1, 0, 1)
     d = diagnose(y, {"good": p, "bad": worse})
     c = d.comparison[0]
@@ -207,7 +207,7 @@ def test_paired_comparison_reports_wins_and_the_overall_mean_difference():
     assert c["a_better"] == pytest.approx(np.mean(la < lb))
     assert c["b_better"] == pytest.approx(np.mean(lb < la))
     with pytest.raises(AttributeError, match="models"):
-        d.log_loss
+        _ = d.log_loss
     assert d.models["bad"]["log_loss"] == pytest.approx(lb.mean(), rel=1e-12)
 
 

@@ -136,7 +136,7 @@ def test_demo_prints_commands_that_run(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
-    command = re.search(r"^  (logloss score .+)$", out, re.M).group(1)
+    command = re.search(r"^  (logloss score .+)$", out, re.MULTILINE).group(1)
     argv = shlex.split(command)[1:]
     assert Path(argv[1]).is_file()
     assert main(argv + ["--quiet"]) == 0

@@ -418,7 +418,7 @@ def run_demo(args, main) -> int:
               flush=True)
         if args.report:
             return _demo_report(path, args.report)
-        print(f"The demo's report (good against bad, row by row):  logloss demo --report "
+        print("The demo's report (good against bad, row by row):  logloss demo --report "
               "demo.html")
         return EXIT_OK
 

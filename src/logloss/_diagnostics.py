@@ -1083,7 +1083,7 @@ def _exact_shares(loss: np.ndarray, weight, weight_total: float) -> dict:
         return dict.fromkeys(CONCENTRATION_SHARES, math.nan)
     n = len(loss)
     if weight is None:
-        top = min(n, int(math.ceil(max(CONCENTRATION_SHARES) * n)) + 1)
+        top = min(n, math.ceil(max(CONCENTRATION_SHARES) * n) + 1)
         part = np.partition(loss, n - top)[n - top:]
         worst = np.sort(part)[::-1]
         cum_w = np.arange(1, top + 1, dtype=np.float64)
