@@ -98,11 +98,15 @@ def test_ece_brier_d2_ne_and_calibration_ratio_match_direct_formulas():
     bins = 7
     d = diagnose(y, p, bins=bins)
     n = len(y)
-    order = np.argsort(p, kind="stable")
+    order = np.argsort(p)  # no ties: beta draws
     ece = 0.0
-    for b in range(bins):  # rows in prediction order, n/bins of them per bin
-        members = [order[i] for i in range(n) if int(bins * i / n) == b]
-        ece += len(members) / n * abs(p[members].mean() - y[members].mean())
+    for b in range(bins):  # bin b is the stretch [b n / bins, (b + 1) n / bins) of sorted rows
+        lo, hi = b * n / bins, (b + 1) * n / bins
+        share = np.clip(np.minimum(np.arange(1, n + 1), hi) - np.maximum(np.arange(n), lo), 0, 1)
+        mass = share.sum()  # each row counts for the part of [i, i + 1) inside the stretch
+        mean_p = (share * p[order]).sum() / mass
+        mean_y = (share * y[order]).sum() / mass
+        ece += mass / n * abs(mean_p - mean_y)
     assert d.ece == pytest.approx(ece, rel=1e-12)
     assert d.ece_bins == bins
     assert d.brier == pytest.approx(np.mean((p - y) ** 2), rel=1e-12)
@@ -327,3 +331,20 @@ def test_import_logloss_does_not_load_the_report_libraries():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_tied_predictions_make_the_same_figures_in_any_row_order_and_on_both_paths():
+    # Unweighted probabilities take the sort-of-int64-keys path, weights the argsort path.
+    y, p, rng = _data(30_001, 13, decimals=2)
+    a = diagnose(y, p, bins=7)
+    order = rng.permutation(len(y))
+    b = diagnose(y[order], p[order], bins=7)
+    c = diagnose(y, p, bins=7, sample_weight=np.ones(len(y)))
+    for other in (b, c):
+        assert other.ece == pytest.approx(a.ece, rel=1e-12, abs=1e-15)
+        for mine, theirs in zip(other.reliability["bins"], a.reliability["bins"], strict=True):
+            assert mine == pytest.approx(theirs, rel=1e-12)
+        assert other.decomposition["miscalibration"] == pytest.approx(
+            a.decomposition["miscalibration"], rel=1e-12)
+        assert other.reliability["pav"]["observed"] == pytest.approx(
+            a.reliability["pav"]["observed"], rel=1e-12)

@@ -199,3 +199,19 @@ def test_notebook_view_is_the_report_in_a_sandboxed_iframe():
     shown = d._repr_html_()
     assert shown.startswith("<iframe srcdoc=") and " sandbox " in shown
     assert "<b>" not in shown and "&lt;" in shown
+
+
+def test_report_over_two_megabytes_is_refused_with_advice(tmp_path, capsys):
+    n = 16_000
+    rng = np.random.default_rng(4)
+    p = rng.uniform(0.05, 0.95, n)
+    y = (rng.random(n) < p).astype(np.int8)
+    path = tmp_path / "users.parquet"
+    pq.write_table(pa.table({"y": y, "p": p, "q": p ** 1.1, "user": np.arange(n) // 4}), path)
+    out = tmp_path / "r.html"
+    assert main(["report", str(path), "--pred", "p", "--pred", "q", "--by", "user",
+                 "--max-segments", "4000", "-o", str(out), "-q"]) == 2
+    assert "--max-segments" in capsys.readouterr().err and not out.exists()
+    assert main(["report", str(path), "--pred", "p", "--pred", "q", "--by", "user",
+                 "-o", str(out), "-q"]) == 0
+    assert out.stat().st_size <= 2_000_000

@@ -178,7 +178,11 @@ def run_report(args) -> int:
                    "files": run["files"], "columns": columns, **diagnosis.to_dict()}
         text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
     else:
-        text = diagnosis.to_html()
+        try:
+            text = diagnosis.to_html()
+        except ValueError as error:  # over the size limit
+            print(f"{prog}: error: {error}", file=sys.stderr)
+            return EXIT_USAGE
     if args.output:
         with open(args.output, "w", encoding="utf-8") as handle:
             handle.write(text)

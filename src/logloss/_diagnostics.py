@@ -1031,47 +1031,118 @@ def _pair_figures(sums: np.ndarray) -> dict:
 
 
 def _exact_parts(batch: _Batch, arrays: dict, bins: int) -> dict:
-    """What the histograms approximate, computed exactly from the rows."""
-    y, w = batch.y, batch.w
-    loss = arrays["loss"]
-    weight_total = float(np.sum(w))
-    order = np.argsort(arrays["key"], kind="stable")
-    key = arrays["key"][order]
-    ws, ys = w[order], y[order]
-    # the sorted unique predictions, each with the weight of its negatives and positives
-    first = np.ones(len(key), dtype=bool)
-    first[1:] = key[1:] != key[:-1]
-    starts = np.flatnonzero(first)
-    wy = np.where(ys, ws, 0.0)
-    neg = np.add.reduceat(ws - wy, starts)
-    pos = np.add.reduceat(wy, starts)
-    used = (neg + pos) > 0  # zero-weight rows pool with nothing
-    block_starts, pneg, ppos = pool_adjacent_violators(neg[used], pos[used])
-    recalibrated = _pooled_loss(pneg, ppos) / weight_total
-    p_sorted = arrays["p"][order]
-    unique_p = p_sorted[starts][used]
-    block_ends = np.append(block_starts[1:], len(unique_p)) - 1
-    pav = {"prediction_low": unique_p[block_starts].tolist(),
-           "prediction_high": unique_p[block_ends].tolist(),
-           "observed": (ppos / (ppos + pneg)).tolist(),
-           "weight": ((ppos + pneg) / weight_total).tolist(),
-           "blocks": len(block_starts)}
-    wp_unique = np.add.reduceat(ws * p_sorted, starts)[used]
-    pav["prediction"] = (np.add.reduceat(wp_unique, block_starts) / (ppos + pneg)).tolist()
-    # equal-mass bins: row r (in prediction order) goes to bin floor(bins * weight before r / W)
-    if batch.weight is None:
-        group = (np.arange(len(ws), dtype=np.int64) * bins) // len(ws)
+    """What the histograms approximate, computed exactly from the rows: everything here works
+    on the sorted unique predictions, each with the weight of its negatives and positives."""
+    if batch.weight is None and arrays["key"] is arrays["p"]:
+        groups = _unique_probabilities(batch.y, arrays["p"])
     else:
-        before = np.cumsum(ws) - ws
-        group = np.minimum(np.floor(bins * before / weight_total).astype(np.int64), bins - 1)
-    loss_sorted = loss[order]
-    wloss = loss_sorted if batch.weight is None else np.where(ws > 0, ws * loss_sorted, 0.0)
+        groups = _unique_keys(batch, arrays)
+    p_u, neg, pos, wp, wloss = groups
+    weight = neg + pos
+    used = weight > 0  # zero-weight rows pool with nothing
+    if not used.all():
+        p_u, neg, pos, wp, wloss, weight = (a[used] for a in (p_u, neg, pos, wp, wloss, weight))
+    weight_total = math.fsum(weight.tolist()) if len(weight) < 1 << 16 else float(np.sum(weight))
+    block_starts, pneg, ppos = pool_adjacent_violators(neg, pos)
+    recalibrated = _pooled_loss(pneg, ppos) / weight_total
+    block_ends = np.append(block_starts[1:], len(p_u)) - 1
+    block_weight = ppos + pneg
+    pav = {"prediction_low": p_u[block_starts].tolist(),
+           "prediction_high": p_u[block_ends].tolist(),
+           "prediction": (np.add.reduceat(wp, block_starts) / block_weight).tolist(),
+           "observed": (ppos / block_weight).tolist(),
+           "weight": (block_weight / weight_total).tolist(),
+           "blocks": len(block_starts)}
     total_loss = float(np.sum(wloss))
-    table = _bin_table(group, ws, ws * p_sorted, wy, wloss, bins, total_loss)
+    table = _equal_mass_bins(weight, wp, pos, wloss, bins, weight_total, total_loss)
     ece = _ece(table, weight_total)
-    shares = _exact_shares(loss, batch.weight, weight_total)
+    shares = _exact_shares(arrays["loss"], batch.weight, float(np.sum(batch.w)))
     return {"recalibrated": recalibrated, "pav": pav, "bins": table, "ece": ece,
             "shares": shares}
+
+
+def _unique_probabilities(y: np.ndarray, p: np.ndarray):
+    """Unweighted probabilities: one sort of int64 keys instead of an argsort. Non-negative
+    float64 values order as their bit patterns, and the label rides in a bit below them."""
+    keys = (p.view(np.int64) << 1) | y
+    keys.sort()
+    bits = keys >> 1
+    first = np.empty(len(keys), dtype=bool)
+    first[:1] = True
+    np.not_equal(bits[1:], bits[:-1], out=first[1:])
+    if first.all():  # no ties: each row its own group
+        p_u = bits.view(np.float64)
+        count = np.ones(len(keys))
+        pos = (keys & 1).astype(np.float64)
+    else:
+        starts = np.flatnonzero(first)
+        p_u = bits[starts].view(np.float64)
+        count = np.diff(starts, append=len(keys)).astype(np.float64)
+        pos = np.add.reduceat(keys & 1, starts).astype(np.float64)
+    neg = count - pos
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # the same per-row losses, -log p and -log1p(-p), times how many rows share them
+        wloss = (np.where(pos > 0, pos * -np.log(p_u), 0.0)
+                 + np.where(neg > 0, neg * -np.log1p(-p_u), 0.0))
+    return p_u, neg, pos, count * p_u, wloss
+
+
+def _unique_keys(batch: _Batch, arrays: dict):
+    """Weighted rows or logits: an argsort by the key (the logit, which tells apart logits
+    whose probabilities round to the same float)."""
+    order = np.argsort(arrays["key"], kind="stable")
+    key = arrays["key"][order]
+    first = np.empty(len(key), dtype=bool)
+    first[:1] = True
+    np.not_equal(key[1:], key[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    ws, ys = batch.w[order], batch.y[order]
+    wy = np.where(ys, ws, 0.0)
+    p_sorted = arrays["p"][order]
+    loss = arrays["loss"][order]
+    wloss = loss if batch.weight is None else np.where(ws > 0, ws * loss, 0.0)
+    return (p_sorted[starts], np.add.reduceat(ws - wy, starts), np.add.reduceat(wy, starts),
+            np.add.reduceat(ws * p_sorted, starts), np.add.reduceat(wloss, starts))
+
+
+def _part(value: float, fraction: float) -> float:
+    """A share of a group's sum; none of it is 0 even when the sum is infinite."""
+    return value * fraction if fraction > 0 else 0.0
+
+
+def _equal_mass_bins(weight, wp, pos, wloss, bins, weight_total, total_loss) -> list[dict]:
+    """Equal-mass bins over the sorted unique predictions: bin b holds the weight between
+    b/bins and (b+1)/bins of the total, and a prediction whose weight straddles a boundary is
+    split in proportion (so ties, whose order means nothing, are never split by it)."""
+    ends = np.cumsum(weight)
+    edges = weight_total * np.arange(1, bins) / bins
+    cut = np.minimum(np.searchsorted(ends, edges, side="right"), len(weight) - 1)
+    start_of_cut = ends[cut] - weight[cut]
+    fraction = np.clip((edges - start_of_cut) / weight[cut], 0.0, 1.0)
+    quantities = (weight, wp, pos, wloss)
+    rows = []
+    lo_index, lo_fraction = 0, 0.0  # the bin starts `lo_fraction` into group lo_index
+    for b in range(bins):
+        if b < bins - 1:
+            hi_index, hi_fraction = int(cut[b]), float(fraction[b])
+        else:
+            hi_index, hi_fraction = len(weight) - 1, 1.0
+        sums = []
+        for q in quantities:
+            if hi_index == lo_index:
+                total = _part(q[lo_index], hi_fraction - lo_fraction)
+            else:
+                total = (_part(q[lo_index], 1 - lo_fraction) + np.sum(q[lo_index + 1:hi_index])
+                         + _part(q[hi_index], hi_fraction))
+            sums.append(float(total))
+        W, P, Y, L = sums
+        if W > 0:
+            rows.append({"prediction": P / W, "observed": Y / W, "weight": W,
+                         "mean_loss": L / W,
+                         "share_of_loss": L / total_loss
+                         if math.isfinite(total_loss) and total_loss > 0 else math.nan})
+        lo_index, lo_fraction = hi_index, hi_fraction
+    return rows
 
 
 def _exact_shares(loss: np.ndarray, weight, weight_total: float) -> dict:

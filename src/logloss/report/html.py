@@ -91,5 +91,5 @@ def render(diagnosis) -> str:
     size = len(html.encode("utf-8"))
     if size > MAX_BYTES:
         raise ValueError(f"The report would be {size:,} bytes, over its {MAX_BYTES:,}-byte "
-                         "limit; lower `max_segments` or the number of models.")
+                         "limit; lower max_segments (--max-segments) or the number of models.")
     return html

@@ -12,6 +12,7 @@ import math
 from .. import _diagnostics
 
 BLUE, ORANGE, GREY, RED, GREEN = "#1f5fa8", "#d9731a", "#8a8a8a", "#b8322a", "#2e7d32"
+BARS = 25  # segments drawn at most; the tables list them all
 
 
 def plain(text) -> str:
@@ -182,14 +183,16 @@ def plot_segments(figures, *, model=None, ax=None):
     """Each segment's share of the total loss (the largest first) beside its share of rows."""
     m = _model(figures, model)
     seg = m.get("segments")
-    ax = _axis(ax, 6.4, max(2.5, 0.32 * (len(seg["rows"]) + 2) if seg else 2.5))
+    ax = _axis(ax, 6.4, max(2.5, 0.32 * (min(len(seg["rows"]), BARS) + 2) if seg else 2.5))
     if not seg:
         return ax
-    rows = list(seg["rows"])
+    rows = list(seg["rows"][:BARS])
     labels = [_segment_label(r["segment"]) for r in rows]
     if seg["other"]:
         rows.append(seg["other"])
         labels.append(f"other ({seg['other']['segments']} segments)")
+    if len(seg["rows"]) > BARS:
+        labels[-1 if not seg["other"] else -2] += f"  (top {BARS} of {seg['total']} shown)"
     total_weight = m["weight"]
     shares = [r["share_of_loss"] if math.isfinite(r["share_of_loss"]) else 0.0 for r in rows]
     weights = [r["weight"] / total_weight for r in rows]
@@ -209,7 +212,8 @@ def plot_comparison(figures, *, pair: int = 0, ax=None):
     and per segment."""
     figures = getattr(figures, "figures", figures)
     c = figures["comparison"][pair]
-    rows = [("all rows", c)] + [(_segment_label(s["segment"]), s) for s in c.get("segments", [])]
+    rows = [("all rows", c)] + [(_segment_label(s["segment"]), s)
+                                for s in c.get("segments", [])[:BARS]]
     ax = _axis(ax, 6.4, max(2.5, 0.35 * (len(rows) + 2)))
     positions = list(range(len(rows)))[::-1]
     for position, (_, r) in zip(positions, rows):
