@@ -132,7 +132,8 @@ def diagnose(y_true, y_pred, *, sample_weight=None, from_logits: bool = False, b
     from model name to array for a paired comparison of several models on the same labels.
     ``by`` is an array of segment values, or a mapping from column name to array; ``ids`` names
     the rows listed in ``worst``. ``k`` worst rows are kept, ``bins`` equal-mass bins make the
-    ECE and the binned reliability curve, ``resolution`` is the prediction histogram's bin
+    ECE and the binned reliability curve (a prediction whose weight straddles a boundary is
+    split in proportion), ``resolution`` is the prediction histogram's bin
     count (what a streamed state works from), ``max_segments`` segments are shown by share of
     the loss, the rest folded into ``other``.
 
