@@ -145,7 +145,7 @@ class _Batch:
                 check_no_nan(arg, x)
             else:
                 check_unit_interval(arg, x, "probabilities (pass from_logits=True for logits)")
-            self.models.append(_model_arrays(self.y, x, self.weight, from_logits))
+            self.models.append(_model_arrays(self.y, x, from_logits))
         self.by_names, self.by_codes, self.by_keys = _segments(by, self.n)
         if ids is not None and not callable(ids):
             ids = np.asarray(ids)
@@ -155,8 +155,8 @@ class _Batch:
         self.ids = ids
 
 
-def _model_arrays(y: np.ndarray, x: np.ndarray, weight, from_logits: bool) -> dict:
-    """Per row: probability p, an order key (logit or p), the exact loss and its framework caps."""
+def _model_arrays(y: np.ndarray, x: np.ndarray, from_logits: bool) -> dict:
+    """Per row: probability p, logit z, the order key (z for logits, else p) and the exact loss."""
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         if from_logits:
             with warnings.catch_warnings():
@@ -690,7 +690,7 @@ class DiagnosticsState:
         else:
             decomposition, pav = self._histogram_decomposition(state, log_loss, uncertainty,
                                                                weight)
-            bins = _histogram_bins(state.hist, self.bins, self.resolution, weight, t["loss"])
+            bins = _histogram_bins(state.hist, self.bins, weight, t["loss"])
             reliability = {"bins": bins, "pav": pav}
             ece = _ece(bins, weight)
         reliability["histogram"] = _probability_histogram(state.hist, self.resolution, weight)
@@ -838,30 +838,13 @@ def _segment_figures(sums: np.ndarray, total_loss: float) -> dict:
     return figures
 
 
-def _histogram_bins(hist, bins, resolution, weight, total_loss) -> list[dict]:
-    """Equal-mass bins from the prediction histogram: whole histogram cells, grouped."""
+def _histogram_bins(hist, bins, weight, total_loss) -> list[dict]:
+    """The equal-mass bins cut from the prediction histogram: each cell is taken as one
+    prediction (exact when it holds one value, else its contents are split in proportion)."""
     cell_weight = hist[0] + hist[1]
-    before = np.cumsum(cell_weight) - cell_weight
-    group = np.minimum(np.floor(bins * before / weight).astype(np.int64), bins - 1)
     used = cell_weight > 0
-    return _bin_table(group[used], cell_weight[used], hist[2][used], hist[1][used],
-                      hist[3][used], bins, total_loss)
-
-
-def _bin_table(group, w, wp, wy, wloss, bins, total_loss) -> list[dict]:
-    W = np.bincount(group, weights=w, minlength=bins)
-    P = np.bincount(group, weights=wp, minlength=bins)
-    Y = np.bincount(group, weights=wy, minlength=bins)
-    L = np.bincount(group, weights=wloss, minlength=bins)
-    rows = []
-    for b in range(bins):
-        if W[b] <= 0:
-            continue
-        rows.append({"prediction": P[b] / W[b], "observed": Y[b] / W[b], "weight": float(W[b]),
-                     "mean_loss": L[b] / W[b],
-                     "share_of_loss": L[b] / total_loss
-                     if math.isfinite(total_loss) and total_loss > 0 else math.nan})
-    return rows
+    return _equal_mass_bins(cell_weight[used], hist[2][used], hist[1][used], hist[3][used],
+                            bins, weight, total_loss)
 
 
 def _probability_histogram(hist, resolution, weight, bins: int = 40) -> dict:
