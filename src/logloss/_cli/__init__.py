@@ -1,4 +1,4 @@
-"""The command line: ``logloss score``, ``explain`` and ``demo`` (``main(argv)`` for tests,
+"""The command line: ``logloss score``, ``compare``, ``report``, ``explain`` and ``demo`` (``main(argv)`` for tests,
 ``entrypoint()`` for the console script)."""
 
 from .main import entrypoint, main
