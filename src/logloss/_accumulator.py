@@ -73,7 +73,21 @@ def fast_batch_statistics(y_true, y_pred, sample_weight=None, *, from_logits: bo
     values, an infinite loss, small or unusual input): it never raises for a bad value, so a
     caller with its own checks (the CLI, which names or skips bad rows) runs them only then."""
     y, x = np.asarray(y_true), np.asarray(y_pred)
-    if sample_weight is None and not from_logits and chunked.numba_kernels() is None:
+    w = None if sample_weight is None else np.asarray(sample_weight)
+    if chunked.compiled_kernels() is not None:  # one pass: checks, loss, weights, labels, predictions
+        sums = chunked.statistics_sums(y, x, from_logits=from_logits, sample_weight=w)
+        if sums is not None:
+            if w is None:
+                positives = sums[2]
+            elif y.dtype.kind in "biu":  # validated 0/1: a count
+                positives = float(np.count_nonzero(y))
+            else:
+                positives = float(np.sum(y, dtype=np.float64))
+            stats = Statistics(count=int(y.size), positives=positives)
+            for name, value in zip(("loss", "weight", "label", "prediction"), sums):
+                stats.sums[name].add(value)
+            return stats
+    if sample_weight is None and not from_logits:
         sums = chunked.hard_label_sums(y, x)  # one pass: checks, loss, labels, predictions
         if sums is not None:
             loss, positives, prediction = sums
@@ -82,7 +96,6 @@ def fast_batch_statistics(y_true, y_pred, sample_weight=None, *, from_logits: bo
                                    (loss, float(y.size), positives, prediction)):
                 stats.sums[name].add(value)
             return stats
-    w = None if sample_weight is None else np.asarray(sample_weight)
     sums = chunked.loss_sums(y, x, from_logits=from_logits, sample_weight=w)
     if sums is None:
         return None

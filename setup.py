@@ -1,0 +1,55 @@
+"""Builds the compiled kernels: src/logloss/_numpy/kernels/kernels.c, once per CPU path.
+
+Everything else about the package is in pyproject.toml. The extensions are optional: without a
+C compiler the install still succeeds and logloss computes on NumPy (``logloss.show_config()``
+says which engine is active).
+"""
+
+import platform
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+SOURCE = "src/logloss/_numpy/kernels/kernels.c"
+# No -ffast-math: results depend on every rounding. -fno-trapping-math only lets GCC if-convert
+# the branch-free loops (it assumes nobody reads the FP exception flags; no value changes), and
+# -ffp-contract=fast allows a * b + c to become an FMA, which the error bounds assume.
+GCC_FLAGS = ["-O3", "-fno-trapping-math", "-ffp-contract=fast", "-fno-math-errno"]
+X86_PATHS = {
+    "baseline": [],
+    "avx2": ["-mavx2", "-mfma"],
+    "avx512": ["-mavx512f", "-mavx512dq", "-mavx512vl", "-mavx2", "-mfma"],
+}
+
+machine = platform.machine().lower()
+if machine in ("x86_64", "amd64"):
+    paths = X86_PATHS
+elif machine in ("aarch64", "arm64"):
+    paths = {"neon": []}  # NEON and FMA are in the aarch64 baseline
+else:
+    paths = {"generic": []}
+
+
+class BuildKernels(build_ext):
+    """GCC/Clang flags per path; MSVC builds the baseline only (no __builtin_cpu_supports)."""
+
+    def build_extensions(self):
+        if self.compiler.compiler_type == "msvc":
+            self.extensions = [e for e in self.extensions if e.name.endswith("_baseline")]
+            for extension in self.extensions:
+                extension.extra_compile_args = ["/O2", "/fp:precise"]
+        super().build_extensions()
+
+
+extensions = [
+    Extension(
+        f"logloss._numpy.kernels._kernels_{name}",
+        [SOURCE],
+        define_macros=[("PATH_NAME", name)],
+        extra_compile_args=GCC_FLAGS + flags,
+        optional=True,  # no compiler: the NumPy engine computes everything
+    )
+    for name, flags in paths.items()
+]
+
+setup(ext_modules=extensions, cmdclass={"build_ext": BuildKernels})
