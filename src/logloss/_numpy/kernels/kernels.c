@@ -459,10 +459,10 @@ static double soft_probability_product(const double *restrict y, const double *r
 }
 
 /* Logits, hard or soft labels, a full block: loss = sum c |z| + log prod (1 + exp(-|z|)); the
- * factors are in (1, 2]. Per sample: exp within 1.1 ulp (short exp for float32 results: 2**-37
- * relative, e / (1 + e) <= 1/2), 1 + e rounded (u), the product (u): |error| <= 4 BLOCK u (float32:
- * BLOCK 2**-37 more); c |z| has 2u (c = 1 - y rounded, then the product), the sums 9u + 32u: the
- * relative term 6u loss covers them. -1 where |z| > 708 or the bound exceeds tol times the loss. */
+ * factors are in (1, 2]. Per sample: exp within 1.1 ulp (e / (1 + e) <= 1/2), 1 + e rounded (u),
+ * the product (u): |error| <= 4 BLOCK u; c |z| has 2u (c = 1 - y rounded, then the product), the
+ * sums 9u + 32u: the relative term 6u loss covers them. The short exp of float32 results is off by
+ * 2**-37 e, and e <= log(1 + e) / ln 2 for e <= 1: 2**-37 / ln 2 < 1.6e-11 of the loss more. -1 where |z| > 708 or the bound exceeds tol times the loss. */
 static double logit_product(const double *restrict y, const double *restrict z, double *restrict buf,
                             double *restrict linear, int *invalid, int f32, double tol) {
     int64_t bad = 0, rare = 0;
@@ -490,7 +490,7 @@ static double logit_product(const double *restrict y, const double *restrict z, 
     for (int half = BLOCK / 2; half >= 1; half /= 2)
         for (int i = 0; i < half; i++) buf[i] *= buf[i + half];
     double loss = tree_sum(linear, BLOCK) + log(buf[0]);
-    double bound = 4.0 * BLOCK * U + (f32 ? BLOCK * 7.275957614183426e-12 : 0.0) + 6.0 * U * loss;
+    double bound = 4.0 * BLOCK * U + (6.0 * U + (f32 ? 1.6e-11 : 0.0)) * loss;
     return bound <= tol * loss ? loss : -1.0;
 }
 
