@@ -102,6 +102,24 @@ def fast_batch_statistics(y_true, y_pred, sample_weight=None, *, from_logits: bo
     return _add_label_and_prediction_sums(Statistics(), sums, y, x, w, from_logits)
 
 
+def grouped_batch_statistics(y_true, y_pred, sample_weight, codes, groups: int, *,
+                             from_logits: bool = False) -> list[Statistics] | None:
+    """The :func:`batch_statistics` of each group of a batch, ``codes`` (int32 or int64, one per
+    sample, in ``[0, groups)``) saying which, in one pass of the compiled kernels on all threads;
+    None when the kernels are not built or cannot vouch for the batch (bad values: the caller
+    checks it the general way). An infinite loss is counted, as ``batch_statistics`` counts it."""
+    sums = chunked.grouped_sums(y_true, y_pred, sample_weight, codes, groups, from_logits=from_logits)
+    if sums is None:
+        return None
+    out = []
+    for loss, weight, label, prediction, count, infinite, positives in sums.tolist():
+        stats = Statistics(count=int(count), positives=positives, infinite=int(infinite))
+        for name, value in zip(("loss", "weight", "label", "prediction"), (loss, weight, label, prediction)):
+            stats.sums[name].add(value)
+        out.append(stats)
+    return out
+
+
 def _add_label_and_prediction_sums(stats, sums, y, x, w, from_logits) -> Statistics:
     loss, weight_total = sums
     predictions = _probabilities(x, from_logits)

@@ -508,7 +508,7 @@ def test_grouped_sums_match_per_group_references(K, codes_dtype, weighted, logit
     codes = rng.integers(0, groups, n).astype(codes_dtype)
     codes[codes == 5] = 6  # an empty group
     got = _fast.grouped_sums(y, x, w, codes, groups, from_logits=logits)
-    assert got is not None and got.shape == (groups, 6)
+    assert got is not None and got.shape == (groups, 7)
     term = ref.bce_logit if logits else ref.bce_probability
     wf = np.ones(n) if w is None else w
     for g in range(groups):
@@ -529,6 +529,7 @@ def test_grouped_sums_match_per_group_references(K, codes_dtype, weighted, logit
         assert got[g, 2] == pytest.approx(float(mpmath.fsum(y[rows] * wf[rows])), rel=1e-15)
         pr = 1 / (1 + np.exp(-x[rows])) if logits else x[rows]
         assert got[g, 3] == pytest.approx(float(mpmath.fsum(pr * wf[rows])), rel=1e-13)
+        assert got[g, 6] == np.count_nonzero(y[rows])
 
 
 def test_grouped_sums_decline_bad_input_and_codes(K):

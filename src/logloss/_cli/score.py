@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._accumulator import Accumulator, fast_batch_statistics
+from .._accumulator import Accumulator, fast_batch_statistics, grouped_batch_statistics
 from .._core.checks import InfiniteLossWarning
-from .._core.config import config_context
 from .batches import (
     REASON_TEXT,
     LabelMapper,
@@ -100,11 +99,7 @@ def _reraise_read_error(error: BaseException, source: Source):
 
 def score(sources: list[Source], options: Options, progress=None, text_read: bool = False) -> Result:
     """Score every source; raises UsageError/DataError. ``progress(rows, bytes)`` is optional."""
-    # Batches stream while pyarrow decodes on the other core: numba's import and its OpenMP
-    # threads cost more time and memory than its kernels save here (benchmarks/
-    # results-design-choices.txt), so the CLI stays on the NumPy fast path.
-    with config_context(engine="numpy"):
-        return _score_sources(sources, options, progress, text_read)
+    return _score_sources(sources, options, progress, text_read)
 
 
 def _score_sources(sources, options, progress, text_read) -> Result:
@@ -211,6 +206,8 @@ def _score_batch(batch, columns, source, offset, n, options, labels, result, gro
         result.overall.update(y, p, sample_weight=w)
         return
     codes, keys = group_codes([batch[c] for c in options.by], keep)
+    if _add_grouped_sums(y, p, w, codes, keys, options, result):
+        return
     order = np.argsort(codes, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(keys)))])
     y, p = y[order], p[order]
@@ -223,6 +220,21 @@ def _score_batch(batch, columns, source, offset, n, options, labels, result, gro
         if accumulator is None:
             accumulator = result.groups[key] = Accumulator(from_logits=options.logits)
         accumulator.update(y[a:b], p[a:b], sample_weight=None if w is None else w[a:b])
+
+
+def _add_grouped_sums(y, p, w, codes, keys, options, result) -> bool:
+    """Every group's statistics of the batch in one pass of the compiled kernels (all threads);
+    False when they are not built or decline the batch (the caller then sorts by group)."""
+    groups = grouped_batch_statistics(y, p, w, codes, len(keys), from_logits=options.logits)
+    if groups is None:
+        return False
+    for key, stats in zip(keys, groups):
+        if stats.count:
+            accumulator = result.groups.get(key)
+            if accumulator is None:
+                accumulator = result.groups[key] = Accumulator(from_logits=options.logits)
+            accumulator.statistics.merge(stats)
+    return True
 
 
 # -- reporting -----------------------------------------------------------------------------

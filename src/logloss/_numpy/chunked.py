@@ -187,13 +187,10 @@ def hard_label_losses(y_true, y_pred, *, from_logits: bool) -> np.ndarray | None
     return out.reshape(y_pred.shape)
 
 
-GROUP_FIELDS = ("loss", "weight", "label", "prediction")  # compensated pairs, then count, infinite
-
-
 def grouped_sums(y, x, w, codes, groups: int, *, from_logits: bool) -> np.ndarray | None:
-    """Each group's sufficient statistics in one pass on all threads: an array (groups, 6) of
+    """Each group's sufficient statistics in one pass on all threads: an array (groups, 7) of
     loss, weight, weighted label and weighted prediction sums (a logit's prediction is its
-    sigmoid), count and infinite losses; or None (kernels missing, invalid input: the caller
+    sigmoid), count, infinite losses and the unweighted label sum; or None (kernels missing, invalid input: the caller
     checks the batch the general way). ``codes``: flat int32 or int64 group numbers in [0, groups)."""
     kernels = compiled_kernels()
     if kernels is None:
@@ -224,7 +221,7 @@ def grouped_sums(y, x, w, codes, groups: int, *, from_logits: bool) -> np.ndarra
     if any(status != kernels.OK for status in statuses):
         return None
     partial = partial.reshape(len(ranges), groups, kernels.GROUP_FIELDS)
-    out = np.empty((groups, 6))
+    out = np.empty((groups, 7))
     for field in range(4):  # each (hi, lo) pair merged across threads with TwoSum
         hi, lo = partial[0, :, 2 * field].copy(), partial[0, :, 2 * field + 1].copy()
         for part in partial[1:]:
@@ -236,7 +233,7 @@ def grouped_sums(y, x, w, codes, groups: int, *, from_logits: bool) -> np.ndarra
             hi = s
         with np.errstate(invalid="ignore"):
             out[:, field] = np.where(np.isinf(hi), hi, hi + lo)
-    out[:, 4:] = partial[:, :, 8:10].sum(axis=0)
+    out[:, 4:] = partial[:, :, 8:11].sum(axis=0)
     return out
 
 
@@ -710,7 +707,7 @@ def binary_reduction(
         if losses is not None:
             return losses
         return per_element_losses(y_true, y_pred, from_logits=from_logits)
-    result_float32 = y_pred.dtype == np.float32
+    result_float32 = getattr(y_pred, "dtype", None) == np.float32
     sums = loss_sums(y_true, y_pred, from_logits=from_logits, sample_weight=sample_weight,
                      result_float32=result_float32)
     if sums is None:

@@ -685,7 +685,8 @@ static int logit_losses_range(const Inputs *in, void *out, int ot, Py_ssize_t lo
 
 /* ------------------------------------------------------------------ grouped statistics */
 
-#define GROUP_FIELDS 10  /* loss hi, lo; weight hi, lo; label hi, lo; prediction hi, lo; count; infinite */
+#define GROUP_FIELDS 11  /* loss hi, lo; weight hi, lo; label hi, lo; prediction hi, lo; count; infinite;
+                          * unweighted label sum */
 
 static inline int64_t code_at(const void *codes, int ct, Py_ssize_t i) {
     switch (ct) {
@@ -701,7 +702,7 @@ static inline int64_t code_at(const void *codes, int ct, Py_ssize_t i) {
 }
 
 /* One pass over [lo, hi): for each sample its (weighted) loss, weight, weighted label, weighted
- * prediction (a logit's sigmoid), count and whether its weighted loss is infinite, added into
+ * prediction (a logit's sigmoid), count, whether its weighted loss is infinite and its label, added into
  * out[g * GROUP_FIELDS ...] of its group g (compensated sums). Losses per sample: hard labels
  * log_plus (1 ulp), soft labels log_term (1.5 ulp), logits log1p_unit(exp) + c |z| (1.5 ulp),
  * values only libm handles by libm; an infinite loss is counted (the caller warns), not refused.
@@ -757,6 +758,7 @@ static int grouped_range(const Inputs *in, const void *codes, int ct, Py_ssize_t
             add2(&acc[6], &acc[7], w ? (wi == 0.0 ? 0.0 : pred[i] * wi) : pred[i]);
             acc[8] += 1.0;
             acc[9] += loss == INFINITY;
+            acc[10] += y[i];
         }
     }
     PyMem_RawFree(B);
