@@ -12,9 +12,17 @@ from __future__ import annotations
 
 import importlib
 import os
-import platform
 
-_machine = platform.machine().lower()
+
+def _machine() -> str:
+    if hasattr(os, "uname"):
+        return os.uname().machine.lower()
+    import platform  # Windows: 10 ms of import, so only where os.uname is missing
+
+    return platform.machine().lower()
+
+
+_machine = _machine()
 if _machine in ("x86_64", "amd64"):
     PATHS = ("avx512", "avx2", "baseline")  # best first
 elif _machine in ("aarch64", "arm64"):
