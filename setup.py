@@ -14,7 +14,9 @@ SOURCE = "src/logloss/_numpy/kernels/kernels.c"
 # No -ffast-math: results depend on every rounding. -fno-trapping-math only lets GCC if-convert
 # the branch-free loops (it assumes nobody reads the FP exception flags; no value changes), and
 # -ffp-contract=fast allows a * b + c to become an FMA, which the error bounds assume.
-GCC_FLAGS = ["-O3", "-fno-trapping-math", "-ffp-contract=fast", "-fno-math-errno"]
+# -fno-wrapv undoes Python's -fwrapv (the kernels never overflow a signed int), which costs 0.2 ns
+# per sample here.
+GCC_FLAGS = ["-O3", "-fno-trapping-math", "-ffp-contract=fast", "-fno-math-errno", "-fno-wrapv"]
 X86_PATHS = {
     "baseline": [],
     "avx2": ["-mavx2", "-mfma"],
