@@ -513,8 +513,9 @@ def test_score_uses_the_compiled_kernels_and_leaves_the_settings_alone(tmp_path)
     assert f'"log_loss": {total!r}'[:24] in out.stdout
 
 
+@pytest.mark.parametrize("by", ["seg", "seg,dev", "dict"])
 @pytest.mark.parametrize("logits", [False, True])
-def test_by_on_the_kernels_equals_by_on_numpy(tmp_path, capsys, monkeypatch, logits):
+def test_by_on_the_kernels_equals_by_on_numpy(tmp_path, capsys, monkeypatch, logits, by):
     """Grouped sums in one kernel pass against the sorted per-group path, over several batches,
     with weights, rejected rows (--on-invalid skip), a zero weight and an infinite loss."""
     import logloss
@@ -530,10 +531,14 @@ def test_by_on_the_kernels_equals_by_on_numpy(tmp_path, capsys, monkeypatch, log
     if not logits:
         y[100], p[100] = 1, 0.0  # an infinite loss in group seg[100]
     p[5000] = np.nan  # rejected
-    seg = rng.choice(["a", "b", "c", "d", "e"], n)
+    seg = pa.array(rng.choice(["a", "b", "c", "d", "e", None], n))
+    if by == "dict":  # a dictionary-encoded column: its own dictionary gives the codes
+        seg = seg.dictionary_encode()
     path = tmp_path / "x.parquet"
     pq.write_table(table(label=y, pred=p, w=w, seg=seg, dev=rng.choice(["x", "y"], n)), path)
-    argv = [path, "--weight", "w", "--by", "seg", "--by", "dev", "--on-invalid", "skip"]
+    argv = [path, "--weight", "w", "--on-invalid", "skip"]
+    for column in ("seg", "dev") if by == "seg,dev" else ("seg",):
+        argv += ["--by", column]
     argv += ["--logits"] if logits else []
     import logloss._cli.score as score_module
     from logloss._numpy import kernels
@@ -547,7 +552,7 @@ def test_by_on_the_kernels_equals_by_on_numpy(tmp_path, capsys, monkeypatch, log
     with logloss.config_context(engine="numpy"):
         slow = run_json(capsys, *argv)
     assert fast["rows_rejected"] == slow["rows_rejected"] == 1
-    assert len(fast["groups"]) == len(slow["groups"]) == 10
+    assert len(fast["groups"]) == len(slow["groups"]) == (12 if by == "seg,dev" else 6)
     for a, b in zip(fast["groups"], slow["groups"]):
         assert a["group"] == b["group"] and a["rows_scored"] == b["rows_scored"]
         assert a["infinite"] == b["infinite"] and a["positives"] == b["positives"]

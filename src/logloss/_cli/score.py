@@ -23,6 +23,8 @@ from .._accumulator import Accumulator, fast_batch_statistics, grouped_batch_sta
 from .._core.checks import InfiniteLossWarning
 from .batches import (
     REASON_TEXT,
+    is_arrow,
+    numpy_view,
     LabelMapper,
     check_labels,
     check_predictions,
@@ -205,6 +207,9 @@ def _score_batch(batch, columns, source, offset, n, options, labels, result, gro
     if not options.by:
         result.overall.update(y, p, sample_weight=w)
         return
+    if len(options.by) == 1 and _add_grouped_sums(y, p, w, *_one_column_codes(batch[options.by[0]], keep),
+                                                  options, result):
+        return
     codes, keys = group_codes([batch[c] for c in options.by], keep)
     if _add_grouped_sums(y, p, w, codes, keys, options, result):
         return
@@ -220,6 +225,25 @@ def _score_batch(batch, columns, source, offset, n, options, labels, result, gro
         if accumulator is None:
             accumulator = result.groups[key] = Accumulator(from_logits=options.logits)
         accumulator.update(y[a:b], p[a:b], sample_weight=None if w is None else w[a:b])
+
+
+def _one_column_codes(array, keep):
+    """One --by column's per-row group numbers and keys from pyarrow's dictionary encoding (a
+    hash table: no sort), or its own dictionary where the column is dictionary-encoded already.
+    Keys equal those of group_codes, so groups merge the same across batches."""
+    import pyarrow as pa
+
+    if not is_arrow(array):
+        array = pa.array(array)
+    encoded = array if pa.types.is_dictionary(array.type) else array.dictionary_encode()
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    values = encoded.dictionary.to_pylist() + [None]
+    indices = encoded.indices
+    if indices.null_count:
+        indices = indices.fill_null(len(values) - 1)
+    codes = numpy_view(indices)
+    return (codes if keep is None else codes[keep]), [(value,) for value in values]
 
 
 def _add_grouped_sums(y, p, w, codes, keys, options, result) -> bool:
