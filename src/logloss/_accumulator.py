@@ -14,7 +14,8 @@ from ._core.checks import InfiniteLossWarning, infinite_loss_message
 from ._core.derivatives import sigmoid
 from ._core.inputs import prepare_binary
 from ._core.reduction import apply_weight
-from ._core.statistics import Statistics
+from ._core.compensated import CompensatedSum
+from ._core.statistics import SUMS, Statistics
 from ._numpy import chunked
 from ._numpy.reference import binary_losses
 
@@ -102,22 +103,58 @@ def fast_batch_statistics(y_true, y_pred, sample_weight=None, *, from_logits: bo
     return _add_label_and_prediction_sums(Statistics(), sums, y, x, w, from_logits)
 
 
-def grouped_batch_statistics(y_true, y_pred, sample_weight, codes, groups: int, *,
-                             from_logits: bool = False) -> list[Statistics] | None:
-    """The :func:`batch_statistics` of each group of a batch, ``codes`` (int32 or int64, one per
-    sample, in ``[0, groups)``) saying which, in one pass of the compiled kernels on all threads;
-    None when the kernels are not built or cannot vouch for the batch (bad values: the caller
-    checks it the general way). An infinite loss is counted, as ``batch_statistics`` counts it."""
-    sums = chunked.grouped_sums(y_true, y_pred, sample_weight, codes, groups, from_logits=from_logits)
-    if sums is None:
-        return None
-    out = []
-    for loss, weight, label, prediction, count, infinite, positives in sums.tolist():
-        stats = Statistics(count=int(count), positives=positives, infinite=int(infinite))
-        for name, value in zip(("loss", "weight", "label", "prediction"), (loss, weight, label, prediction)):
-            stats.sums[name].add(value)
-        out.append(stats)
-    return out
+class GroupedStatistics:
+    """Per-group sufficient statistics of many batches, kept as arrays: a batch's groups are added
+    by one pass of the compiled grouped kernel and a few vectorized TwoSums, so 20 000 groups cost
+    no Python loop per batch. Keys are any hashable values; :meth:`items` gives each group's
+    :class:`Statistics`, the same state :func:`batch_statistics` makes."""
+
+    def __init__(self) -> None:
+        self._rows: dict = {}
+        self._keys: list = []
+        self._hi = np.zeros((0, 4))  # loss, weight, weighted label, weighted prediction
+        self._lo = np.zeros((0, 4))
+        self._counts = np.zeros((0, 3))  # count, infinite, positives (exact in float64 below 2**53)
+
+    def add_batch(self, y_true, y_pred, sample_weight, codes, keys, *, from_logits: bool = False) -> bool:
+        """Add a batch whose sample i belongs to ``keys[codes[i]]`` (``codes`` int32 or int64,
+        ``keys`` distinct). False, adding nothing, when the kernels are not built or cannot vouch
+        for the batch (bad values: the caller checks it the general way)."""
+        sums = chunked.grouped_sums(y_true, y_pred, sample_weight, codes, len(keys), from_logits=from_logits)
+        if sums is None:
+            return False
+        present = np.flatnonzero(sums[:, 4])
+        rows = np.fromiter((self._row(keys[g]) for g in present.tolist()), dtype=np.int64, count=present.size)
+        if len(self._keys) > len(self._hi):
+            grow = len(self._keys) - len(self._hi)
+            self._hi, self._lo, self._counts = (np.concatenate([a, np.zeros((grow, a.shape[1]))])
+                                                for a in (self._hi, self._lo, self._counts))
+        b = sums[present, :4]
+        a = self._hi[rows]
+        total = a + b
+        with np.errstate(invalid="ignore"):  # inf - inf where a loss sum is infinite
+            v = total - a
+            error = (a - (total - v)) + (b - v)  # TwoSum
+        self._hi[rows] = total
+        self._lo[rows] += np.where(np.isfinite(error), error, 0.0)
+        self._counts[rows] += sums[present, 4:]
+        return True
+
+    def _row(self, key) -> int:
+        row = self._rows.get(key)
+        if row is None:
+            row = self._rows[key] = len(self._keys)
+            self._keys.append(key)
+        return row
+
+    def items(self):
+        """(key, Statistics) for every group seen, in the order first seen."""
+        for row, key in enumerate(self._keys):
+            count, infinite, positives = self._counts[row].tolist()
+            stats = Statistics(count=int(count), positives=positives, infinite=int(infinite))
+            for name, hi, lo in zip(SUMS, self._hi[row].tolist(), self._lo[row].tolist()):
+                stats.sums[name] = CompensatedSum(hi, lo if math.isfinite(hi) else 0.0)
+            yield key, stats
 
 
 def _add_label_and_prediction_sums(stats, sums, y, x, w, from_logits) -> Statistics:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._accumulator import Accumulator, fast_batch_statistics, grouped_batch_statistics
+from .._accumulator import Accumulator, GroupedStatistics, fast_batch_statistics
 from .._core.checks import InfiniteLossWarning
 from .batches import (
     REASON_TEXT,
@@ -57,6 +57,7 @@ class Result:
     by: list[str] = field(default_factory=list)
     first_rejected: list[str] = field(default_factory=list)
     label_mapping: dict | None = None
+    grouped: GroupedStatistics = field(default_factory=GroupedStatistics)  # --by on the kernels
 
 
 @dataclass
@@ -150,6 +151,11 @@ def _score_sources(sources, options, progress, text_read) -> Result:
         stop.set()
         thread.join()
     if options.by:
+        for key, stats in result.grouped.items():  # batches the grouped kernel took
+            accumulator = result.groups.get(key)
+            if accumulator is None:
+                accumulator = result.groups[key] = Accumulator(from_logits=options.logits)
+            accumulator.statistics.merge(stats)
         for accumulator in result.groups.values():
             result.overall.merge(accumulator)
     if labels is not None:
@@ -249,16 +255,7 @@ def _one_column_codes(array, keep):
 def _add_grouped_sums(y, p, w, codes, keys, options, result) -> bool:
     """Every group's statistics of the batch in one pass of the compiled kernels (all threads);
     False when they are not built or decline the batch (the caller then sorts by group)."""
-    groups = grouped_batch_statistics(y, p, w, codes, len(keys), from_logits=options.logits)
-    if groups is None:
-        return False
-    for key, stats in zip(keys, groups):
-        if stats.count:
-            accumulator = result.groups.get(key)
-            if accumulator is None:
-                accumulator = result.groups[key] = Accumulator(from_logits=options.logits)
-            accumulator.statistics.merge(stats)
-    return True
+    return result.grouped.add_batch(y, p, w, codes, keys, from_logits=options.logits)
 
 
 # -- reporting -----------------------------------------------------------------------------
