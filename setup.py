@@ -18,7 +18,10 @@ SOURCE = "src/logloss/_numpy/kernels/kernels.c"
 # per sample here.
 GCC_FLAGS = ["-O3", "-fno-trapping-math", "-ffp-contract=fast", "-fno-math-errno", "-fno-wrapv"]
 X86_PATHS = {
-    "baseline": [],
+    # x86-64-v2 (SSE4.2, POPCNT: every x86-64 CPU since 2009-2011): with SSE2 only, GCC vectorizes
+    # none of the loss loops (no 64-bit compares, no blends) and the kernels would be slower than
+    # NumPy. A CPU without it gets the NumPy engine.
+    "baseline": ["-msse4.2", "-mpopcnt"],
     "avx2": ["-mavx2", "-mfma"],
     "avx512": ["-mavx512f", "-mavx512dq", "-mavx512vl", "-mavx2", "-mfma"],
 }
@@ -33,13 +36,12 @@ else:
 
 
 class BuildKernels(build_ext):
-    """GCC/Clang flags per path; MSVC builds the baseline only (no __builtin_cpu_supports)."""
+    """GCC/Clang flags per path. MSVC: no kernels yet (cpu.c uses GCC's __builtin_cpu_supports),
+    so Windows source builds compute on NumPy."""
 
     def build_extensions(self):
         if self.compiler.compiler_type == "msvc":
-            self.extensions = [e for e in self.extensions if e.name.endswith("_baseline")]
-            for extension in self.extensions:
-                extension.extra_compile_args = ["/O2", "/fp:precise"]
+            self.extensions = []
         super().build_extensions()
 
 
@@ -53,5 +55,8 @@ extensions = [
     )
     for name, flags in paths.items()
 ]
+if paths is X86_PATHS:  # which paths the CPU runs, asked before any path module is imported
+    extensions.append(Extension("logloss._numpy.kernels._cpu", ["src/logloss/_numpy/kernels/cpu.c"],
+                                optional=True))
 
 setup(ext_modules=extensions, cmdclass={"build_ext": BuildKernels})

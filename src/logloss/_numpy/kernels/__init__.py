@@ -1,6 +1,7 @@
 """The compiled kernels (``kernels.c``), built when the package is installed, one extension module
-per CPU path: ``avx512`` (AVX-512F/DQ/VL), ``avx2`` (AVX2 + FMA) and ``baseline`` (x86-64) on x86-64;
-elsewhere one ``neon`` (aarch64) or ``generic`` module, vectorized by the compiler for its target.
+per CPU path: ``avx512`` (AVX-512F/DQ/VL), ``avx2`` (AVX2 + FMA) and ``baseline`` (x86-64-v2:
+SSE4.2) on x86-64; elsewhere one ``neon`` (aarch64) or ``generic`` module, vectorized by the
+compiler for its target.
 
 The best path this CPU supports is picked on first use. ``LOGLOSS_CPU_PATH`` (or
 :func:`set_cpu_path`, for tests) forces one. When no module was built (a source install without a C
@@ -35,12 +36,26 @@ _active = _UNSET
 _built: dict | None = None
 
 
+def _runnable(name: str) -> bool:
+    """Whether this CPU runs a path, asked of the flag-free _cpu module (x86-64 only)."""
+    if name in ("neon", "generic"):
+        return True
+    try:
+        from . import _cpu
+    except ImportError:
+        return False
+    return _cpu.cpu_supports(name)
+
+
 def _modules() -> dict:
-    """The path modules that were built and import here, by name."""
+    """The path modules that were built and that this CPU runs, best first. A path module is
+    imported only after the CPU was found to run it: its code uses that path's instructions."""
     global _built
     if _built is None:
         _built = {}
         for name in PATHS:
+            if not _runnable(name):
+                continue
             try:
                 _built[name] = importlib.import_module(f"{__name__}._kernels_{name}")
             except ImportError:
@@ -50,11 +65,7 @@ def _modules() -> dict:
 
 def supported_paths() -> list[str]:
     """The built paths this CPU can run, best first."""
-    built = _modules()
-    if not built:
-        return []
-    probe = next(iter(built.values()))
-    return [name for name in built if name in ("baseline", "neon", "generic") or probe.cpu_supports(name)]
+    return list(_modules())
 
 
 def _choose(name: str | None):

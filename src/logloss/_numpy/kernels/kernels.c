@@ -2,8 +2,8 @@
  * for hard labels, and grouped sufficient statistics.
  *
  * Built once per CPU path (setup.py compiles this file with -DPATH_NAME=baseline|avx2|avx512 and
- * the matching -m flags; on other architectures once, as "native"); kernels.py picks the best
- * path the CPU supports at import. The algorithms and error bounds are those of the numba kernels
+ * the matching -m flags; on other architectures once, as "neon" or "generic"); kernels/__init__.py
+ * asks cpu.c which paths this CPU runs and imports only the best of those. The algorithms and error bounds are those of the numba kernels
  * they replace (see the comments on each function): product blocks with the exponent split,
  * branch-free log/exp on the IEEE representation, pairwise block sums. No -ffast-math: the
  * compiler may only contract a * b + c into an FMA.
@@ -950,26 +950,12 @@ static PyObject *py_vector(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-static PyObject *py_cpu_supports(PyObject *self, PyObject *arg) {
-    const char *name = PyUnicode_AsUTF8(arg);
-    if (!name) return NULL;
-    int yes = 0;
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    __builtin_cpu_init();
-    if (!strcmp(name, "avx2")) yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    else if (!strcmp(name, "avx512")) yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")
-                                             && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
-    return PyBool_FromLong(yes);
-}
-
 static PyMethodDef methods[] = {
     {"sums", py_sums, METH_VARARGS, "Loss, weight, label and prediction sums over a range."},
     {"losses", py_losses, METH_VARARGS, "Per-element losses for hard labels over a range."},
     {"grouped", py_grouped, METH_VARARGS, "Per-group sufficient statistics over a range."},
     {"block", py_block, METH_VARARGS, "One product block (tests)."},
     {"vector", py_vector, METH_VARARGS, "A bare function elementwise (tests)."},
-    {"cpu_supports", py_cpu_supports, METH_O, "Whether the CPU runs a path: 'avx2', 'avx512'."},
     {NULL, NULL, 0, NULL},
 };
 
