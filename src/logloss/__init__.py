@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Accumulator",
+    "Comparison",
     "InfiniteLossWarning",
     "bce",
     "binary_cross_entropy",
@@ -25,8 +26,26 @@ __all__ = [
     "binary_entropy",
     "binary_kl_divergence",
     "categorical_cross_entropy",
+    "compare",
+    "Comparison",
     "config_context",
     "get_config",
     "set_config",
     "show_config",
 ]
+
+
+_LAZY = {"compare": "report.compare", "Comparison": "report.compare"}
+
+
+def __getattr__(name: str):
+    # The comparison table pulls in every convention: loaded on first use, not by `import logloss`.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'logloss' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

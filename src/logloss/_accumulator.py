@@ -4,19 +4,20 @@ mergeable state built on it (``Accumulator``), shared by batches, files and work
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._array_api.namespace import is_foreign, to_numpy
-from ._core.checks import InfiniteLossWarning, infinite_loss_message
+from ._core.checks import InfiniteLossWarning, check_flag, infinite_loss_message
 from ._core.derivatives import sigmoid
 from ._core.inputs import prepare_binary
 from ._core.reduction import apply_weight
 from ._core.compensated import CompensatedSum
 from ._core.statistics import SUMS, Statistics
-from ._numpy import chunked
+from ._numpy import chunked, summation
 from ._numpy.reference import binary_losses
 
 
@@ -45,7 +46,6 @@ def batch_statistics(
         fast = fast_batch_statistics(y_true, y_pred, sample_weight, from_logits=from_logits)
         if fast is not None:
             return fast
-    stats = Statistics()
     inputs = prepare_binary(
         y_true,
         y_pred,
@@ -54,19 +54,20 @@ def batch_statistics(
         pos_weight=pos_weight,
         label_smoothing=label_smoothing,
         hard_probabilities_exact=True,
+        summed=True,
     )
-    losses = apply_weight(np, binary_losses(inputs), inputs.sample_weight)
+    losses = binary_losses(inputs)
     weight = inputs.sample_weight
     labels = inputs.y
-    stats.count = int(labels.size)
-    stats.infinite = int(np.count_nonzero(np.isinf(losses)))
-    stats.positives = float(np.sum(labels, dtype=np.float64))
-    stats.sums["loss"].add(float(np.sum(losses)))
-    stats.sums["weight"].add(float(labels.size if weight is None else np.sum(weight)))
-    stats.sums["label"].add(float(np.sum(apply_weight(np, labels, weight))))
     predictions = _probabilities(inputs.x, inputs.from_logits)
-    stats.sums["prediction"].add(float(np.sum(apply_weight(np, predictions, weight))))
-    return stats
+    # Exact sums in units of 2**scale, the largest weight's exponent: weights of 1e-320 or 1e300
+    # lose nothing, and a total beyond float64 is refused by Statistics.merge.
+    scale = summation.scale_of(weight)
+    sums = {name: summation.scaled_sum(values, weight, scale)
+            for name, values in (("loss", losses), ("label", labels), ("prediction", predictions))}
+    sums["weight"] = (float(labels.size), 0.0) if weight is None else summation.scaled_sum(weight, None, scale)
+    infinite = int(np.count_nonzero(np.isinf(apply_weight(np, losses, weight))))
+    return Statistics.from_sums(int(labels.size), float(np.sum(labels, dtype=np.float64)), infinite, sums, scale)
 
 
 def fast_batch_statistics(y_true, y_pred, sample_weight=None, *, from_logits: bool = False) -> Statistics | None:
@@ -92,11 +93,8 @@ def fast_batch_statistics(y_true, y_pred, sample_weight=None, *, from_logits: bo
         sums = chunked.hard_label_sums(y, x)  # one pass: checks, loss, labels, predictions
         if sums is not None:
             loss, positives, prediction = sums
-            stats = Statistics(count=int(y.size), positives=positives)
-            for name, value in zip(("loss", "weight", "label", "prediction"),
-                                   (loss, float(y.size), positives, prediction)):
-                stats.sums[name].add(value)
-            return stats
+            return Statistics.from_sums(int(y.size), positives, 0, dict(
+                loss=loss, weight=float(y.size), label=positives, prediction=prediction))
     sums = chunked.loss_sums(y, x, from_logits=from_logits, sample_weight=w)
     if sums is None:
         return None
@@ -129,7 +127,11 @@ class GroupedStatistics:
             grow = len(self._keys) - len(self._hi)
             self._hi, self._lo, self._counts = (np.concatenate([a, np.zeros((grow, a.shape[1]))])
                                                 for a in (self._hi, self._lo, self._counts))
-        b = sums[present, :4]
+        b, counts = sums[present, :4], sums[present, 4:]
+        if np.unique(rows).size < rows.size:  # a key twice in the batch's keys: add them up first
+            rows, inverse = np.unique(rows, return_inverse=True)
+            b = np.stack([np.bincount(inverse, b[:, i]) for i in range(4)], axis=1)
+            counts = np.stack([np.bincount(inverse, counts[:, i]) for i in range(3)], axis=1)
         a = self._hi[rows]
         total = a + b
         with np.errstate(invalid="ignore"):  # inf - inf where a loss sum is infinite
@@ -137,7 +139,7 @@ class GroupedStatistics:
             error = (a - (total - v)) + (b - v)  # TwoSum
         self._hi[rows] = total
         self._lo[rows] += np.where(np.isfinite(error), error, 0.0)
-        self._counts[rows] += sums[present, 4:]
+        self._counts[rows] += counts
         return True
 
     def _row(self, key) -> int:
@@ -203,6 +205,14 @@ class Accumulator:
     label_smoothing: float = 0.0
     statistics: Statistics = field(default_factory=Statistics, repr=False)
 
+    def __post_init__(self) -> None:
+        # Checked once here, as from_dict checks a state read back: a setting of the wrong type
+        # ("false" for from_logits) would otherwise change every later batch silently.
+        self.from_logits = check_flag("from_logits", self.from_logits)
+        self.pos_weight, self.label_smoothing = _check_settings(self.pos_weight, self.label_smoothing, "")
+        if not isinstance(self.statistics, Statistics):
+            raise TypeError(f"`statistics` must be a Statistics. Received {type(self.statistics).__name__}.")
+
     def update(self, y_true, y_pred, sample_weight=None) -> Accumulator:
         """Add a batch (any shape; labels and predictions of the same shape). Returns self."""
         self.statistics.merge(batch_statistics(
@@ -213,6 +223,8 @@ class Accumulator:
 
     def merge(self, other: Accumulator) -> Accumulator:
         """Fold another accumulator (same settings) into this one. Returns self."""
+        if not isinstance(other, Accumulator):
+            raise TypeError(f"`other` must be an Accumulator. Received {type(other).__name__}.")
         if self._settings() != other._settings():
             raise ValueError(
                 "Cannot merge accumulators with different settings "
@@ -248,11 +260,11 @@ class Accumulator:
         """The weighted mean loss ``sum(w * L) / sum(w)`` over everything seen."""
         if self.count == 0:
             raise ValueError("The accumulator has seen no samples, so its mean is undefined.")
-        if not self.total_weight > 0:
+        if not self.statistics.sums["weight"].value > 0:
             raise ValueError("The total `sample_weight` is zero, so the weighted mean is undefined.")
         if self.infinite:
             warnings.warn(infinite_loss_message(self.infinite, self.count), InfiniteLossWarning, stacklevel=2)
-        return self.total_loss / self.total_weight
+        return self.statistics.ratio("loss", "weight")
 
     def summary(self) -> dict[str, float | int]:
         """The mean loss with the diagnostics that come from the same sums.
@@ -262,8 +274,8 @@ class Accumulator:
         ``calibration`` is sum(w*p) / sum(w*y): 1 when predictions are right on average.
         """
         mean_loss = self.result()
-        label_total = self.statistics.value("label")
-        base_rate = label_total / self.total_weight
+        label_total = self.statistics.sums["label"].value
+        base_rate = self.statistics.ratio("label", "weight")
         if 0 < base_rate < 1:
             entropy = -(base_rate * math.log(base_rate) + (1 - base_rate) * math.log1p(-base_rate))
             normalized = mean_loss / entropy
@@ -276,7 +288,7 @@ class Accumulator:
             "positives": self.positives,
             "base_rate": base_rate,
             "normalized_entropy": normalized,
-            "calibration": self.statistics.value("prediction") / label_total if label_total else math.nan,
+            "calibration": self.statistics.ratio("prediction", "label") if label_total else math.nan,
             "infinite": self.infinite,
         }
 
@@ -295,15 +307,26 @@ class Accumulator:
         if not isinstance(state, dict):
             raise TypeError(f"`state` must be a dict as written by to_dict(). Received {type(state).__name__}.")
         state = dict(state)
-        settings = {name: state.pop(name, default) for name, default in
-                    (("from_logits", False), ("pos_weight", None), ("label_smoothing", 0.0))}
+        missing = [name for name in ("from_logits", "pos_weight", "label_smoothing") if name not in state]
+        if missing:
+            raise ValueError(f"`state` lacks the settings {missing} that to_dict() writes.")
+        settings = {name: state.pop(name) for name in ("from_logits", "pos_weight", "label_smoothing")}
         if not isinstance(settings["from_logits"], bool):
             raise TypeError(f"`state['from_logits']` must be a bool. Received {settings['from_logits']!r}.")
-        pos_weight = settings["pos_weight"]
-        if pos_weight is not None and (isinstance(pos_weight, bool) or not isinstance(pos_weight, (int, float))
-                                       or not (math.isfinite(pos_weight) and pos_weight > 0)):
-            raise ValueError(f"`state['pos_weight']` must be None or a finite number > 0. Received {pos_weight!r}.")
-        smoothing = settings["label_smoothing"]
-        if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or not 0 <= smoothing <= 1:
-            raise ValueError(f"`state['label_smoothing']` must be a number in [0, 1]. Received {smoothing!r}.")
-        return cls(settings["from_logits"], pos_weight, float(smoothing), Statistics.from_dict(state))
+        pos_weight, smoothing = _check_settings(settings["pos_weight"], settings["label_smoothing"], "state")
+        return cls(settings["from_logits"], pos_weight, smoothing, Statistics.from_dict(state))
+
+
+def _check_settings(pos_weight, smoothing, where: str) -> tuple[float | None, float]:
+    """pos_weight (None or a number > 0) and label_smoothing (in [0, 1]) as floats."""
+    def name(key):
+        return f"{where}['{key}']" if where else key
+
+    if pos_weight is not None and (isinstance(pos_weight, (bool, np.bool_)) or not isinstance(pos_weight, numbers.Real)
+                                   or not (math.isfinite(pos_weight) and pos_weight > 0)):
+        raise ValueError(f"`{name('pos_weight')}` must be None or a finite number > 0 (one value for "
+                         f"every batch). Received {pos_weight!r}.")
+    if (isinstance(smoothing, (bool, np.bool_)) or not isinstance(smoothing, numbers.Real)
+            or not 0 <= smoothing <= 1):  # NaN fails too
+        raise ValueError(f"`{name('label_smoothing')}` must be a number in [0, 1]. Received {smoothing!r}.")
+    return (None if pos_weight is None else float(pos_weight)), float(smoothing)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from ._array_api.namespace import is_foreign
-from ._core.checks import check_nonempty, check_reduction
+from ._core.checks import check_flag, check_nonempty, check_reduction
 from ._core.inputs import prepare_binary
 from ._core.precision import round_once
-from ._core.reduction import apply_weight, normalize_axis, reduce_losses, warn_if_infinite
-from ._numpy import chunked
+from ._core.reduction import apply_weight, normalize_axis, warn_if_infinite
+from ._numpy import chunked, summation
 from ._numpy.reference import binary_derivative, binary_losses
 
 
@@ -58,8 +58,10 @@ def binary_cross_entropy(
     axis : int or tuple of int, optional
         Reduce over these axes only (e.g. ``axis=0`` gives one loss per label column).
     clip : float, optional
-        Off by default. When given, predictions are bounded to ``[clip, 1 - clip]``
-        (for logits, to the logits of those), capping each loss at ``-log(clip)``.
+        Off by default. When given, predictions are bounded to ``[clip, 1 - clip]``, with
+        ``1 - clip`` exact (it would round to 1 in float64 below ~1.1e-16): a clipped sample's
+        terms are those of a prediction of exactly ``clip`` or ``1 - clip``, capping each loss
+        at ``-log(clip)``, the same on every path (probabilities or logits, any dtype, any library).
 
     Returns
     -------
@@ -74,6 +76,7 @@ def binary_cross_entropy(
         When the exact loss is +inf (``p = 0`` for a positive label or ``p = 1`` for
         a negative one). The infinity is returned, not clipped.
     """
+    from_logits = check_flag("from_logits", from_logits)
     if is_foreign(y_pred, y_true, sample_weight, pos_weight):
         from ._array_api import binary as array_api
 
@@ -88,16 +91,17 @@ def binary_cross_entropy(
     fast = chunked.binary_reduction(y_true, y_pred, reduction=reduction, axis=axis, **options)
     if fast is not None:
         return fast
-    inputs = prepare_binary(y_true, y_pred, hard_probabilities_exact=True, **options)
+    inputs = prepare_binary(y_true, y_pred, hard_probabilities_exact=True, summed=reduction != "none", **options)
     check_nonempty("y_true", inputs.y, reduction)
     axes = normalize_axis(axis, inputs.y.ndim)
     losses = binary_losses(inputs)
-    result = reduce_losses(np, losses, inputs.sample_weight, reduction, axes)
+    result = summation.reduce(losses, inputs.sample_weight, reduction, axes)
     warn_if_infinite(losses, result, weight=inputs.sample_weight, stacklevel=2)
     return round_once(result, inputs.output_dtype)
 
 
 def _derivative(kind: str, y_true, y_pred, from_logits, sample_weight, pos_weight, label_smoothing):
+    from_logits = check_flag("from_logits", from_logits)
     if is_foreign(y_pred, y_true, sample_weight, pos_weight):
         from ._array_api import binary as array_api
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
 
 from ._array_api.namespace import is_foreign
-from ._core.checks import check_reduction
+from ._core.checks import check_flag, check_reduction
 from ._core.inputs import prepare_categorical
 from ._core.precision import round_once, working_dtype
-from ._core.reduction import reduce_losses, warn_if_infinite
+from ._numpy import summation
+from ._core.reduction import warn_if_infinite
 from ._numpy.reference import categorical_losses
 
 
@@ -30,6 +30,7 @@ def categorical_cross_entropy(
     cancellation. With two classes this equals :func:`binary_cross_entropy`.
     ``sample_weight``, ``reduction`` and rounding follow :func:`binary_cross_entropy`.
     """
+    from_logits = check_flag("from_logits", from_logits)
     if is_foreign(y_pred, y_true, sample_weight):
         from ._array_api import categorical as array_api
 
@@ -44,6 +45,6 @@ def categorical_cross_entropy(
     )
     work = working_dtype(inputs.output_dtype, needs_extended=True)
     losses = categorical_losses(inputs, work, from_logits)
-    result = reduce_losses(np, losses, inputs.sample_weight, reduction, None)
+    result = summation.reduce(losses, inputs.sample_weight, reduction, None)
     warn_if_infinite(losses, result, weight=inputs.sample_weight, stacklevel=2)
     return round_once(result, inputs.output_dtype)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._core.checks import (
+    as_array,
     check_nonempty,
     check_real_array,
     check_reduction,
@@ -13,7 +14,8 @@ from ._core.checks import (
     check_unit_interval,
 )
 from ._core.precision import result_dtype, round_once, working_dtype
-from ._core.reduction import normalize_axis, reduce_losses, warn_if_infinite
+from ._numpy import summation
+from ._core.reduction import normalize_axis, warn_if_infinite
 from ._numpy import elementwise as ew
 
 
@@ -24,7 +26,7 @@ def binary_entropy(p):
     It is the smallest binary cross-entropy any prediction can reach on soft label
     ``p``: ``BCE(y, p) = H(y) + KL(y || p)``.
     """
-    values = np.asarray(p)
+    values = as_array("p", p)
     check_real_array("p", values)
     check_unit_interval("p", values, "probabilities")
     output = result_dtype(values.dtype)
@@ -42,8 +44,8 @@ def binary_kl_divergence(y_true, y_pred, *, sample_weight=None, reduction="mean"
     ``y``. Arguments mean what they mean in :func:`binary_cross_entropy`.
     """
     reduction = check_reduction(reduction)
-    y = np.asarray(y_true)
-    p = np.asarray(y_pred)
+    y = as_array("y_true", y_true)
+    p = as_array("y_pred", y_pred)
     check_real_array("y_true", y)
     check_real_array("y_pred", p)
     check_same_shape("y_true", y, "y_pred", p)
@@ -56,6 +58,6 @@ def binary_kl_divergence(y_true, y_pred, *, sample_weight=None, reduction="mean"
     work = working_dtype(output, needs_extended=True)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         divergence = ew.binary_kl(np, y.astype(work), p.astype(work))
-    result = reduce_losses(np, divergence, weight, reduction, axes)
+    result = summation.reduce(divergence, weight, reduction, axes)
     warn_if_infinite(divergence, result, weight=weight, stacklevel=2)
     return round_once(result, output)

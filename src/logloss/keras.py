@@ -10,7 +10,10 @@ imports ``keras``; ``import logloss`` does not.
                   metrics=[logloss.keras.BinaryCrossentropyMetric(from_logits=True)])
 
 Inside a compiled ``fit`` the tensors are symbolic, so values are not checked there (shapes
-and dtypes are) and no ``InfiniteLossWarning`` is issued; eager calls check everything.
+and dtypes are) and no ``InfiniteLossWarning`` is issued; eager calls check everything. The
+metric's ``sample_weight`` is checked like the function's when eager (a negative, NaN or infinite
+weight raises ValueError naming its index); in a compiled graph, where nothing can raise, such a
+weight turns the metric's state, and so its result, into NaN for the rest of the epoch.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from ._array_api.namespace import barrier_for_array
+from ._array_api.namespace import barrier_for_array, is_traced, to_numpy
+from ._core.checks import check_sample_weight
 from ._binary import binary_cross_entropy
 from ._core import compensated
 
@@ -126,14 +130,26 @@ class BinaryCrossentropyMetric(keras.metrics.Metric):
         if sample_weight is None:
             weight = ops.ones_like(losses)
         else:
-            weight = ops.cast(ops.convert_to_tensor(sample_weight), wide)
+            weight = ops.convert_to_tensor(sample_weight)
+            if not is_traced(weight):
+                # Eagerly, the function's own check and message (index and value of the first bad weight).
+                check_sample_weight(to_numpy(weight), tuple(to_numpy(weight).shape))
+            weight = ops.cast(weight, wide)
             if len(weight.shape) > len(losses.shape):
                 weight = ops.reshape(weight, ops.shape(losses))
             weight = ops.broadcast_to(weight, ops.shape(losses))
         zero = ops.zeros_like(losses)
         weighted = ops.where(weight == 0, zero, weight * losses)
-        self._add(0, ops.sum(weighted))
-        self._add(2, ops.sum(weight))
+        loss_sum, weight_sum = ops.sum(weighted), ops.sum(weight)
+        if sample_weight is not None:
+            # Inside a compiled graph nothing can raise: a negative, NaN or infinite weight makes
+            # the state NaN (and so every later result), never a plausible wrong number.
+            bad = ops.any(ops.logical_or(weight < 0, ops.logical_not(ops.isfinite(weight))))
+            nan = ops.convert_to_tensor(float("nan"), dtype=wide)
+            loss_sum = ops.where(bad, nan, loss_sum)
+            weight_sum = ops.where(bad, nan, weight_sum)
+        self._add(0, loss_sum)
+        self._add(2, weight_sum)
 
     def _add(self, index, value):
         hi, lo = self._sums[index], self._sums[index + 1]

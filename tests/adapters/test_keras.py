@@ -82,3 +82,58 @@ def test_fit_on_the_articles_data_decreases_the_loss_and_matches_logloss():
     exact = float(logloss.bce(ARTICLE_Y, logits, from_logits=True))
     assert evaluated["loss"] == pytest.approx(exact, rel=1e-5)
     assert evaluated["logloss"] == pytest.approx(exact, rel=1e-6)
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf")])
+def test_metric_refuses_bad_weights_eagerly_as_the_function_does(bad):
+    metric = lk.BinaryCrossentropyMetric()
+    w = np.array([1.0, bad, 1.0], dtype="float32")
+    with pytest.raises(ValueError, match=r"`sample_weight` must (be finite and non-negative|not contain NaN)"
+                                         r".* at index 1"):
+        metric.update_state(np.array([1.0, 0.0, 1.0]), np.array([0.5, 0.5, 0.5]), sample_weight=w)
+    assert float(metric.result()) != float(metric.result())  # 0/0: nothing was added
+
+
+def _identity_model(from_logits=True):
+    """Predictions are the inputs exactly (a frozen Dense(1) with kernel 1 and bias 0), so a fit's
+    metric can be compared with the exact loss of known logits."""
+    model = keras.Sequential([
+        keras.Input((1,)),
+        keras.layers.Dense(1, kernel_initializer="ones", bias_initializer="zeros"),
+    ])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0),
+                  loss=lk.BinaryCrossentropy(from_logits=from_logits),
+                  metrics=[lk.BinaryCrossentropyMetric(from_logits=from_logits)])
+    return model
+
+
+def test_metric_is_exact_inside_a_compiled_fit():
+    """One batch of loss 1e16, then 300 batches of log 2 each: a float64 running sum loses every
+    log 2 (1e16 + 0.69 rounds back to 1e16: ~400 ulp of the mean), the compensated state none."""
+    import mpmath
+
+    from .. import reference as ref
+
+    z = np.concatenate([[-1e16], np.zeros(300)]).astype("float32")
+    y = np.ones(z.size, dtype="float32")
+    model = _identity_model()
+    assert model.run_eagerly is False  # compiled (tf.function)
+    history = model.fit(z[:, None], y, epochs=1, batch_size=1, shuffle=False, verbose=0)
+    exact = mpmath.fsum(ref.bce_logit(1.0, float(v)) for v in z) / z.size
+    assert ref.ulp_error(history.history["logloss"][0], exact) <= 1
+    naive = 0.0
+    for v in z:
+        naive += float(logloss.bce([1.0], [float(v)], from_logits=True))
+    assert ref.ulp_error(naive / z.size, exact) > 100  # the case really defeats a plain float64 sum
+
+
+def test_metric_in_a_compiled_fit_turns_bad_weights_into_nan():
+    z = np.zeros((8, 1), dtype="float32")
+    y = np.ones(8, dtype="float32")
+    w = np.array([1, 1, 1, -1, 1, 1, 1, 1], dtype="float32")
+    model = _identity_model()
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0),
+                  loss=lk.BinaryCrossentropy(from_logits=True),
+                  weighted_metrics=[lk.BinaryCrossentropyMetric(from_logits=True)])
+    history = model.fit(z, y, sample_weight=w, epochs=1, batch_size=4, shuffle=False, verbose=0)
+    assert np.isnan(history.history["logloss"][0])

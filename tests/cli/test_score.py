@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
+import logloss
 import pytest
 
 pa = pytest.importorskip("pyarrow")
@@ -296,8 +298,8 @@ def test_csv_and_table_formats_and_output_file(tmp_path, capsys):
     assert main(["score", str(path), "--by", "seg", "--format", "csv", "-o", str(out), "-q"]) == 0
     assert capsys.readouterr().out == ""
     lines = out.read_text().splitlines()
-    assert lines[0].startswith("seg,rows_scored,positives")
-    assert len(lines) == 4 and lines[-1].startswith("(all),8,4")
+    assert lines[0].startswith("level,seg,rows_scored,positives")
+    assert len(lines) == 4 and lines[-1].startswith("total,,8,4")
     assert main(["score", str(path), "-q"]) == 0
     text = capsys.readouterr().out
     assert "log_loss" in text and f"{exact(Y, P):.6f}" in text
@@ -428,6 +430,10 @@ def test_truncated_gzip_is_an_error(tmp_path, capsys):
     (tmp_path / "cut.csv.gz").write_bytes(data[: len(data) // 2])
     assert main(["score", str(tmp_path / "cut.csv.gz"), "-q"]) == 1
     assert "truncated or corrupt" in capsys.readouterr().err
+    # Cut in the trailer (CRC and length) only: every row decompresses, yet the file is cut.
+    (tmp_path / "trailer.csv.gz").write_bytes(data[:-4])
+    assert main(["score", str(tmp_path / "trailer.csv.gz"), "-q"]) == 1
+    assert "truncated or corrupt" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -508,7 +514,7 @@ def test_score_uses_the_compiled_kernels_and_leaves_the_settings_alone(tmp_path)
     from logloss._numpy import kernels
 
     assert path_name == str(kernels.active_path())  # None only where no kernel was built
-    assert switch == os.environ.get("LOGLOSS_ENGINE", "auto")
+    assert switch == logloss.get_config()["engine"]  # the caller's setting, untouched
     total = math.fsum(-math.log(q) if t else -math.log1p(-q) for t, q in zip(y, p)) / n
     assert f'"log_loss": {total!r}'[:24] in out.stdout
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -105,7 +106,10 @@ def test_a_forked_child_gets_a_working_pool():
     with logloss.config_context(threads=2, engine="numpy"):
         expected = float(logloss.bce(y, p))  # the parent's pool now has threads
     read, write = os.pipe()
-    pid = os.fork()
+    with warnings.catch_warnings():
+        # JAX, when an earlier test imported it, warns at every fork; this child never uses it.
+        warnings.filterwarnings("ignore", r"os\.fork\(\) was called", RuntimeWarning)
+        pid = os.fork()
     if pid == 0:  # the child: a hang here would time the test out, not pass it
         try:
             with logloss.config_context(threads=2, engine="numpy"):

@@ -42,7 +42,7 @@ def _prepare_binary(y_true, y_pred, *, from_logits, sample_weight, pos_weight, l
     if shape_of(y) != shape_of(x):
         check_same_shape("y_true", np.empty(shape_of(y)), "y_pred", np.empty(shape_of(x)))
     smoothing = check_probability_scalar("label_smoothing", label_smoothing)
-    bound = check_clip(clip)
+    check_clip(clip)
     pw = ctx.asarray(pos_weight, "pos_weight")
     weight = ctx.asarray(sample_weight, "sample_weight")
     target = shape_of(y)
@@ -50,8 +50,8 @@ def _prepare_binary(y_true, y_pred, *, from_logits, sample_weight, pos_weight, l
         if value is None:
             continue
         check_real(xp, name, value)
-        # pos_weight only has to broadcast with the labels; sample_weight must broadcast to them.
-        fits = broadcast_ok(shape_of(value), target, exact=name == "sample_weight")
+        # Both must broadcast TO the labels: a bigger broadcast shape would change the mean.
+        fits = broadcast_ok(shape_of(value), target)
         if not fits:
             check = check_pos_weight if name == "pos_weight" else check_sample_weight
             check(np.ones(shape_of(value)), target)
@@ -84,12 +84,6 @@ def _prepare_binary(y_true, y_pred, *, from_logits, sample_weight, pos_weight, l
 
     if smoothing:
         yw = yw * (1 - smoothing) + smoothing / 2
-    if bound is not None:
-        if from_logits:
-            limit = math.log(bound) - math.log1p(-bound)
-            xw = xp.clip(xw, limit, -limit)
-        else:
-            xw = xp.clip(xw, bound, 1 - bound)
     return ctx, yw, xw, pww, ww, output
 
 
@@ -112,7 +106,8 @@ def binary_cross_entropy(
         weight = broadcast(xp, weight, y)
     # float64 results carry log and exp as double-doubles (doubledouble.py); float32 and narrower,
     # computed in float64 and rounded to the output, do not need it.
-    per_element = functools.partial(bce_logits if from_logits else bce_probabilities, accurate=output == xp.float64)
+    per_element = functools.partial(bce_logits if from_logits else bce_probabilities,
+                                    accurate=output == xp.float64, clip=check_clip(clip))
     if pw is None:
         losses = run_elementwise(ctx, lambda xp_, y_, x_: per_element(xp_, y_, x_, None), y, x)
     else:

@@ -1,4 +1,4 @@
-"""Per-element binary cross-entropy and its derivatives on any array library, safe for autodiff:
+"""Per-element binary cross-entropy on any array library, safe for autodiff:
 every ``where`` feeds its unselected branch a safe value ("double where")."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from .._core import compensated
+from .._core.precision import clip_bounds
 from . import doubledouble
 from .namespace import barrier, barrier_for, is_jax_or_tensorflow, stop_gradient
 
@@ -51,36 +52,67 @@ def _correction(xp, exact_hi, exact_lo, hi):
     return xp.where(ok, (xp.where(ok, exact_hi, hi) - hi) + exact_lo, xp.zeros_like(hi))
 
 
-def bce_probabilities(xp, y, p, pos_weight, accurate=False):
+def bce_probabilities(xp, y, p, pos_weight, accurate=False, clip=None):
     one, zero = xp.ones_like(p), xp.zeros_like(p)
+    low, high = _probability_clip(xp, p, clip)
+    if clip is not None:  # clipped samples take their terms from clip_bounds: a safe p for autodiff
+        p = xp.where(low | high, one / 2, p)
     has_positive = y != 0
     has_negative = y != 1
     ps, pn = xp.where(has_positive, p, one), xp.where(has_negative, p, zero)
     minus_log_p = -xp.log(ps)
     minus_log_q = -log1p(xp, -pn)
-    if not (accurate and doubledouble.applies(xp, p.dtype)):
-        return _combine(xp, y, minus_log_p, minus_log_q, pos_weight, has_positive, has_negative)
-    # The library's log rounds (TensorFlow's is up to 2 ulp off): lo is the double-double
-    # value's remainder (no gradient).
-    ps, pn = stop_gradient(xp, ps), stop_gradient(xp, pn)
-    positive_lo = -doubledouble.log_correction(xp, ps, xp.log(ps))
-    value, value_lo = doubledouble.log1p(xp, -pn, zero)
-    negative_lo = _correction(xp, -value, -value_lo, stop_gradient(xp, minus_log_q))
-    return _combine(xp, y, minus_log_p, minus_log_q, pos_weight, has_positive, has_negative, positive_lo, negative_lo)
+    positive_lo = negative_lo = None
+    if accurate and doubledouble.applies(xp, p.dtype):
+        # The library's log rounds (TensorFlow's is up to 2 ulp off): lo is the double-double
+        # value's remainder (no gradient).
+        ps, pn = stop_gradient(xp, ps), stop_gradient(xp, pn)
+        positive_lo = -doubledouble.log_correction(xp, ps, xp.log(ps))
+        value, value_lo = doubledouble.log1p(xp, -pn, zero)
+        negative_lo = _correction(xp, -value, -value_lo, stop_gradient(xp, minus_log_q))
+    terms = _clipped(xp, clip, low, high, minus_log_p, minus_log_q, positive_lo, negative_lo, accurate)
+    return _combine(xp, y, *terms[:2], pos_weight, has_positive, has_negative, *terms[2:])
 
 
-def bce_logits(xp, y, z, pos_weight, accurate=False):
+def bce_logits(xp, y, z, pos_weight, accurate=False, clip=None):
     zero = xp.zeros_like(z)
+    low = high = None
+    if clip is not None:
+        limit = clip_bounds(clip)[4]
+        low, high = z < limit, z > -limit
+        z = xp.where(low | high, zero, z)  # their terms come from clip_bounds: a safe z for autodiff
     has_positive = y != 0
     has_negative = y != 1
     # -log sigmoid(z) = softplus(-z) and -log sigmoid(-z) = softplus(z).
     positive, positive_lo = softplus(xp, xp.where(has_positive, -z, zero), accurate)
     negative, negative_lo = softplus(xp, xp.where(has_negative, z, zero), accurate)
-    return _combine(xp, y, positive, negative, pos_weight, has_positive, has_negative, positive_lo, negative_lo)
+    terms = _clipped(xp, clip, low, high, positive, negative, positive_lo, negative_lo, accurate)
+    return _combine(xp, y, *terms[:2], pos_weight, has_positive, has_negative, *terms[2:])
 
 
+def _probability_clip(xp, p, clip):
+    """p < clip, and p > 1 - clip exactly (1 - p is exact for p >= 1/2, Sterbenz)."""
+    if clip is None:
+        return None, None
+    return p < clip, (p >= 0.5) & ((1 - p) < clip)
 
 
+def _clipped(xp, clip, low, high, positive, negative, positive_lo, negative_lo, accurate):
+    """The terms of clipped samples replaced by those of a prediction of exactly ``clip`` (low)
+    or ``1 - clip`` (high), the same numbers as on the NumPy engine (``clip_bounds``)."""
+    if clip is None:
+        return positive, negative, positive_lo, negative_lo
+    at_clip, at_clip_lo, at_complement, at_complement_lo, _ = clip_bounds(clip)
+    zero = xp.zeros_like(positive)
+
+    def pick(value, when_low, when_high):
+        return xp.where(low, zero + when_low, xp.where(high, zero + when_high, value))
+
+    positive, negative = pick(positive, at_clip, at_complement), pick(negative, at_complement, at_clip)
+    if accurate:
+        positive_lo = pick(zero if positive_lo is None else positive_lo, at_clip_lo, at_complement_lo)
+        negative_lo = pick(zero if negative_lo is None else negative_lo, at_complement_lo, at_clip_lo)
+    return positive, negative, positive_lo, negative_lo
 
 
 def _combine(xp, y, positive, negative, pos_weight, has_positive, has_negative, positive_lo=None, negative_lo=None):

@@ -199,14 +199,15 @@ def all_true(xp, condition):
 
 
 
-def broadcast_ok(shape, target, exact: bool = True) -> bool:
+def broadcast_ok(shape, target) -> bool:
+    """Whether ``shape`` broadcasts to ``target`` itself (not to something bigger)."""
     if not (known(shape) and known(target)):
         return True  # checked by the library when it runs
     try:
         result = np.broadcast_shapes(shape, target)
     except ValueError:
         return False
-    return result == tuple(target) or not exact
+    return result == tuple(target)
 
 
 def is_dask(xp) -> bool:

@@ -87,6 +87,7 @@ def namespace() -> types.SimpleNamespace:
         ones_like=tf.ones_like,
         clip=lambda x, low, high: tf.clip_by_value(x, tf.constant(low, x.dtype), tf.constant(high, x.dtype)),
         sum=lambda x, axis=None, keepdims=False: tf.reduce_sum(x, axis=_axis(axis), keepdims=keepdims),
+        max=lambda x, axis=None, keepdims=False: tf.reduce_max(x, axis=_axis(axis), keepdims=keepdims),
         all=lambda x, axis=None: tf.reduce_all(x, axis=_axis(axis)),
         any=lambda x, axis=None: tf.reduce_any(x, axis=_axis(axis)),
         argmax=_argmax,

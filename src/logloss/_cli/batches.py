@@ -5,8 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from .sources import DataError
+from .sources import DataError, UsageError
 
+# The text a number may be written as: what pyarrow's CSV reader and cast accept, ASCII only.
+# Python's float() also takes "0.9_9", " 0.5" and digits of other scripts ("٠.٥", "０.５"),
+# which are not numbers in a data file.
+NUMBER_PATTERN = (r"^[+-]?(?:[0-9]+\.?[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?"
+                  r"|(?i:inf|infinity|nan))$")
+
+# A row with several problems is counted once, under its first reason in this order: the label,
+# then the prediction, then the weight; for a column, the order below.
+ROLES = ("label", "pred", "weight")
 REASON_TEXT = {
     "missing": "is missing",
     "non_numeric": "is not a number",
@@ -59,30 +68,55 @@ def numeric_values(array, reasons: dict, role: str):
 
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
+    array = as_text_if_binary(array)
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
         import pyarrow.compute as pc  # only here: its import is a large part of a small run
 
         try:
             array = pc.cast(array, pa.float64())
         except pa.ArrowInvalid:
-            values = np.empty(len(array), dtype=np.float64)
-            for i, text in enumerate(array.to_pylist()):
-                try:
-                    values[i] = float(text) if text is not None else 0.0
-                except ValueError:
-                    values[i] = 0.0
-                    mark(reasons, role, "non_numeric", i, len(array))
-            array = pa.array(values, mask=numpy_view(array.is_null()))
+            array = pc.utf8_trim(array, " \t")  # " 0.5" (CSV written with ", ") is 0.5
+            number = pc.fill_null(pc.match_substring_regex(array, NUMBER_PATTERN), True)
+            number = numpy_view(number)
+            mark(reasons, role, "non_numeric", ~number, len(array))
+            array = pc.cast(pc.if_else(pa.array(number), array, "0"), pa.float64())
+    elif pa.types.is_decimal(array.type):
+        import pyarrow.compute as pc
+
+        array = pc.cast(array, pa.float64())  # to the nearest float64, as a CSV number is read
     elif not (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)
               or pa.types.is_boolean(array.type) or pa.types.is_null(array.type)):
         raise DataError(f"the {role} column has type {array.type}, which is not numeric")
     if array.null_count:
-        for i in np.flatnonzero(numpy_view(array.is_null())):
-            mark(reasons, role, "missing", int(i), len(array))
-        array = array.fill_null(0)
-    if pa.types.is_null(array.type):
+        mark(reasons, role, "missing", numpy_view(array.is_null()), len(array))
+    if pa.types.is_null(array.type):  # a column with no value at all (no 0 to fill it with)
         return np.zeros(len(array), dtype=np.float64)
-    return numpy_view(array)
+    return numpy_view(array.fill_null(0) if array.null_count else array)
+
+
+def first_reasons(reasons: dict, n: int) -> tuple[dict, np.ndarray]:
+    """Each bad row under one reason only (its first, in the order of ROLES and REASON_TEXT),
+    and the mask of bad rows."""
+    order = {key: i for i, key in enumerate((r, k) for r in ROLES for k in REASON_TEXT)}
+    bad = np.zeros(n, dtype=bool)
+    counted = {}
+    for key in sorted(reasons, key=order.__getitem__):
+        mask = reasons[key] & ~bad
+        if mask.any():
+            counted[key] = mask
+            bad |= mask
+    return counted, bad
+
+
+def as_text_if_binary(array):
+    """pyarrow reads a CSV column holding bytes that are not UTF-8 as binary: read it as text,
+    those bytes shown escaped (b"\\xff" becomes "\\xff"), so they are named, never numbers."""
+    import pyarrow as pa
+
+    if not (pa.types.is_binary(array.type) or pa.types.is_large_binary(array.type)):
+        return array
+    return pa.array([None if v is None else v.decode("utf-8", "backslashreplace")
+                     for v in array.to_pylist()], pa.string())
 
 
 def mark(reasons: dict, role: str, reason: str, index, n: int) -> None:
@@ -153,7 +187,9 @@ class LabelMapper:
             array = pa.array(array)
         if pa.types.is_dictionary(array.type):
             array = array.dictionary_decode()
-        text = pc.cast(array, pa.string())
+        if pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
+            return self._numeric(array, reasons)
+        text = pc.cast(as_text_if_binary(array), pa.string())
         if self.negative is None:
             others = [v for v in pc.unique(text).to_pylist() if v is not None and v != self.positive]
             if others:
@@ -169,3 +205,40 @@ class LabelMapper:
         if neither.any():
             mark(reasons, "label", "not_positive_or_negative", neither, len(text))
         return is_positive.view(np.int8)
+
+    def _numeric(self, array, reasons: dict) -> np.ndarray:
+        """Numbers compared as numbers: ``--positive 1.0`` or ``1`` means the value 1 (text
+        would compare "1.0" with pyarrow's "1")."""
+        import pyarrow.compute as pc
+
+        positive = _number(self.positive, "--positive", array.type)
+        values = numpy_view(array.fill_null(0)).astype(np.float64)
+        missing = numpy_view(array.is_null())
+        if self.negative is None:
+            others = [v for v in pc.unique(array).to_pylist()
+                      if v is not None and not float(v) == positive]
+            if others:
+                self.negative = others[0]
+        negative = (_number(self.negative, "--negative", array.type)
+                    if self.negative is not None else None)
+        is_positive = (values == positive) & ~missing
+        is_negative = ((values == negative) & ~missing if negative is not None
+                       else np.zeros(len(values), dtype=bool))
+        if missing.any():
+            mark(reasons, "label", "missing", missing, len(values))
+            is_negative |= missing
+        neither = ~(is_positive | is_negative)
+        if neither.any():
+            mark(reasons, "label", "not_positive_or_negative", neither, len(values))
+        return is_positive.view(np.int8)
+
+
+def _number(value, option: str, kind) -> float:
+    import re
+
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not re.fullmatch(NUMBER_PATTERN[1:-1], value):
+        raise UsageError(f"Invalid value for argument `{option}`. The label column holds numbers "
+                         f"({kind}), so a number is expected. Received: {option}={value!r}.")
+    return float(value)

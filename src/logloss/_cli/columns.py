@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .sources import UsageError
+from .sources import DataError, UsageError
 
 LABEL_NAMES = ("label", "labels", "y", "y_true", "target", "click", "clicked", "clicks",
                "is_click", "outcome", "truth", "actual", "class")
@@ -23,11 +23,16 @@ class Options:
     positive: str | None = None
     negative: str | None = None
     on_invalid: str = "error"
+    # Makes the per-group state (default: an exact Accumulator); `--clip`, `--convention` and
+    # `logloss compare` hand in their own (see compare.py).
+    make_accumulator: object = None
 
 
 
 def pick_columns(names: list[str], options: Options, source: str) -> dict[str, str | None]:
     """The label/pred/weight/by columns to read, detected from common names when not given."""
+    if not names:
+        raise DataError(f"{source}: the file has no columns (it is empty).")
     lowered = {n.lower(): n for n in names}
     listing = ", ".join(repr(n) for n in names)
 
@@ -50,4 +55,10 @@ def pick_columns(names: list[str], options: Options, source: str) -> dict[str, s
     weight = chosen("weights", options.weight, ()) if options.weight else None
     for column in options.by:
         chosen("--by", column, ())
+    for column in dict.fromkeys([label, pred, weight, *options.by]):
+        places = [i + 1 for i, name in enumerate(names) if name == column]
+        if len(places) > 1:
+            raise DataError(f"{source}: the column name {column!r} appears {len(places)} times "
+                            f"(columns {', '.join(map(str, places))}), so it is not clear which "
+                            "one to read; rename the others.")
     return {"label": label, "pred": pred, "weight": weight}

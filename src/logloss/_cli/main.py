@@ -12,6 +12,7 @@ from .._about import config_text
 EXIT_OK = 0
 EXIT_INVALID_DATA = 1
 EXIT_USAGE = 2
+EXIT_OUTPUT = 3  # the result was computed but could not be written (disk full, I/O error)
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command killed by it
 
 
@@ -40,6 +41,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "both terms, the mean, and why frameworks disagree.",
     )
     _add_score_parser(commands)
+    _add_score_parser(commands, "compare")
     commands.add_parser(
         "demo",
         help="score the sample predictions shipped with logloss (a good and a bad model)",
@@ -53,16 +55,27 @@ EXIT_CODES_HELP = """exit codes:
   0  success
   1  invalid data: a bad value (with --on-invalid error), a truncated or corrupt file,
      or no row left to score
-  2  usage: a bad option, a missing file or column, an unknown file type, pyarrow not installed
+  2  usage: a bad option, a missing file or column, an unknown file type, an --output that
+     cannot be written or names an input (checked before reading), pyarrow not installed
+  3  output: the result could not be written (a full disk, an I/O error); nothing partial
+     is left in an --output file
   141  the output was closed early (e.g. piped into head)
 """
 
 
-def _add_score_parser(commands) -> None:
+def _add_score_parser(commands, name: str = "score") -> None:
+    from . import compare as cli_compare
+
+    compare = name == "compare"
     score = commands.add_parser(
-        "score",
-        help="exact log loss of prediction files (Parquet, CSV/TSV, Arrow, JSON Lines, NumPy)",
-        description="Exact log loss of prediction files of any size, streamed with bounded memory. "
+        name,
+        help="every framework's log loss of prediction files next to the exact one"
+        if compare else
+        "exact log loss of prediction files (Parquet, CSV/TSV, Arrow, JSON Lines, NumPy)",
+        description=("Every framework's log loss (logloss.conventions) of prediction files next "
+                     "to the exact value, and how many rows each one changed; the files are read "
+                     "as `logloss score` reads them. " if compare else "")
+        + "Exact log loss of prediction files of any size, streamed with bounded memory. "
         "FILE is Parquet (.parquet, a directory or a glob of them), CSV/TSV (.csv, .tsv, "
         "optionally .gz or .zst), Arrow IPC/Feather (.arrow, .feather), JSON Lines (.jsonl), "
         "NumPy (.npy, .npz), or - for CSV on standard input.",
@@ -90,6 +103,10 @@ def _add_score_parser(commands) -> None:
     score.add_argument("--output", "-o", metavar="FILE", help="write the result here, not stdout")
     score.add_argument("--quiet", "-q", action="store_true",
                        help="no progress bar and no notes on standard error")
+    if compare:
+        score.set_defaults(render=cli_compare.render_compare)
+    else:
+        cli_compare.add_score_options(score)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -103,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sys.stdout.write(explain_text())
         return EXIT_OK
-    if args.command == "score":
+    if args.command in ("score", "compare"):
         return _run_score(args)
     if args.command == "demo":
         return _run_demo()
@@ -117,65 +134,93 @@ def _note(args, text: str) -> None:
 
 
 def _run_score(args) -> int:
-    from .sources import DataError, UsageError, require_pyarrow, resolve
+    from . import compare as cli_compare
+    from .sources import DataError, Reread, UsageError, require_pyarrow, resolve
+
+    command = f"logloss {args.command}"
+    render = getattr(args, "render", None)
 
     try:
         require_pyarrow()
         from ..report.text import format_csv, format_table, jsonable
         from .columns import Options
-        from .score import NeedsTextRead, report, score
+        from .score import report, score
 
         if args.negative is not None and args.positive is None:
             raise UsageError("--negative needs --positive.")
         if args.files.count("-") > 1:
             raise UsageError("standard input (-) can be read only once.")
         sources = resolve(args.files)
+        if args.output:
+            _check_output(args.output, sources)
         options = Options(label=args.label, pred=args.pred, weight=args.weight, by=args.by,
                           logits=args.logits, positive=args.positive, negative=args.negative,
                           on_invalid=args.on_invalid)
+        options.make_accumulator = (cli_compare.compare_factory(args) if render else
+                                    cli_compare.accumulator_factory(args, UsageError))
         from_stdin = any(s.paths == ["-"] for s in sources)
-        text_read = from_stdin and args.on_invalid == "skip"
+        rereads: dict[str, list[str]] = {}
+        if from_stdin and args.on_invalid == "skip":
+            rereads["<stdin>"] = ["text"]  # standard input cannot be read twice
         while True:
             progress = _progress_bar(sources, args.quiet)
             try:
-                result = score(sources, options, progress, text_read=text_read)
+                result = score(sources, options, progress, rereads=rereads)
                 break
-            except NeedsTextRead as retry:
-                if text_read or from_stdin:
-                    raise DataError(f"{retry}: {retry.__cause__}") from None
-                # A CSV column changed type after its first block: read the columns as text,
-                # which finds and names the offending row.
+            except Reread as retry:
+                # pyarrow's fast reader could not read a source as it is (a CSV column that
+                # changes type after its first block, JSON Lines whose types change, a line
+                # longer than the block): read everything again, that source another way.
+                done = rereads.setdefault(retry.source, [])
+                if retry.source == "<stdin>" or (retry.change in done
+                                                 and retry.change != "bigger_block"):
+                    cause = retry.__cause__
+                    raise DataError(f"{retry.source}: {cause}" if cause else str(retry)) from None
+                done.append(retry.change)
                 sources = resolve(args.files)
-                text_read = True
             finally:
                 if progress is not None:
                     progress.close()
     except UsageError as error:
-        print(f"logloss score: error: {error}", file=sys.stderr)
+        print(f"{command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except DataError as error:
-        print(f"logloss score: invalid data: {error}", file=sys.stderr)
+        print(f"{command}: invalid data: {error}", file=sys.stderr)
         return EXIT_INVALID_DATA
     summary = report(result, options)
+    summary.update(cli_compare.describe(args))
     columns = summary["columns"]
     detected = [f"{role}={columns[role]!r}" for role in ("label", "pred")
                 if getattr(args, role) is None]
     if detected:
-        _note(args, "logloss score: detected columns " + ", ".join(detected)
+        _note(args, f"{command}: detected columns " + ", ".join(detected)
               + " (choose others with --label/--pred)")
+    if result.ignored_files:
+        _note(args, f"{command}: left out {result.ignored_files} file(s) under folders or "
+              "names starting with _ or . (writer leftovers and metadata, as Spark and pyarrow "
+              "do)")
     if summary["rows_rejected"]:
         reasons = ", ".join(f"{k}: {v}" for k, v in summary["rejected_by_reason"].items())
-        _note(args, f"logloss score: skipped {summary['rows_rejected']} of {summary['rows_read']} "
+        _note(args, f"{command}: skipped {summary['rows_rejected']} of {summary['rows_read']} "
               f"rows ({reasons})")
     if summary["infinite"]:
-        _note(args, f"logloss score: {summary['infinite']} rows have infinite loss (a prediction "
+        _note(args, f"{command}: {summary['infinite']} rows have infinite loss (a prediction "
               "of exactly 0 for a positive or 1 for a negative), so the log loss is inf")
     if result.rows_scored == 0:
-        print("logloss score: invalid data: no row was left to score "
+        print(f"{command}: invalid data: no row was left to score "
               f"({summary['rows_read']} read, {summary['rows_rejected']} rejected).",
               file=sys.stderr)
         return EXIT_INVALID_DATA
-    if args.format == "json":
+    if not summary["total_weight"] > 0:
+        print(f"{command}: invalid data: every weight is zero ({summary['rows_scored']} rows "
+              "scored), so the weighted mean is undefined.", file=sys.stderr)
+        return EXIT_INVALID_DATA
+    for group in summary.get("groups", []):
+        if "note" in group:
+            _note(args, f"{command}: group {group['group']}: {group['note']}")
+    if render is not None:
+        text = render(result, summary, args)
+    elif args.format == "json":
         import json
 
         text = json.dumps(jsonable(summary), indent=2, allow_nan=False) + "\n"
@@ -185,12 +230,87 @@ def _run_score(args) -> int:
         text = format_table(summary) + (
             f"rows read {summary['rows_read']}, scored {summary['rows_scored']}, "
             f"rejected {summary['rows_rejected']}\n")
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as handle:
-            handle.write(text)
-    else:
-        sys.stdout.write(text)
+    try:
+        _write(text, args.output)
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        if not args.output:
+            # What could not be written stays in stdout's buffer; point stdout at devnull so the
+            # interpreter's final flush cannot fail again after this message.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        target = args.output or "standard output"
+        print(f"logloss score: output error: cannot write the result to {target} "
+              f"({error.strerror or error}); nothing was written.", file=sys.stderr)
+        return EXIT_OUTPUT
     return EXIT_OK
+
+
+def _check_output(output: str, sources) -> None:
+    """Refuse, before reading, an --output that cannot be written or is one of the inputs."""
+    from .sources import UsageError
+
+    if output == "-":
+        raise UsageError("--output -: leave --output out to write to standard output.")
+    if os.path.isdir(output):
+        raise UsageError(f"--output {output}: is a directory; name a file.")
+    folder = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(folder):
+        raise UsageError(f"--output {output}: the folder {folder} does not exist.")
+    if os.path.exists(output):
+        for source in sources:
+            for path in source.paths:
+                if path != "-" and os.path.exists(path) and os.path.samefile(path, output):
+                    raise UsageError(f"--output {output}: is the input file {path}; writing the "
+                                     "result there would overwrite the data.")
+    # Try it (permissions alone say nothing for root or on /proc): open an existing target
+    # without truncating it, or make and remove a file in the folder the result will go to.
+    try:
+        if os.path.exists(output) and not os.path.isfile(output):
+            open(output, "a").close()
+        else:
+            import tempfile
+
+            tempfile.TemporaryFile(dir=folder).close()
+            if os.path.exists(output) and not os.access(output, os.W_OK):
+                raise PermissionError(13, "Permission denied")
+    except OSError as error:
+        raise UsageError(f"--output {output}: cannot be written ({error.strerror or error}).") \
+            from None
+
+
+def _write(text: str, output: str | None) -> None:
+    """Write the result whole or not at all: a regular file is written beside the target and
+    renamed over it, so a full disk leaves no partial report; anything else (a terminal, a
+    pipe, /dev/full) is written and flushed here, so its error is caught here."""
+    if not output:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    if os.path.exists(output) and not os.path.isfile(output):
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(output))
+    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, delete=False,
+                                         prefix=".logloss-", suffix=".tmp")
+    try:
+        with handle:
+            handle.write(text)
+        mode = os.stat(output).st_mode & 0o7777 if os.path.exists(output) else 0o666 & ~_umask()
+        os.chmod(handle.name, mode)
+        os.replace(handle.name, output)
+    except BaseException:
+        os.unlink(handle.name)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _progress_bar(sources, quiet: bool):

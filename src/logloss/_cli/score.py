@@ -23,26 +23,25 @@ from .._accumulator import Accumulator, GroupedStatistics, fast_batch_statistics
 from .._core.checks import InfiniteLossWarning
 from .batches import (
     REASON_TEXT,
-    is_arrow,
-    numpy_view,
     LabelMapper,
     check_labels,
     check_predictions,
     check_weights,
+    first_reasons,
     numeric_values,
 )
 from .columns import Options, pick_columns
-from .groups import group_codes
-from .sources import DataError, Source, UsageError, unreadable
-
-
-
-class NeedsTextRead(Exception):
-    """A CSV column changed type mid-file: read it again with the columns as text."""
-
+from .groups import group_codes, one_column_codes
+from .sources import DataError, Reread, Source, UsageError, unreadable
 
 
 # -- the run -------------------------------------------------------------------------------
+
+
+def _new_accumulator(options: Options) -> Accumulator:
+    if options.make_accumulator is not None:
+        return options.make_accumulator()
+    return Accumulator(from_logits=options.logits)
 
 
 @dataclass
@@ -55,9 +54,9 @@ class Result:
     rows_scored: int = 0
     rejected: dict = field(default_factory=dict)
     by: list[str] = field(default_factory=list)
-    first_rejected: list[str] = field(default_factory=list)
     label_mapping: dict | None = None
     grouped: GroupedStatistics = field(default_factory=GroupedStatistics)  # --by on the kernels
+    ignored_files: int = 0
 
 
 @dataclass
@@ -66,95 +65,143 @@ class _Failed:
     source: Source
 
 
-def _reader(sources, plan, text_columns, out: queue.Queue, stop: threading.Event):
+_WAIT = 0.05  # seconds between looks at the other side of a hand-off
+
+
+class _Pipe:
+    """A bounded hand-off from the reader thread to the scoring thread in which every wait
+    has an exit: the reader gives up when the scorer has stopped, and the scorer notices a
+    reader that ended without a last word. Neither can leave the other waiting forever."""
+
+    def __init__(self, size: int):
+        self._queue: queue.Queue = queue.Queue(maxsize=size)
+        self.stopped = threading.Event()
+
+    def put(self, item) -> bool:
+        """Hand ``item`` on; False once the scorer has stopped (the item is dropped)."""
+        while not self.stopped.is_set():
+            try:
+                self._queue.put(item, timeout=_WAIT)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def get(self, producer: threading.Thread):
+        while True:
+            try:
+                return self._queue.get(timeout=_WAIT)
+            except queue.Empty:
+                if not producer.is_alive():
+                    try:
+                        return self._queue.get_nowait()
+                    except queue.Empty:
+                        raise RuntimeError("the reader thread ended without a result") from None
+
+    def close(self) -> None:
+        """Stop: the reader's next hand-off returns False, and what is queued is dropped."""
+        self.stopped.set()
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                return
+
+
+def _reader(sources, plan, text_columns, pipe: _Pipe):
     source = sources[0]
     try:
         for source, columns in zip(sources, plan):
             wanted = [c for c in [columns["label"], columns["pred"], columns["weight"], *columns["by"]]
                       if c is not None]
             wanted = list(dict.fromkeys(wanted))
-            for batch, position in source.open(wanted, text_columns.get(source.name, ())):
-                while not stop.is_set():
-                    try:
-                        out.put((source, batch, position), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-        out.put(None)
+            batches = source.open(wanted, text_columns.get(source.name, ()))
+            try:
+                for batch, position, path in batches:
+                    if not pipe.put((source, batch, position, path)):
+                        return
+            finally:
+                batches.close()  # cancels the read-ahead now, not when collected
+        pipe.put(None)
     except BaseException as error:  # noqa: BLE001 - handed to the computing thread
-        out.put(_Failed(error, source))
+        pipe.put(_Failed(error, source))
 
 
 def _reraise_read_error(error: BaseException, source: Source):
     import pyarrow as pa
 
-    if isinstance(error, (UsageError, DataError)):
+    if isinstance(error, (UsageError, DataError, Reread)):
         raise error
     text = str(error)
     if source.kind == "csv" and isinstance(error, pa.ArrowInvalid) and "conversion error" in text:
-        raise NeedsTextRead(source.name) from error
+        raise Reread(source.name, "text") from error
+    if source.kind == "jsonl" and isinstance(error, pa.ArrowInvalid) and not source.python_json:
+        # A type that changes after the first block, or a line longer than the block: Python's
+        # json reads the file, or names the line it cannot read.
+        raise Reread(source.name, "python_json") from error
     if isinstance(error, (pa.ArrowException, OSError, ValueError, EOFError)):
         raise unreadable(source.name, error) from None
     raise error
 
 
-def score(sources: list[Source], options: Options, progress=None, text_read: bool = False) -> Result:
-    """Score every source; raises UsageError/DataError. ``progress(rows, bytes)`` is optional."""
-    return _score_sources(sources, options, progress, text_read)
+def score(sources: list[Source], options: Options, progress=None, rereads=None) -> Result:
+    """Score every source; raises UsageError/DataError, or Reread when a source must be read
+    again another way (``rereads`` maps a source name to the changes asked for so far).
+    ``progress(rows, bytes)`` is optional."""
+    return _score_sources(sources, options, progress, rereads or {})
 
 
-def _score_sources(sources, options, progress, text_read) -> Result:
+def _score_sources(sources, options, progress, rereads) -> Result:
+    for source in sources:
+        changes = rereads.get(source.name, ())
+        source.python_json = source.python_json or "python_json" in changes
+        source.bigger_blocks = changes.count("bigger_block")
     plan = []
     for source in sources:
         columns = pick_columns(source.column_names(), options, source.name)
         columns["by"] = list(options.by)
         plan.append(columns)
-    text_columns = {}
-    if text_read:
-        text_columns = {s.name: [c for c in (p["label"], p["pred"], p["weight"]) if c]
-                        for s, p in zip(sources, plan) if s.kind == "csv"}
+    text_columns = {s.name: [c for c in (p["label"], p["pred"], p["weight"]) if c]
+                    for s, p in zip(sources, plan)
+                    if s.kind == "csv" and "text" in rereads.get(s.name, ())}
     labels = LabelMapper(options.positive, options.negative) if options.positive is not None else None
     result = Result(columns=plan[0], files=[s.name for s in sources],
-                    overall=Accumulator(from_logits=options.logits), by=list(options.by))
-    group_keys: dict = {}
+                    overall=_new_accumulator(options), by=list(options.by),
+                    ignored_files=sum(s.ignored for s in sources))
 
-    batches: queue.Queue = queue.Queue(maxsize=3)
-    stop = threading.Event()
+    pipe = _Pipe(3)
     # The reader runs in the caller's settings (a thread starts with none of its context).
     thread = threading.Thread(target=contextvars.copy_context().run,
-                              args=(_reader, sources, plan, text_columns, batches, stop),
+                              args=(_reader, sources, plan, text_columns, pipe),
                               name="logloss-reader", daemon=True)
     thread.start()
     rows_in_file: dict[str, int] = {}
     try:
         while True:
-            item = batches.get()
+            item = pipe.get(thread)
             if item is None:
                 break
             if isinstance(item, _Failed):
                 _reraise_read_error(item.error, item.source)
-            source, batch, position = item
+            source, batch, position, path = item
             columns = plan[sources.index(source)]
-            offset = rows_in_file.get(source.name, 0)
+            offset = rows_in_file.get(path, 0)
             n = len(batch[columns["label"]])
-            rows_in_file[source.name] = offset + n
+            rows_in_file[path] = offset + n
             result.rows_read += n
-            _score_batch(batch, columns, source, offset, n, options, labels, result, group_keys)
+            _score_batch(batch, columns, path, offset, n, options, labels, result)
             if progress is not None:
                 progress(n, position)
-    except BaseException:
-        stop.set()
-        raise
     finally:
-        stop.set()
-        thread.join()
+        pipe.close()
+        # The reader gives up at its next hand-off; one blocked in a read (standard input
+        # that never ends) is a daemon thread and does not keep the process alive.
+        thread.join(timeout=10)
     if options.by:
         for key, stats in result.grouped.items():  # batches the grouped kernel took
             accumulator = result.groups.get(key)
             if accumulator is None:
-                accumulator = result.groups[key] = Accumulator(from_logits=options.logits)
+                accumulator = result.groups[key] = _new_accumulator(options)
             accumulator.statistics.merge(stats)
         for accumulator in result.groups.values():
             result.overall.merge(accumulator)
@@ -163,12 +210,16 @@ def _score_sources(sources, options, progress, text_read) -> Result:
     return result
 
 
-def _score_batch(batch, columns, source, offset, n, options, labels, result, group_keys):
+def _score_batch(batch, columns, path, offset, n, options, labels, result):
     reasons: dict = {}
     raw = {"label": batch[columns["label"]], "pred": batch[columns["pred"]]}
-    y = labels(raw["label"], reasons) if labels else numeric_values(raw["label"], reasons, "label")
-    p = numeric_values(raw["pred"], reasons, "pred")
-    if not (reasons or labels or columns["weight"] or options.by or options.logits):
+    try:
+        y = labels(raw["label"], reasons) if labels else numeric_values(raw["label"], reasons, "label")
+        p = numeric_values(raw["pred"], reasons, "pred")
+    except DataError as error:
+        raise DataError(f"{path}: {error}") from None
+    if not (reasons or labels or columns["weight"] or options.by or options.logits
+            or options.make_accumulator is not None):
         # The common case in one pass per chunk: checks, loss, label and prediction sums. None
         # (a bad or unusual batch) falls through to the checks below, which name the bad rows.
         stats = fast_batch_statistics(y, p)
@@ -179,32 +230,28 @@ def _score_batch(batch, columns, source, offset, n, options, labels, result, gro
     w = None
     if columns["weight"]:
         raw["weight"] = batch[columns["weight"]]
-        w = numeric_values(raw["weight"], reasons, "weight")
+        try:
+            w = numeric_values(raw["weight"], reasons, "weight")
+        except DataError as error:
+            raise DataError(f"{path}: {error}") from None
         check_weights(w, reasons)
     if labels is None:
         check_labels(y, reasons)
     check_predictions(p, reasons, options.logits)
     keep = None
     if reasons:
-        bad = np.zeros(n, dtype=bool)
-        for mask in reasons.values():
-            bad |= mask
-        if options.on_invalid == "error":
+        counted, bad = first_reasons(reasons, n)
+        if options.on_invalid == "error" and bad.any():
             row = int(np.argmax(bad))
-            role, reason = next((k for k, m in reasons.items() if m[row]))
+            role, reason = next(k for k, m in counted.items() if m[row])
             value = raw[role][row]
             value = value.as_py() if hasattr(value, "as_py") else value.item()
-            raise DataError(f"{source.name}: row {offset + row + 1}, column {columns[role]!r}: "
+            raise DataError(f"{path}: row {offset + row + 1}, column {columns[role]!r}: "
                             f"value {value!r} {REASON_TEXT[reason]}.")
-        for (role, reason), mask in reasons.items():
+        for (role, reason), mask in counted.items():
             key = f"{role}_{reason}"
             result.rejected[key] = result.rejected.get(key, 0) + int(np.count_nonzero(mask))
         keep = ~bad
-        if len(result.first_rejected) < 5:
-            for row in np.flatnonzero(bad)[: 5 - len(result.first_rejected)]:
-                role, reason = next((k for k, m in reasons.items() if m[row]))
-                result.first_rejected.append(f"{source.name}: row {offset + row + 1}, "
-                                             f"column {columns[role]!r}: {REASON_TEXT[reason]}")
         y, p = y[keep], p[keep]
         w = w[keep] if w is not None else None
     result.rows_scored += len(y)
@@ -213,12 +260,9 @@ def _score_batch(batch, columns, source, offset, n, options, labels, result, gro
     if not options.by:
         result.overall.update(y, p, sample_weight=w)
         return
-    if len(options.by) == 1 and _add_grouped_sums(y, p, w, *_one_column_codes(batch[options.by[0]], keep),
-                                                  options, result):
+    if _add_grouped_sums(y, p, w, keep, batch, options, result):
         return
-    codes, keys = group_codes([batch[c] for c in options.by], keep)
-    if _add_grouped_sums(y, p, w, codes, keys, options, result):
-        return
+    codes, keys = group_codes([batch[c] for c in options.by], keep, options.by)
     order = np.argsort(codes, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(keys)))])
     y, p = y[order], p[order]
@@ -229,32 +273,21 @@ def _score_batch(batch, columns, source, offset, n, options, labels, result, gro
             continue
         accumulator = result.groups.get(key)
         if accumulator is None:
-            accumulator = result.groups[key] = Accumulator(from_logits=options.logits)
+            accumulator = result.groups[key] = _new_accumulator(options)
         accumulator.update(y[a:b], p[a:b], sample_weight=None if w is None else w[a:b])
 
 
-def _one_column_codes(array, keep):
-    """One --by column's per-row group numbers and keys from pyarrow's dictionary encoding (a
-    hash table: no sort), or its own dictionary where the column is dictionary-encoded already.
-    Keys equal those of group_codes, so groups merge the same across batches."""
-    import pyarrow as pa
-
-    if not is_arrow(array):
-        array = pa.array(array)
-    encoded = array if pa.types.is_dictionary(array.type) else array.dictionary_encode()
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.combine_chunks()
-    values = encoded.dictionary.to_pylist() + [None]
-    indices = encoded.indices
-    if indices.null_count:
-        indices = indices.fill_null(len(values) - 1)
-    codes = numpy_view(indices)
-    return (codes if keep is None else codes[keep]), [(value,) for value in values]
-
-
-def _add_grouped_sums(y, p, w, codes, keys, options, result) -> bool:
-    """Every group's statistics of the batch in one pass of the compiled kernels (all threads);
-    False when they are not built or decline the batch (the caller then sorts by group)."""
+def _add_grouped_sums(y, p, w, keep, batch, options, result) -> bool:
+    """Every group's statistics of the batch in one pass of the compiled kernels (all threads),
+    kept as arrays across batches; False when the run asks for accumulators of its own (--clip,
+    --convention) or the kernels are not built or decline the batch (the caller then sorts it by
+    group). One column is encoded by pyarrow's hash table alone."""
+    if options.make_accumulator is not None:
+        return False
+    if len(options.by) == 1:
+        codes, keys = one_column_codes(batch[options.by[0]], keep, options.by[0])
+    else:
+        codes, keys = group_codes([batch[c] for c in options.by], keep, options.by)
     return result.grouped.add_batch(y, p, w, codes, keys, from_logits=options.logits)
 
 
@@ -262,9 +295,15 @@ def _add_grouped_sums(y, p, w, codes, keys, options, result) -> bool:
 
 
 def _stats(accumulator: Accumulator) -> dict:
-    if accumulator.count == 0:
-        return {"log_loss": None, "rows_scored": 0, "positives": 0, "total_weight": 0.0,
-                "base_rate": None, "normalized_entropy": None, "calibration": None, "infinite": 0}
+    if accumulator.count == 0 or not accumulator.total_weight > 0:
+        # No row, or rows whose weights are all zero: the weighted mean is undefined (null),
+        # the rows are still counted.
+        positives = accumulator.positives if accumulator.count else 0
+        return {"log_loss": None, "rows_scored": accumulator.count,
+                "positives": int(positives) if float(positives).is_integer() else positives,
+                "total_weight": float(accumulator.total_weight) if accumulator.count else 0.0,
+                "base_rate": None, "normalized_entropy": None, "calibration": None,
+                "infinite": accumulator.infinite if accumulator.count else 0}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InfiniteLossWarning)
         summary = accumulator.summary()
@@ -300,12 +339,14 @@ def report(result: Result, options: Options) -> dict:
         report_["label_mapping"] = result.label_mapping
     if options.by:
         report_["by"] = list(options.by)
-        report_["groups"] = [
-            {"group": dict(zip(options.by, key)), **_stats(acc)}
-            for key, acc in sorted(result.groups.items(), key=lambda kv: _sort_key(kv[0]))
-        ]
+        report_["groups"] = []
+        for key, acc in sorted(result.groups.items(), key=lambda kv: sort_key(kv[0])):
+            group = {"group": dict(zip(options.by, key)), **_stats(acc)}
+            if not acc.total_weight > 0:
+                group["note"] = "every weight in this group is zero: the weighted mean is undefined"
+            report_["groups"].append(group)
     return report_
 
 
-def _sort_key(key: tuple):
+def sort_key(key: tuple):
     return tuple((v is None, str(type(v)), v if v is not None else 0) for v in key)

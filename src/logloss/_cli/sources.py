@@ -6,7 +6,12 @@ lazily, so ``import logloss`` needs NumPy only. NumPy ``.npy``/``.npz`` files ar
 
 A :class:`Source` is one input argument (a file, a directory or glob of Parquet files, or ``-``
 for CSV on standard input). ``Source.open(columns, text_columns)`` returns an iterator of
-``(batch, bytes_read)`` where ``batch`` maps column names to pyarrow or NumPy arrays.
+``(batch, bytes_read, path)`` where ``batch`` maps column names to pyarrow or NumPy arrays and
+``path`` is the file the batch came from (a directory or glob is several files).
+
+A read that pyarrow's fast reader cannot do is not a wrong answer: :class:`Reread` asks the
+caller to read the source again a safer way (CSV columns as text, JSON Lines through Python's
+``json``, a bigger streaming block for a line longer than the block).
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ def read_threads() -> int:
     The reader is the CLI's own thread, so the one-thread rule for callers' threads does not apply."""
     return min(MAX_READ_THREADS, get_config()["threads"] or available_cpus())
 CSV_BLOCK_BYTES = 2 << 20
+MAX_STREAM_BLOCK_BYTES = 1 << 30  # a CSV line longer than this is refused, not read
+QUOTE = b'"'
 
 INSTALL_HINT = "pip install 'logloss[cli]'"
 
@@ -44,6 +51,15 @@ class UsageError(Exception):
 
 class DataError(Exception):
     """The data is invalid, truncated or corrupt (exit code 1)."""
+
+
+class Reread(Exception):
+    """pyarrow's fast reader could not read ``source`` as it is; read it again with ``change``
+    (one of ``"text"``, ``"python_json"``, ``"bigger_block"``)."""
+
+    def __init__(self, source: str, change: str):
+        super().__init__(f"{source}: read again with {change}")
+        self.source, self.change = source, change
 
 
 class _ReadAhead:
@@ -141,8 +157,15 @@ class Source:
     compression: str | None = None
     delimiter: str = ","
     size: int | None = None
+    ignored: int = 0  # files under _ or . folders of a directory or glob, left out
     _schema_names: list[str] | None = field(default=None, repr=False)
     _schema: object = field(default=None, repr=False)  # CSV/JSON: types inferred from block 1
+    python_json: bool = False  # JSON Lines through Python's json (see Reread)
+    bigger_blocks: int = 0  # pyarrow's streaming CSV block is 16**this blocks; a line must fit
+
+    @property
+    def stream_block(self) -> int:
+        return CSV_BLOCK_BYTES * 16 ** self.bigger_blocks
 
     # -- metadata ------------------------------------------------------------------------------
     def column_names(self) -> list[str]:
@@ -159,17 +182,27 @@ class Source:
             if self.kind == "npy":
                 return list(_npy_columns(self._npy()).keys())
             if self.kind == "npz":
-                with np.load(self.paths[0]) as archive:
+                with open(self.paths[0], "rb") as handle, np.load(handle) as archive:
                     return list(archive.files)
             if self.kind == "csv" and self.paths == ["-"]:
                 return self._stdin().header(self.delimiter)
+            if self.kind == "jsonl" and self.python_json:
+                return self._python_json_names()
             reader = self._text_reader(None, ())
-            self._schema = reader.schema
-            reader.close()
+            try:
+                self._schema = reader.schema
+            finally:
+                reader.close()
+                self._close_raw()
             return list(self._schema.names)
         except (UsageError, DataError):
             raise
         except Exception as error:  # noqa: BLE001 - pyarrow raises several types
+            if self.kind == "jsonl" and not self.python_json:
+                # A line longer than the block, or types that change in the first block:
+                # Python's json reads it, or names the line it cannot read.
+                self.python_json = True
+                return self._read_column_names()
             raise unreadable(self.name, error) from None
 
     def num_rows(self) -> int | None:
@@ -186,7 +219,7 @@ class Source:
         return None
 
     # -- reading -------------------------------------------------------------------------------
-    def open(self, columns: list[str], text_columns=()) -> Iterator[tuple[dict, int]]:
+    def open(self, columns: list[str], text_columns=()) -> Iterator[tuple[dict, int, str]]:
         """Batches of the named columns; ``text_columns`` are read as strings (CSV only)."""
         if self.kind == "parquet":
             return self._parquet_batches(columns)
@@ -196,13 +229,18 @@ class Source:
             return self._npy_batches(columns)
         if self.kind == "npz":
             return self._npz_batches(columns)
+        if self.kind == "jsonl" and self.python_json:
+            return self._python_json_batches(columns)
         return self._text_batches(columns, text_columns)
 
     def _parquet_files(self):
         import pyarrow.parquet as pq
 
         for path in self.paths:
-            yield path, pq.ParquetFile(path, pre_buffer=False)
+            try:
+                yield path, pq.ParquetFile(path, pre_buffer=False)
+            except Exception as error:  # noqa: BLE001 - pyarrow raises several types
+                raise unreadable(path, error) from None
 
     def _parquet_batches(self, columns):
         # Row group by row group, in file order, with a few row groups decoded ahead on a small
@@ -216,10 +254,13 @@ class Source:
         local = threading.local()
 
         def read(path, group):
-            handles = local.__dict__.setdefault("handles", {})
-            if path not in handles:
-                handles[path] = pq.ParquetFile(path, pre_buffer=False)
-            return handles[path].read_row_group(group, columns=columns, use_threads=False)
+            try:
+                handles = local.__dict__.setdefault("handles", {})
+                if path not in handles:
+                    handles[path] = pq.ParquetFile(path, pre_buffer=False)
+                return handles[path].read_row_group(group, columns=columns, use_threads=False), path
+            except Exception as error:  # noqa: BLE001 - named by file, not by the glob
+                raise unreadable(path, error) from None
 
         with _ReadAhead("logloss-parquet") as ahead:
             done = 0
@@ -231,26 +272,38 @@ class Source:
                     if group_rows <= 4 * BATCH_ROWS:
                         rows += group_rows
                         ahead.submit(done + int(size * rows / total), read, path, group)
-                        for table, position in ahead.ready():
-                            yield _columns(table, columns), position
+                        for (table, at_path), position in ahead.ready():
+                            yield _columns(table, columns), position, at_path
                         continue
-                    for table, position in ahead.drain():  # keep file order around the slices
-                        yield _columns(table, columns), position
-                    for piece in parquet.iter_batches(BATCH_ROWS, row_groups=[group],
-                                                      columns=columns, use_threads=True):
-                        rows += piece.num_rows
-                        yield _columns(piece, columns), done + int(size * rows / total)
+                    for (table, at_path), position in ahead.drain():  # file order around slices
+                        yield _columns(table, columns), position, at_path
+                    try:
+                        for piece in parquet.iter_batches(BATCH_ROWS, row_groups=[group],
+                                                          columns=columns, use_threads=True):
+                            rows += piece.num_rows
+                            yield _columns(piece, columns), done + int(size * rows / total), path
+                    except (UsageError, DataError):
+                        raise
+                    except Exception as error:  # noqa: BLE001
+                        raise unreadable(path, error) from None
                 done += size
-            for table, position in ahead.drain():
-                yield _columns(table, columns), position
+            for (table, at_path), position in ahead.drain():
+                yield _columns(table, columns), position, at_path
 
     def _ipc_reader(self):
+        """A file-format reader (the footer indexes every batch) or a checked stream reader."""
         import pyarrow as pa
 
         source = pa.memory_map(self.paths[0])
         try:
             return pa.ipc.open_file(source)
         except pa.ArrowInvalid:
+            source.seek(0)
+            if source.read(6) == b"ARROW1":
+                raise DataError(f"{self.name}: the Arrow IPC file has no footer (it ends before "
+                                "the footer that lists its batches): the file is truncated or "
+                                "corrupt; no result is reported.") from None
+            _check_ipc_stream_end(source, self.name)
             source.seek(0)
             return pa.ipc.open_stream(source)
 
@@ -267,7 +320,8 @@ class Source:
             for start in range(0, batch.num_rows, BATCH_ROWS):
                 piece = batch.slice(start, BATCH_ROWS)
                 rows += piece.num_rows
-                yield _columns(piece, columns), int(self.size * rows / total) if total else 0
+                position = int(self.size * rows / total) if total else 0
+                yield _columns(piece, columns), position, self.paths[0]
 
     def _npy(self):
         return np.load(self.paths[0], mmap_mode="r", allow_pickle=False)
@@ -278,10 +332,11 @@ class Source:
         row_bytes = array.itemsize * (1 if array.ndim == 1 else array.shape[1])
         for start in range(0, len(array), BATCH_ROWS):
             stop = min(start + BATCH_ROWS, len(array))
-            yield {c: np.asarray(named[c][start:stop]) for c in columns}, stop * row_bytes
+            yield ({c: np.asarray(named[c][start:stop]) for c in columns}, stop * row_bytes,
+                   self.paths[0])
 
     def _npz_batches(self, columns):
-        with np.load(self.paths[0], allow_pickle=False) as archive:
+        with open(self.paths[0], "rb") as handle, np.load(handle, allow_pickle=False) as archive:
             arrays = {c: archive[c] for c in columns}
         lengths = {c: len(a) for c, a in arrays.items()}
         if len(set(lengths.values())) > 1:
@@ -289,24 +344,31 @@ class Source:
         n = next(iter(lengths.values()), 0)
         for start in range(0, n, BATCH_ROWS):
             stop = min(start + BATCH_ROWS, n)
-            yield {c: a[start:stop] for c, a in arrays.items()}, int(self.size * stop / max(n, 1))
+            yield ({c: a[start:stop] for c, a in arrays.items()}, int(self.size * stop / max(n, 1)),
+                   self.paths[0])
 
     def _stdin(self) -> _PeekedStream:
         if not hasattr(self, "_stdin_stream"):
             self._stdin_stream = _PeekedStream(sys.stdin.buffer)
         return self._stdin_stream
 
-    def _text_reader(self, columns, text_columns):
+    def _byte_stream(self):
+        """(the file as read, for progress; the bytes to parse). pyarrow's codecs refuse a
+        gzip or zstd stream cut before its end ("Truncated compressed stream")."""
+        import pyarrow as pa
+
+        if self.paths == ["-"]:
+            return self._stdin(), self._stdin()
+        raw = pa.OSFile(self.paths[0], "rb")
+        return raw, (pa.CompressedInputStream(raw, self.compression) if self.compression else raw)
+
+    def _text_reader(self, columns, text_columns, stream=None, column_names=None):
         import pyarrow as pa
         import pyarrow.csv as csv
         import pyarrow.json as pjson
 
-        if self.paths == ["-"]:
-            raw = stream = self._stdin()
-        else:
-            raw = pa.OSFile(self.paths[0], "rb")
-            stream = pa.CompressedInputStream(raw, self.compression) if self.compression else raw
-        self._raw = raw
+        if stream is None:
+            self._raw, stream = self._byte_stream()
         if self.kind == "jsonl":
             return pjson.open_json(stream, read_options=pjson.ReadOptions(block_size=CSV_BLOCK_BYTES))
         convert = csv.ConvertOptions(
@@ -315,10 +377,13 @@ class Source:
             null_values=[""],
             strings_can_be_null=True,
         )
+        # newlines_in_values: a quoted value may hold a line break (RFC 4180); pyarrow's
+        # chunker then cuts blocks only outside quotes.
         return csv.open_csv(
             stream,
-            read_options=csv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=True),
-            parse_options=csv.ParseOptions(delimiter=self.delimiter),
+            read_options=csv.ReadOptions(block_size=self.stream_block, use_threads=True,
+                                         column_names=column_names),
+            parse_options=csv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True),
             convert_options=convert,
         )
 
@@ -349,11 +414,13 @@ class Source:
     def _csv_blocks_in_parallel(self, columns, text_columns):
         """A plain CSV file cut at line ends into blocks that are parsed on a pool of threads.
 
-        pyarrow's streaming CSV reader parses on one thread. Like it (``newlines_in_values``
-        is off), this cuts blocks at the last line end, so quoted values cannot hold line
-        breaks; every block gets the types the first block was read with, so a value that
-        does not fit is the same conversion error. Blocks are handed out in file order and
-        only a few are in flight, so memory does not grow with the file.
+        pyarrow's streaming CSV reader parses on one thread. A line end is a safe cut only
+        outside quotes, and a quoted value may hold a line break (RFC 4180): so blocks are
+        cut here only while the text holds no quote character at all. From the first block
+        with a quote on, the rest of the file (which starts at a line end outside quotes) goes
+        to pyarrow's quote-aware streaming reader. Every block gets the types the first block
+        was read with, so a value that does not fit is the same conversion error. Blocks are
+        handed out in file order and only a few are in flight, so memory does not grow.
         """
         import pyarrow as pa
         import pyarrow.csv as csv
@@ -365,22 +432,28 @@ class Source:
         parse = csv.ParseOptions(delimiter=self.delimiter)
         convert = csv.ConvertOptions(include_columns=columns, column_types=types,
                                      null_values=[""], strings_can_be_null=True)
+        path = self.paths[0]
 
         def parse_block(block: bytes):
             return csv.read_csv(pa.py_buffer(block), read_options=read, parse_options=parse,
                                 convert_options=convert)
 
+        quoted_from = None
         with _ReadAhead("logloss-csv") as ahead:
-            with open(self.paths[0], "rb") as handle:
+            with open(path, "rb") as handle:
                 head = handle.read(CSV_BLOCK_BYTES)
                 end = head.find(b"\n")
-                if end < 0:  # no row, or lines ended by a lone \r: let pyarrow read it
+                if end < 0 or QUOTE in head[:end]:
+                    # no row, lines ended by a lone \r, or a quoted header: pyarrow reads it
                     yield from self._streamed_text_batches(columns, text_columns)
                     return
                 rest, position = head[end + 1:], end + 1
                 while True:
                     data = handle.read(CSV_BLOCK_BYTES)
                     block = rest + data
+                    if QUOTE in block:
+                        quoted_from = position
+                        break
                     cut = block.rfind(b"\n") + 1 if data else len(block)
                     if cut == 0 and data:  # one line longer than a block: keep reading
                         rest = block
@@ -390,16 +463,165 @@ class Source:
                     if block.strip():
                         ahead.submit(position, parse_block, block)
                     for table, at in ahead.ready():
-                        yield _columns(table, columns), at
+                        yield _columns(table, columns), at, path
                     if not data:
                         break
             for table, at in ahead.drain():
-                yield _columns(table, columns), at
+                yield _columns(table, columns), at, path
+        if quoted_from is not None:
+            raw = pa.OSFile(path, "rb")
+            raw.seek(quoted_from)
+            self._raw = raw
+            reader = self._text_reader(columns, text_columns, stream=raw, column_names=names)
+            yield from self._streamed(reader, columns)
 
     def _streamed_text_batches(self, columns, text_columns):
         reader = self._text_reader(columns if self.kind == "csv" else None, text_columns)
-        for batch in reader:
-            yield _columns(batch, columns), self._raw.tell()
+        yield from self._streamed(reader, columns)
+
+    def _close_raw(self) -> None:
+        if self.paths != ["-"] and getattr(self, "_raw", None) is not None:
+            self._raw.close()
+
+    def _streamed(self, reader, columns):
+        path = self.paths[0] if self.paths != ["-"] else self.name
+        try:
+            for batch in reader:
+                # pyarrow's JSON reader closes a compressed stream (and the file) at its end
+                position = self.size or 0 if getattr(self._raw, "closed", False) else self._raw.tell()
+                yield _columns(batch, columns), position, path
+            self._close_raw()
+        except Exception as error:  # noqa: BLE001 - sorted out below
+            self._close_raw()
+            text = str(error)
+            if "straddl" in text and self.kind == "csv":  # one line longer than the block
+                if self.paths == ["-"] or self.stream_block >= MAX_STREAM_BLOCK_BYTES:
+                    raise DataError(
+                        f"{self.name}: a line is longer than {self.stream_block:,} bytes, the "
+                        "largest block read here"
+                        + (" from standard input; pass the file name instead of -."
+                           if self.paths == ["-"] else ".")) from None
+                raise Reread(self.name, "bigger_block") from error
+            raise
+
+    def _python_json_batches(self, columns):
+        """JSON Lines through Python's ``json``: a line at a time, any length, any mix of types
+        (a column whose values are not all of one type is handed on as text)."""
+        rows: list[dict] = []
+        path = self.paths[0]
+        for _, row in self._json_objects():
+            rows.append(row)
+            if len(rows) >= BATCH_ROWS:
+                yield {c: _python_values([r.get(c) for r in rows]) for c in columns}, \
+                    self._raw.tell(), path
+                rows = []
+        if rows:  # the file is read and closed by now
+            yield {c: _python_values([r.get(c) for r in rows]) for c in columns}, self.size or 0, path
+
+    def _python_json_names(self) -> list[str]:
+        """The keys of the first thousand objects, in order of appearance."""
+        names: dict = {}
+        for count, (_, row) in enumerate(self._json_objects()):
+            names.update(dict.fromkeys(row))
+            if count >= 1000:
+                break
+        return list(names)
+
+    def _json_objects(self):
+        """(line number, object) for each non-blank line; a line that is not a JSON object
+        (or holds a key twice) is an error naming the line."""
+
+        def no_duplicates(pairs):
+            seen = {}
+            for key, value in pairs:
+                if key in seen:
+                    raise ValueError(f"the key {key!r} appears twice")
+                seen[key] = value
+            return seen
+
+        self._raw, stream = self._byte_stream()
+        try:
+            yield from self._json_lines(stream, no_duplicates)
+        finally:
+            self._close_raw()
+
+    def _json_lines(self, stream, no_duplicates):
+        import json
+
+        pending, line_number = b"", 0
+        while True:
+            try:
+                chunk = stream.read(CSV_BLOCK_BYTES)
+            except Exception as error:  # noqa: BLE001 - a cut or corrupt compressed stream
+                raise unreadable(self.name, error) from None
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop() if chunk else b""
+            for line in lines:
+                line_number += 1
+                if not line.strip():
+                    continue
+                try:
+                    # NaN and Infinity are read as pyarrow reads them; the checks then name them.
+                    value = json.loads(line, object_pairs_hook=no_duplicates)
+                except ValueError as error:  # UnicodeDecodeError and JSONDecodeError too
+                    raise DataError(f"{self.name}: line {line_number} is not valid JSON "
+                                    f"({error}): {_shorten(line)}") from None
+                if not isinstance(value, dict):
+                    raise DataError(f"{self.name}: line {line_number} is not a JSON object: "
+                                    f"{_shorten(line)}")
+                yield line_number, value
+            if not chunk:
+                return
+
+
+def _python_values(values: list):
+    """A pyarrow array of one JSON column: typed when the values share a type, else text."""
+    import json
+
+    import pyarrow as pa
+
+    kinds = {type(v) for v in values if v is not None}
+    if bool in kinds and kinds <= {bool, int, float} and kinds != {bool}:
+        values = [int(v) if isinstance(v, bool) else v for v in values]  # true is 1, as in a bool column
+        kinds = {int, float}
+    if kinds <= {bool} or kinds <= {int, float}:
+        try:
+            return pa.array(values)
+        except (pa.ArrowException, OverflowError):
+            pass  # an integer beyond int64: as text, which casts to float
+    return pa.array([v if v is None or isinstance(v, str) else json.dumps(v) for v in values],
+                    pa.string())
+
+
+def _shorten(line: bytes) -> str:
+    text = line.decode("utf-8", "backslashreplace")
+    return repr(text if len(text) <= 80 else text[:77] + "...")
+
+
+def _check_ipc_stream_end(source, name: str) -> None:
+    """An IPC stream ends with an end-of-stream marker (0xFFFFFFFF 0x00000000, or 4 zero bytes
+    in the pre-1.0 format). A writer killed between batches leaves whole batches and no
+    marker, which pyarrow's reader takes for a complete stream."""
+    import pyarrow as pa
+
+    source.seek(0)
+    size = source.size()
+    messages = pa.ipc.MessageReader.open_stream(source)
+    end = 0
+    while True:
+        try:
+            messages.read_next_message()
+        except StopIteration:
+            break
+        except Exception as error:  # noqa: BLE001 - cut inside a message
+            raise unreadable(name, error) from None
+        end = source.tell()
+    source.seek(end)
+    tail = source.read(8)
+    if tail != b"\xff\xff\xff\xff\x00\x00\x00\x00" and tail[:4] != b"\x00\x00\x00\x00":
+        raise DataError(f"{name}: the Arrow IPC stream has no end-of-stream marker after its "
+                        f"last message (byte {end:,} of {size:,}): the writer stopped before "
+                        "finishing it, so the stream is truncated; no result is reported.")
 
 
 def _columns(batch, columns) -> dict:
@@ -464,6 +686,25 @@ class _PeekedStream(io.RawIOBase):
         return self._consumed
 
 
+def _hidden(path: str, root: str) -> bool:
+    """Whether a path below ``root`` has a part starting with ``_`` or ``.``: what pyarrow
+    datasets, Spark and Hadoop skip (``_temporary/``, ``_SUCCESS``, ``.part-0.crc``), since
+    those are a writer's leftovers or metadata, not data."""
+    relative = os.path.relpath(path, root)
+    return any(part.startswith(("_", ".")) for part in relative.split(os.sep) if part != "..")
+
+
+def _glob_root(pattern: str) -> str:
+    """The folders of a glob before its first wildcard: what the user named literally."""
+    parts = pattern.split(os.sep)
+    literal = []
+    for part in parts[:-1]:
+        if glob.has_magic(part):
+            break
+        literal.append(part)
+    return os.sep.join(literal) or "."
+
+
 def resolve(arguments: list[str]) -> list[Source]:
     """Turn command-line FILE arguments into sources, or raise UsageError."""
     sources = []
@@ -472,21 +713,31 @@ def resolve(arguments: list[str]) -> list[Source]:
             sources.append(Source("<stdin>", "csv", ["-"]))
             continue
         if os.path.isdir(argument):
-            paths = sorted(glob.glob(os.path.join(argument, "**", "*.parquet"), recursive=True)
-                           + glob.glob(os.path.join(argument, "**", "*.pq"), recursive=True))
+            found = sorted(glob.glob(os.path.join(argument, "**", "*.parquet"), recursive=True,
+                                     include_hidden=True)
+                           + glob.glob(os.path.join(argument, "**", "*.pq"), recursive=True,
+                                       include_hidden=True))
+            paths = [p for p in found if not _hidden(p, argument)]
             if not paths:
-                raise UsageError(f"{argument}: the directory holds no .parquet files.")
-            sources.append(Source(argument, "parquet", paths, size=_size(paths)))
+                raise UsageError(f"{argument}: the directory holds no .parquet files"
+                                 + (f" outside _ or . folders (ignored: {found[0]} ...)."
+                                    if found else "."))
+            sources.append(Source(argument, "parquet", paths, size=_size(paths),
+                                  ignored=len(found) - len(paths)))
             continue
         if glob.has_magic(argument) and not os.path.exists(argument):
-            paths = sorted(glob.glob(argument, recursive=True))
+            found = sorted(glob.glob(argument, recursive=True))
+            root = _glob_root(argument)
+            paths = [p for p in found if not _hidden(p, root)]
             if not paths:
-                raise UsageError(f"{argument}: no file matches.")
+                raise UsageError(f"{argument}: no file matches"
+                                 + (" outside _ or . folders." if found else "."))
             kinds = {_kind_of(p)[0] for p in paths}
             if kinds != {"parquet"}:
                 sources.extend(resolve(paths))
             else:
-                sources.append(Source(argument, "parquet", paths, size=_size(paths)))
+                sources.append(Source(argument, "parquet", paths, size=_size(paths),
+                                      ignored=len(found) - len(paths)))
             continue
         if not os.path.exists(argument):
             raise UsageError(f"{argument}: no such file.")

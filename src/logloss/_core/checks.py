@@ -8,6 +8,7 @@ one reduction each (min, max, any); the index is located only on failure.
 from __future__ import annotations
 
 import numbers
+import sys
 
 import numpy as np
 
@@ -49,11 +50,42 @@ def check_reduction(reduction: object) -> str:
     return reduction  # type: ignore[return-value]
 
 
+def as_array(name: str, value: object) -> np.ndarray:
+    """``np.asarray(value)``, refusing what it would silently misread or fail to explain."""
+    ma = sys.modules.get("numpy.ma")  # only ever loaded if the caller uses masked arrays
+    if ma is not None and isinstance(value, ma.MaskedArray):
+        raise TypeError(
+            f"`{name}` is a masked array, whose mask logloss would ignore. Pass the unmasked values "
+            "only (x.compressed(), and the same samples of the other arguments), or give masked "
+            "samples zero weight (sample_weight=~x.mask)."
+        )
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"`{name}` must be a rectangular array of real numbers; it could not be converted "
+            f"to one ({error})."
+        ) from None
+
+
+def check_flag(name: str, value: object) -> bool:
+    """A bool option: the string "false" or None must not pass as a truth value."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"Invalid value for argument `{name}`. Expected True or False. Received: {name}={value!r}")
+    return bool(value)
+
+
 def check_real_array(name: str, values: np.ndarray) -> None:
     """Refuse arrays that are not real numbers (complex, object, strings, dates)."""
     kind = values.dtype.kind
     if kind not in "biuf":
-        hint = " Take the real part or the magnitude first." if kind == "c" else ""
+        hint = {
+            "c": " Take the real part or the magnitude first.",
+            "O": " (None, pandas.NA, strings and ints beyond 64 bits are not numbers: convert with "
+                 ".astype(float) after handling missing values.)",
+            "U": " Parse the text to numbers first.",
+            "S": " Parse the text to numbers first.",
+        }.get(kind, "")
         raise TypeError(
             f"`{name}` must be an array of real numbers (bool, int or float). "
             f"Received dtype {values.dtype}.{hint}"
@@ -86,12 +118,31 @@ def check_same_shape(
     true_name: str, true: np.ndarray, pred_name: str, pred: np.ndarray
 ) -> None:
     if true.shape != pred.shape:
+        if pred.ndim == true.ndim + 1 and pred.shape[:-1] == true.shape and pred.shape[-1] >= 2:
+            # predict_proba's (n, 2) output against (n,) labels
+            raise ValueError(
+                f"`{pred_name}` has one more axis than `{true_name}`: "
+                f"{true_name}.shape={true.shape}, {pred_name}.shape={pred.shape}. For class "
+                f"probabilities such as predict_proba's output, pass {pred_name}[..., 1] (the "
+                "positive class) for binary labels, or use categorical_cross_entropy "
+                "(or logloss.sklearn.log_loss) for one column per class."
+            )
         raise ValueError(
             f"`{true_name}` and `{pred_name}` must have the same shape. "
             f"Received {true_name}.shape={true.shape} and {pred_name}.shape={pred.shape}."
             " Reshape one of them explicitly (broadcasting (n,) against (n, 1) would "
             "silently compare every sample with every other)."
         )
+
+
+def raise_swapped_arguments() -> None:
+    """Soft labels against predictions that are all 0 or 1: the arguments are most likely swapped
+    (every such sample would have an infinite loss)."""
+    raise ValueError(
+        "`y_true` holds soft labels (values strictly between 0 and 1) while every `y_pred` is "
+        "0 or 1, which would make each such sample's loss infinite. Were the arguments "
+        "swapped? The order is binary_cross_entropy(y_true, y_pred)."
+    )
 
 
 def check_nonempty(name: str, values: np.ndarray, reduction: str) -> None:
@@ -108,7 +159,7 @@ def check_sample_weight(
     """Return the weights broadcast to ``target_shape`` as float64, or None."""
     if sample_weight is None:
         return None
-    weight = np.asarray(sample_weight)
+    weight = as_array("sample_weight", sample_weight)
     check_real_array("sample_weight", weight)
     try:
         weight = np.broadcast_to(weight, target_shape)
@@ -135,8 +186,10 @@ def check_sample_weight(
 def check_pos_weight(pos_weight: object, target_shape: tuple[int, ...]) -> np.ndarray | None:
     if pos_weight is None:
         return None
-    weight = np.asarray(pos_weight)
+    weight = as_array("pos_weight", pos_weight)
     check_real_array("pos_weight", weight)
+    if weight.dtype == np.bool_:
+        raise TypeError(f"`pos_weight` must be a number > 0 or an array of them, not bool. Received {pos_weight!r}.")
     weight = weight.astype(np.float64, copy=False)
     bad = ~(weight > 0) | ~np.isfinite(weight)
     if bad.any():
@@ -146,14 +199,18 @@ def check_pos_weight(pos_weight: object, target_shape: tuple[int, ...]) -> np.nd
             "`pos_weight` must be finite and > 0 (it multiplies the positive term, "
             f"as in torch.nn.BCEWithLogitsLoss). Received {value!r}{where}."
         )
+    # Broadcast TO the labels, not with them: a (2, 1) pos_weight against (4,) labels would
+    # otherwise turn 4 losses into 8 and take the mean over the copies.
     try:
-        np.broadcast_shapes(weight.shape, target_shape)
+        fits = np.broadcast_shapes(weight.shape, target_shape) == tuple(target_shape)
     except ValueError:
+        fits = False
+    if not fits:
         raise ValueError(
-            f"`pos_weight` must be broadcastable to the label shape {target_shape} "
-            "(a scalar, or one value per label column). "
+            f"`pos_weight` must be broadcastable to the label shape {target_shape} without "
+            "enlarging it (a scalar, or one value per label column). "
             f"Received pos_weight.shape={weight.shape}."
-        ) from None
+        )
     return weight
 
 

@@ -9,16 +9,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from .checks import (
+    as_array,
     check_clip,
     check_no_nan,
     check_pos_weight,
     check_probability_scalar,
     check_real_array,
     check_same_shape,
-    check_sample_weight,
     check_nonempty,
+    check_sample_weight,
     check_unit_interval,
     format_index,
+    raise_swapped_arguments,
 )
 from .precision import result_dtype, working_dtype
 from .reduction import normalize_axis
@@ -34,6 +36,7 @@ class BinaryInputs:
     sample_weight: np.ndarray | None
     output_dtype: np.dtype
     from_logits: bool
+    clip: float | None = None
 
 
 def is_hard(y: np.ndarray) -> bool:
@@ -52,14 +55,17 @@ def prepare_binary(
     label_smoothing: float = 0.0,
     clip: float | None = None,
     hard_probabilities_exact: bool = False,
+    summed: bool = False,
 ) -> BinaryInputs:
     """Check every argument and convert to the working precision.
 
     ``hard_probabilities_exact`` says that a float64 computation is already within
     1 ulp for hard labels from probabilities (true of the loss, one libm call).
+    ``summed``: the losses are only added up, where a weight's multiply (a second rounding of
+    at most u per term) cannot move the sum by more than that relative.
     """
-    y = np.asarray(y_true)
-    x = np.asarray(y_pred)
+    y = as_array("y_true", y_true)
+    x = as_array("y_pred", y_pred)
     check_real_array("y_true", y)
     check_real_array("y_pred", x)
     check_same_shape("y_true", y, "y_pred", x)
@@ -75,7 +81,13 @@ def prepare_binary(
 
     output = result_dtype(x.dtype)
     hard = smoothing == 0 and is_hard(y)
-    exact_in_output = hard and hard_probabilities_exact and not from_logits
+    if not from_logits and smoothing == 0 and x.size and not hard and is_hard(x):
+        raise_swapped_arguments()
+    # A pos_weight or sample_weight multiplies the loss: a second rounding in float64, which
+    # would put a per-element loss 1.4 ulp off (not a sum: see `summed`).
+    # (A weight of exactly 1 multiplies exactly: it must not change which precision is used.)
+    weighted = any(w is not None and not bool(np.all(w == 1)) for w in (pw, weight))
+    exact_in_output = hard and hard_probabilities_exact and not from_logits and (summed or not weighted)
     work = working_dtype(output, needs_extended=not exact_in_output)
 
     yw = y.astype(work, copy=False)
@@ -83,15 +95,10 @@ def prepare_binary(
         # Keras's definition: y * (1 - s) + s / 2.
         yw = yw * (1 - work.type(smoothing)) + work.type(smoothing) / 2
     xw = x.astype(work, copy=False)
-    if bound is not None:
-        if from_logits:
-            # The logit of `bound`, so clipping means the same on both paths.
-            limit = np.log(work.type(bound)) - np.log1p(-work.type(bound))
-            xw = np.clip(xw, limit, -limit)
-        else:
-            xw = np.clip(xw, work.type(bound), 1 - work.type(bound))
     pww = None if pw is None else pw.astype(work)
-    return BinaryInputs(yw, xw, pww, weight, output, from_logits)
+    # clip is applied to the loss terms (precision.clip_bounds), not to xw: 1 - clip rounds to 1
+    # in float64 below ~1.1e-16.
+    return BinaryInputs(yw, xw, pww, weight, output, from_logits, bound)
 
 
 def check_rows_sum_to_one(name: str, values: np.ndarray, what: str) -> None:
@@ -175,8 +182,8 @@ class CategoricalInputs:
 
 
 def prepare_categorical(y_true, y_pred, *, from_logits: bool, sample_weight, reduction: str, axis) -> CategoricalInputs:
-    p = np.asarray(y_pred)
-    y = np.asarray(y_true)
+    p = as_array("y_pred", y_pred)
+    y = as_array("y_true", y_true)
     check_real_array("y_pred", p)
     check_real_array("y_true", y)
     if p.ndim == 0:

@@ -45,3 +45,22 @@ def round_once(result, dtype: np.dtype):
     with np.errstate(over="ignore"):
         rounded = np.asarray(result).astype(dtype)
     return rounded[()] if rounded.ndim == 0 else rounded
+
+
+@functools.cache
+def clip_bounds(clip: float) -> tuple[float, float, float, float, float]:
+    """``clip`` as the two losses it allows and the logit where it starts.
+
+    ``clip`` bounds each prediction to ``[clip, 1 - clip]`` with ``1 - clip`` meant exactly (in
+    float64 it rounds to 1 below ~1.1e-16): a clipped sample's two terms are those of a
+    prediction of exactly ``clip`` (``-log clip`` and ``-log1p(-clip)``), swapped when the
+    prediction was above ``1 - clip``. Every path (probabilities or logits, hard or soft labels,
+    NumPy or another library) uses these numbers, so a sample's loss never depends on the
+    other samples. Returns ``(-log clip, its remainder, -log1p(-clip), its remainder, logit)``,
+    each remainder what an extended-precision value adds to the float64 one.
+    """
+    c = extended_dtype().type(clip)
+    minus_log = -np.log(c)
+    minus_log1p = -np.log1p(-c)
+    hi, hi1p = float(minus_log), float(minus_log1p)
+    return hi, float(minus_log - hi), hi1p, float(minus_log1p - hi1p), float(np.log(c) - np.log1p(-c))

@@ -17,10 +17,15 @@ from .checks import InfiniteLossWarning, check_total_weight, first_index, infini
 def normalize_axis(axis: object, ndim: int) -> tuple[int, ...] | None:
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)  # type: ignore[arg-type]
+    if ndim == 0:
+        raise ValueError(f"`axis` must be None for 0-d input (a single sample). Received axis={axis!r}.")
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else axis
+    if not isinstance(axes, (tuple, list)):
+        axes = (axis,)  # a float, a string...: refused below with the one message
     normalized = []
     for a in axes:
-        if not isinstance(a, (int, np.integer)) or not -ndim <= a < ndim:
+        is_int = isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_))
+        if not is_int or not -ndim <= a < ndim:
             raise ValueError(
                 f"`axis` must be None or integers in [-{ndim}, {ndim}) for inputs with "
                 f"{ndim} dimension(s). Received axis={axis!r}."
@@ -68,12 +73,15 @@ def reduce_losses(xp, losses, weight, reduction: str, axes, *, traced: bool = Fa
     ``traced``: values cannot be inspected (``jax.jit``, ``tf.function``), so a zero total
     weight cannot be refused. ``to_host`` copies a small result to NumPy for the error message.
     """
+    exponent = 0
+    if reduction != "none" and weight is not None and not traced:
+        weight, exponent = _scaled_weight(xp, weight, to_host)
     weighted = apply_weight(xp, losses, weight)
     if reduction == "none":
         return weighted
     total = xp.sum(weighted, axis=axes)
     if reduction == "sum":
-        return total
+        return _times_power_of_two(total, exponent)
     shape = shape_of(weighted)
     if weight is None:
         dims = shape if axes is None else [shape[a] for a in axes]
@@ -85,6 +93,26 @@ def reduce_losses(xp, losses, weight, reduction: str, axes, *, traced: bool = Fa
     return total / total_weight
 
 
+def _scaled_weight(xp, weight, to_host):
+    """(weight * 2**-e, e) with the largest weight brought to [1/2, 1): exact, and it cancels in
+    a mean, but subnormal weights no longer round their products (1.0 for log 2) and a total
+    weight near 1e308 no longer overflows."""
+    top = float(to_host(xp.max(weight))) if math.prod(shape_of(weight)) else 0.0
+    if not (top > 0 and math.isfinite(top)):
+        return weight, 0
+    exponent = math.frexp(top)[1]
+    if -4 <= exponent <= 4:
+        return weight, 0
+    return _times_power_of_two(weight, -exponent), exponent
+
+
+def _times_power_of_two(value, exponent: int):
+    if not exponent:
+        return value
+    half = exponent // 2  # in two factors: 2.0**1073 alone would overflow
+    return (value * 2.0**half) * 2.0**(exponent - half)
+
+
 def warn_if_infinite(
     losses: np.ndarray, result: np.ndarray, *, weight: np.ndarray | None = None, stacklevel: int
 ) -> None:
@@ -94,6 +122,8 @@ def warn_if_infinite(
     if weight is not None:
         infinite &= weight != 0  # a zero weight removes the sample, infinite or not
     count = int(np.count_nonzero(infinite))
+    if not count:
+        return  # a sum of finite losses beyond the float range: inf is its correctly rounded value
     warnings.warn(
         infinite_loss_message(count, losses.size, first_index(infinite)),
         InfiniteLossWarning,

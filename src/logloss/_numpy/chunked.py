@@ -1,6 +1,6 @@
 """Fast exact reductions of binary cross-entropy on NumPy arrays.
 
-The reference path (``_binary``) builds input-sized arrays in extended precision. For a
+The reference path (``reference.py``) builds input-sized arrays in extended precision. For a
 full reduction ("mean" or "sum", ``axis=None``) this module instead walks the flattened
 inputs in cache-sized chunks, on all cores (NumPy ufuncs release the GIL), validates each
 chunk with one min/max pass, and keeps only a few MB of buffers whatever the input size.
@@ -90,6 +90,18 @@ def _workers(chunks: int) -> int:
     return max(1, min(thread_count(), chunks))
 
 
+def run_in_ranges(function, n: int, chunk: int, *args) -> list:
+    """``function(*args, start, stop)`` over ``[0, n)`` cut at multiples of ``chunk``, one range
+    per thread of the ``threads`` setting, on the process's pool; the results in order."""
+    workers = _workers(-(-n // chunk)) if n else 1
+    if workers == 1:
+        return [function(*args, 0, n)]
+    bounds = [(n * i // workers) // chunk * chunk for i in range(workers)] + [n]
+    futures = [_executor().submit(function, *args, bounds[i], bounds[i + 1])
+               for i in range(workers) if bounds[i] < bounds[i + 1]]
+    return [future.result() for future in futures]
+
+
 # ---------------------------------------------------------------- compiled kernels (C)
 
 # dtype codes of kernels.c, by (kind, itemsize): every label, prediction and weight dtype is
@@ -112,22 +124,6 @@ def _code(array: np.ndarray) -> int | None:
     return _CODES.get((array.dtype.kind, array.dtype.itemsize))
 
 
-def _ranges(n: int, align: int) -> list[tuple[int, int]]:
-    """[0, n) cut into one aligned range per worker thread."""
-    workers = _workers(-(-n // align))
-    bounds = [(n * i // workers) // align * align for i in range(workers)] + [n]
-    return [(bounds[i], bounds[i + 1]) for i in range(workers) if bounds[i] < bounds[i + 1]]
-
-
-def _run(function, ranges):
-    """function(lo, hi) per range, on the pool's threads (the kernels release the GIL)."""
-    if len(ranges) == 1:
-        return [function(*ranges[0])]
-    pool = _executor()
-    futures = [pool.submit(function, lo, hi) for lo, hi in ranges]
-    return [future.result() for future in futures]
-
-
 def kernel_sums(y, x, w, *, from_logits: bool, result_float32: bool = False, stats: bool = False):
     """(loss, weight, label, prediction) sums of flat arrays on the compiled kernels (labels and
     predictions weighted; the prediction of a logit is its sigmoid; the last two only with
@@ -145,12 +141,20 @@ def kernel_sums(y, x, w, *, from_logits: bool, result_float32: bool = False, sta
     f32 = result_float32 and xt == _F32
 
     def run(lo, hi):
-        return kernels.sums(y, yt, x, xt, w, wt, lo, hi, from_logits, f32, stats)
+        return kernels.sums(y, yt, x, xt, w, wt, lo, hi, from_logits, f32, stats), hi - lo
 
-    parts = _run(run, _ranges(x.size, kernels.CHUNK))
-    if any(status != kernels.OK for status, _ in parts):
+    parts = run_in_ranges(run, x.size, kernels.CHUNK)
+    if any(status != kernels.OK for (status, _), _ in parts):
         return None  # invalid input or an infinite loss: the reference path reports it
-    return tuple(math.fsum(v for _, r in parts for v in r[2 * i: 2 * i + 2]) for i in range(4))
+    totals = [r[0] + r[1] for (_, r), _ in parts]
+    weights = [r[2] + r[3] for (_, r), _ in parts]
+    # As _exact_totals, per range: a weighted sum below SMALLEST per sample may hold products
+    # that lost bits to subnormals; above LARGEST the ranges' sum could overflow.
+    if not (max(totals) < LARGEST and max(weights) < LARGEST):
+        return None
+    if w is not None and any(t < n * SMALLEST and v != 0 for t, v, (_, n) in zip(totals, weights, parts)):
+        return None
+    return tuple(math.fsum(v for (_, r), _ in parts for v in r[2 * i: 2 * i + 2]) for i in range(4))
 
 
 def statistics_sums(y_true, y_pred, *, from_logits: bool, sample_weight=None):
@@ -168,6 +172,25 @@ def statistics_sums(y_true, y_pred, *, from_logits: bool, sample_weight=None):
     return kernel_sums(y, x, w, from_logits=from_logits, stats=True)
 
 
+# A chunk's float64 sums are exact enough only away from the ends of the float range: below
+# SMALLEST (per sample) a weighted sum may hold products that lost bits to subnormals (weights
+# of 1e-320), above LARGEST the sum of all chunks could overflow (logits or weights near 1e308).
+SMALLEST = 2.0**-960
+LARGEST = 2.0**1000
+
+
+def _exact_totals(totals, weights, chunk: int, weighted: bool) -> tuple[float, float] | None:
+    """(fsum of totals, fsum of weights), or None when a chunk's sums are outside the range
+    where they are exact: the reference path then sums with exponents kept apart."""
+    totals, weights = np.asarray(totals, dtype=np.float64), np.asarray(weights, dtype=np.float64)
+    if not (totals.max(initial=0.0) < LARGEST and weights.max(initial=0.0) < LARGEST):
+        return None
+    # (A chunk whose weights are all 0, a padding mask, sums to exactly 0: nothing was lost.)
+    if weighted and np.any((totals < chunk * SMALLEST) & (weights != 0)):
+        return None
+    return math.fsum(totals), math.fsum(weights)
+
+
 def hard_label_losses(y_true, y_pred, *, from_logits: bool) -> np.ndarray | None:
     """``reduction="none"`` for hard labels (compiled kernels, each loss within 1 ulp), or None."""
     y, x = _flat(y_true), _flat(y_pred)
@@ -182,7 +205,7 @@ def hard_label_losses(y_true, y_pred, *, from_logits: bool) -> np.ndarray | None
     def run(lo, hi):
         return kernels.losses(y, yt, x, xt, out, xt, lo, hi, from_logits)
 
-    if any(status != kernels.OK for status in _run(run, _ranges(x.size, kernels.CHUNK))):
+    if any(status != kernels.OK for status in run_in_ranges(run, x.size, kernels.CHUNK)):
         return None  # soft labels, invalid input or an infinite loss
     return out.reshape(y_pred.shape)
 
@@ -190,8 +213,9 @@ def hard_label_losses(y_true, y_pred, *, from_logits: bool) -> np.ndarray | None
 def grouped_sums(y, x, w, codes, groups: int, *, from_logits: bool) -> np.ndarray | None:
     """Each group's sufficient statistics in one pass on all threads: an array (groups, 7) of
     loss, weight, weighted label and weighted prediction sums (a logit's prediction is its
-    sigmoid), count, infinite losses and the unweighted label sum; or None (kernels missing, invalid input: the caller
-    checks the batch the general way). ``codes``: flat int32 or int64 group numbers in [0, groups)."""
+    sigmoid), count, infinite losses and the unweighted label sum; or None (kernels missing,
+    invalid input, sums at the ends of the float range: the caller checks the batch the general
+    way). ``codes``: flat integer group numbers in [0, groups)."""
     kernels = compiled_kernels()
     if kernels is None:
         return None
@@ -205,22 +229,15 @@ def grouped_sums(y, x, w, codes, groups: int, *, from_logits: bool) -> np.ndarra
     wt = _F64 if w is None else _code(w)
     if yt is None or xt not in (_F32, _F64) or wt is None or codes.dtype.kind not in "iu":
         return None
-    ranges = _ranges(x.size, kernels.CHUNK)
-    partial = np.zeros((len(ranges), groups * kernels.GROUP_FIELDS))
 
-    def run(index, lo, hi):
-        return kernels.grouped(y, yt, x, xt, w, wt, codes, ct, groups, partial[index], lo, hi,
-                               from_logits)
+    def run(lo, hi):  # one partial array per thread, merged below
+        partial = np.zeros(groups * kernels.GROUP_FIELDS)
+        return kernels.grouped(y, yt, x, xt, w, wt, codes, ct, groups, partial, lo, hi, from_logits), partial
 
-    if len(ranges) == 1:
-        statuses = [run(0, *ranges[0])]
-    else:
-        pool = _executor()
-        futures = [pool.submit(run, i, lo, hi) for i, (lo, hi) in enumerate(ranges)]
-        statuses = [future.result() for future in futures]
-    if any(status != kernels.OK for status in statuses):
+    parts = run_in_ranges(run, x.size, kernels.CHUNK)
+    if any(status != kernels.OK for status, _ in parts):
         return None
-    partial = partial.reshape(len(ranges), groups, kernels.GROUP_FIELDS)
+    partial = np.stack([p for _, p in parts]).reshape(len(parts), groups, kernels.GROUP_FIELDS)
     out = np.empty((groups, 7))
     for field in range(4):  # each (hi, lo) pair merged across threads with TwoSum
         hi, lo = partial[0, :, 2 * field].copy(), partial[0, :, 2 * field + 1].copy()
@@ -234,6 +251,11 @@ def grouped_sums(y, x, w, codes, groups: int, *, from_logits: bool) -> np.ndarra
         with np.errstate(invalid="ignore"):
             out[:, field] = np.where(np.isinf(hi), hi, hi + lo)
     out[:, 4:] = partial[:, :, 8:11].sum(axis=0)
+    finite = out[:, 5] == 0  # groups with an infinite loss keep it: that sum is +inf on purpose
+    if not (np.all(out[finite, 0] < LARGEST) and np.all(out[:, 1] < LARGEST)):
+        return None  # as _exact_totals: sums near the top of the float range
+    if w is not None and np.any(finite & (out[:, 0] < out[:, 4] * SMALLEST) & (out[:, 1] != 0)):
+        return None  # products that may have lost bits to subnormals
     return out
 
 
@@ -538,9 +560,9 @@ def _weighted_chunk_loss(y, x, w, from_logits: bool, buffers) -> tuple[float, fl
     if not np.isfinite(losses.max()):
         raise _Fallback  # an infinite loss, maybe with weight 0: the reference path decides
     w64 = w.astype(np.float64, copy=False)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
         losses = np.where(w64 == 0, 0.0, losses * w64)  # as the reference: w = 0 drops a sample
-    return float(losses.sum()), float(w64.sum())
+        return float(losses.sum()), float(w64.sum())  # an overflow is caught by _exact_totals
 
 
 def _run_range(y, x, w, from_logits, start, stop):
@@ -602,7 +624,7 @@ def loss_sums(y_true, y_pred, *, from_logits: bool, sample_weight=None,
             parts = [part for future in futures for part in future.result()]
     except _Fallback:
         return None
-    return math.fsum(loss for loss, _ in parts), math.fsum(weight for _, weight in parts)
+    return _exact_totals([loss for loss, _ in parts], [weight for _, weight in parts], CHUNK, w is not None)
 
 
 # ---------------------------------------------------------------- one pass for ``logloss score``

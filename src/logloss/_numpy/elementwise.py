@@ -1,4 +1,4 @@
-"""Per-element losses and derivatives: the primitive every public function reduces.
+"""Per-element losses, entropy and KL divergence: the primitives the NumPy engine reduces.
 
 Inputs are already validated and in the working precision (see ``_core.precision``);
 the derivatives are in ``_core.derivatives``, shared with the array-API engine.
@@ -11,6 +11,8 @@ term, so an impossible prediction on the *other* term never produces ``0 * inf``
 
 from __future__ import annotations
 
+from .._core.precision import clip_bounds
+
 
 def xlog_or_zero(xp, weight, log_value):
     """``weight * log_value`` with 0 * (-inf) = 0 (the 0 log 0 = 0 convention)."""
@@ -22,23 +24,44 @@ def softplus(xp, x):
     return xp.maximum(x, xp.zeros_like(x)) + xp.log1p(xp.exp(-xp.abs(x)))
 
 
-def bce_from_probabilities(xp, y, p, pos_weight=None):
-    """-[pw*y*log p + (1-y)*log1p(-p)] per element."""
-    positive = -xlog_or_zero(xp, y, xp.log(p))
-    if pos_weight is not None:
-        positive = positive * pos_weight
+def probability_clip_masks(xp, p, clip):
+    """p < clip, and p > 1 - clip exactly (1 - p is exact for p >= 1/2, Sterbenz)."""
+    return p < clip, (p >= 0.5) & ((1 - p) < clip)
+
+
+def bce_from_probabilities(xp, y, p, pos_weight=None, clip=None):
+    """-[pw*y*log p + (1-y)*log1p(-p)] per element; ``clip`` as in ``_core.precision.clip_bounds``."""
     # log1p(-p) keeps full precision for small p, where log(1 - p) would round 1 - p.
-    negative = -xlog_or_zero(xp, 1 - y, xp.log1p(-p))
-    return positive + negative
+    minus_log_p, minus_log_q = -xp.log(p), -xp.log1p(-p)
+    if clip is not None:
+        minus_log_p, minus_log_q = _clip(xp, minus_log_p, minus_log_q, *probability_clip_masks(xp, p, clip), clip)
+    return _combine(xp, y, minus_log_p, minus_log_q, pos_weight)
 
 
-def bce_from_logits(xp, y, z, pos_weight=None):
+def bce_from_logits(xp, y, z, pos_weight=None, clip=None):
     """pw*y*softplus(-z) + (1-y)*softplus(z) per element; -log sigmoid(z) = softplus(-z)."""
-    positive = xlog_or_zero(xp, y, softplus(xp, -z))
+    minus_log_p, minus_log_q = softplus(xp, -z), softplus(xp, z)
+    if clip is not None:
+        limit = xp.asarray(clip_bounds(clip)[4], dtype=z.dtype)
+        minus_log_p, minus_log_q = _clip(xp, minus_log_p, minus_log_q, z < limit, z > -limit, clip)
+    return _combine(xp, y, minus_log_p, minus_log_q, pos_weight)
+
+
+def _clip(xp, minus_log_p, minus_log_q, low, high, clip):
+    """The terms of clipped samples replaced by those of a prediction of exactly ``clip``
+    (``low``) or ``1 - clip`` (``high``), computed in the terms' precision."""
+    c = xp.asarray(clip, dtype=minus_log_p.dtype)
+    at_clip, at_complement = -xp.log(c), -xp.log1p(-c)
+    minus_log_p = xp.where(low, at_clip, xp.where(high, at_complement, minus_log_p))
+    minus_log_q = xp.where(low, at_complement, xp.where(high, at_clip, minus_log_q))
+    return minus_log_p, minus_log_q
+
+
+def _combine(xp, y, minus_log_p, minus_log_q, pos_weight):
+    positive = xlog_or_zero(xp, y, minus_log_p)
     if pos_weight is not None:
         positive = positive * pos_weight
-    negative = xlog_or_zero(xp, 1 - y, softplus(xp, z))
-    return positive + negative
+    return positive + xlog_or_zero(xp, 1 - y, minus_log_q)
 
 
 def log1pmx(xp, a):

@@ -21,9 +21,8 @@ def binary_losses(inputs: BinaryInputs) -> np.ndarray:
     """Per-element binary cross-entropy, before weighting."""
     # Exact infinities (log 0) are results here, not floating-point accidents.
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        if inputs.from_logits:
-            return ew.bce_from_logits(np, inputs.y, inputs.x, inputs.pos_weight)
-        return ew.bce_from_probabilities(np, inputs.y, inputs.x, inputs.pos_weight)
+        function = ew.bce_from_logits if inputs.from_logits else ew.bce_from_probabilities
+        return function(np, inputs.y, inputs.x, inputs.pos_weight, inputs.clip)
 
 
 def binary_derivative(kind: str, inputs: BinaryInputs) -> np.ndarray:

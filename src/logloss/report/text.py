@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 
 def finite_or_none(value):
@@ -36,22 +37,43 @@ def format_value(value) -> str:
     return str(value)
 
 
+_PLAIN = re.compile(r"[\w.:+\-/@ ]+")
+
+
+def format_key(value) -> str:
+    """A group value for the table: text as is when it is plain, else quoted with every control
+    character, escape sequence and line break escaped (repr), so that what a file holds cannot
+    move the cursor, colour the terminal or forge a row."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        plain = (_PLAIN.fullmatch(value) and value == value.strip() and value != "null"
+                 and value.isprintable())
+        return value if plain else repr(value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+TOTAL_LABEL = "TOTAL"  # a group cell always holds "name=value", so this cannot be a group's
+
+
 def format_table(report_: dict) -> str:
     head = ["group"] if "groups" in report_ else []
     header = head + ["rows", "positives", "log_loss", "normalized_entropy", "calibration"]
     rows = []
     if "groups" in report_:
         for group in report_["groups"]:
-            name = ", ".join(f"{k}={format_value(v) if v is not None else 'null'}"
-                             for k, v in group["group"].items())
+            name = ", ".join(f"{format_key(k)}={format_key(v)}" for k, v in group["group"].items())
             rows.append([name] + [format_value(group[f]) for f in _TABLE_FIELDS])
-        rows.append(["(all)"] + [format_value(report_[f]) for f in _TABLE_FIELDS])
+        rows.append([TOTAL_LABEL] + [format_value(report_[f]) for f in _TABLE_FIELDS])
     else:
         rows.append([format_value(report_[f]) for f in _TABLE_FIELDS])
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) if i == 0 and head else c.rjust(w)
                        for i, (c, w) in enumerate(zip(r, widths))) for r in [header] + rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    rule = "  ".join("-" * w for w in widths)
+    lines.insert(1, rule)
+    if head:
+        lines.insert(len(lines) - 1, rule)  # the total stands apart from the groups
     return "\n".join(lines) + "\n"
 
 
@@ -64,10 +86,13 @@ def format_csv(report_: dict) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     fields = ["rows_scored", "positives", "total_weight", "log_loss", "normalized_entropy",
               "calibration", "base_rate", "infinite"]
-    writer.writerow(by + fields)
+    # "level" tells a group's row from the total's, whatever the group values are; the
+    # total's group columns are empty.
+    writer.writerow((["level"] if by else []) + by + fields)
     for group in report_.get("groups", []):
-        writer.writerow([group["group"][b] for b in by] + [_csv(group[f]) for f in fields])
-    writer.writerow(["(all)"] * len(by) + [_csv(report_[f]) for f in fields])
+        writer.writerow(["group"] + [_csv(group["group"][b]) for b in by]
+                        + [_csv(group[f]) for f in fields])
+    writer.writerow((["total"] if by else []) + [""] * len(by) + [_csv(report_[f]) for f in fields])
     return buffer.getvalue()
 
 

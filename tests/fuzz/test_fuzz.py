@@ -1,0 +1,58 @@
+"""The fuzz target runs in CI: atheris for a fixed time budget (coverage-guided, seeded with
+the hostile-file corpus), or, where atheris does not install, hypothesis on the same entry
+point. A longer run by hand: see tests/fuzz/fuzz_readers.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("pyarrow")
+
+HERE = Path(__file__).resolve().parent
+SRC = str(HERE.parents[1] / "src")
+SECONDS = int(os.environ.get("LOGLOSS_FUZZ_SECONDS", "30"))
+
+
+def _seeds(folder: Path) -> None:
+    """Seed inputs: the hostile corpus's text files, with a kind byte and an option byte."""
+    sys.path.insert(0, str(HERE.parents[1]))
+    from tests.cli.test_hostile_files import CASES
+
+    kinds = {"x.csv": 0, "x.tsv": 1, "x.jsonl": 2}
+    for i, (_, name, content, *_rest) in enumerate(CASES):
+        if name in kinds:
+            (folder / f"seed-{i}").write_bytes(bytes([kinds[name], i % 7]) + content)
+    state = b'{"from_logits": false, "pos_weight": null, "label_smoothing": 0.0}'
+    (folder / "seed-state").write_bytes(bytes([5, 0]) + state)
+
+
+def test_atheris_finds_no_crash_in_a_fixed_time(tmp_path):
+    pytest.importorskip("atheris")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    _seeds(corpus)
+    run = subprocess.run(
+        [sys.executable, str(HERE / "fuzz_readers.py"), f"-max_total_time={SECONDS}",
+         "-rss_limit_mb=4096", "-timeout=20", f"-artifact_prefix={tmp_path}/", str(corpus)],
+        capture_output=True, text=True, timeout=SECONDS + 120,
+        env={**os.environ, "PYTHONPATH": SRC, "LOGLOSS_DISABLE_NUMBA": "1",
+             "PYTHONWARNINGS": "ignore"})
+    crashes = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("crash", "timeout")))
+    assert run.returncode == 0 and not crashes, run.stderr[-4000:]
+    assert "Done" in run.stderr or "pulse" in run.stderr or "INITED" in run.stderr
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.binary(min_size=2, max_size=400))
+def test_hypothesis_drives_the_same_entry_point(data):
+    sys.path.insert(0, str(HERE))
+    from fuzz_readers import one_input
+
+    one_input(data)
