@@ -46,13 +46,13 @@ def _info() -> dict:
 def config_text() -> str:
     info = _info()
     threads = info["threads_setting"]
+    available = ", ".join(info["cpu_paths_available"]) or "none"
+    origin = f"set to {threads}" if threads else "default: the CPUs this process may use"
     lines = [
         f"logloss {info['logloss']}",
         f"engine: {info['engine']}",
-        f"cpu path: {info['cpu_path'] or '-'} (available here: {', '.join(info['cpu_paths_available']) or 'none'}; "
-        "LOGLOSS_CPU_PATH forces one)",
-        f"threads: {info['threads']} ({'set to ' + str(threads) if threads else 'default: the CPUs this process may use'}, "
-        f"{info['cpus_available']} available)",
+        f"cpu path: {info['cpu_path'] or '-'} (available here: {available}; LOGLOSS_CPU_PATH forces one)",
+        f"threads: {info['threads']} ({origin}, {info['cpus_available']} available)",
         f"numpy {info['numpy']}, Python {info['python']}, {info['machine']}",
     ]
     return "\n".join(lines)

@@ -12,10 +12,10 @@ import numpy as np
 
 from ._array_api.namespace import is_foreign, to_numpy
 from ._core.checks import InfiniteLossWarning, check_flag, infinite_loss_message
+from ._core.compensated import CompensatedSum
 from ._core.derivatives import sigmoid
 from ._core.inputs import prepare_binary
 from ._core.reduction import apply_weight
-from ._core.compensated import CompensatedSum
 from ._core.statistics import SUMS, Statistics
 from ._numpy import chunked, summation
 from ._numpy.reference import binary_losses

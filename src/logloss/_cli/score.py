@@ -34,7 +34,6 @@ from .columns import Options, pick_columns
 from .groups import group_codes, one_column_codes
 from .sources import DataError, Reread, Source, UsageError, unreadable
 
-
 # -- the run -------------------------------------------------------------------------------
 
 
