@@ -5,7 +5,7 @@ import sys
 
 HEAVY = [
     "torch", "jax", "tensorflow", "keras", "dask", "cupy", "array_api_compat", "array_api_strict",
-    "pyarrow", "matplotlib", "pandas", "scipy", "numba",
+    "pyarrow", "matplotlib", "jinja2", "pandas", "scipy", "numba",
 ]
 
 

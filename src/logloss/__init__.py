@@ -6,40 +6,29 @@ from ._binary import binary_cross_entropy
 from ._binary import binary_cross_entropy_gradient
 from ._binary import binary_cross_entropy_hessian
 from ._categorical import categorical_cross_entropy
+from ._core.checks import InfiniteLossWarning
+from ._core.config import config_context
+from ._core.config import get_config
+from ._core.config import set_config
 from ._information import binary_entropy
 from ._information import binary_kl_divergence
-from ._core.checks import InfiniteLossWarning
-from ._core.config import config_context, get_config, set_config
 
 bce = binary_cross_entropy
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Accumulator",
-    "Comparison",
-    "InfiniteLossWarning",
-    "bce",
-    "binary_cross_entropy",
-    "binary_cross_entropy_gradient",
-    "binary_cross_entropy_hessian",
-    "binary_entropy",
-    "binary_kl_divergence",
-    "categorical_cross_entropy",
-    "compare",
-    "Comparison",
-    "config_context",
-    "get_config",
-    "set_config",
-    "show_config",
-]
-
-
-_LAZY = {"compare": "report.compare", "Comparison": "report.compare"}
+# Loaded on first use, so `import logloss` stays as light as NumPy: the comparison pulls in every
+# convention, the diagnosis its report (matplotlib and jinja2 only when drawing or rendering).
+_LAZY = {
+    "compare": "report.compare",
+    "Comparison": "report.compare",
+    "diagnose": "report.diagnosis",
+    "Diagnosis": "report.diagnosis",
+    "DiagnosticsState": "_diagnostics",
+}
 
 
 def __getattr__(name: str):
-    # The comparison table pulls in every convention: loaded on first use, not by `import logloss`.
     if name in _LAZY:
         import importlib
 
@@ -49,3 +38,25 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = [
+    "Accumulator",
+    "Comparison",
+    "Diagnosis",
+    "DiagnosticsState",
+    "InfiniteLossWarning",
+    "bce",
+    "binary_cross_entropy",
+    "binary_cross_entropy_gradient",
+    "binary_cross_entropy_hessian",
+    "binary_entropy",
+    "binary_kl_divergence",
+    "categorical_cross_entropy",
+    "compare",
+    "config_context",
+    "diagnose",
+    "get_config",
+    "set_config",
+    "show_config",
+]

@@ -32,7 +32,7 @@ import numpy as np
 from ._accumulator import batch_statistics
 from ._binary import binary_cross_entropy
 from ._core.checks import InfiniteLossWarning
-from ._core.compensated import CompensatedSum as _CompensatedSum
+from ._core.compensated import CompensatedSum
 from ._core.precision import extended_dtype
 from ._numpy import chunked
 from ._numpy import elementwise as ew
@@ -62,8 +62,8 @@ class Column:
 
 @dataclass
 class _Sums:
-    band: _CompensatedSum = field(default_factory=_CompensatedSum)  # sum of w*l_c on band rows
-    change: _CompensatedSum = field(default_factory=_CompensatedSum)  # of w*(l_c - exact) changed
+    band: CompensatedSum = field(default_factory=CompensatedSum)  # sum of w*l_c on band rows
+    change: CompensatedSum = field(default_factory=CompensatedSum)  # of w*(l_c - exact) changed
     changed: int = 0
 
 
@@ -116,10 +116,10 @@ class CompareState:
         self.columns = list(columns)
         self.from_logits = from_logits
         self.count = 0
-        self.total_weight_sum = _CompensatedSum()
-        self.exact_sum = _CompensatedSum()
+        self.total_weight_sum = CompensatedSum()
+        self.exact_sum = CompensatedSum()
         self.infinite = 0
-        self.outside = _CompensatedSum()  # exact sum of w*l over the rows outside the band
+        self.outside = CompensatedSum()  # exact sum of w*l over the rows outside the band
         self.band_rows = 0
         self.soft = False
         self.sums = {c.name: _Sums() for c in self.columns}
@@ -273,15 +273,15 @@ class CompareState:
                 state["from_logits"] != self.from_logits:
             raise ValueError("The saved comparison has other conventions or from_logits.")
         self.count = int(state["count"])
-        self.total_weight_sum = _CompensatedSum(*map(float, state["total_weight"]))
-        self.exact_sum = _CompensatedSum(*map(float, state["exact_sum"]))
+        self.total_weight_sum = CompensatedSum(*map(float, state["total_weight"]))
+        self.exact_sum = CompensatedSum(*map(float, state["exact_sum"]))
         self.infinite = int(state["infinite"])
-        self.outside = _CompensatedSum(*map(float, state["outside"]))
+        self.outside = CompensatedSum(*map(float, state["outside"]))
         self.band_rows = int(state["band_rows"])
         self.soft = bool(state["soft"])
         for name, saved in state["sums"].items():
-            self.sums[name] = _Sums(_CompensatedSum(*map(float, saved["band"])),
-                                    _CompensatedSum(*map(float, saved["change"])),
+            self.sums[name] = _Sums(CompensatedSum(*map(float, saved["band"])),
+                                    CompensatedSum(*map(float, saved["change"])),
                                     int(saved["changed"]))
         return self
 

@@ -150,28 +150,33 @@ def score(sources: list[Source], options: Options, progress=None, rereads=None) 
     return _score_sources(sources, options, progress, rereads or {})
 
 
-def _score_sources(sources, options, progress, rereads) -> Result:
+def apply_rereads(sources, rereads: dict) -> None:
+    """Set each source to be read the ways asked for so far (see ``Reread``)."""
     for source in sources:
         changes = rereads.get(source.name, ())
         source.python_json = source.python_json or "python_json" in changes
         source.bigger_blocks = changes.count("bigger_block")
-    plan = []
-    for source in sources:
-        columns = pick_columns(source.column_names(), options, source.name)
-        columns["by"] = list(options.by)
-        plan.append(columns)
-    text_columns = {s.name: [c for c in (p["label"], p["pred"], p["weight"]) if c]
-                    for s, p in zip(sources, plan)
-                    if s.kind == "csv" and "text" in rereads.get(s.name, ())}
-    labels = LabelMapper(options.positive, options.negative) if options.positive is not None else None
-    result = Result(columns=plan[0], files=[s.name for s in sources],
-                    overall=_new_accumulator(options), by=list(options.by),
-                    ignored_files=sum(s.ignored for s in sources))
 
+
+def text_columns(sources, plan, rereads: dict, roles=("label", "pred", "weight")) -> dict:
+    """The columns of each CSV source to read as text, once a reread asked for it."""
+    columns = {}
+    for source, chosen in zip(sources, plan):
+        if source.kind == "csv" and "text" in rereads.get(source.name, ()):
+            names = [chosen[role] for role in roles if chosen.get(role)]
+            columns[source.name] = list(dict.fromkeys(n for name in names
+                                                      for n in (name if isinstance(name, list) else [name])))
+    return columns
+
+
+def stream(sources, plan, text_columns_by_source, progress=None):
+    """``(columns, batch, path, offset, n)`` for every batch of every source in file order, read
+    by a reader thread into a bounded hand-off: ``offset`` is the batch's first row in ``path``.
+    Each source's ``plan`` entry names the columns it reads (label, pred, weight and ``by``)."""
     pipe = _Pipe(3)
     # The reader runs in the caller's settings (a thread starts with none of its context).
     thread = threading.Thread(target=contextvars.copy_context().run,
-                              args=(_reader, sources, plan, text_columns, pipe),
+                              args=(_reader, sources, plan, text_columns_by_source, pipe),
                               name="logloss-reader", daemon=True)
     thread.start()
     rows_in_file: dict[str, int] = {}
@@ -179,7 +184,7 @@ def _score_sources(sources, options, progress, rereads) -> Result:
         while True:
             item = pipe.get(thread)
             if item is None:
-                break
+                return
             if isinstance(item, _Failed):
                 _reraise_read_error(item.error, item.source)
             source, batch, position, path = item
@@ -187,8 +192,7 @@ def _score_sources(sources, options, progress, rereads) -> Result:
             offset = rows_in_file.get(path, 0)
             n = len(batch[columns["label"]])
             rows_in_file[path] = offset + n
-            result.rows_read += n
-            _score_batch(batch, columns, path, offset, n, options, labels, result)
+            yield columns, batch, path, offset, n
             if progress is not None:
                 progress(n, position)
     finally:
@@ -196,6 +200,23 @@ def _score_sources(sources, options, progress, rereads) -> Result:
         # The reader gives up at its next hand-off; one blocked in a read (standard input
         # that never ends) is a daemon thread and does not keep the process alive.
         thread.join(timeout=10)
+
+
+def _score_sources(sources, options, progress, rereads) -> Result:
+    apply_rereads(sources, rereads)
+    plan = []
+    for source in sources:
+        columns = pick_columns(source.column_names(), options, source.name)
+        columns["by"] = list(options.by)
+        plan.append(columns)
+    labels = LabelMapper(options.positive, options.negative) if options.positive is not None else None
+    result = Result(columns=plan[0], files=[s.name for s in sources],
+                    overall=_new_accumulator(options), by=list(options.by),
+                    ignored_files=sum(s.ignored for s in sources))
+    for columns, batch, path, offset, n in stream(sources, plan, text_columns(sources, plan, rereads),
+                                                  progress):
+        result.rows_read += n
+        _score_batch(batch, columns, path, offset, n, options, labels, result)
     if options.by:
         for key, stats in result.grouped.items():  # batches the grouped kernel took
             accumulator = result.groups.get(key)

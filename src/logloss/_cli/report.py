@@ -1,0 +1,440 @@
+"""``logloss report`` and ``logloss demo``: where the loss of prediction files comes from.
+
+The files are read as ``logloss score`` reads them (same sources, column detection, per-batch
+checks and messages, exit codes, CSV retry, progress bar), and each checked batch feeds a
+:class:`logloss.DiagnosticsState`: memory stays bounded whatever the file size, and the report
+is computed from the state's histograms, with the bounds they carry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+REPORT_HELP = """output:
+  --format html (default) writes one self-contained HTML file (no network, inline pictures);
+  --format json writes the same figures as JSON.
+
+exit codes:
+  0  success
+  1  invalid data: a bad value (with --on-invalid error), a truncated or corrupt file,
+     or no row left to score
+  2  usage: a bad option, a missing file or column, an unknown file type, pyarrow, matplotlib
+     or jinja2 not installed
+  141  the output was closed early (e.g. piped into head)
+"""
+
+
+def add_parsers(commands) -> None:
+    report = commands.add_parser(
+        "report",
+        help="where the loss comes from: an HTML (or JSON) report of prediction files",
+        description="Diagnose prediction files of any size, streamed with bounded memory: the "
+        "decomposition into miscalibration, discrimination and uncertainty, calibration, the "
+        "worst rows, the concentration of the loss, segments (--by) and a row-by-row comparison "
+        "of several models (several --pred). Files and columns as for `logloss score`.",
+        epilog=REPORT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    report.add_argument("files", nargs="+", metavar="FILE")
+    report.add_argument("--label", metavar="COL", help="label column (default: detect label, y, "
+                        "target, click, ...)")
+    report.add_argument("--pred", metavar="COL", action="append", default=[],
+                        help="prediction column (default: detect pred, prob, p, score, ...); "
+                        "repeat for several models on the same labels")
+    report.add_argument("--logits", action="store_true", help="predictions are logits")
+    report.add_argument("--weight", metavar="COL", help="sample-weight column")
+    report.add_argument("--by", metavar="COL", action="append", default=[],
+                        help="segments: per value of COL (repeat for combinations)")
+    report.add_argument("--id", metavar="COL", help="the column that names rows in the list of "
+                        "worst rows (default: file and row number)")
+    report.add_argument("--positive", metavar="VALUE", help="the label value that means 1")
+    report.add_argument("--negative", metavar="VALUE", help="with --positive: the value that "
+                        "means 0")
+    report.add_argument("--on-invalid", choices=["error", "skip"], default="error",
+                        help="a bad row stops the run with an error naming it (default), or is "
+                        "skipped and counted by reason")
+    report.add_argument("--format", choices=["html", "json"], default="html")
+    report.add_argument("--output", "-o", metavar="FILE", help="write the report here, not stdout")
+    report.add_argument("--title", default=None, help="the report's title")
+    report.add_argument("--worst", type=int, default=10, metavar="K", help="list the K worst "
+                        "rows (default 10)")
+    report.add_argument("--bins", type=int, default=10, metavar="N",
+                        help="equal-mass calibration bins (default 10)")
+    report.add_argument("--resolution", type=int, default=4096, metavar="N",
+                        help="prediction histogram bins (default 4096)")
+    report.add_argument("--max-segments", type=int, default=20, metavar="N",
+                        help="show the N segments with the largest share of the loss; fold the "
+                        "rest into 'other' (default 20)")
+    report.add_argument("--quiet", "-q", action="store_true",
+                        help="no progress bar and no notes on standard error")
+
+
+def add_demo_arguments(demo) -> None:
+    demo.add_argument("--copy", metavar="FILE", help="first copy the demo file to FILE, and run "
+                      "the commands on that copy")
+    demo.add_argument("--report", metavar="FILE.html", help="also write the demo's report (both "
+                      "models compared row by row) to this HTML file")
+
+
+# -- logloss report --------------------------------------------------------------------------
+
+
+def run_report(args) -> int:
+    from .._core.config import config_context
+    from .columns import Options
+    from .runs import EXIT_INVALID_DATA, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, check_output, note, read_files, write_output
+    from .sources import DataError, UsageError, require_pyarrow, resolve
+
+    prog = "logloss report"
+    try:
+        require_pyarrow()
+        _require_report_libraries(args.format)
+        from .._diagnostics import DiagnosticsState, check_setting
+
+        if args.negative is not None and args.positive is None:
+            raise UsageError("--negative needs --positive.")
+        if args.files.count("-") > 1:
+            raise UsageError("standard input (-) can be read only once.")
+        if len(set(args.pred)) != len(args.pred):
+            raise UsageError(f"--pred names a column twice: {args.pred}.")
+
+        def new_state():
+            return DiagnosticsState(from_logits=args.logits, k=args.worst, bins=args.bins,
+                                    resolution=args.resolution)
+
+        try:
+            new_state()
+            check_setting("max_segments", args.max_segments)
+        except (TypeError, ValueError) as error:
+            message = str(error)
+            for name, flag in (("k", "--worst"), ("bins", "--bins"),
+                               ("resolution", "--resolution"), ("max_segments", "--max-segments")):
+                message = message.replace(f"argument `{name}`", flag).replace(
+                    f"Received: {name}=", f"Received: {flag} ")
+            raise UsageError(message) from None
+        if args.output:
+            check_output(args.output, resolve(args.files))
+        options = Options(label=args.label, pred=args.pred[0] if args.pred else None,
+                          weight=args.weight, by=args.by, logits=args.logits,
+                          positive=args.positive, negative=args.negative,
+                          on_invalid=args.on_invalid)
+        state = None
+
+        def scan(sources, progress, rereads):
+            nonlocal state
+            state = new_state()
+            with config_context(engine="numpy"):  # as `score` does; see score.score
+                return _diagnose_sources(sources, options, args, state, progress, rereads)
+
+        _, run = read_files(args, scan)
+    except UsageError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except DataError as error:
+        print(f"{prog}: invalid data: {error}", file=sys.stderr)
+        return EXIT_INVALID_DATA
+    columns = run["columns"]
+    detected = [f"{role}={columns[role]!r}" for role in ("label", "pred")
+                if (role == "label" and args.label is None) or (role == "pred" and not args.pred)]
+    if detected:
+        note(args, f"{prog}: detected columns " + ", ".join(detected)
+             + " (choose others with --label/--pred)")
+    rejected = run["rows_read"] - run["rows_scored"]
+    if rejected:
+        reasons = ", ".join(f"{k}: {v}" for k, v in sorted(run["rejected"].items()))
+        note(args, f"{prog}: skipped {rejected} of {run['rows_read']} rows ({reasons})")
+    if run["rows_scored"] == 0:
+        print(f"{prog}: invalid data: no row was left to score ({run['rows_read']} read, "
+              f"{rejected} rejected).", file=sys.stderr)
+        return EXIT_INVALID_DATA
+    from ..report.diagnosis import Diagnosis
+
+    try:
+        diagnosis = Diagnosis.from_state(state, max_segments=args.max_segments,
+                                         title=args.title or "Where the loss comes from",
+                                         sources=run["files"])
+    except ValueError as error:  # every remaining row has weight 0
+        print(f"{prog}: invalid data: {error}", file=sys.stderr)
+        return EXIT_INVALID_DATA
+    infinite = sum(m["infinite"] for m in diagnosis.models.values())
+    if infinite:
+        note(args, f"{prog}: {infinite} rows have infinite loss (a prediction of exactly 0 for "
+             "a positive or 1 for a negative), so the log loss is inf")
+    if args.format == "json":
+        import json
+
+        payload = {"rows_read": run["rows_read"], "rows_scored": run["rows_scored"],
+                   "rows_rejected": rejected, "rejected_by_reason": dict(sorted(
+                       run["rejected"].items())),
+                   "files": run["files"], "columns": columns, **diagnosis.to_dict()}
+        text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
+    else:
+        try:
+            text = diagnosis.to_html()
+        except ValueError as error:  # over the size limit
+            print(f"{prog}: error: {error}", file=sys.stderr)
+            return EXIT_USAGE
+    try:
+        write_output(text, args.output)
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        target = args.output or "standard output"
+        print(f"{prog}: output error: cannot write the report to {target} "
+              f"({error.strerror or error}); nothing was written.", file=sys.stderr)
+        return EXIT_OUTPUT
+    if args.output:
+        note(args, f"{prog}: wrote {args.output}")
+    return EXIT_OK
+
+
+def _require_report_libraries(output_format: str) -> None:
+    from .sources import UsageError
+
+    if output_format != "html":
+        return
+    for module in ("matplotlib", "jinja2"):
+        try:
+            __import__(module)
+        except ImportError:
+            raise UsageError(f"the HTML report needs {module}: pip install 'logloss[report]' "
+                             "(or pass --format json).") from None
+
+
+def _diagnose_sources(sources, options, args, state, progress, rereads) -> dict:
+    """Read every source as `score` does and feed each checked batch to the state."""
+    from .batches import LabelMapper
+    from .columns import pick_columns
+    from .score import apply_rereads, stream, text_columns
+    from .sources import UsageError
+
+    apply_rereads(sources, rereads)
+    plan = []
+    for source in sources:
+        names = source.column_names()
+        columns = pick_columns(names, options, source.name)
+        preds = list(args.pred) or [columns["pred"]]
+        for column in preds + ([args.id] if args.id else []):
+            if column not in names:
+                listing = ", ".join(repr(n) for n in names)
+                role = "--id" if column == args.id else "--pred"
+                raise UsageError(f"{source.name}: no column {column!r} (for {role}). "
+                                 f"The columns are: {listing}.")
+        columns["preds"] = preds
+        columns["id"] = args.id
+        # the reader reads label, pred, weight and the `by` list: the extra columns ride there
+        extra = [c for c in preds[1:] + list(options.by) + ([args.id] if args.id else [])]
+        columns["by"] = list(dict.fromkeys(extra))
+        plan.append(columns)
+    labels = (LabelMapper(options.positive, options.negative)
+              if options.positive is not None else None)
+    run = {"columns": {"label": plan[0]["label"], "pred": plan[0]["preds"][0],
+                       "preds": plan[0]["preds"], "weight": plan[0]["weight"],
+                       "by": list(options.by), "id": args.id},
+           "files": [s.name for s in sources], "rows_read": 0, "rows_scored": 0,
+           "rejected": {}}
+    several_files = len(sources) > 1 or any(len(s.paths) > 1 for s in sources)
+    batches = stream(sources, plan, text_columns(sources, plan, rereads, ("label", "preds", "weight")),
+                     progress)
+    for columns, batch, path, offset, n in batches:
+        run["rows_read"] += n
+        _diagnose_batch(batch, columns, path, offset, n, options, labels, state, run, several_files)
+    return run
+
+
+def _diagnose_batch(batch, columns, path, offset, n, options, labels, state, run,
+                    several_files) -> None:
+    from .._diagnostics import SegmentCodes
+    from .batches import (
+        REASON_TEXT,
+        check_labels,
+        check_predictions,
+        check_weights,
+        numeric_values,
+    )
+    from .groups import group_codes
+    from .sources import DataError
+
+    reasons: dict = {}
+    raw = {"label": batch[columns["label"]]}
+    names = {"label": columns["label"]}
+    try:
+        y = labels(raw["label"], reasons) if labels else numeric_values(raw["label"], reasons, "label")
+        if labels is None:
+            check_labels(y, reasons)
+        predictions = {}
+        for index, column in enumerate(columns["preds"]):
+            role = "pred" if index == 0 else f"pred{index}"
+            raw[role] = batch[column]
+            names[role] = column
+            found: dict = {}
+            p = numeric_values(raw[role], found, "pred")
+            check_predictions(p, found, options.logits)
+            for (_, reason), mask in found.items():
+                reasons[(role, reason)] = mask
+            predictions[column] = p
+        w = None
+        if columns["weight"]:
+            raw["weight"] = batch[columns["weight"]]
+            names["weight"] = columns["weight"]
+            w = numeric_values(raw["weight"], reasons, "weight")
+            check_weights(w, reasons)
+    except DataError as error:
+        raise DataError(f"{path}: {error}") from None
+    keep = None
+    if reasons:
+        # Each bad row counted once, under its first reason (extra models' columns come after
+        # the first prediction, in order).
+        order = {key: i for i, key in enumerate(sorted(reasons, key=lambda k: (
+            0 if k[0] == "label" else 2 if k[0] == "weight" else 1, k[0])))}
+        counted, bad = {}, np.zeros(n, dtype=bool)
+        for key in sorted(reasons, key=order.__getitem__):
+            mask = reasons[key] & ~bad
+            if mask.any():
+                counted[key] = mask
+                bad |= mask
+        if options.on_invalid == "error":
+            row = int(np.argmax(bad))
+            role, reason = next(k for k, m in counted.items() if m[row])
+            value = raw[role][row]
+            value = value.as_py() if hasattr(value, "as_py") else value.item()
+            raise DataError(f"{path}: row {offset + row + 1}, column {names[role]!r}: "
+                            f"value {value!r} {REASON_TEXT[reason]}.")
+        for (role, reason), mask in counted.items():
+            key = f"{'pred' if role.startswith('pred') else role}_{reason}"
+            run["rejected"][key] = run["rejected"].get(key, 0) + int(np.count_nonzero(mask))
+        keep = ~bad
+        y = y[keep]
+        predictions = {k: v[keep] for k, v in predictions.items()}
+        w = w[keep] if w is not None else None
+    run["rows_scored"] += len(y)
+    if not len(y):
+        return
+    by = None
+    if options.by:
+        codes, keys = group_codes([batch[c] for c in options.by], keep, options.by)
+        by = SegmentCodes(options.by, codes, keys)
+    rows = np.arange(n) if keep is None else np.flatnonzero(keep)
+    if columns["id"]:
+        id_values = batch[columns["id"]]
+
+        def ids(candidates, id_values=id_values, rows=rows):
+            picked = rows[candidates]
+            if hasattr(id_values, "take"):
+                return id_values.take(picked).to_pylist()
+            return np.asarray(id_values)[picked].tolist()
+    elif several_files:
+        def ids(candidates, rows=rows):
+            return [f"{path}:{offset + r + 1}" for r in rows[candidates].tolist()]
+    else:
+        def ids(candidates, rows=rows):
+            return (offset + rows[candidates] + 1).tolist()  # the row number in the file
+    state.update(y, predictions if len(predictions) > 1 else
+                 {columns["preds"][0]: next(iter(predictions.values()))},
+                 sample_weight=w, by=by, ids=ids)
+
+
+# -- logloss explain --plot -----------------------------------------------------------------
+
+
+def run_explain_plot(path: str) -> int:
+    from .runs import EXIT_OK, EXIT_USAGE
+
+    try:
+        from ..report.plots import plot_explain
+
+        ax = plot_explain()
+        ax.figure.savefig(path, dpi=120)
+    except ImportError as error:
+        print(f"logloss explain: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except (OSError, ValueError) as error:  # an unwritable path, an unknown extension
+        print(f"logloss explain: error: cannot write {path}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"Drew the two curves into {path}.")
+    return EXIT_OK
+
+
+# -- logloss demo ----------------------------------------------------------------------------
+
+
+def run_demo(args, main) -> int:
+    """Score the shipped demo file with commands a reader can type: its installed path, or the
+    copy written where --copy asks."""
+    import shlex
+    import shutil
+    from importlib.resources import as_file, files
+
+    from .runs import EXIT_OK, EXIT_USAGE
+
+    resource = files("logloss").joinpath("data", "demo.csv")
+    with as_file(resource) as installed:
+        path = str(installed)
+        if args.copy:
+            try:
+                shutil.copyfile(path, args.copy)
+            except OSError as error:
+                print(f"logloss demo: error: cannot write {args.copy}: {error.strerror}",
+                      file=sys.stderr)
+                return EXIT_USAGE
+            path = args.copy
+        quoted = shlex.quote(path)
+        print("logloss demo: the same 400 labels predicted by a good and a bad model, in two "
+              f"segments.\nThe demo file: {path}\nThe command it runs:\n\n"
+              f"  logloss score {quoted} --by model\n", flush=True)
+        code = main(["score", path, "--by", "model", "--quiet"])
+        if code != EXIT_OK:
+            return code
+        print(f"\nand per segment:  logloss score {quoted} --by model --by segment\n",
+              flush=True)
+        code = main(["score", path, "--by", "model", "--by", "segment", "--quiet"])
+        if code != EXIT_OK:
+            return code
+        print("\nLower is better; normalized_entropy < 1 beats always predicting the base rate;"
+              "\ncalibration = sum(p) / sum(y) is 1 when predictions are right on average."
+              "\nScore your own file:  logloss score predictions.parquet --by segment"
+              "\nWhere its loss comes from:  logloss report predictions.parquet -o report.html",
+              flush=True)
+        if args.report:
+            return _demo_report(path, args.report)
+        print("The demo's report (good against bad, row by row):  logloss demo --report "
+              "demo.html")
+        return EXIT_OK
+
+
+def _demo_report(path: str, output: str) -> int:
+    """The demo file holds the two models one below the other: side by side, they are compared
+    row by row (the introductory articles' good against bad classifier)."""
+    import csv
+
+    from .runs import EXIT_OK, EXIT_USAGE
+
+    try:
+        _require_report_libraries("html")
+    except Exception as error:  # noqa: BLE001 - UsageError, printed as usage
+        print(f"logloss demo: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    from ..report.diagnosis import diagnose
+
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    good = [r for r in rows if r["model"] == "good"]
+    bad = [r for r in rows if r["model"] == "bad"]
+    y = np.array([int(r["label"]) for r in good])
+    diagnosis = diagnose(y, {"good": np.array([float(r["pred"]) for r in good]),
+                             "bad": np.array([float(r["pred"]) for r in bad])},
+                         by={"segment": np.array([r["segment"] for r in good])},
+                         ids=np.arange(1, len(good) + 1))
+    diagnosis.title = "logloss demo: a good and a bad model on the same 400 labels"
+    diagnosis.sources = [path]
+    try:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(diagnosis.to_html())
+    except OSError as error:
+        print(f"logloss demo: error: cannot write {output}: {error.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"\nWrote the demo's report to {output}: open it in a browser.")
+    return EXIT_OK

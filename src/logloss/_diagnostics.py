@@ -1,0 +1,1181 @@
+"""Where the loss comes from: a mergeable diagnostics state and exact in-memory diagnostics.
+
+:class:`DiagnosticsState` is the streaming form: ``update`` per batch, ``merge`` across workers,
+``result`` at the end, ``to_dict`` / ``from_dict`` through JSON. Its memory does not grow with
+the rows: compensated sums, a histogram of predictions (``resolution`` bins uniform in logit over
+[-20, 20], plus one bin for each tail), a histogram of losses (50 bins per decade from 1e-16 to
+1e4, plus a bin below and one above, per class), the k worst rows, and sums per segment and per
+pair of models (only the segments grow, one row of sums each).
+
+:func:`diagnose_numbers` is the in-memory form: the same state, plus what needs the rows
+themselves, computed exactly: the CORP decomposition (Dimitriadis, Gneiting & Jordan 2021) with
+the isotonic recalibration found by pooling adjacent violators on the sorted unique predictions
+(weighted, ties pooled), equal-mass calibration bins and the concentration of the loss.
+
+From the state alone the decomposition is computed on the prediction histogram, and the result
+carries a bound: the PAV fit constrained to the histogram bins can only lose loss relative to the
+exact one, and the fit on each bin split into its negatives then its positives (the most a fit
+could gain from the order of the rows inside a bin) can only win; the two bracket the exact
+recalibrated loss.
+
+Everything here is NumPy; pictures, words and HTML are the report layer's.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+
+from ._core.compensated import CompensatedSum
+from ._binary import binary_cross_entropy
+from ._core.checks import (
+    InfiniteLossWarning,
+    check_no_nan,
+    check_real_array,
+    check_same_shape,
+    check_sample_weight,
+    check_unit_interval,
+    first_index,
+)
+
+LOGIT_RANGE = 20.0  # the prediction histogram spans logits in [-20, 20]: p from 2e-9 to 1 - 2e-9
+LOSS_LOW, LOSS_HIGH, LOSS_PER_DECADE = -16, 4, 50  # loss histogram: 1e-16 .. 1e4, 50 bins a decade
+LOSS_BINS = (LOSS_HIGH - LOSS_LOW) * LOSS_PER_DECADE + 2  # + below 1e-16 (zero too) + above 1e4
+
+# The largest finite loss each framework can return: it clips or clamps there.
+CAPS = {
+    "keras": -math.log(1e-7),  # clips p to [1e-7, 1 - 1e-7]: 16.12
+    "xgboost_lightgbm": -math.log(1e-15),  # clips p to [1e-15, 1 - 1e-15]: 34.54
+    "scikit_learn": -math.log(float(np.finfo(np.float64).eps)),  # clips at float64 eps: 36.04
+    "pytorch": 100.0,  # BCELoss clamps log at -100
+}
+CONCENTRATION_SHARES = (0.001, 0.01, 0.1)
+CONFIDENT = -math.log(0.01)  # a confident mistake: the true class given under 1%
+Z_95 = 1.959963984540054  # the 97.5% normal quantile
+
+LIMITS = {"k": (0, 10_000), "bins": (1, 1_000), "resolution": (16, 2**18),
+          "max_segments": (1, 100_000)}
+DEFAULTS = {"k": 10, "bins": 10, "resolution": 4096, "max_segments": 20}
+
+_TOTALS = ("weight", "label", "prediction", "loss", "brier", "loss_positive",
+           "loss_negative", "weight_negative", "confident_weight", "confident_loss")
+_COUNTS = ("count", "positives", "infinite", "infinite_positive", "confident")
+_SEGMENT = ("count", "weight", "label", "prediction", "loss", "brier", "infinite")
+_PAIR = ("count", "weight", "sum", "sum_w2", "sum_w2_dev", "sum_w2_dev2", "a_better",
+         "b_better", "tied", "infinite_a", "infinite_b")
+_HIST = ("negative", "positive", "prediction", "loss", "count")
+
+
+def check_setting(name: str, value) -> int:
+    """An integer setting within its stated range, or a clear error."""
+    low, high = LIMITS[name]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"Invalid value for argument `{name}`. Expected an integer in "
+                        f"[{low}, {high}]. Received: {name}={value!r}")
+    if not low <= int(value) <= high:
+        raise ValueError(f"Invalid value for argument `{name}`. Expected an integer in "
+                         f"[{low}, {high}]. Received: {name}={value!r}")
+    return int(value)
+
+
+def _entropy(rate: float) -> float:
+    """H(rate) in nats with 0 log 0 = 0."""
+    if rate <= 0 or rate >= 1:
+        return 0.0
+    return -(rate * math.log(rate) + (1 - rate) * math.log1p(-rate))
+
+
+def _divide(a: float, b: float) -> float:
+    return a / b if b else math.nan
+
+
+def _scalar(value):
+    """A JSON-safe Python scalar for a segment or id value."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    return str(value)
+
+
+# -- inputs ------------------------------------------------------------------------------------
+
+
+class _Batch:
+    """One batch, checked: labels, weights, and per model predictions, order key and losses."""
+
+    def __init__(self, y_true, y_pred, *, sample_weight, from_logits, by, ids, names=None):
+        y = np.asarray(y_true)
+        check_real_array("y_true", y)
+        check_unit_interval("y_true", y, "labels")
+        if y.dtype.kind == "f" and y.size:
+            hard = (y == 0) | (y == 1)
+            if not hard.all():
+                raise ValueError("`y_true` must contain hard labels 0 or 1 for diagnose (the "
+                                 "by-class figures and the decomposition's bins count positives"
+                                 f"). Received {y[~hard].ravel()[0].item()!r} at index "
+                                 f"{first_index(~hard)}.")
+        predictions = dict(y_pred) if isinstance(y_pred, Mapping) else {"model": y_pred}
+        if not predictions:
+            raise ValueError("`y_pred` is an empty mapping: give at least one model's predictions.")
+        if names is not None and [str(name) for name in predictions] != list(names):
+            raise ValueError(f"`y_pred` must hold the models {list(names)}, as in the first "
+                             f"batch. Received {list(predictions)}.")
+        self.names = [str(name) for name in predictions]
+        self.weight = check_sample_weight(sample_weight, y.shape)
+        if self.weight is not None:
+            self.weight = self.weight.ravel()
+        self.y = y.astype(bool).ravel()  # rows are elements, in C order
+        self.n = self.y.size
+        self.w = self.weight if self.weight is not None else np.ones(self.n)
+        self.models = []
+        for name, values in predictions.items():
+            arg = "y_pred" if not isinstance(y_pred, Mapping) else f"y_pred[{name!r}]"
+            x = np.asarray(values)
+            check_real_array(arg, x)
+            check_same_shape("y_true", y, arg, x)
+            x = x.astype(np.float64).ravel()
+            if from_logits:
+                check_no_nan(arg, x)
+            else:
+                check_unit_interval(arg, x, "probabilities (pass from_logits=True for logits)")
+            self.models.append(_model_arrays(self.y, x, from_logits))
+        self.by_names, self.by_codes, self.by_keys = _segments(by, self.n)
+        if ids is not None and not callable(ids):
+            ids = np.asarray(ids)
+            if ids.shape != (self.n,):
+                raise ValueError(f"`ids` must have one value per row, shape ({self.n},). "
+                                 f"Received ids.shape={ids.shape}.")
+        self.ids = ids
+
+
+def _model_arrays(y: np.ndarray, x: np.ndarray, from_logits: bool) -> dict:
+    """Per row: probability p, logit z, the order key (z for logits, else p) and the exact loss."""
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        if from_logits:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", InfiniteLossWarning)  # counted instead
+                loss = binary_cross_entropy(y.view(np.int8), x, from_logits=True,
+                                            reduction="none")
+            loss = np.asarray(loss, dtype=np.float64)
+            z = x
+            p = np.exp(-np.logaddexp(0.0, -z))  # sigmoid(z) = exp(-softplus(-z))
+        else:
+            # Hard labels from probabilities: the loss is -log p or -log1p(-p), one libm call
+            # each (binary_cross_entropy's per-element formula with y in {0, 1}), and the
+            # logit log p - log1p(-p) reuses both, so each row costs two logs, not four.
+            p = x
+            log_p, log_q = np.log(p), np.log1p(-p)
+            z = log_p - log_q
+            loss = -np.where(y, log_p, log_q)
+    return {"p": p, "z": z, "key": z if from_logits else p, "loss": loss}
+
+
+def _factorize(values: np.ndarray):
+    """Codes 0..k-1 and the k distinct values (JSON-safe), for one segment column."""
+    try:
+        unique, codes = np.unique(values, return_inverse=True)
+        return codes.reshape(-1), [_scalar(v) for v in unique.tolist()]
+    except TypeError:  # mixed types (None among strings): a dictionary in first-seen order
+        seen: dict = {}
+        codes = np.fromiter((seen.setdefault(_scalar(v), len(seen)) for v in values.tolist()),
+                            dtype=np.int64, count=len(values))
+        return codes, list(seen)
+
+
+class SegmentCodes:
+    """Segments already numbered by the caller (a file reader that has dictionary codes):
+    ``codes[i]`` is row i's index into ``keys``, each key a tuple with one value per name."""
+
+    def __init__(self, names, codes, keys):
+        self.names = [str(name) for name in names]
+        self.codes = np.asarray(codes, dtype=np.int64)
+        self.keys = [tuple(_scalar(v) for v in key) for key in keys]
+
+
+def _segments(by, n: int):
+    if by is None:
+        return None, None, None
+    if isinstance(by, SegmentCodes):
+        if by.codes.shape != (n,):
+            raise ValueError(f"`by` must number every row: codes of shape ({n},). "
+                             f"Received shape {by.codes.shape}.")
+        return by.names, by.codes, by.keys
+    columns = dict(by) if isinstance(by, Mapping) else {"segment": by}
+    if not columns:
+        raise ValueError("`by` is an empty mapping: give at least one segment column, or None.")
+    codes, parts = None, []
+    for name, values in columns.items():
+        array = np.asarray(values)
+        if array.shape != (n,):
+            raise ValueError(f"`by[{name!r}]` must have one value per row, shape ({n},). "
+                             f"Received shape {array.shape}.")
+        column_codes, distinct = _factorize(array)
+        parts.append(distinct)
+        codes = column_codes if codes is None else codes * len(distinct) + column_codes
+    unique, inverse = np.unique(codes, return_inverse=True)
+    keys = []
+    for code in unique.tolist():
+        key = []
+        for distinct in reversed(parts):
+            code, i = divmod(code, len(distinct))
+            key.append(distinct[i])
+        keys.append(tuple(reversed(key)))
+    return [str(name) for name in columns], inverse.reshape(-1), keys
+
+
+# -- pooling adjacent violators ----------------------------------------------------------------
+
+
+def pool_adjacent_violators(negative: np.ndarray, positive: np.ndarray):
+    """The isotonic (non-decreasing) fit of blocks in order, each with the weight of its negatives
+    and of its positives. Returns (starts, negative, positive) of the pooled blocks: block i
+    covers input blocks starts[i] .. starts[i+1] - 1 and its fitted value is its positive share.
+
+    Whole decreasing runs are pooled at once, vectorized, while that shrinks the problem fast;
+    a stack-based pass over what is left finishes. Pooling any adjacent violators in any order
+    reaches the same fit, so the two steps agree.
+    """
+    neg = np.asarray(negative, dtype=np.float64)
+    pos = np.asarray(positive, dtype=np.float64)
+    starts = np.arange(len(neg))
+    while len(neg) > 1:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = pos / (pos + neg)
+        if not (mean[:-1] > mean[1:]).any():
+            return starts, neg, pos
+        # Equal neighbours pool too: they always end in the same level set of the fit (a pool's
+        # suffixes have means at most its value, its prefixes at least), so the fit is unchanged.
+        first = np.ones(len(neg), dtype=bool)
+        first[1:] = mean[:-1] < mean[1:]
+        if np.count_nonzero(first) > 0.95 * len(neg) and len(neg) > 5000:
+            break  # slow progress (long chains): the stack pass is linear
+        group = np.cumsum(first) - 1
+        starts = starts[first]
+        neg = np.bincount(group, weights=neg)
+        pos = np.bincount(group, weights=pos)
+    return _pav_stack(starts, neg, pos)
+
+
+def _pav_stack(starts, neg, pos):
+    s, n_, p_ = [], [], []
+    for start, a, b in zip(starts.tolist(), neg.tolist(), pos.tolist()):
+        s.append(start)
+        n_.append(a)
+        p_.append(b)
+        # pool while the previous block's positive share exceeds the last one's
+        while len(s) > 1 and p_[-2] * (n_[-1] + p_[-1]) > p_[-1] * (n_[-2] + p_[-2]):
+            a, b = n_.pop(), p_.pop()
+            s.pop()
+            n_[-1] += a
+            p_[-1] += b
+    return np.array(s, dtype=np.int64), np.array(n_), np.array(p_)
+
+
+def _pooled_loss(neg: np.ndarray, pos: np.ndarray) -> float:
+    """Sum over blocks of the block's weight times the entropy of its positive share."""
+    total = neg + pos
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(pos > 0, pos * np.log(pos / total), 0.0)
+        terms += np.where(neg > 0, neg * np.log(neg / total), 0.0)
+    return -math.fsum(terms.tolist())
+
+
+def _decomposition(log_loss: float, uncertainty: float, recalibrated: float, bound: float,
+                   exact: bool) -> dict:
+    return {
+        "miscalibration": log_loss - recalibrated,
+        "discrimination": uncertainty - recalibrated,
+        "uncertainty": uncertainty,
+        "recalibrated_log_loss": recalibrated,
+        "exact": exact,
+        "bound": bound,
+        "method": "PAV isotonic recalibration on the sorted unique predictions (exact)" if exact
+        else "PAV isotonic recalibration on the prediction histogram; miscalibration and "
+             "discrimination are each at most `bound` above the values given",
+    }
+
+
+# -- the state ---------------------------------------------------------------------------------
+
+
+class _ModelState:
+    def __init__(self, resolution: int):
+        self.totals = {name: CompensatedSum() for name in _TOTALS}
+        self.counts = dict.fromkeys(_COUNTS, 0)
+        self.caps = dict.fromkeys(CAPS, 0)
+        self.hist = np.zeros((len(_HIST), resolution + 2))
+        self.loss_hist = np.zeros((2, 3, LOSS_BINS))  # class x (weight, loss, count) x bin
+        self.worst = _empty_worst()
+        self.segments = np.zeros((0, len(_SEGMENT)))
+
+
+def _empty_worst() -> dict:
+    return {"loss": np.zeros(0), "id": [], "label": np.zeros(0, dtype=bool),
+            "prediction": np.zeros(0), "weight": np.zeros(0)}
+
+
+def _bincount(codes, weights, size):
+    return np.bincount(codes, weights=weights, minlength=size)
+
+
+def _loss_bin(loss: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        position = (np.log10(loss) - LOSS_LOW) * LOSS_PER_DECADE
+    return np.clip(np.floor(position), -1, LOSS_BINS - 2).astype(np.int64) + 1
+
+
+def loss_bin_edges() -> np.ndarray:
+    """The loss histogram's edges: bin 0 is [0, 1e-16), the last is [1e4, inf)."""
+    inner = 10.0 ** (LOSS_LOW + np.arange(LOSS_BINS - 1) / LOSS_PER_DECADE)
+    return np.concatenate([[0.0], inner, [math.inf]])
+
+
+def prediction_bin_edges(resolution: int) -> np.ndarray:
+    """The prediction histogram's edges in logit: the tails are (-inf, -20) and [20, inf]."""
+    return np.concatenate([[-math.inf], np.linspace(-LOGIT_RANGE, LOGIT_RANGE, resolution + 1),
+                           [math.inf]])
+
+
+class DiagnosticsState:
+    """The mergeable diagnostics of one or several models scored on the same labels.
+
+    ``update(y_true, y_pred, sample_weight=None, by=None, ids=None)`` adds a batch: ``y_pred``
+    is an array, or a mapping from model name to array (the same names every batch); ``by`` an
+    array of segment values or a mapping from column name to array; ``ids`` names the rows in
+    ``worst`` (default: the row's position in the order rows reached this state).
+    ``merge`` folds in another state with the same settings, ``result`` gives the figures
+    (see :func:`logloss.diagnose`), ``to_dict`` / ``from_dict`` round-trip through JSON.
+
+    Memory: per model, ``resolution + 2`` histogram bins of 5 floats, 3 x 2 x 1002 loss bins,
+    ``k`` rows, and 7 floats per segment (11 per pair of models and segment).
+    """
+
+    def __init__(self, *, from_logits: bool = False, k: int = DEFAULTS["k"],
+                 bins: int = DEFAULTS["bins"], resolution: int = DEFAULTS["resolution"]):
+        if not isinstance(from_logits, (bool, np.bool_)):
+            raise TypeError("Invalid value for argument `from_logits`. Expected True or False. "
+                            f"Received: from_logits={from_logits!r}")
+        self.from_logits = bool(from_logits)
+        self.k = check_setting("k", k)
+        self.bins = check_setting("bins", bins)
+        self.resolution = check_setting("resolution", resolution)
+        self.names: list[str] | None = None
+        self.by: list[str] | None = None
+        self.models: list[_ModelState] = []
+        self.segment_keys: list[tuple] = []
+        self._segment_index: dict = {}
+        self.pairs: dict = {}  # (i, j) -> {"overall": (len(_PAIR),) array, "segments": 2-D}
+        self.rows = 0
+
+    # -- adding rows
+
+    def update(self, y_true, y_pred, sample_weight=None, *, by=None, ids=None):
+        """Add a batch. Returns self."""
+        batch = _Batch(y_true, y_pred, sample_weight=sample_weight, from_logits=self.from_logits,
+                       by=by, ids=ids, names=self.names)
+        self._add(batch)
+        return self
+
+    def _start(self, names, by_names):
+        if self.names is None:
+            self.names = list(names)
+            self.by = by_names
+            self.models = [_ModelState(self.resolution) for _ in names]
+            self.pairs = {(i, j): {"overall": np.zeros(len(_PAIR)),
+                                   "segments": np.zeros((0, len(_PAIR)))}
+                          for i in range(len(names)) for j in range(i + 1, len(names))}
+        elif by_names != self.by:
+            raise ValueError(f"`by` must name the same columns in every batch: {self.by} before, "
+                             f"{by_names} now.")
+
+    def _add(self, batch: _Batch) -> None:
+        self._start(batch.names, batch.by_names)
+        if batch.n == 0:
+            return
+        segment_rows = None
+        if batch.by_codes is not None:
+            segment_rows = np.array([self._segment(key) for key in batch.by_keys],
+                                    dtype=np.int64)[batch.by_codes]
+            for state in self.models:
+                _grow(state, "segments", len(self.segment_keys))
+            for pair in self.pairs.values():
+                _grow(pair, "segments", len(self.segment_keys))
+        first_row = self.rows
+        for state, arrays in zip(self.models, batch.models):
+            self._add_model(state, batch, arrays, segment_rows, first_row)
+        for (i, j), pair in self.pairs.items():
+            _add_pair(pair, batch.models[i]["loss"], batch.models[j]["loss"], batch.weight,
+                      segment_rows, len(self.segment_keys))
+        self.rows += batch.n
+
+    def _segment(self, key: tuple) -> int:
+        index = self._segment_index.get(key)
+        if index is None:
+            index = self._segment_index[key] = len(self.segment_keys)
+            self.segment_keys.append(key)
+        return index
+
+    def _add_model(self, state, batch, arrays, segment_rows, first_row) -> None:
+        y, w, weight = batch.y, batch.w, batch.weight
+        p, z, loss = arrays["p"], arrays["z"], arrays["loss"]
+        # Without weights every weighted sum is a plain one (w = 1): no weight products.
+        unweighted = weight is None
+        wloss = loss if unweighted else np.where(w > 0, w * loss, 0.0)  # 0 * inf = 0
+        infinite = np.isinf(loss)
+        if not unweighted:
+            infinite &= w > 0
+        yf = y.astype(np.float64)
+        wy = yf if unweighted else np.where(y, w, 0.0)
+        wp = p if unweighted else w * p
+        squared = (p - yf) ** 2
+        wsq = squared if unweighted else w * squared
+        positives = int(np.count_nonzero(y))
+        t = state.totals
+        weight_sum = float(batch.n) if unweighted else float(np.sum(w))
+        label_sum = float(positives) if unweighted else float(np.sum(wy))
+        t["weight"].add(weight_sum)
+        t["label"].add(label_sum)
+        t["weight_negative"].add(float(batch.n - positives) if unweighted
+                                 else float(np.sum(w - wy)))
+        t["prediction"].add(float(np.sum(wp)))
+        loss_sum = float(np.sum(wloss))
+        loss_positive = float(np.sum(wloss, where=y))
+        t["loss"].add(loss_sum)
+        t["brier"].add(float(np.sum(wsq)))
+        t["loss_positive"].add(loss_positive)
+        t["loss_negative"].add(float(np.sum(wloss, where=~y)))
+        confident = loss > CONFIDENT
+        confident_rows = int(np.count_nonzero(confident))
+        if confident_rows:
+            t["confident_weight"].add(float(confident_rows) if unweighted
+                                      else float(np.sum(w[confident])))
+            t["confident_loss"].add(float(np.sum(wloss[confident])))
+        c = state.counts
+        c["count"] += batch.n
+        c["positives"] += positives
+        c["infinite"] += int(np.count_nonzero(infinite))
+        c["infinite_positive"] += int(np.count_nonzero(infinite & y))
+        c["confident"] += confident_rows
+        for name, cap in CAPS.items():  # every cap is above the confident-mistake threshold
+            state.caps[name] += (int(np.count_nonzero(loss[confident] > cap)) if confident_rows
+                                 else 0)
+        # the prediction histogram, uniform in logit
+        size = self.resolution + 2
+        with np.errstate(invalid="ignore"):
+            position = (z + LOGIT_RANGE) * (self.resolution / (2 * LOGIT_RANGE))
+        # truncation is floor at and above 0; everything below 0 is the lower tail, cell 0
+        cell = np.clip(position, 0, self.resolution).astype(np.int64) + 1
+        cell[position < 0] = 0
+        counts = _bincount(cell, None, size)
+        pos_w = _bincount(cell, wy, size)
+        state.hist[0] += (counts - pos_w) if unweighted else _bincount(cell, w, size) - pos_w
+        state.hist[1] += pos_w
+        state.hist[2] += _bincount(cell, wp, size)
+        state.hist[3] += _bincount(cell, wloss, size)
+        state.hist[4] += counts
+        # the loss histogram, per class (one bincount over class-and-bin codes); infinite
+        # losses fall in the top bin and are counted apart too
+        code = _loss_bin(loss) * 2 + y
+        lcounts = _bincount(code, None, 2 * LOSS_BINS).reshape(LOSS_BINS, 2).T
+        lweights = lcounts if unweighted else _bincount(code, w, 2 * LOSS_BINS).reshape(
+            LOSS_BINS, 2).T
+        state.loss_hist[:, 0] += lweights
+        state.loss_hist[:, 1] += _bincount(code, wloss, 2 * LOSS_BINS).reshape(LOSS_BINS, 2).T
+        state.loss_hist[:, 2] += lcounts
+        if self.k:
+            self._add_worst(state, batch, p, loss, first_row)
+        if segment_rows is not None:
+            size = len(self.segment_keys)
+            rows = _bincount(segment_rows, None, size)
+            sums = [rows, rows if unweighted else _bincount(segment_rows, w, size),
+                    _bincount(segment_rows, wy, size), _bincount(segment_rows, wp, size),
+                    _bincount(segment_rows, wloss, size), _bincount(segment_rows, wsq, size),
+                    _bincount(segment_rows, infinite, size)]
+            state.segments += np.stack(sums, axis=1)
+
+    def _add_worst(self, state, batch, p, loss, first_row) -> None:
+        k = self.k
+        live = loss >= 0 if batch.weight is None else batch.weight > 0
+        if len(state.worst["loss"]) == k:  # only a row worse than the k-th can enter
+            live &= loss > state.worst["loss"][-1]
+        candidates = np.flatnonzero(live)
+        if len(candidates) > k:
+            top = np.argpartition(-loss[candidates], k - 1)[:k]
+            candidates = np.sort(candidates[top])
+        if batch.ids is None:
+            ids = (first_row + candidates).tolist()
+        elif callable(batch.ids):  # ids named on demand, for the k candidates only
+            ids = list(batch.ids(candidates))
+        else:
+            ids = batch.ids[candidates].tolist()
+        new = {"loss": loss[candidates], "id": [_scalar(i) for i in ids],
+               "label": batch.y[candidates], "prediction": p[candidates],
+               "weight": batch.w[candidates]}
+        state.worst = _keep_worst(state.worst, new, k)
+
+    # -- merging and serializing
+
+    def _settings(self) -> tuple:
+        return (self.from_logits, self.k, self.bins, self.resolution)
+
+    def merge(self, other: DiagnosticsState) -> DiagnosticsState:
+        """Fold another state (same settings, models and segment columns) in. Returns self."""
+        if not isinstance(other, DiagnosticsState):
+            raise TypeError(f"Can only merge a DiagnosticsState. Received {type(other).__name__}.")
+        if self._settings() != other._settings():
+            raise ValueError("Cannot merge diagnostics with different settings (from_logits, k, "
+                             f"bins, resolution): {self._settings()} and {other._settings()}.")
+        if other.names is None:
+            return self
+        if self.names is not None and other.names != self.names:
+            raise ValueError(f"Cannot merge diagnostics of models {other.names} into {self.names}.")
+        self._start(other.names, other.by)
+        remap = np.array([self._segment(key) for key in other.segment_keys], dtype=np.int64)
+        size = len(self.segment_keys)
+        for mine, theirs in zip(self.models, other.models):
+            for name in _TOTALS:
+                mine.totals[name].merge(theirs.totals[name])
+            for name in _COUNTS:
+                mine.counts[name] += theirs.counts[name]
+            for name in CAPS:
+                mine.caps[name] += theirs.caps[name]
+            mine.hist += theirs.hist
+            mine.loss_hist += theirs.loss_hist
+            # ids are kept as given: without `ids`, a row's id is its index in its own state
+            mine.worst = _keep_worst(mine.worst, theirs.worst, self.k)
+            _grow(mine, "segments", size)
+            np.add.at(mine.segments, remap, theirs.segments)
+        for key, pair in self.pairs.items():
+            theirs = other.pairs[key]
+            pair["overall"] = _merge_pair(pair["overall"][None], theirs["overall"][None])[0]
+            _grow(pair, "segments", size)
+            if len(remap):
+                merged = _merge_pair(pair["segments"][remap], theirs["segments"])
+                pair["segments"][remap] = merged
+        self.rows += other.rows
+        return self
+
+    def to_dict(self) -> dict:
+        """A JSON-serializable copy of the state (plain lists and numbers)."""
+        models = []
+        for state in self.models:
+            models.append({
+                "totals": {name: [s.hi, s.lo] for name, s in state.totals.items()},
+                "counts": dict(state.counts),
+                "caps": dict(state.caps),
+                "hist": state.hist.tolist(),
+                "loss_hist": state.loss_hist.tolist(),
+                "worst": {"loss": state.worst["loss"].tolist(), "id": list(state.worst["id"]),
+                          "label": state.worst["label"].astype(int).tolist(),
+                          "prediction": state.worst["prediction"].tolist(),
+                          "weight": state.worst["weight"].tolist()},
+                "segments": state.segments.tolist(),
+            })
+        return {
+            "kind": "logloss.DiagnosticsState",
+            "version": 1,
+            "settings": {"from_logits": self.from_logits, "k": self.k, "bins": self.bins,
+                         "resolution": self.resolution},
+            "names": self.names,
+            "by": self.by,
+            "rows": self.rows,
+            "segment_keys": [list(key) for key in self.segment_keys],
+            "models": models,
+            "pairs": [{"a": i, "b": j, "overall": pair["overall"].tolist(),
+                       "segments": pair["segments"].tolist()}
+                      for (i, j), pair in self.pairs.items()],
+        }
+
+    @classmethod
+    def from_dict(cls, state: Mapping) -> DiagnosticsState:
+        """Rebuild a state written by :meth:`to_dict` (after ``json.loads``)."""
+        if not isinstance(state, Mapping) or state.get("kind") != "logloss.DiagnosticsState":
+            raise ValueError("`state` must be a mapping written by DiagnosticsState.to_dict() "
+                             "(kind 'logloss.DiagnosticsState').")
+        if state.get("version") != 1:
+            raise ValueError(f"Unsupported diagnostics state version {state.get('version')!r}; "
+                             "this logloss reads version 1.")
+        new = cls(**state["settings"])
+        if state["names"] is None:
+            return new
+        new._start(state["names"], state["by"])
+        new.rows = int(state["rows"])
+        for key in state["segment_keys"]:
+            new._segment(tuple(key))
+        expected_hist = (len(_HIST), new.resolution + 2)
+        for mine, saved in zip(new.models, state["models"], strict=True):
+            for name in _TOTALS:
+                hi, lo = saved["totals"][name]
+                mine.totals[name] = CompensatedSum(float(hi), float(lo))
+            mine.counts = {name: int(saved["counts"][name]) for name in _COUNTS}
+            mine.caps = {name: int(saved["caps"][name]) for name in CAPS}
+            mine.hist = np.array(saved["hist"], dtype=np.float64)
+            mine.loss_hist = np.array(saved["loss_hist"], dtype=np.float64)
+            if mine.hist.shape != expected_hist or mine.loss_hist.shape != (2, 3, LOSS_BINS):
+                raise ValueError(f"The saved histograms have shapes {mine.hist.shape} and "
+                                 f"{mine.loss_hist.shape}; resolution {new.resolution} needs "
+                                 f"{expected_hist} and {(2, 3, LOSS_BINS)}.")
+            worst = saved["worst"]
+            mine.worst = {"loss": np.array(worst["loss"], dtype=np.float64),
+                          "id": list(worst["id"]),
+                          "label": np.array(worst["label"], dtype=bool),
+                          "prediction": np.array(worst["prediction"], dtype=np.float64),
+                          "weight": np.array(worst["weight"], dtype=np.float64)}
+            mine.segments = np.array(saved["segments"], dtype=np.float64).reshape(
+                -1, len(_SEGMENT))
+        for saved in state["pairs"]:
+            pair = new.pairs[(saved["a"], saved["b"])]
+            pair["overall"] = np.array(saved["overall"], dtype=np.float64)
+            pair["segments"] = np.array(saved["segments"], dtype=np.float64).reshape(
+                -1, len(_PAIR))
+        return new
+
+    # -- the figures
+
+    def result(self, *, max_segments: int = DEFAULTS["max_segments"]) -> dict:
+        """The figures from the state alone (the decomposition, ECE and concentration from the
+        histograms, each with its bound). See :func:`logloss.diagnose` for the keys."""
+        return self._result(max_segments=max_segments, exact=None)
+
+    def _result(self, *, max_segments, exact) -> dict:
+        max_segments = check_setting("max_segments", max_segments)
+        if self.names is None or self.models[0].counts["count"] == 0:
+            raise ValueError("The diagnostics have seen no rows, so there is nothing to report.")
+        models = {}
+        for index, (name, state) in enumerate(zip(self.names, self.models)):
+            models[name] = self._model_result(state, exact[index] if exact else None,
+                                              max_segments)
+        out: dict = {"models": models}
+        if self.pairs:
+            out["comparison"] = [
+                self._pair_result(i, j, pair, max_segments) for (i, j), pair in self.pairs.items()
+            ]
+        out["settings"] = {
+            "k": self.k, "bins": self.bins, "resolution": self.resolution,
+            "from_logits": self.from_logits, "max_segments": max_segments,
+            "prediction_histogram": f"{self.resolution} bins uniform in logit over "
+                                    f"[-{LOGIT_RANGE:g}, {LOGIT_RANGE:g}] (width "
+                                    f"{2 * LOGIT_RANGE / self.resolution:.3g}), plus one bin "
+                                    "for each tail",
+            "loss_histogram": f"{LOSS_PER_DECADE} bins per decade from 1e{LOSS_LOW} to "
+                              f"1e{LOSS_HIGH}, plus one bin below and one above",
+            "exact": exact is not None,
+            "by": self.by,
+        }
+        return out
+
+    def _model_result(self, state: _ModelState, exact, max_segments) -> dict:
+        t = {name: s.value for name, s in state.totals.items()}
+        c = state.counts
+        weight = t["weight"]
+        if not weight > 0:
+            raise ValueError("The total `sample_weight` is zero, so the weighted figures are "
+                             "undefined.")
+        headline = _headline(c["count"], weight, t["label"], t["prediction"], t["loss"],
+                             t["brier"], c["infinite"])
+        headline["positives"] = c["positives"]
+        log_loss = headline["log_loss"]
+        uncertainty = _entropy(headline["base_rate"])
+        if exact is not None:
+            decomposition = _decomposition(log_loss, uncertainty, exact["recalibrated"], 0.0, True)
+            reliability = {"bins": exact["bins"], "pav": exact["pav"]}
+            ece = exact["ece"]
+        else:
+            decomposition, pav = self._histogram_decomposition(state, log_loss, uncertainty,
+                                                               weight)
+            bins = _histogram_bins(state.hist, self.bins, weight, t["loss"])
+            reliability = {"bins": bins, "pav": pav}
+            ece = _ece(bins, weight)
+        reliability["histogram"] = _probability_histogram(state.hist, self.resolution, weight)
+        weight_positive = t["label"]
+        weight_negative = t["weight_negative"]
+        by_class = {
+            "positive": {"count": c["positives"], "weight": weight_positive,
+                         "mean_loss": _divide(t["loss_positive"], weight_positive),
+                         "infinite": c["infinite_positive"]},
+            "negative": {"count": c["count"] - c["positives"], "weight": weight_negative,
+                         "mean_loss": _divide(t["loss_negative"], weight_negative),
+                         "infinite": c["infinite"] - c["infinite_positive"]},
+        }
+        concentration = _concentration(state, t["loss"], weight,
+                                       exact["shares"] if exact is not None else None)
+        total_loss = t["loss"]
+        concentration["confident_mistakes"] = {
+            "threshold": CONFIDENT, "rows": c["confident"], "weight": t["confident_weight"],
+            "share_of_loss": t["confident_loss"] / total_loss
+            if math.isfinite(total_loss) and total_loss > 0 else math.nan,
+        }
+        out = {
+            **headline,
+            "ece": ece,
+            "ece_bins": self.bins,
+            "ece_exact": exact is not None,
+            "decomposition": decomposition,
+            "by_class": by_class,
+            "concentration": concentration,
+            "worst": _worst_rows(state.worst),
+            "reliability": reliability,
+            "loss_histogram": _loss_histogram(state.loss_hist),
+        }
+        if self.by is not None:
+            out["segments"] = self._segments_result(state.segments, t["loss"], max_segments)
+        return out
+
+    def _histogram_decomposition(self, state, log_loss, uncertainty, weight):
+        neg, pos, wp = state.hist[0], state.hist[1], state.hist[2]
+        used = (neg + pos) > 0
+        neg, pos, wp = neg[used], pos[used], wp[used]
+        starts, pneg, ppos = pool_adjacent_violators(neg, pos)
+        upper = _pooled_loss(pneg, ppos) / weight
+        # each bin split into its negatives then its positives: the best any order could do
+        split_neg = np.stack([neg, np.zeros_like(neg)], axis=1).ravel()
+        split_pos = np.stack([np.zeros_like(pos), pos], axis=1).ravel()
+        keep = (split_neg + split_pos) > 0
+        _, lneg, lpos = pool_adjacent_violators(split_neg[keep], split_pos[keep])
+        lower = _pooled_loss(lneg, lpos) / weight
+        decomposition = _decomposition(log_loss, uncertainty, upper, max(upper - lower, 0.0),
+                                       False)
+        cells = np.flatnonzero(used)
+        edges = prediction_bin_edges(self.resolution)
+        ends = np.append(starts[1:], len(neg)) - 1
+        wsum = ppos + pneg
+        with np.errstate(over="ignore"):
+            low = 1 / (1 + np.exp(-edges[cells[starts]]))
+            high = 1 / (1 + np.exp(-edges[cells[ends] + 1]))
+        pav = {"prediction_low": low.tolist(), "prediction_high": high.tolist(),
+               "prediction": (np.add.reduceat(wp, starts) / wsum).tolist(),
+               "observed": (ppos / wsum).tolist(),
+               "weight": (wsum / weight).tolist(),
+               "blocks": len(starts)}
+        return decomposition, pav
+
+    def _segments_result(self, sums: np.ndarray, total_loss: float, max_segments: int) -> dict:
+        order = sorted(range(len(sums)), key=lambda s: (-sums[s, 6], -sums[s, 4], s))
+        shown = order[:max_segments]
+        rows = [{"segment": dict(zip(self.by, self.segment_keys[s])),
+                 **_segment_figures(sums[s], total_loss)} for s in shown]
+        folded = order[max_segments:]
+        other = None
+        if folded:
+            other = {"segments": len(folded),
+                     **_segment_figures(sums[folded].sum(axis=0), total_loss)}
+        return {"by": self.by, "total": len(sums), "rows": rows, "other": other}
+
+    def _pair_result(self, i, j, pair, max_segments) -> dict:
+        out = {"a": self.names[i], "b": self.names[j], **_pair_figures(pair["overall"])}
+        if self.by is not None:
+            seg = pair["segments"]
+            order = sorted(range(len(seg)), key=lambda s: (-abs(seg[s, 2]), s))
+            out["segments"] = [{"segment": dict(zip(self.by, self.segment_keys[s])),
+                                **_pair_figures(seg[s])} for s in order[:max_segments]]
+            out["segments_total"] = len(seg)
+        return out
+
+
+def _grow(holder, name: str, size: int) -> None:
+    array = holder[name] if isinstance(holder, dict) else getattr(holder, name)
+    if len(array) < size:
+        grown = np.zeros((size, array.shape[1]))
+        grown[: len(array)] = array
+        if isinstance(holder, dict):
+            holder[name] = grown
+        else:
+            setattr(holder, name, grown)
+
+
+def _keep_worst(current: dict, new: dict, k: int) -> dict:
+    loss = np.concatenate([current["loss"], new["loss"]])
+    if not len(loss):
+        return current
+    order = np.argsort(-loss, kind="stable")[:k]  # ties: the row seen first stays first
+    ids = current["id"] + new["id"]
+    return {"loss": loss[order], "id": [ids[i] for i in order.tolist()],
+            "label": np.concatenate([current["label"], new["label"]])[order],
+            "prediction": np.concatenate([current["prediction"], new["prediction"]])[order],
+            "weight": np.concatenate([current["weight"], new["weight"]])[order]}
+
+
+def _worst_rows(worst: dict) -> list[dict]:
+    return [{"id": i, "label": int(label), "prediction": float(p), "loss": float(loss),
+             "weight": float(w)}
+            for i, label, p, loss, w in zip(worst["id"], worst["label"].tolist(),
+                                            worst["prediction"].tolist(), worst["loss"].tolist(),
+                                            worst["weight"].tolist())]
+
+
+def _headline(count, weight, label, prediction, loss, brier, infinite) -> dict:
+    log_loss = _divide(loss, weight)
+    base_rate = _divide(label, weight)
+    entropy = _entropy(base_rate) if weight else math.nan
+    normalized = _divide(log_loss, entropy) if entropy > 0 else math.nan
+    return {
+        "log_loss": log_loss,
+        "count": int(count),
+        "weight": weight,
+        "base_rate": base_rate,
+        "normalized_entropy": normalized,
+        "d2": 1 - normalized if not math.isnan(normalized) else math.nan,
+        "brier": _divide(brier, weight),
+        "calibration_ratio": _divide(prediction, label),
+        "infinite": int(infinite),
+    }
+
+
+def _segment_figures(sums: np.ndarray, total_loss: float) -> dict:
+    count, weight, label, prediction, loss, brier, infinite = sums.tolist()
+    figures = _headline(count, weight, label, prediction, loss, brier, infinite)
+    share = math.nan
+    if math.isfinite(total_loss) and total_loss > 0:
+        share = loss / total_loss
+    figures["share_of_loss"] = share
+    return figures
+
+
+def _histogram_bins(hist, bins, weight, total_loss) -> list[dict]:
+    """The equal-mass bins cut from the prediction histogram: each cell is taken as one
+    prediction (exact when it holds one value, else its contents are split in proportion)."""
+    cell_weight = hist[0] + hist[1]
+    used = cell_weight > 0
+    return _equal_mass_bins(cell_weight[used], hist[2][used], hist[1][used], hist[3][used],
+                            bins, weight, total_loss)
+
+
+def _probability_histogram(hist, resolution, weight, bins: int = 40) -> dict:
+    """Share of the weight in ``bins`` equal bins of predicted probability, from the logit
+    histogram (each cell counted where its centre falls)."""
+    edges = prediction_bin_edges(resolution)
+    centres = np.concatenate([[-math.inf], (edges[1:-2] + edges[2:-1]) / 2, [math.inf]])
+    with np.errstate(over="ignore"):
+        p = 1 / (1 + np.exp(-centres))
+    index = np.minimum((p * bins).astype(np.int64), bins - 1)
+    shares = np.bincount(index, weights=hist[0] + hist[1], minlength=bins) / weight
+    return {"edges": np.linspace(0, 1, bins + 1).tolist(), "weight": shares.tolist()}
+
+
+def _ece(bins: list[dict], weight: float) -> float:
+    return math.fsum(b["weight"] * abs(b["prediction"] - b["observed"]) for b in bins) / weight
+
+
+def _loss_histogram(loss_hist) -> dict:
+    edges = loss_bin_edges()
+    return {"edges": [e if math.isfinite(e) else None for e in edges.tolist()],
+            "negative": loss_hist[0, 2].astype(np.int64).tolist(),
+            "positive": loss_hist[1, 2].astype(np.int64).tolist()}
+
+
+def _concentration(state, total_loss, weight, exact_shares) -> dict:
+    """Share of the loss from the worst rows (by weight), and the rows past each framework cap."""
+    count = state.counts["count"]
+    infinite = state.counts["infinite"]
+    hist = state.loss_hist.sum(axis=0)  # (weight, loss, count) per bin, both classes
+    edges = loss_bin_edges()
+    finite_total = total_loss if math.isfinite(total_loss) else math.nan
+    # the Lorenz curve from the histogram, worst first; a partly taken bin counted at its mean
+    cw = np.cumsum(hist[0][::-1])
+    cl = np.cumsum(hist[1][::-1])
+    curve = [[0.0, 0.0]] + [[float(a / weight), float(b / finite_total)]
+                            for a, b in zip(cw, cl) if a > 0]
+    shares = []
+    for q in CONCENTRATION_SHARES:
+        if exact_shares is not None:
+            value, bound = exact_shares[q], 0.0
+        else:
+            value, bound = _histogram_share(hist, edges, q * weight, finite_total)
+        shares.append({"rows": q, "share_of_loss": value, "bound": bound})
+    return {
+        "worst": shares,
+        "exact": exact_shares is not None,
+        "curve": curve if math.isfinite(finite_total) and finite_total > 0 else [],
+        "caps": [{"framework": name, "cap": cap, "rows_above": state.caps[name]}
+                 for name, cap in CAPS.items()],
+        "infinite": infinite,
+        "count": count,
+    }
+
+
+def _histogram_share(hist, edges, target, total):
+    if not (math.isfinite(total) and total > 0):
+        return math.nan, math.nan
+    w, loss = hist[0][::-1], hist[1][::-1]
+    hi_edges = edges[1:][::-1]
+    taken_w = taken_l = 0.0
+    for cw, cl, hi in zip(w.tolist(), loss.tolist(), hi_edges.tolist()):
+        if cw <= 0:
+            continue
+        if taken_w + cw >= target:
+            # the worst `part` of this bin carries at least its mean share, at most all of it
+            part = target - taken_w
+            estimate = taken_l + part * cl / cw
+            high = taken_l + min(part * hi, cl)
+            return estimate / total, max(high - estimate, 0.0) / total
+        taken_w += cw
+        taken_l += cl
+    return taken_l / total, 0.0
+
+
+# -- paired comparison ------------------------------------------------------------------------
+
+
+def _add_pair(pair, loss_a, loss_b, weight, segment_rows, size) -> None:
+    w = np.ones(len(loss_a)) if weight is None else weight
+    live = w > 0
+    with np.errstate(invalid="ignore"):
+        d = loss_b - loss_a
+    inf_a = np.isinf(loss_a) & np.isfinite(loss_b) & live
+    inf_b = np.isinf(loss_b) & np.isfinite(loss_a) & live
+    finite = np.isfinite(d) & live
+    tied = (loss_a == loss_b) & live  # both infinite ties too
+    a_better = (loss_a < loss_b) & live
+    b_better = (loss_b < loss_a) & live
+    wf = np.where(finite, w, 0.0)
+    df = np.where(finite, d, 0.0)
+    flags = [finite, np.where(a_better, w, 0.0), np.where(b_better, w, 0.0),
+             np.where(tied, w, 0.0), inf_a, inf_b]
+    pair["overall"] = _merge_pair(pair["overall"][None],
+                                  _pair_sums(np.zeros(len(d), dtype=np.int64), 1, wf, df, flags))[0]
+    if segment_rows is not None:
+        pair["segments"] = _merge_pair(pair["segments"],
+                                       _pair_sums(segment_rows, size, wf, df, flags))
+
+
+def _pair_sums(codes, n, wf, df, flags) -> np.ndarray:
+    """One batch's pair sums per group, the squared deviations about the group's batch mean."""
+    finite, a_better, b_better, tied, inf_a, inf_b = flags
+    W = np.bincount(codes, wf, n)
+    S = np.bincount(codes, wf * df, n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(W > 0, S / W, 0.0)
+    dev = np.where(finite, df - mean[codes], 0.0)
+    w2 = wf * wf
+    return np.stack([
+        np.bincount(codes, finite.astype(np.float64), n), W, S,
+        np.bincount(codes, w2, n), np.bincount(codes, w2 * dev, n),
+        np.bincount(codes, w2 * dev * dev, n),
+        np.bincount(codes, a_better, n), np.bincount(codes, b_better, n),
+        np.bincount(codes, tied, n),
+        np.bincount(codes, inf_a.astype(np.float64), n),
+        np.bincount(codes, inf_b.astype(np.float64), n),
+    ], axis=1)
+
+
+def _merge_pair(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Fold the pair sums y into x, row by row: weighted moments about each side's own mean
+    (Chan et al.'s parallel update with squared weights), so no large sums cancel."""
+    out = x + y
+    W1, S1, A1, B1 = x[:, 1], x[:, 2], x[:, 3], x[:, 4]
+    W2, S2, A2, B2 = y[:, 1], y[:, 2], y[:, 3], y[:, 4]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m1 = np.where(W1 > 0, S1 / W1, 0.0)
+        m2 = np.where(W2 > 0, S2 / W2, 0.0)
+        m = np.where(out[:, 1] > 0, out[:, 2] / out[:, 1], 0.0)
+    d1, d2 = m1 - m, m2 - m
+    out[:, 5] = x[:, 5] + 2 * d1 * B1 + d1 * d1 * A1 + y[:, 5] + 2 * d2 * B2 + d2 * d2 * A2
+    out[:, 4] = B1 + d1 * A1 + B2 + d2 * A2
+    return out
+
+
+def _pair_figures(sums: np.ndarray) -> dict:
+    count, weight, total, _, _, dev2, a_better, b_better, tied, inf_a, inf_b = sums.tolist()
+    live = a_better + b_better + tied
+    if inf_a and inf_b:
+        mean = math.nan
+    elif inf_a:
+        mean = -math.inf  # a is infinitely worse on some row
+    elif inf_b:
+        mean = math.inf
+    else:
+        mean = _divide(total, weight)
+    se = math.nan
+    if count > 1 and weight > 0 and not (inf_a or inf_b):
+        se = math.sqrt(count / (count - 1) * dev2) / weight
+    low = mean - Z_95 * se if math.isfinite(se) else math.nan
+    high = mean + Z_95 * se if math.isfinite(se) else math.nan
+    return {
+        "mean_difference": mean,  # mean of loss_b - loss_a: negative when b is better
+        "standard_error": se,
+        "interval_95": [low, high],
+        "a_better": _divide(a_better, live),
+        "b_better": _divide(b_better, live),
+        "tied": _divide(tied, live),
+        "count": int(count),
+        "infinite_a": int(inf_a),
+        "infinite_b": int(inf_b),
+    }
+
+
+# -- exact, in memory --------------------------------------------------------------------------
+
+
+def _exact_parts(batch: _Batch, arrays: dict, bins: int) -> dict:
+    """What the histograms approximate, computed exactly from the rows: everything here works
+    on the sorted unique predictions, each with the weight of its negatives and positives."""
+    if batch.weight is None and arrays["key"] is arrays["p"]:
+        groups = _unique_probabilities(batch.y, arrays["p"])
+    else:
+        groups = _unique_keys(batch, arrays)
+    p_u, neg, pos, wp, wloss = groups
+    weight = neg + pos
+    used = weight > 0  # zero-weight rows pool with nothing
+    if not used.all():
+        p_u, neg, pos, wp, wloss, weight = (a[used] for a in (p_u, neg, pos, wp, wloss, weight))
+    weight_total = math.fsum(weight.tolist()) if len(weight) < 1 << 16 else float(np.sum(weight))
+    block_starts, pneg, ppos = pool_adjacent_violators(neg, pos)
+    recalibrated = _pooled_loss(pneg, ppos) / weight_total
+    block_ends = np.append(block_starts[1:], len(p_u)) - 1
+    block_weight = ppos + pneg
+    pav = {"prediction_low": p_u[block_starts].tolist(),
+           "prediction_high": p_u[block_ends].tolist(),
+           "prediction": (np.add.reduceat(wp, block_starts) / block_weight).tolist(),
+           "observed": (ppos / block_weight).tolist(),
+           "weight": (block_weight / weight_total).tolist(),
+           "blocks": len(block_starts)}
+    total_loss = float(np.sum(wloss))
+    table = _equal_mass_bins(weight, wp, pos, wloss, bins, weight_total, total_loss)
+    ece = _ece(table, weight_total)
+    shares = _exact_shares(arrays["loss"], batch.weight, float(np.sum(batch.w)))
+    return {"recalibrated": recalibrated, "pav": pav, "bins": table, "ece": ece,
+            "shares": shares}
+
+
+def _unique_probabilities(y: np.ndarray, p: np.ndarray):
+    """Unweighted probabilities: one sort of int64 keys instead of an argsort. Non-negative
+    float64 values order as their bit patterns, and the label rides in a bit below them."""
+    keys = (p.view(np.int64) << 1) | y
+    keys.sort()
+    bits = keys >> 1
+    first = np.empty(len(keys), dtype=bool)
+    first[:1] = True
+    np.not_equal(bits[1:], bits[:-1], out=first[1:])
+    if first.all():  # no ties: each row its own group
+        p_u = bits.view(np.float64)
+        count = np.ones(len(keys))
+        pos = (keys & 1).astype(np.float64)
+    else:
+        starts = np.flatnonzero(first)
+        p_u = bits[starts].view(np.float64)
+        count = np.diff(starts, append=len(keys)).astype(np.float64)
+        pos = np.add.reduceat(keys & 1, starts).astype(np.float64)
+    neg = count - pos
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # the same per-row losses, -log p and -log1p(-p), times how many rows share them
+        wloss = (np.where(pos > 0, pos * -np.log(p_u), 0.0)
+                 + np.where(neg > 0, neg * -np.log1p(-p_u), 0.0))
+    return p_u, neg, pos, count * p_u, wloss
+
+
+def _unique_keys(batch: _Batch, arrays: dict):
+    """Weighted rows or logits: an argsort by the key (the logit, which tells apart logits
+    whose probabilities round to the same float)."""
+    order = np.argsort(arrays["key"], kind="stable")
+    key = arrays["key"][order]
+    first = np.empty(len(key), dtype=bool)
+    first[:1] = True
+    np.not_equal(key[1:], key[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    ws, ys = batch.w[order], batch.y[order]
+    wy = np.where(ys, ws, 0.0)
+    p_sorted = arrays["p"][order]
+    loss = arrays["loss"][order]
+    wloss = loss if batch.weight is None else np.where(ws > 0, ws * loss, 0.0)
+    return (p_sorted[starts], np.add.reduceat(ws - wy, starts), np.add.reduceat(wy, starts),
+            np.add.reduceat(ws * p_sorted, starts), np.add.reduceat(wloss, starts))
+
+
+def _part(value: float, fraction: float) -> float:
+    """A share of a group's sum; none of it is 0 even when the sum is infinite."""
+    return value * fraction if fraction > 0 else 0.0
+
+
+def _equal_mass_bins(weight, wp, pos, wloss, bins, weight_total, total_loss) -> list[dict]:
+    """Equal-mass bins over the sorted unique predictions: bin b holds the weight between
+    b/bins and (b+1)/bins of the total, and a prediction whose weight straddles a boundary is
+    split in proportion (so ties, whose order means nothing, are never split by it)."""
+    ends = np.cumsum(weight)
+    edges = weight_total * np.arange(1, bins) / bins
+    cut = np.minimum(np.searchsorted(ends, edges, side="right"), len(weight) - 1)
+    start_of_cut = ends[cut] - weight[cut]
+    fraction = np.clip((edges - start_of_cut) / weight[cut], 0.0, 1.0)
+    quantities = (weight, wp, pos, wloss)
+    rows = []
+    lo_index, lo_fraction = 0, 0.0  # the bin starts `lo_fraction` into group lo_index
+    for b in range(bins):
+        if b < bins - 1:
+            hi_index, hi_fraction = int(cut[b]), float(fraction[b])
+        else:
+            hi_index, hi_fraction = len(weight) - 1, 1.0
+        sums = []
+        for q in quantities:
+            if hi_index == lo_index:
+                total = _part(q[lo_index], hi_fraction - lo_fraction)
+            else:
+                total = (_part(q[lo_index], 1 - lo_fraction) + np.sum(q[lo_index + 1:hi_index])
+                         + _part(q[hi_index], hi_fraction))
+            sums.append(float(total))
+        W, P, Y, L = sums
+        if W > 0:
+            rows.append({"prediction": P / W, "observed": Y / W, "weight": W,
+                         "mean_loss": L / W,
+                         "share_of_loss": L / total_loss
+                         if math.isfinite(total_loss) and total_loss > 0 else math.nan})
+        lo_index, lo_fraction = hi_index, hi_fraction
+    return rows
+
+
+def _exact_shares(loss: np.ndarray, weight, weight_total: float) -> dict:
+    """Share of the total loss from the worst q of the rows (by weight; the row at the boundary
+    counted in part), for each q of CONCENTRATION_SHARES."""
+    wloss = loss if weight is None else np.where(weight > 0, weight * loss, 0.0)
+    total = float(np.sum(wloss))
+    if not (math.isfinite(total) and total > 0):
+        return dict.fromkeys(CONCENTRATION_SHARES, math.nan)
+    n = len(loss)
+    if weight is None:
+        top = min(n, math.ceil(max(CONCENTRATION_SHARES) * n) + 1)
+        part = np.partition(loss, n - top)[n - top:]
+        worst = np.sort(part)[::-1]
+        cum_w = np.arange(1, top + 1, dtype=np.float64)
+        cum_l = np.cumsum(worst)
+    else:
+        order = np.argsort(-loss, kind="stable")
+        cum_w = np.cumsum(weight[order])
+        cum_l = np.cumsum(wloss[order])
+    shares = {}
+    for q in CONCENTRATION_SHARES:
+        target = q * weight_total
+        i = int(np.searchsorted(cum_w, target))  # first row whose cumulative weight reaches it
+        i = min(i, len(cum_w) - 1)
+        before_w = cum_w[i - 1] if i else 0.0
+        before_l = cum_l[i - 1] if i else 0.0
+        row_w = cum_w[i] - before_w
+        row_l = cum_l[i] - before_l
+        taken = before_l + (row_l * (target - before_w) / row_w if row_w > 0 else 0.0)
+        shares[q] = float(taken / total)
+    return shares
+
+
+def diagnose_numbers(y_true, y_pred, *, sample_weight=None, from_logits: bool = False, by=None,
+                     ids=None, k: int = DEFAULTS["k"], bins: int = DEFAULTS["bins"],
+                     resolution: int = DEFAULTS["resolution"],
+                     max_segments: int = DEFAULTS["max_segments"]):
+    """The diagnostics of rows in memory: the state, and its figures with the decomposition,
+    calibration bins and concentration computed exactly from the rows. Returns (state, figures).
+    """
+    state = DiagnosticsState(from_logits=from_logits, k=k, bins=bins, resolution=resolution)
+    check_setting("max_segments", max_segments)
+    batch = _Batch(y_true, y_pred, sample_weight=sample_weight, from_logits=state.from_logits,
+                   by=by, ids=ids)
+    if batch.n == 0:
+        raise ValueError("`y_true` is empty: there is nothing to diagnose.")
+    if not np.sum(batch.w) > 0:
+        raise ValueError("The total `sample_weight` is zero, so the weighted figures are "
+                         "undefined.")
+    state._add(batch)
+    exact = [_exact_parts(batch, arrays, state.bins) for arrays in batch.models]
+    return state, state._result(max_segments=max_segments, exact=exact)

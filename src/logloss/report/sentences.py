@@ -1,0 +1,147 @@
+"""A diagnosis in plain sentences: what a reader should conclude from the numbers."""
+
+from __future__ import annotations
+
+import math
+
+
+def number(value, digits: int = 4) -> str:
+    """A figure for a sentence or a table: 'inf', 'undefined', or a few significant digits."""
+    if value is None:
+        return "undefined"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if math.isnan(value):
+        return "undefined"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if value == 0:
+        return "0"
+    if abs(value) >= 1e5 or abs(value) < 1e-4:
+        return f"{value:.{digits - 1}e}"
+    return f"{value:.{digits}g}" if abs(value) < 1 else f"{value:,.{digits}g}"
+
+
+def percent(share) -> str:
+    if share is None or not math.isfinite(share):
+        return "an undefined share"
+    if share == 0:
+        return "0%"
+    if share < 0.001:
+        return "under 0.1%"
+    return f"{share:.1%}" if share < 0.1 else f"{share:.0%}"
+
+
+def _segment(segment: dict) -> str:
+    return ", ".join(f"{k} = {v}" for k, v in segment.items())
+
+
+def model_conclusions(m: dict, name: str | None = None) -> list[str]:
+    who = f"{name}: " if name else ""
+    out = []
+    if m["infinite"]:
+        caps = {c["framework"]: c["cap"] for c in m["concentration"]["caps"]}
+        out.append(
+            f"{who}{number(m['infinite'])} of {number(m['count'])} rows have infinite loss (a "
+            "prediction of exactly 0 for a positive or exactly 1 for a negative), so the log loss "
+            f"is infinite. Keras would count each as {caps['keras']:.2f}, XGBoost and LightGBM "
+            f"as {caps['xgboost_lightgbm']:.2f}, scikit-learn as {caps['scikit_learn']:.2f}, "
+            "PyTorch as 100: each framework reports a different finite number.")
+    else:
+        ne = m["normalized_entropy"]
+        verdict = ""
+        if ne is not None and math.isfinite(ne):
+            if ne < 1:
+                verdict = (f", {1 - ne:.0%} below the loss of always predicting the base rate "
+                           f"(normalized entropy {number(ne, 3)})")
+            else:
+                verdict = (f", no better than always predicting the base rate (normalized "
+                           f"entropy {number(ne, 3)})")
+        out.append(f"{who}The log loss is {number(m['log_loss'])} over {number(m['count'])} rows "
+                   f"with {percent(m['base_rate'])} positives{verdict}.")
+    confident = m["concentration"].get("confident_mistakes")
+    if confident and confident["rows"] and confident["share_of_loss"] is not None \
+            and math.isfinite(confident["share_of_loss"]) and confident["share_of_loss"] >= 0.1:
+        out.append(
+            f"{who}{percent(confident['share_of_loss'])} of the loss comes from "
+            f"{percent(confident['weight'] / m['weight'])} of the rows ({number(confident['rows'])}"
+            "), all confident mistakes: the true class was given under 1%.")
+    else:
+        shares = {e["rows"]: e["share_of_loss"] for e in m["concentration"]["worst"]}
+        if shares.get(0.01) is not None and math.isfinite(shares[0.01]):
+            out.append(f"{who}The worst 1% of rows carry {percent(shares[0.01])} of the loss, the "
+                       f"worst 10% carry {percent(shares[0.1])}.")
+    d = m["decomposition"]
+    if m["log_loss"] is not None and math.isfinite(m["log_loss"]) and m["log_loss"] > 0:
+        share = d["miscalibration"] / m["log_loss"]
+        if d["exact"] or not d["bound"]:
+            removed = percent(share)
+        else:
+            removed = (f"between {percent(share)} and "
+                       f"{percent((d['miscalibration'] + d['bound']) / m['log_loss'])}")
+        out.append(f"{who}Recalibrating (an isotonic map of the predictions, fitted on these "
+                   f"rows) would remove {removed} of the loss (miscalibration "
+                   f"{number(d['miscalibration'])}).")
+        ratio = m["calibration_ratio"]
+        if ratio is not None and math.isfinite(ratio) and abs(ratio - 1) >= 0.02:
+            direction = "too high" if ratio > 1 else "too low"
+            out.append(f"{who}On average the predictions are {abs(ratio - 1):.0%} {direction} "
+                       f"(sum of predictions / sum of labels = {number(ratio, 3)}).")
+        if d["uncertainty"] > 0:
+            out.append(f"{who}What the predictions know beyond the base rate (discrimination "
+                       f"{number(d['discrimination'])}) is {percent(d['discrimination'] / d['uncertainty'])}"
+                       f" of the uncertainty ({number(d['uncertainty'])}) there was to remove.")
+    pos, neg = m["by_class"]["positive"], m["by_class"]["negative"]
+    if pos["count"] and neg["count"] and m["weight"] > 0:
+        pos_share = pos["weight"] / m["weight"]
+        total = pos["mean_loss"] * pos["weight"] + neg["mean_loss"] * neg["weight"]
+        if math.isfinite(total) and total > 0:
+            loss_share = pos["mean_loss"] * pos["weight"] / total
+            out.append(f"{who}Positives are {percent(pos_share)} of the rows and carry "
+                       f"{percent(loss_share)} of the loss (mean loss {number(pos['mean_loss'])} "
+                       f"against {number(neg['mean_loss'])} for the negatives).")
+    seg = m.get("segments")
+    if seg and seg["rows"]:
+        top = seg["rows"][0]
+        rows_share = top["weight"] / m["weight"] if m["weight"] else math.nan
+        text = (f"{who}The rows with {_segment(top['segment'])} carry "
+                f"{percent(top['share_of_loss'])} of the loss, being {percent(rows_share)} of "
+                f"the rows (log loss {number(top['log_loss'])}).")
+        if seg["other"]:
+            text += (f" {number(seg['total'])} segments in all; the {number(seg['other']['segments'])}"
+                     " smallest by loss are folded into \u201cother\u201d.")
+        out.append(text)
+    return out
+
+
+def pair_conclusion(c: dict) -> str:
+    mean, (low, high) = c["mean_difference"], c["interval_95"]
+    if mean is None or not math.isfinite(mean):
+        if c["infinite_a"] or c["infinite_b"]:
+            return (f"{c['a']} has infinite loss on {number(c['infinite_a'])} rows where "
+                    f"{c['b']} does not, and {c['b']} on {number(c['infinite_b'])} where {c['a']} "
+                    f"does not: the mean difference is {number(mean)}. {c['a']} is better on "
+                    f"{percent(c['a_better'])} of rows, {c['b']} on {percent(c['b_better'])}.")
+        return f"{c['a']} and {c['b']}: the mean difference is undefined."
+    better, worse = (c["b"], c["a"]) if mean < 0 else (c["a"], c["b"])
+    wins = c["b_better"] if mean < 0 else c["a_better"]
+    half = (high - low) / 2 if low is not None and math.isfinite(low) else math.nan
+    clear = low is not None and math.isfinite(low) and (high < 0 or low > 0)
+    verdict = ("it excludes zero" if clear
+               else "it includes zero: no clear winner")
+    return (f"{better} beats {worse} on {percent(wins)} of rows; its mean loss is lower by "
+            f"{number(abs(mean), 3)} \u00b1 {number(half, 2)} (± half the 95% interval; {verdict}).")
+
+
+def conclusions(figures: dict) -> list[str]:
+    models = figures["models"]
+    out = []
+    for c in figures.get("comparison", []):
+        out.append(pair_conclusion(c))
+    for name, m in models.items():
+        out += model_conclusions(m, name if len(models) > 1 else None)
+    return out

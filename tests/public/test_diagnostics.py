@@ -1,0 +1,350 @@
+"""logloss.diagnose and DiagnosticsState against independent computations.
+
+References: scikit-learn's IsotonicRegression (the recalibration), scipy's xlogy/log1p written
+out here (the losses), NumPy formulas written in the tests (ECE, Brier, NE, d2), simulation with
+a known expectation (the paired interval's coverage).
+"""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import logloss
+from logloss import DiagnosticsState, diagnose
+
+sklearn_isotonic = pytest.importorskip("sklearn.isotonic")
+special = pytest.importorskip("scipy.special")
+
+
+def _log_loss(y, p, w=None):
+    """-(y log p + (1 - y) log(1 - p)), weighted mean, 0 log 0 = 0; log1p keeps 1 - p exact."""
+    w = np.ones(len(y)) if w is None else w
+    per_row = -(special.xlogy(y, p) + np.where(y == 0, np.log1p(-p), 0.0))
+    return math.fsum((w * per_row).tolist()) / math.fsum(w.tolist())
+
+
+def _entropy(r):
+    return -(r * math.log(r) + (1 - r) * math.log1p(-r))
+
+
+def _recalibrated_loss(y, p, w=None):
+    iso = sklearn_isotonic.IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip")
+    fitted = iso.fit(p, y, sample_weight=w).predict(p)
+    ww = np.ones(len(y)) if w is None else w
+    per_row = -(special.xlogy(y, fitted) + special.xlogy(1 - y, 1 - fitted))
+    return math.fsum((ww * per_row).tolist()) / math.fsum(ww.tolist())
+
+
+def _data(n, seed, *, decimals=None):
+    rng = np.random.default_rng(seed)
+    p = rng.beta(2, 5, n)
+    if decimals is not None:
+        p = np.round(p, decimals)  # many ties, to be pooled
+    y = (rng.random(n) < np.clip(1.3 * p, 0, 1)).astype(np.int64)
+    return y, p, rng
+
+
+@pytest.mark.parametrize("decimals", [None, 3, 1])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_decomposition_matches_isotonic_regression_and_exact_log_loss(decimals, weighted):
+    y, p, rng = _data(20_000, 1, decimals=decimals)
+    w = rng.random(len(y)) * 3 if weighted else None
+    d = diagnose(y, p, sample_weight=w).decomposition
+    log_loss = _log_loss(y, p, w)
+    base = np.average(y, weights=w)
+    uncertainty = _entropy(base)
+    recalibrated = _recalibrated_loss(y, p, w)
+    total = d["miscalibration"] - d["discrimination"] + d["uncertainty"]
+    assert total == pytest.approx(log_loss, rel=1e-12)
+    assert d["miscalibration"] == pytest.approx(log_loss - recalibrated, rel=1e-9, abs=1e-12)
+    assert d["discrimination"] == pytest.approx(uncertainty - recalibrated, rel=1e-9, abs=1e-12)
+    assert d["uncertainty"] == pytest.approx(uncertainty, rel=1e-12)
+    assert d["exact"] and d["bound"] == 0
+
+
+def test_decomposition_from_logits_orders_by_logit():
+    # Logits beyond 37 all round to p = 1.0; the recalibration must still tell them apart.
+    rng = np.random.default_rng(5)
+    z = rng.normal(0, 15, 5000)
+    y = (rng.random(5000) < 1 / (1 + np.exp(-z / 3))).astype(int)
+    d = diagnose(y, z, from_logits=True)
+    iso = sklearn_isotonic.IsotonicRegression(y_min=0, y_max=1).fit(z, y)
+    f = iso.predict(z)
+    recalibrated = -np.mean(special.xlogy(y, f) + special.xlogy(1 - y, 1 - f))
+    log_loss = np.mean(np.logaddexp(0, np.where(y == 1, -z, z)))
+    assert d.log_loss == pytest.approx(log_loss, rel=1e-12)
+    assert d.decomposition["recalibrated_log_loss"] == pytest.approx(recalibrated, rel=1e-9)
+
+
+def test_pav_matches_isotonic_regression_on_a_long_violating_chain():
+    # One large first block then a slowly rising run: the vectorized passes stall, the stack
+    # pass finishes. Blocks of weight (neg, pos) in order.
+    from logloss._diagnostics import pool_adjacent_violators
+
+    n = 20_000
+    pos = np.r_[1000.0, np.linspace(0, 1, n)]
+    neg = np.r_[1.0, 1 - np.linspace(0, 1, n)]
+    starts, pneg, ppos = pool_adjacent_violators(neg, pos)
+    fitted = np.repeat(ppos / (ppos + pneg), np.diff(np.append(starts, n + 1)))
+    ref = sklearn_isotonic.IsotonicRegression().fit(
+        np.arange(n + 1), pos / (pos + neg), sample_weight=pos + neg).predict(np.arange(n + 1))
+    np.testing.assert_allclose(fitted, ref, rtol=1e-9, atol=1e-12)
+
+
+def test_ece_brier_d2_ne_and_calibration_ratio_match_direct_formulas():
+    y, p, _ = _data(10_007, 2)
+    bins = 7
+    d = diagnose(y, p, bins=bins)
+    n = len(y)
+    order = np.argsort(p)  # no ties: beta draws
+    ece = 0.0
+    for b in range(bins):  # bin b is the stretch [b n / bins, (b + 1) n / bins) of sorted rows
+        lo, hi = b * n / bins, (b + 1) * n / bins
+        share = np.clip(np.minimum(np.arange(1, n + 1), hi) - np.maximum(np.arange(n), lo), 0, 1)
+        mass = share.sum()  # each row counts for the part of [i, i + 1) inside the stretch
+        mean_p = (share * p[order]).sum() / mass
+        mean_y = (share * y[order]).sum() / mass
+        ece += mass / n * abs(mean_p - mean_y)
+    assert d.ece == pytest.approx(ece, rel=1e-12)
+    assert d.ece_bins == bins
+    assert d.brier == pytest.approx(np.mean((p - y) ** 2), rel=1e-12)
+    ll, h = _log_loss(y, p), _entropy(y.mean())
+    assert d.normalized_entropy == pytest.approx(ll / h, rel=1e-12)
+    assert d.d2 == pytest.approx(1 - ll / h, rel=1e-12)
+    assert d.calibration_ratio == pytest.approx(p.sum() / y.sum(), rel=1e-12)
+    assert d.count == n and d.positives == y.sum()
+    assert d.base_rate == pytest.approx(y.mean(), rel=1e-12)
+    neg = y == 0
+    assert d.by_class["negative"]["mean_loss"] == pytest.approx(_log_loss(y[neg], p[neg]), 1e-12)
+    assert d.by_class["positive"]["count"] == y.sum()
+
+
+def test_weighted_ece_and_an_integer_weight_equals_repeating_the_row():
+    y, p, rng = _data(3000, 3)
+    w = rng.integers(0, 4, len(y))
+    weighted = diagnose(y, p, sample_weight=w, bins=5)
+    repeated = diagnose(np.repeat(y, w), np.repeat(p, w), bins=5)
+    for key in ("log_loss", "brier", "normalized_entropy", "calibration_ratio"):
+        assert getattr(weighted, key) == pytest.approx(getattr(repeated, key), rel=1e-12)
+    for key in ("miscalibration", "discrimination"):
+        assert weighted.decomposition[key] == pytest.approx(repeated.decomposition[key],
+                                                            rel=1e-9)
+    assert weighted.ece == pytest.approx(repeated.ece, rel=1e-9)
+
+
+def test_concentration_shares_match_sorted_losses():
+    y, p, _ = _data(100_000, 4)
+    losses = -(special.xlogy(y, p) + np.where(y == 0, np.log1p(-p), 0.0))
+    worst_first = np.sort(losses)[::-1]
+    c = diagnose(y, p).concentration
+    for entry in c["worst"]:
+        rows = entry["rows"] * len(y)
+        whole = int(rows)
+        expected = worst_first[:whole].sum() + (rows - whole) * worst_first[whole]
+        assert entry["share_of_loss"] == pytest.approx(expected / losses.sum(), rel=1e-9)
+    caps = {c_["framework"]: c_["rows_above"] for c_ in c["caps"]}
+    assert caps["keras"] == np.count_nonzero(losses > -np.log(1e-7))
+
+
+def test_streaming_state_is_within_its_stated_bound_of_the_in_memory_figures():
+    # 10^6 rows (the issue asks for 10^7; a million keeps CI at seconds), in ten batches
+    # split between two states that are merged, as workers would.
+    y, p, rng = _data(1_000_000, 6)
+    p = np.clip(p + rng.normal(0, 0.02, len(p)), 1e-6, 1 - 1e-6)
+    exact = diagnose(y, p)
+    left, right = DiagnosticsState(), DiagnosticsState()
+    for i, start in enumerate(range(0, len(y), 100_000)):
+        (left if i % 2 else right).update(y[start:start + 100_000], p[start:start + 100_000])
+    merged = DiagnosticsState.from_dict(json.loads(json.dumps(left.to_dict()))).merge(right)
+    streamed = logloss.Diagnosis.from_state(merged)
+    assert streamed.log_loss == pytest.approx(exact.log_loss, rel=1e-12)
+    assert streamed.brier == pytest.approx(exact.brier, rel=1e-12)
+    s, e = streamed.decomposition, exact.decomposition
+    assert not s["exact"] and 0 < s["bound"] < 0.01
+    for key in ("miscalibration", "discrimination"):
+        assert s[key] - 1e-12 <= e[key] <= s[key] + s["bound"] + 1e-12
+    for es, ee in zip(streamed.concentration["worst"], exact.concentration["worst"]):
+        assert es["share_of_loss"] - 1e-12 <= ee["share_of_loss"]
+        assert ee["share_of_loss"] <= es["share_of_loss"] + es["bound"] + 1e-12
+    # the same losses (ids differ: without `ids` a row's id is its index in its own state)
+    assert [r["loss"] for r in streamed.worst] == [r["loss"] for r in exact.worst]
+    assert abs(streamed.ece - exact.ece) < 0.01
+
+
+def test_paired_interval_covers_the_true_difference_about_95_percent_of_the_time():
+    # 1,000 datasets of 400 rows at once, one segment each. x takes five values with known
+    # probabilities of a positive; model a predicts x, model b a distorted x, so the true
+    # mean difference E[loss_b - loss_a] is a finite sum.
+    rng = np.random.default_rng(7)
+    datasets, rows = 1000, 400
+    levels = np.array([0.1, 0.3, 0.5, 0.7, 0.9])
+    distorted = np.array([0.2, 0.25, 0.6, 0.65, 0.8])
+    true = np.mean(levels * (np.log(levels) - np.log(distorted))
+                   + (1 - levels) * (np.log1p(-levels) - np.log1p(-distorted)))
+    x = rng.integers(0, 5, datasets * rows)
+    y = (rng.random(len(x)) < levels[x]).astype(int)
+    segment = np.repeat(np.arange(datasets), rows)
+    d = diagnose(y, {"a": levels[x], "b": distorted[x]}, by=segment, max_segments=datasets, k=0)
+    pairs = d.comparison[0]["segments"]
+    assert len(pairs) == datasets
+    covered = sum(low <= true <= high for low, high in (s["interval_95"] for s in pairs))
+    assert 930 <= covered <= 970
+    # the standard error agrees with the spread of the per-dataset means
+    means = np.array([s["mean_difference"] for s in pairs])
+    ses = np.array([s["standard_error"] for s in pairs])
+    assert np.std(means) == pytest.approx(np.sqrt(np.mean(ses ** 2)), rel=0.1)
+
+
+def test_paired_comparison_reports_wins_and_the_overall_mean_difference():
+    y, p, _ = _data(5000, 8)
+    worse = np.clip(p + 0.1, 0, 1)
+    d = diagnose(y, {"good": p, "bad": worse})
+    c = d.comparison[0]
+    la = -(special.xlogy(y, p) + np.where(y == 0, np.log1p(-p), 0.0))
+    lb = -(special.xlogy(y, worse) + np.where(y == 0, np.log1p(-worse), 0.0))
+    diff = lb - la
+    assert (c["a"], c["b"]) == ("good", "bad")
+    assert c["mean_difference"] == pytest.approx(diff.mean(), rel=1e-12)
+    assert c["standard_error"] == pytest.approx(diff.std(ddof=1) / np.sqrt(len(y)), rel=1e-9)
+    assert c["a_better"] == pytest.approx(np.mean(la < lb))
+    assert c["b_better"] == pytest.approx(np.mean(lb < la))
+    with pytest.raises(AttributeError, match="models"):
+        _ = d.log_loss
+    assert d.models["bad"]["log_loss"] == pytest.approx(lb.mean(), rel=1e-12)
+
+
+def test_segments_sorted_by_share_and_the_rest_folded_into_other():
+    y, p, rng = _data(20_000, 9)
+    segment = rng.integers(0, 50, len(y))
+    p_bad = np.where(segment == 17, np.clip(1 - p, 0.01, 0.99), p)
+    d = diagnose(y, p_bad, by={"shop": segment}, max_segments=5)
+    seg = d.segments
+    assert seg["total"] == 50 and len(seg["rows"]) == 5 and seg["other"]["segments"] == 45
+    assert seg["rows"][0]["segment"] == {"shop": 17}
+    shares = [r["share_of_loss"] for r in seg["rows"]]
+    assert shares == sorted(shares, reverse=True)
+    assert sum(shares) + seg["other"]["share_of_loss"] == pytest.approx(1, rel=1e-12)
+    mask = segment == 17
+    assert seg["rows"][0]["log_loss"] == pytest.approx(_log_loss(y[mask], p_bad[mask]), 1e-12)
+
+
+def test_infinite_losses_stay_infinite_counted_and_first_among_the_worst():
+    y = np.array([1, 0, 1, 0, 1])
+    p = np.array([0.0, 0.2, 0.9, 1.0, 0.5])
+    d = diagnose(y, p, ids=np.array(["a", "b", "c", "d", "e"]), k=3)
+    assert d.log_loss == math.inf and d.infinite == 2
+    assert [row["id"] for row in d.worst[:2]] == ["a", "d"]
+    assert all(row["loss"] == math.inf for row in d.worst[:2])
+    assert d.by_class["positive"]["infinite"] == 1
+    caps = {c["framework"]: c["rows_above"] for c in d.concentration["caps"]}
+    assert caps == {"keras": 2, "xgboost_lightgbm": 2, "scikit_learn": 2, "pytorch": 2}
+    assert d.concentration["infinite"] == 2
+    assert math.isnan(d.concentration["worst"][0]["share_of_loss"])
+    assert d.to_dict()["log_loss"] == "inf"
+    json.dumps(d.to_dict(), allow_nan=False)
+    both = diagnose(y, {"a": p, "b": np.full(5, 0.5)})
+    assert both.comparison[0]["mean_difference"] == -math.inf
+    assert both.comparison[0]["infinite_a"] == 2
+
+
+@pytest.mark.parametrize("name, value", [
+    ("k", -1), ("k", 10**6), ("bins", 0), ("bins", 5000), ("resolution", 8),
+    ("resolution", 2**30), ("max_segments", 0), ("k", 2.5), ("bins", True),
+])
+def test_settings_out_of_range_get_a_clear_error(name, value):
+    y, p, _ = _data(100, 10)
+    with pytest.raises((ValueError, TypeError), match=rf"argument `{name}`.*Received: {name}="):
+        diagnose(y, p, **{name: value})
+
+
+def test_bad_input_names_the_argument_and_the_place():
+    with pytest.raises(ValueError, match=r"`y_true` must contain hard labels.*0.5 at index 1"):
+        diagnose([0, 0.5, 1], [0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match=r"`y_pred\['b'\]` must contain probabilities.*index 2"):
+        diagnose([0, 1, 1], {"a": [0.1, 0.2, 0.3], "b": [0.1, 0.2, 1.3]})
+    with pytest.raises(ValueError, match="same shape"):
+        diagnose([0, 1, 1], [0.1, 0.2])
+    with pytest.raises(ValueError, match=r"`by\['s'\]` must have one value per row"):
+        diagnose([0, 1, 1], [0.1, 0.2, 0.3], by={"s": [1, 2]})
+    with pytest.raises(ValueError, match="empty"):
+        diagnose([], [])
+    state = DiagnosticsState().update([0, 1], {"a": [0.1, 0.9]})
+    with pytest.raises(ValueError, match=r"models \['a'\]"):
+        state.update([0, 1], {"b": [0.1, 0.9]})
+    with pytest.raises(ValueError, match="different settings"):
+        state.merge(DiagnosticsState(bins=3))
+    with pytest.raises(ValueError, match="no rows"):
+        DiagnosticsState().result()
+
+
+def test_state_round_trips_through_json_and_merges_like_one_pass():
+    y, p, rng = _data(30_000, 11)
+    segment = rng.choice(np.array(["north", "south", "<b>x</b>"]), len(y))
+    one = DiagnosticsState(k=5).update(y, {"m": p, "n": p ** 1.1}, by={"region": segment})
+    parts = [DiagnosticsState(k=5).update(y[i:i + 7000], {"m": p[i:i + 7000],
+                                                          "n": p[i:i + 7000] ** 1.1},
+                                          by={"region": segment[i:i + 7000]})
+             for i in range(0, len(y), 7000)]
+    merged = parts[0]
+    for part in parts[1:]:
+        merged.merge(DiagnosticsState.from_dict(json.loads(json.dumps(part.to_dict()))))
+    a, b = one.result(), merged.result()
+    for name in ("m", "n"):
+        assert b["models"][name]["log_loss"] == pytest.approx(a["models"][name]["log_loss"],
+                                                              rel=1e-13)
+        for key in ("miscalibration", "discrimination", "bound"):
+            assert b["models"][name]["decomposition"][key] == pytest.approx(
+                a["models"][name]["decomposition"][key], rel=1e-9)
+        rows_a = {tuple(r["segment"].values()): r["log_loss"]
+                  for r in a["models"][name]["segments"]["rows"]}
+        rows_b = {tuple(r["segment"].values()): r["log_loss"]
+                  for r in b["models"][name]["segments"]["rows"]}
+        assert rows_b == pytest.approx(rows_a, rel=1e-12)
+    ca, cb = a["comparison"][0], b["comparison"][0]
+    assert cb["mean_difference"] == pytest.approx(ca["mean_difference"], rel=1e-12)
+    assert cb["standard_error"] == pytest.approx(ca["standard_error"], rel=1e-9)
+    assert [r["loss"] for r in b["models"]["m"]["worst"]] == [
+        r["loss"] for r in a["models"]["m"]["worst"]]
+
+
+def test_to_dict_is_strict_json_with_the_documented_keys():
+    y, p, rng = _data(2000, 12)
+    d = diagnose(y, p, by=rng.integers(0, 3, len(y)))
+    out = d.to_dict()
+    json.dumps(out, allow_nan=False)
+    for key in ("log_loss", "count", "positives", "base_rate", "normalized_entropy", "d2",
+                "brier", "calibration_ratio", "ece", "by_class", "concentration", "worst",
+                "reliability", "segments"):
+        assert key in out
+    assert set(out["decomposition"]) >= {"miscalibration", "discrimination", "uncertainty"}
+    assert out["settings"]["bins"] == 10 and out["settings"]["exact"] is True
+
+
+def test_import_logloss_does_not_load_the_report_libraries():
+    import subprocess
+    import sys
+
+    code = ("import sys, logloss; logloss.diagnose; "
+            "print([m for m in ('matplotlib', 'jinja2', 'pyarrow') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_tied_predictions_make_the_same_figures_in_any_row_order_and_on_both_paths():
+    # Unweighted probabilities take the sort-of-int64-keys path, weights the argsort path.
+    y, p, rng = _data(30_001, 13, decimals=2)
+    a = diagnose(y, p, bins=7)
+    order = rng.permutation(len(y))
+    b = diagnose(y[order], p[order], bins=7)
+    c = diagnose(y, p, bins=7, sample_weight=np.ones(len(y)))
+    for other in (b, c):
+        assert other.ece == pytest.approx(a.ece, rel=1e-12, abs=1e-15)
+        for mine, theirs in zip(other.reliability["bins"], a.reliability["bins"], strict=True):
+            assert mine == pytest.approx(theirs, rel=1e-12)
+        assert other.decomposition["miscalibration"] == pytest.approx(
+            a.decomposition["miscalibration"], rel=1e-12)
+        assert other.reliability["pav"]["observed"] == pytest.approx(
+            a.reliability["pav"]["observed"], rel=1e-12)

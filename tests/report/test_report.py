@@ -1,0 +1,217 @@
+"""`logloss report`, `logloss demo`, `logloss explain --plot`, the pictures and the HTML report,
+without a browser (tests/test_report_browser.py renders the report in Chromium)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+pytest.importorskip("matplotlib")
+pytest.importorskip("jinja2")
+
+import logloss  # noqa: E402
+from logloss._cli import main  # noqa: E402
+
+XSS = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>']
+
+
+def _losses(y, p):
+    """Per-row log loss written out: -log p for a positive, -log(1 - p) for a negative."""
+    return np.where(y == 1, -np.log(p), -np.log1p(-p))
+
+
+def _wide_file(tmp_path, n=30_000, seed=0):
+    rng = np.random.default_rng(seed)
+    p = rng.beta(2, 5, n)
+    y = (rng.random(n) < np.clip(1.3 * p, 0, 1)).astype(np.int8)
+    other = np.clip(p + rng.normal(0, 0.1, n), 0.001, 0.999)
+    shop = rng.choice(np.array(["north", *XSS]), n)
+    table = pa.table({"label": y, "pred": p, XSS[0]: other, "shop": shop,
+                      "row_id": [f"id-{i}" for i in range(n)]})
+    path = tmp_path / "wide.parquet"
+    pq.write_table(table, path, row_group_size=7_000)
+    return path, y, p, other, shop
+
+
+def test_report_json_streams_the_same_figures_as_diagnose(tmp_path, capsys):
+    path, y, p, other, shop = _wide_file(tmp_path)
+    code = main(["report", str(path), "--pred", "pred", "--pred", XSS[0], "--by", "shop",
+                 "--id", "row_id", "--format", "json", "--quiet"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rows_scored"] == len(y) and out["rows_rejected"] == 0
+    good = out["models"]["pred"]
+    assert good["log_loss"] == pytest.approx(np.mean(_losses(y, p)), rel=1e-12)
+    assert out["models"][XSS[0]]["log_loss"] == pytest.approx(np.mean(_losses(y, other)),
+                                                            rel=1e-12)
+    exact = logloss.diagnose(y, {"pred": p, XSS[0]: other}, by={"shop": shop})
+    d, e = good["decomposition"], exact.models["pred"]["decomposition"]
+    assert not d["exact"]
+    assert d["miscalibration"] - 1e-12 <= e["miscalibration"] <= d["miscalibration"] + d["bound"]
+    diff = _losses(y, other) - _losses(y, p)
+    assert out["comparison"][0]["mean_difference"] == pytest.approx(diff.mean(), rel=1e-12)
+    worst = np.argsort(-_losses(y, p), kind="stable")[:10]
+    assert [r["id"] for r in good["worst"]] == [f"id-{i}" for i in worst]
+    segments = {r["segment"]["shop"] for r in good["segments"]["rows"]}
+    assert segments == {"north", *XSS}
+
+
+def test_report_html_is_self_contained_escaped_and_small(tmp_path):
+    path, *_ = _wide_file(tmp_path)
+    out = tmp_path / "report.html"
+    assert main(["report", str(path), "--pred", "pred", "--pred", XSS[0], "--by", "shop",
+                 "-o", str(out), "--quiet"]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert len(html.encode()) <= 2_000_000
+    assert "<script" not in html.lower()  # the page has no script at all; user text is escaped
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x" not in html and "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in html
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", html)
+    assert "default-src 'none'" in html
+    images = re.findall(r'<img src="data:image/svg\+xml;base64,([^"]+)"', html)
+    assert len(images) >= 9
+    for data in images:
+        svg = base64.b64decode(data).decode()
+        assert "<script" not in svg and "<svg" in svg
+    assert "beats" in html and "Recalibrating" in html
+
+
+def test_report_refuses_what_score_refuses_with_the_same_message(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("label,pred\n1,0.5\n0,1.5\n")
+    assert main(["score", str(bad)]) == 1
+    score_error = capsys.readouterr().err.split("invalid data: ", 1)[1]
+    assert main(["report", str(bad)]) == 1
+    report_error = capsys.readouterr().err.split("invalid data: ", 1)[1]
+    assert report_error == score_error
+    assert main(["report", str(bad), "--on-invalid", "skip", "--format", "json", "-q"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rows_rejected"] == 1 and out["rejected_by_reason"] == {"pred_out_of_range": 1}
+    assert main(["report", str(tmp_path / "missing.parquet")]) == 2
+    assert main(["report", str(bad), "--pred", "nope"]) == 2
+    assert "no column 'nope'" in capsys.readouterr().err
+    for option, value in (("--bins", "0"), ("--worst", "-1"), ("--resolution", "4"),
+                          ("--max-segments", "0")):
+        assert main(["report", str(bad), option, value]) == 2
+        assert f"Invalid value for {option}" in capsys.readouterr().err
+
+
+def test_report_folds_many_segments_into_other(tmp_path, capsys):
+    n = 200_000
+    rng = np.random.default_rng(1)
+    p = rng.uniform(0.05, 0.95, n)
+    y = (rng.random(n) < p).astype(np.int8)
+    path = tmp_path / "many.parquet"
+    pq.write_table(pa.table({"y": y, "p": p, "user": rng.integers(0, 100_000, n)}), path)
+    assert main(["report", str(path), "--by", "user", "--format", "json", "-q"]) == 0
+    seg = json.loads(capsys.readouterr().out)["segments"]
+    assert len(seg["rows"]) == 20
+    assert seg["total"] == len(set(pq.read_table(path)["user"].to_pylist()))
+    assert seg["other"]["segments"] == seg["total"] - 20
+
+
+def test_report_keeps_infinite_losses_infinite(tmp_path, capsys):
+    path = tmp_path / "inf.csv"
+    path.write_text("label,pred\n1,0.0\n0,0.3\n1,0.8\n")
+    assert main(["report", str(path), "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert out["log_loss"] == "inf" and out["infinite"] == 1
+    assert out["worst"][0]["loss"] == "inf" and out["worst"][0]["id"] == 1
+    assert "infinite loss" in captured.err
+
+
+def test_demo_prints_commands_that_run(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    command = re.search(r"^  (logloss score .+)$", out, re.MULTILINE).group(1)
+    argv = shlex.split(command)[1:]
+    assert Path(argv[1]).is_file()
+    assert main(argv + ["--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["demo", "--copy", "demo.csv", "--report", "demo.html"]) == 0
+    out = capsys.readouterr().out
+    assert "logloss score demo.csv --by model" in out
+    assert (tmp_path / "demo.csv").is_file()
+    html = (tmp_path / "demo.html").read_text()
+    assert "good beats bad" in html
+
+
+def test_explain_plot_writes_a_picture(tmp_path, capsys):
+    target = tmp_path / "curves.png"
+    assert main(["explain", "--plot", str(target)]) == 0
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["explain", "--plot", str(tmp_path / "x.unknown")]) == 2
+
+
+def test_plots_draw_on_the_axis_given_and_never_touch_pyplot():
+    from matplotlib.figure import Figure
+
+    from logloss.report import plots
+
+    rng = np.random.default_rng(2)
+    p = rng.uniform(0.01, 0.99, 3000)
+    y = (rng.random(3000) < p).astype(int)
+    d = logloss.diagnose(y, {"a": p, "b": p ** 1.2}, by=rng.integers(0, 4, 3000))
+    figure = Figure()
+    axes = figure.subplots(2, 4).ravel()
+    drawn = [plots.plot_reliability(d, model="a", ax=axes[0]),
+             plots.plot_loss_by_bin(d, model="a", ax=axes[1]),
+             plots.plot_concentration(d, model="a", ax=axes[2]),
+             plots.plot_class_losses(d, model="a", ax=axes[3]),
+             plots.plot_segments(d, model="b", ax=axes[4]),
+             plots.plot_comparison(d, ax=axes[5]),
+             plots.plot_explain(ax=axes[6])]
+    assert drawn == list(axes[:7])
+    assert all(ax.lines or ax.patches for ax in drawn)
+    assert len(d.plot()) == 11
+    code = ("import sys, numpy as np, logloss; d = logloss.diagnose([0, 1, 1], [.2, .7, .4]); "
+            "d.plot(); d.to_html(); print('matplotlib.pyplot' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_user_text_with_dollars_is_drawn_as_written():
+    from logloss.report import plots
+
+    d = logloss.diagnose([0, 1, 1, 0], {"$x$": [.2, .7, .4, .1], "b\\$": [.3, .6, .5, .5]},
+                         by={"s": ["$a$", "$a$", "b", "b"]})
+    figures = d.plot()
+    svg = plots.to_svg(figures["$x$ against b\\$"])
+    assert "$x$" in svg and "$a$" in svg
+    assert not math.isnan(d.comparison[0]["mean_difference"])
+
+
+def test_notebook_view_is_the_report_in_a_sandboxed_iframe():
+    d = logloss.diagnose([0, 1, 1, 0], [0.2, 0.7, 0.4, 0.1], by=["<b>", "<b>", "x", "x"])
+    shown = d._repr_html_()
+    assert shown.startswith("<iframe srcdoc=") and " sandbox " in shown
+    assert "<b>" not in shown and "&lt;" in shown
+
+
+def test_report_over_two_megabytes_is_refused_with_advice(tmp_path, capsys):
+    n = 16_000
+    rng = np.random.default_rng(4)
+    p = rng.uniform(0.05, 0.95, n)
+    y = (rng.random(n) < p).astype(np.int8)
+    path = tmp_path / "users.parquet"
+    pq.write_table(pa.table({"y": y, "p": p, "q": p ** 1.1, "user": np.arange(n) // 4}), path)
+    out = tmp_path / "r.html"
+    assert main(["report", str(path), "--pred", "p", "--pred", "q", "--by", "user",
+                 "--max-segments", "4000", "-o", str(out), "-q"]) == 2
+    assert "--max-segments" in capsys.readouterr().err and not out.exists()
+    assert main(["report", str(path), "--pred", "p", "--pred", "q", "--by", "user",
+                 "-o", str(out), "-q"]) == 0
+    assert out.stat().st_size <= 2_000_000
