@@ -42,7 +42,7 @@ def main() -> None:
     labels = {"float64 labels": y, "int8 labels": y.astype(np.int8)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        logloss.bce(y[:100_000], p[:100_000])  # warm-up (numba compiles once per dtype)
+        logloss.bce(y[:100_000], p[:100_000])  # warm-up
         logloss.compare(y[:100_000], p[:100_000])
         for name, labels_ in labels.items():
             logloss.bce(labels_[:100_000], p[:100_000])

@@ -8,8 +8,10 @@ compiles the jit peers), the ratio to the fastest peer (peers: everything except
 the memory-limit row), and each result's relative error against an exact reference: math.fsum
 of per-sample losses from logloss's reference path (extended precision, each term within 1 ulp).
 Data is converted to each framework's array type before timing (zero-copy for PyTorch).
-Peers that are not installed are skipped with a line saying so. With numba installed
-(logloss[fast]) logloss appears twice: with its compiled kernels, and NumPy only.
+Peers that are not installed are skipped with a line saying so. Where the compiled kernels were
+built, logloss appears twice: with its C kernels (the CPU path is named), and NumPy only. Hard
+labels from probabilities are also timed with int64 labels (what np.array([0, 1, ...]), pandas
+and scikit-learn give) against int8 labels.
 """
 
 from __future__ import annotations
@@ -200,10 +202,17 @@ def main() -> None:
         reduce = reduction == "mean"
         rows = []
         run = lambda: logloss.bce(y, x, from_logits=kind == "logits", reduction=reduction)  # noqa: E731
-        kernels = _fast.numba_kernels()
-        if kernels is not None:  # logloss[fast]: the first call also loads (or compiles) the kernels
+        kernels = _fast.compiled_kernels()
+        if kernels is not None:
             t, r = best_time(run, args.repeat)
-            rows.append(("logloss (numba kernels)", t, as_mean(r, n), False))
+            rows.append((f"logloss (C kernels, {kernels.PATH})", t, as_mean(r, n), False))
+            if labels == "hard" and kind == "probabilities" and reduction == "mean":
+                for label_dtype in (np.int8, np.int64):
+                    yi = y.astype(label_dtype)
+                    t, r = best_time(lambda: logloss.bce(yi, x), args.repeat)
+                    rows.append((f"logloss (C kernels, {kernels.PATH}), {np.dtype(label_dtype).name} labels",
+                                 t, as_mean(r, n), False))
+                    del yi
         with logloss.config_context(engine="numpy"):
             t, r = best_time(run, args.repeat)
         rows.append(("logloss (NumPy only)", t, as_mean(r, n), False))

@@ -3,6 +3,7 @@
 One command, from the repository root:
 
     PYTHONPATH=src python benchmarks/bench_score.py [--repeat 3] [--sklearn] [--rows 100000000]
+    PYTHONPATH=src python benchmarks/bench_score.py --rows 20000000 --groups 50   # --by with weights
 
 Generates benchmarks/data/preds_{rows}.parquet (int8 label, float32 pred) and a CSV of a fifth
 of the rows if absent, then runs each tool in its own subprocess (so its peak RSS is its own),
@@ -40,6 +41,24 @@ import polars as pl
 lf = pl.{scan}('{path}')
 y, p = pl.col('y'), pl.col('p')
 print(lf.select((-(y * p.log() + (1 - y) * (1 - p).log())).mean()).collect().item())
+""",
+    "duckdb-groups": """
+import duckdb
+con = duckdb.connect()
+con.execute("PRAGMA threads=2")
+con.execute("SET enable_progress_bar=false")
+rows = con.execute("SELECT seg, sum(w * l) / sum(w) FROM (SELECT seg, w, -(y*ln(p)+(1-y)*ln(1-p)) AS l "
+                   "FROM read_parquet('{path}')) GROUP BY GROUPING SETS ((seg), ())").fetchall()
+print(len(rows) - 1, [v for k, v in rows if k is None][0])
+""",
+    "polars-groups": """
+import polars as pl
+lf = pl.scan_parquet('{path}')
+y, p, w = pl.col('y'), pl.col('p').cast(pl.Float64), pl.col('w').cast(pl.Float64)
+lf = lf.with_columns(l=-(y * p.log() + (1 - y) * (1 - p).log()) * w)
+groups, overall = pl.collect_all([lf.group_by('seg').agg(pl.col('l').sum() / pl.col('w').sum()),
+                                  lf.select(pl.col('l').sum() / pl.col('w').sum())])
+print(groups.height, overall.item())
 """,
     "sklearn": """
 import pandas as pd
@@ -97,7 +116,33 @@ def generate(rows: int) -> tuple[Path, Path]:
     return parquet, csv
 
 
-def reference(path: Path) -> float:
+def generate_groups(rows: int, groups: int) -> Path:
+    """y (int8), p (float32), w (float32 weights), seg (int32 group number, ``groups`` of them)."""
+    DATA.mkdir(parents=True, exist_ok=True)
+    path = DATA / f"preds_{rows}_g{groups}.parquet"
+    if path.exists():
+        return path
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    print(f"generating {path} ...", file=sys.stderr, flush=True)
+    rng = np.random.default_rng(2024)
+    schema = pa.schema([("y", pa.int8()), ("p", pa.float32()), ("w", pa.float32()), ("seg", pa.int32())])
+    tmp = path.with_suffix(".tmp")
+    with pq.ParquetWriter(tmp, schema) as writer:
+        for start in range(0, rows, 1 << 22):
+            m = min(1 << 22, rows - start)
+            p = np.clip(rng.beta(0.6, 6.0, m), 1e-7, 1 - 1e-7).astype(np.float32)
+            y = (rng.random(m) < p).astype(np.int8)
+            w = rng.uniform(0.5, 2.0, m).astype(np.float32)
+            seg = rng.integers(0, groups, m).astype(np.int32)
+            writer.write_batch(pa.record_batch([pa.array(y), pa.array(p), pa.array(w), pa.array(seg)],
+                                               schema=schema), row_group_size=1 << 20)
+    tmp.rename(path)
+    return path
+
+
+def reference(path: Path, weighted: bool = False) -> float:
     """Exact-ish: fsum of float64 per-row terms (each within 1 ulp), over all rows."""
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
@@ -106,19 +151,23 @@ def reference(path: Path) -> float:
         batches = pq.ParquetFile(path).iter_batches(batch_size=1 << 22)
     else:
         batches = pcsv.open_csv(path)
-    partial, n = [], 0
+    partial, n = [], []
     for batch in batches:
         y = batch.column("y").to_numpy(zero_copy_only=False)
         p = batch.column("p").to_numpy(zero_copy_only=False).astype(np.float64)
-        terms = np.where(y == 1, -np.log(p), -np.log1p(-p))
+        w = batch.column("w").to_numpy().astype(np.float64) if weighted else np.ones(len(p))
+        terms = np.where(y == 1, -np.log(p), -np.log1p(-p)) * w  # w * term: exact for float32 w
         partial.append(math.fsum(terms))
-        n += len(p)
-    return math.fsum(partial) / n
+        n.append(math.fsum(w))
+    return math.fsum(partial) / math.fsum(n)
 
 
 def command(tool: str, path: Path) -> list[str]:
     if tool == "logloss":
         return [sys.executable, "-m", "logloss", "score", str(path), "--format", "json", "--quiet"]
+    if tool == "logloss-groups":
+        return [sys.executable, "-m", "logloss", "score", str(path), "--weight", "w", "--by", "seg",
+                "--format", "json", "--quiet"]
     kind = "parquet" if path.suffix == ".parquet" else "csv"
     code = PEERS[tool].format(
         path=path,
@@ -136,7 +185,7 @@ def measure(tool: str, path: Path) -> tuple[float, float, float]:
     code, seconds, rss, stdout, stderr = eval(out)  # noqa: S307 - our own repr
     if code != 0:
         raise RuntimeError(f"{tool} failed: {stderr}")
-    value = json.loads(stdout)["log_loss"] if tool == "logloss" else float(stdout.split()[-1])
+    value = json.loads(stdout)["log_loss"] if tool.startswith("logloss") else float(stdout.split()[-1])
     return seconds, rss, value
 
 
@@ -147,12 +196,19 @@ def main() -> None:
     parser.add_argument("--sklearn", action="store_true", help="also pandas + scikit-learn "
                         "(about 6 GB of memory and 20 s on the full file)")
     parser.add_argument("--only", choices=["parquet", "csv"])
+    parser.add_argument("--groups", type=int, help="score --weight w --by seg with this many groups "
+                        "(Parquet), against DuckDB's and Polars' grouped queries")
     args = parser.parse_args()
-    parquet, csv = generate(args.rows)
-    tools = ["logloss", "duckdb", "polars"] + (["sklearn"] if args.sklearn else [])
     print(f"machine: {os.cpu_count()} cores, {_cpu()}; python {sys.version.split()[0]}")
-    for path in [p for p in (parquet, csv) if args.only in (None, p.suffix.lstrip("."))]:
-        exact = reference(path)
+    if args.groups:
+        paths = [generate_groups(args.rows, args.groups)]
+        tools = ["logloss-groups", "duckdb-groups", "polars-groups"]
+    else:
+        parquet, csv = generate(args.rows)
+        paths = [p for p in (parquet, csv) if args.only in (None, p.suffix.lstrip("."))]
+        tools = ["logloss", "duckdb", "polars"] + (["sklearn"] if args.sklearn else [])
+    for path in paths:
+        exact = reference(path, weighted=bool(args.groups))
         size = path.stat().st_size / 1e6
         print(f"\n{path.name} ({size:.0f} MB), exact log loss {exact!r}")
         results = {}
@@ -162,7 +218,7 @@ def main() -> None:
                 best = results.get(tool)
                 if best is None or seconds < best[0]:
                     results[tool] = (seconds, rss, value)
-        fastest_peer = min(v[0] for k, v in results.items() if k != "logloss")
+        fastest_peer = min(v[0] for k, v in results.items() if not k.startswith("logloss"))
         print(f"{'tool':10} {'seconds':>8} {'peak RSS MB':>12} {'vs fastest peer':>16} "
               f"{'relative error':>15}")
         for tool, (seconds, rss, value) in results.items():

@@ -1,5 +1,6 @@
 """logloss: exact, fast and explained binary cross-entropy (log loss)."""
 
+from ._about import show_config
 from ._accumulator import Accumulator
 from ._binary import binary_cross_entropy
 from ._binary import binary_cross_entropy_gradient
@@ -57,4 +58,5 @@ __all__ = [
     "diagnose",
     "get_config",
     "set_config",
+    "show_config",
 ]

@@ -12,10 +12,11 @@ import numpy as np
 
 from ._array_api.namespace import is_foreign, to_numpy
 from ._core.checks import InfiniteLossWarning, check_flag, infinite_loss_message
+from ._core.compensated import CompensatedSum
 from ._core.derivatives import sigmoid
 from ._core.inputs import prepare_binary
 from ._core.reduction import apply_weight
-from ._core.statistics import Statistics
+from ._core.statistics import SUMS, Statistics
 from ._numpy import chunked, summation
 from ._numpy.reference import binary_losses
 
@@ -74,17 +75,88 @@ def fast_batch_statistics(y_true, y_pred, sample_weight=None, *, from_logits: bo
     values, an infinite loss, small or unusual input): it never raises for a bad value, so a
     caller with its own checks (the CLI, which names or skips bad rows) runs them only then."""
     y, x = np.asarray(y_true), np.asarray(y_pred)
-    if sample_weight is None and not from_logits and chunked.numba_kernels() is None:
+    w = None if sample_weight is None else np.asarray(sample_weight)
+    if chunked.compiled_kernels() is not None:  # one pass: checks, loss, weights, labels, predictions
+        sums = chunked.statistics_sums(y, x, from_logits=from_logits, sample_weight=w)
+        if sums is not None:
+            if w is None:
+                positives = sums[2]
+            elif y.dtype.kind in "biu":  # validated 0/1: a count
+                positives = float(np.count_nonzero(y))
+            else:
+                positives = float(np.sum(y, dtype=np.float64))
+            stats = Statistics(count=int(y.size), positives=positives)
+            for name, value in zip(("loss", "weight", "label", "prediction"), sums):
+                stats.sums[name].add(value)
+            return stats
+    if sample_weight is None and not from_logits:
         sums = chunked.hard_label_sums(y, x)  # one pass: checks, loss, labels, predictions
         if sums is not None:
             loss, positives, prediction = sums
             return Statistics.from_sums(int(y.size), positives, 0, dict(
                 loss=loss, weight=float(y.size), label=positives, prediction=prediction))
-    w = None if sample_weight is None else np.asarray(sample_weight)
     sums = chunked.loss_sums(y, x, from_logits=from_logits, sample_weight=w)
     if sums is None:
         return None
     return _add_label_and_prediction_sums(Statistics(), sums, y, x, w, from_logits)
+
+
+class GroupedStatistics:
+    """Per-group sufficient statistics of many batches, kept as arrays: a batch's groups are added
+    by one pass of the compiled grouped kernel and a few vectorized TwoSums, so 20 000 groups cost
+    no Python loop per batch. Keys are any hashable values; :meth:`items` gives each group's
+    :class:`Statistics`, the same state :func:`batch_statistics` makes."""
+
+    def __init__(self) -> None:
+        self._rows: dict = {}
+        self._keys: list = []
+        self._hi = np.zeros((0, 4))  # loss, weight, weighted label, weighted prediction
+        self._lo = np.zeros((0, 4))
+        self._counts = np.zeros((0, 3))  # count, infinite, positives (exact in float64 below 2**53)
+
+    def add_batch(self, y_true, y_pred, sample_weight, codes, keys, *, from_logits: bool = False) -> bool:
+        """Add a batch whose sample i belongs to ``keys[codes[i]]`` (``codes`` int32 or int64,
+        ``keys`` distinct). False, adding nothing, when the kernels are not built or cannot vouch
+        for the batch (bad values: the caller checks it the general way)."""
+        sums = chunked.grouped_sums(y_true, y_pred, sample_weight, codes, len(keys), from_logits=from_logits)
+        if sums is None:
+            return False
+        present = np.flatnonzero(sums[:, 4])
+        rows = np.fromiter((self._row(keys[g]) for g in present.tolist()), dtype=np.int64, count=present.size)
+        if len(self._keys) > len(self._hi):
+            grow = len(self._keys) - len(self._hi)
+            self._hi, self._lo, self._counts = (np.concatenate([a, np.zeros((grow, a.shape[1]))])
+                                                for a in (self._hi, self._lo, self._counts))
+        b, counts = sums[present, :4], sums[present, 4:]
+        if np.unique(rows).size < rows.size:  # a key twice in the batch's keys: add them up first
+            rows, inverse = np.unique(rows, return_inverse=True)
+            b = np.stack([np.bincount(inverse, b[:, i]) for i in range(4)], axis=1)
+            counts = np.stack([np.bincount(inverse, counts[:, i]) for i in range(3)], axis=1)
+        a = self._hi[rows]
+        total = a + b
+        with np.errstate(invalid="ignore"):  # inf - inf where a loss sum is infinite
+            v = total - a
+            error = (a - (total - v)) + (b - v)  # TwoSum
+        self._hi[rows] = total
+        self._lo[rows] += np.where(np.isfinite(error), error, 0.0)
+        self._counts[rows] += counts
+        return True
+
+    def _row(self, key) -> int:
+        row = self._rows.get(key)
+        if row is None:
+            row = self._rows[key] = len(self._keys)
+            self._keys.append(key)
+        return row
+
+    def items(self):
+        """(key, Statistics) for every group seen, in the order first seen."""
+        for row, key in enumerate(self._keys):
+            count, infinite, positives = self._counts[row].tolist()
+            stats = Statistics(count=int(count), positives=positives, infinite=int(infinite))
+            for name, hi, lo in zip(SUMS, self._hi[row].tolist(), self._lo[row].tolist()):
+                stats.sums[name] = CompensatedSum(hi, lo if math.isfinite(hi) else 0.0)
+            yield key, stats
 
 
 def _add_label_and_prediction_sums(stats, sums, y, x, w, from_logits) -> Statistics:

@@ -496,8 +496,7 @@ def test_table_numbers_are_fixed_width_and_tiny_losses_keep_their_digits():
     assert _fmt(math.inf) == "inf" and _fmt(None) == "-"
 
 
-def test_score_stays_on_the_numpy_fast_path_and_restores_the_switch(tmp_path):
-    # numba's import costs more than its kernels save while pyarrow decodes (see _cli.score.score).
+def test_score_uses_the_compiled_kernels_and_leaves_the_settings_alone(tmp_path):
     n = 200_000
     rng = np.random.default_rng(3)
     y = (rng.uniform(size=n) < 0.3).astype(np.int8)
@@ -505,16 +504,70 @@ def test_score_stays_on_the_numpy_fast_path_and_restores_the_switch(tmp_path):
     path = tmp_path / "preds.npz"
     np.savez(path, label=y, pred=p)
     code = (
-        "import sys, logloss; from logloss._cli import main; "
+        "import sys, logloss; from logloss._cli import main; from logloss._numpy import kernels; "
         f"rc = main(['score', {str(path)!r}, '--quiet', '--format', 'json']); "
-        "print(rc, 'numba' in sys.modules, logloss.get_config()['engine'])"
+        "print(rc, 'numba' in sys.modules, kernels.active_path(), logloss.get_config()['engine'])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    rc, imported, switch = out.stdout.split()[-3:]
+    rc, imported, path_name, switch = out.stdout.split()[-4:]
     assert rc == "0" and imported == "False"
-    assert switch == logloss.get_config()["engine"]  # the scoped setting is restored
+    from logloss._numpy import kernels
+
+    assert path_name == str(kernels.active_path())  # None only where no kernel was built
+    assert switch == logloss.get_config()["engine"]  # the caller's setting, untouched
     total = math.fsum(-math.log(q) if t else -math.log1p(-q) for t, q in zip(y, p)) / n
     assert f'"log_loss": {total!r}'[:24] in out.stdout
+
+
+@pytest.mark.parametrize("by", ["seg", "seg,dev", "dict"])
+@pytest.mark.parametrize("logits", [False, True])
+def test_by_on_the_kernels_equals_by_on_numpy(tmp_path, capsys, monkeypatch, logits, by):
+    """Grouped sums in one kernel pass against the sorted per-group path, over several batches,
+    with weights, rejected rows (--on-invalid skip), a zero weight and an infinite loss."""
+    import logloss
+    import logloss._cli.sources as io_module
+
+    monkeypatch.setattr(io_module, "BATCH_ROWS", 1 << 13)
+    rng = np.random.default_rng(11)
+    n = 5 * (1 << 13) + 123
+    y = (rng.uniform(size=n) < 0.4).astype(np.int64)
+    p = rng.uniform(-6, 6, n) if logits else rng.uniform(0.001, 0.999, n)
+    w = rng.uniform(0, 3, n)
+    w[7] = 0.0
+    if not logits:
+        y[100], p[100] = 1, 0.0  # an infinite loss in group seg[100]
+    p[5000] = np.nan  # rejected
+    seg = pa.array(rng.choice(["a", "b", "c", "d", "e", None], n))
+    if by == "dict":  # a dictionary-encoded column: its own dictionary gives the codes
+        seg = seg.dictionary_encode()
+    path = tmp_path / "x.parquet"
+    pq.write_table(table(label=y, pred=p, w=w, seg=seg, dev=rng.choice(["x", "y"], n)), path)
+    argv = [path, "--weight", "w", "--on-invalid", "skip"]
+    for column in ("seg", "dev") if by == "seg,dev" else ("seg",):
+        argv += ["--by", column]
+    argv += ["--logits"] if logits else []
+    import logloss._cli.score as score_module
+    from logloss._numpy import kernels
+
+    used = []
+    original = score_module._add_grouped_sums
+    monkeypatch.setattr(score_module, "_add_grouped_sums",
+                        lambda *a, **k: used.append(original(*a, **k)) or used[-1])
+    fast = run_json(capsys, *argv)
+    assert used and all(used) == (kernels.module() is not None)
+    with logloss.config_context(engine="numpy"):
+        slow = run_json(capsys, *argv)
+    assert fast["rows_rejected"] == slow["rows_rejected"] == 1
+    assert len(fast["groups"]) == len(slow["groups"]) == (12 if by == "seg,dev" else 6)
+    for a, b in zip(fast["groups"], slow["groups"]):
+        assert a["group"] == b["group"] and a["rows_scored"] == b["rows_scored"]
+        assert a["infinite"] == b["infinite"] and a["positives"] == b["positives"]
+        for field in ("log_loss", "total_weight", "calibration", "base_rate"):
+            if b[field] is None or math.isinf(b[field]):
+                assert a[field] == b[field], field
+            else:
+                assert a[field] == pytest.approx(b[field], rel=1e-13), field
+    assert sum(g["infinite"] for g in fast["groups"]) == (0 if logits else 1)
 
 
 @pytest.mark.parametrize("bad", [None, ("p", 1.5), ("p", float("nan")), ("y", 3), ("inf", None)])

@@ -14,6 +14,7 @@ import pytest
 
 import logloss
 from logloss._numpy import chunked as _fast
+from logloss._numpy.kernels import set_cpu_path, supported_paths
 
 from .. import reference as ref
 
@@ -21,18 +22,22 @@ rng = np.random.default_rng(314)
 N = 3001  # not a multiple of the chunk or of the group of 64
 
 
-@pytest.fixture(params=[1, 2, "numba"], ids=["numpy-1thread", "numpy-2threads", "numba"], autouse=True)
+@pytest.fixture(params=[1, 2, *[f"kernels-{name}" for name in supported_paths()]],
+                ids=["numpy-1thread", "numpy-2threads", *[f"kernels-{name}" for name in supported_paths()]],
+                autouse=True)
 def small_chunks(monkeypatch, request):
-    """NumPy path with small chunks (one or two threads), or the numba kernels (512-sample blocks)."""
+    """NumPy path with small chunks (one or two threads), or the compiled kernels (512-sample
+    blocks) on each CPU path this machine runs."""
     monkeypatch.setattr(_fast, "CHUNK", 320)
     monkeypatch.setattr(_fast, "HARD_CHUNK", 320)
     monkeypatch.setattr(_fast, "MIN_SIZE", 0)
     monkeypatch.setattr(_fast, "_pool", None)
-    if request.param == "numba":
-        pytest.importorskip("numba")
+    if str(request.param).startswith("kernels-"):
         logloss.set_config(engine="auto")
-        monkeypatch.setattr(_fast, "NUMBA_MIN_SIZE", 0)
-        assert _fast.numba_kernels() is not None
+        monkeypatch.setattr(_fast, "KERNEL_MIN_SIZE", 0)
+        set_cpu_path(request.param.removeprefix("kernels-"))
+        request.addfinalizer(lambda: set_cpu_path(None))
+        assert _fast.compiled_kernels() is not None
     else:
         logloss.set_config(engine="numpy")
         logloss.set_config(threads=request.param)
@@ -250,7 +255,8 @@ def test_hard_label_sums_match_an_independent_reference(label_dtype, pred_dtype,
 def test_hard_label_sums_loss_is_loss_sums_bit_for_bit():  # with the same chunks
     y = (rng.uniform(size=N) < 0.4).astype(np.int8)
     p = rng.uniform(size=N).astype(np.float32)
-    assert _fast.hard_label_sums(y, p)[0] == _fast.loss_sums(y, p, from_logits=False)[0]
+    with logloss.config_context(engine="numpy"):  # the NumPy path's two entries
+        assert _fast.hard_label_sums(y, p)[0] == _fast.loss_sums(y, p, from_logits=False)[0]
 
 
 @pytest.mark.parametrize("spoil", ["p_nan", "p_above_1", "p_negative", "label_2", "label_minus_1",

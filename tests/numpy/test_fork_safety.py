@@ -1,8 +1,8 @@
 """A call after a fork, a spawn or inside a multiprocessing.Pool must neither hang nor be killed.
 
-The parent calls first, so its thread pool (and numba's compiled kernels) exist before the child
-is made: a forked child inherits the pool's bookkeeping without its threads, and a process that
-had launched a GNU OpenMP region is killed when its forked child launches another.
+The parent calls first, so its thread pool (and the compiled kernels) exist before the child is
+made: a forked child inherits the pool's bookkeeping without its threads. (The C kernels start no
+thread of their own; the numba kernels they replaced were killed by GNU OpenMP in a forked child.)
 """
 
 from __future__ import annotations
@@ -19,21 +19,13 @@ import numpy as np
 import pytest
 
 import logloss
-from logloss._numpy import chunked
+from logloss._numpy import chunked, kernels
 
-N = 1 << 17  # above chunked.MIN_SIZE and NUMBA_MIN_SIZE: the pooled paths are taken
+N = 1 << 17  # above chunked.MIN_SIZE and KERNEL_MIN_SIZE: the pooled paths are taken
 TIMEOUT = 120  # seconds; a hang fails the test instead of blocking the suite
 
-def _numba_installed() -> bool:
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 ENGINES = ["numpy", pytest.param("kernels", marks=pytest.mark.skipif(
-    not _numba_installed(), reason="numba is not installed (pip install logloss[fast])"))]
+    not kernels.supported_paths(), reason="no compiled kernels were built (no C compiler at install)"))]
 
 
 def _inputs():
@@ -67,7 +59,7 @@ def _parent_call(engine: str, expected: float) -> None:
     assert _score(engine) == pytest.approx(expected, rel=1e-14)
     if engine == "kernels":
         with logloss.config_context(engine=engine):
-            assert chunked.numba_kernels() is not None  # the compiled path really ran in the parent
+            assert chunked.compiled_kernels() is not None  # the compiled path really ran in the parent
 
 
 @contextlib.contextmanager

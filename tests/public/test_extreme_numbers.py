@@ -126,9 +126,9 @@ def test_clip_is_the_same_on_every_library(foreign):
 
 # ---------------------------------------------------------------- extreme weights and logits
 
-BIG = 1 << 16  # above the chunked and numba thresholds: the fast paths are exercised
+BIG = 1 << 16  # above the chunked and kernel thresholds: the fast paths are exercised
 
-ENGINES = ["numpy", "kernels"]  # "kernels" is the NumPy fast path where numba is missing
+ENGINES = ["numpy", "kernels"]  # "kernels" is the NumPy fast path where no kernel was built
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -55,6 +55,29 @@ def group_codes(arrays, keep, names=None):
     return inverse.reshape(-1), keys
 
 
+def one_column_codes(array, keep, name):
+    """For one --by column: per-row group numbers and the keys they stand for, as group_codes
+    gives them, but from pyarrow's dictionary encoding alone (a hash table, no sort), or from the
+    column's own dictionary where it is dictionary-encoded. The keys may include values no kept
+    row has (their groups are empty) and may repeat a key; callers merge groups by key."""
+    import pyarrow as pa
+
+    if not is_arrow(array):
+        array = pa.array(array)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if not pa.types.is_dictionary(array.type):
+        if _is_nested(array.type):
+            return group_codes([array], keep, [name])  # its UsageError
+        array = array.dictionary_encode()
+    values = _plain_values(array.dictionary) + [None]
+    indices = array.indices
+    if indices.null_count:
+        indices = indices.fill_null(len(values) - 1)
+    codes = numpy_view(indices)
+    return (codes if keep is None else codes[keep]), [(value,) for value in values]
+
+
 def _is_nested(kind) -> bool:
     import pyarrow as pa
 

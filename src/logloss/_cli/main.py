@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .. import __version__
+from .._about import config_text
 
 from .runs import (
     EXIT_BROKEN_PIPE,
@@ -22,12 +22,23 @@ from .runs import (
 )
 
 
+class _Version(argparse.Action):
+    """--version: the version and ``logloss.show_config()``'s lines, computed only when asked."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(config_text())
+        parser.exit()
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="logloss",
         description="Exact binary cross-entropy (log loss): explained, and computed without clipping.",
     )
-    parser.add_argument("--version", action="version", version=f"logloss {__version__}")
+    parser.add_argument("--version", action=_Version, help="show the version, engine, CPU path and threads, and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     explain = commands.add_parser(
         "explain",

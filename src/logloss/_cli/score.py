@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._accumulator import Accumulator, fast_batch_statistics
+from .._accumulator import Accumulator, GroupedStatistics, fast_batch_statistics
 from .._core.checks import InfiniteLossWarning
-from .._core.config import config_context
 from .batches import (
     REASON_TEXT,
     LabelMapper,
@@ -32,9 +31,8 @@ from .batches import (
     numeric_values,
 )
 from .columns import Options, pick_columns
-from .groups import group_codes
+from .groups import group_codes, one_column_codes
 from .sources import DataError, Reread, Source, UsageError, unreadable
-
 
 # -- the run -------------------------------------------------------------------------------
 
@@ -56,6 +54,7 @@ class Result:
     rejected: dict = field(default_factory=dict)
     by: list[str] = field(default_factory=list)
     label_mapping: dict | None = None
+    grouped: GroupedStatistics = field(default_factory=GroupedStatistics)  # --by on the kernels
     ignored_files: int = 0
 
 
@@ -148,11 +147,7 @@ def score(sources: list[Source], options: Options, progress=None, rereads=None) 
     """Score every source; raises UsageError/DataError, or Reread when a source must be read
     again another way (``rereads`` maps a source name to the changes asked for so far).
     ``progress(rows, bytes)`` is optional."""
-    # Batches stream while pyarrow decodes on the other core: numba's import and its OpenMP
-    # threads cost more time and memory than its kernels save here (benchmarks/
-    # results-design-choices.txt), so the CLI stays on the NumPy fast path.
-    with config_context(engine="numpy"):
-        return _score_sources(sources, options, progress, rereads or {})
+    return _score_sources(sources, options, progress, rereads or {})
 
 
 def apply_rereads(sources, rereads: dict) -> None:
@@ -223,6 +218,11 @@ def _score_sources(sources, options, progress, rereads) -> Result:
         result.rows_read += n
         _score_batch(batch, columns, path, offset, n, options, labels, result)
     if options.by:
+        for key, stats in result.grouped.items():  # batches the grouped kernel took
+            accumulator = result.groups.get(key)
+            if accumulator is None:
+                accumulator = result.groups[key] = _new_accumulator(options)
+            accumulator.statistics.merge(stats)
         for accumulator in result.groups.values():
             result.overall.merge(accumulator)
     if labels is not None:
@@ -280,6 +280,8 @@ def _score_batch(batch, columns, path, offset, n, options, labels, result):
     if not options.by:
         result.overall.update(y, p, sample_weight=w)
         return
+    if _add_grouped_sums(y, p, w, keep, batch, options, result):
+        return
     codes, keys = group_codes([batch[c] for c in options.by], keep, options.by)
     order = np.argsort(codes, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(keys)))])
@@ -293,6 +295,20 @@ def _score_batch(batch, columns, path, offset, n, options, labels, result):
         if accumulator is None:
             accumulator = result.groups[key] = _new_accumulator(options)
         accumulator.update(y[a:b], p[a:b], sample_weight=None if w is None else w[a:b])
+
+
+def _add_grouped_sums(y, p, w, keep, batch, options, result) -> bool:
+    """Every group's statistics of the batch in one pass of the compiled kernels (all threads),
+    kept as arrays across batches; False when the run asks for accumulators of its own (--clip,
+    --convention) or the kernels are not built or decline the batch (the caller then sorts it by
+    group). One column is encoded by pyarrow's hash table alone."""
+    if options.make_accumulator is not None:
+        return False
+    if len(options.by) == 1:
+        codes, keys = one_column_codes(batch[options.by[0]], keep, options.by[0])
+    else:
+        codes, keys = group_codes([batch[c] for c in options.by], keep, options.by)
+    return result.grouped.add_batch(y, p, w, codes, keys, from_logits=options.logits)
 
 
 # -- reporting -----------------------------------------------------------------------------

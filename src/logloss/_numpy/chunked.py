@@ -17,11 +17,12 @@ The per-sample formulas are float64 and write ``log1p(-p)`` as ``log(s) + c/s`` 
 ``s = fl(1 - p)`` and ``c = (1 - p) - s`` exact (Fast2Sum): every loss term is
 non-negative, so a few roundings per sample keep the sum within ~1e-15 relative.
 
-With numba installed (``pip install logloss[fast]``), inputs of ``NUMBA_MIN_SIZE`` samples or
-more go instead to the compiled kernels of ``numba_kernels`` (one fused pass, vectorized ``log`` and
-``exp``, spread over the same pool of threads), which also serve ``reduction="none"`` for hard labels (each loss within 1 ulp). numba is
-imported on the first such call, never by ``import logloss``; the setting ``engine="numpy"``
-(``logloss.config_context``, or ``LOGLOSS_ENGINE=numpy``) keeps everything on NumPy.
+Where the compiled kernels were built (``kernels/kernels.c``, at install time), inputs of
+``KERNEL_MIN_SIZE`` samples or more go instead to them (one fused pass per block, vectorized
+``log`` and ``exp``, every label dtype widened a block at a time), split into one range per
+thread of this module's pool; they also serve ``reduction="none"`` for hard labels (each loss
+within 1 ulp) and grouped sums. The setting ``engine="numpy"`` (``logloss.config_context``, or
+``LOGLOSS_ENGINE=numpy``) keeps everything on NumPy.
 
 ``reduction="none"`` without options (no weight, clip, smoothing or pos_weight) from logits, and
 with soft labels from probabilities, is computed here too, chunk by chunk on all cores, with only
@@ -45,6 +46,7 @@ from .._core.config import available_cpus, engine, thread_count
 from .._core.constants import LN2, PRODUCT_TOLERANCE, UNIT_ROUNDOFF
 from .._core.precision import extended_dtype
 from . import elementwise as ew
+from . import kernels as _kernel_paths
 
 CHUNK = 1 << 15  # samples per chunk: ~256 KB per float64 buffer, L2-sized
 HARD_CHUNK = 1 << 17  # hard_label_sums' chunks: fewer NumPy calls per sample (see there)
@@ -52,10 +54,8 @@ GROUP = 64  # factors per product
 MIN_SIZE = 1 << 14  # below this the reference path is as fast and simpler
 TOLERANCE = PRODUCT_TOLERANCE
 _U = UNIT_ROUNDOFF
-NUMBA_MIN_SIZE = 1 << 16  # below this, numba's call overhead and thread start-up do not pay
-_NUMBA_LABELS = (np.bool_, np.int8, np.uint8, np.float32, np.float64)  # each dtype is a compilation
+KERNEL_MIN_SIZE = 1 << 12  # below this the reference path is as fast
 
-_kernels = None  # the numba_kernels module once imported, False when numba is not installed
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
@@ -102,70 +102,74 @@ def run_in_ranges(function, n: int, chunk: int, *args) -> list:
     return [future.result() for future in futures]
 
 
-# ---------------------------------------------------------------- compiled kernels (numba)
+# ---------------------------------------------------------------- compiled kernels (C)
+
+# dtype codes of kernels.c, by (kind, itemsize): every label, prediction and weight dtype is
+# widened there one block at a time, never copied here.
+_CODES = {("b", 1): 0, ("i", 1): 1, ("i", 2): 2, ("i", 4): 3, ("i", 8): 4, ("u", 1): 5, ("u", 2): 6,
+          ("u", 4): 7, ("u", 8): 8, ("f", 2): 9, ("f", 4): 10, ("f", 8): 11}
+_F32, _F64 = 10, 11
 
 
-def numba_kernels():
-    """The ``numba_kernels`` module, or None when numba is missing or the engine is "numpy"."""
-    global _kernels
+def compiled_kernels():
+    """The active CPU path's kernel module, or None when none was built or the engine is "numpy"."""
     if engine() == "numpy":
         return None
-    if _kernels is None:
-        try:
-            from . import numba_kernels as module
-        except ImportError:
-            _kernels = False
-        else:
-            _kernels = module
-    return _kernels or None
+    return _kernel_paths.module()
 
 
-def _numba_inputs(y, x, w):
-    """The kernels' module and y (bools viewed as uint8), or None when they do not apply."""
-    if x.size < NUMBA_MIN_SIZE or y.dtype.type not in _NUMBA_LABELS:
+def _code(array: np.ndarray) -> int | None:
+    if not array.dtype.isnative:
         return None
-    if w is not None and w.dtype != np.float64:
-        return None
-    kernels = numba_kernels()
+    return _CODES.get((array.dtype.kind, array.dtype.itemsize))
+
+
+def kernel_sums(y, x, w, *, from_logits: bool, result_float32: bool = False, stats: bool = False):
+    """(loss, weight, label, prediction) sums of flat arrays on the compiled kernels (labels and
+    predictions weighted; the prediction of a logit is its sigmoid; the last two only with
+    ``stats``), or None when the kernels are missing or cannot vouch for the input.
+
+    ``result_float32``: the caller rounds the loss to float32, so float32 predictions may take
+    the kernels' float32 bounds (2**-30 relative per block instead of 1e-14)."""
+    kernels = compiled_kernels()
     if kernels is None:
         return None
-    return kernels, (y.view(np.uint8) if y.dtype == np.bool_ else y)
+    yt, xt = _code(y), _code(x)
+    wt = _F64 if w is None else _code(w)
+    if yt is None or xt not in (_F32, _F64) or wt is None:
+        return None
+    f32 = result_float32 and xt == _F32
 
+    def run(lo, hi):
+        return kernels.sums(y, yt, x, xt, w, wt, lo, hi, from_logits, f32, stats), hi - lo
 
-def _run_kernel(kernel, chunk: int, per_sample: tuple, per_chunk: tuple) -> None:
-    """Call a compiled kernel on ranges of whole chunks, one range per worker of our pool.
-
-    The kernels are serial and release the GIL; spreading them here instead of through numba's
-    threading layer keeps one pool, rebuilt after a fork, and lets several Python threads call
-    at once (see numba_kernels)."""
-    chunks = per_chunk[0].size
-    workers = _workers(chunks)
-    if workers == 1:
-        kernel(*per_sample, *per_chunk)
-        return
-    bounds = [chunks * i // workers for i in range(workers + 1)]
-    futures = [
-        _executor().submit(kernel, *(a[c0 * chunk:c1 * chunk] for a in per_sample),
-                           *(a[c0:c1] for a in per_chunk))
-        for c0, c1 in zip(bounds, bounds[1:]) if c0 < c1
-    ]
-    for future in futures:
-        future.result()
-
-
-def _numba_sums(kernels, y, x, w, from_logits: bool) -> tuple[float, float] | None:
-    chunks = -(-x.size // kernels.CHUNK)
-    totals, weights = np.empty(chunks), np.empty(chunks)
-    status = np.empty(chunks, dtype=np.int64)
-    if w is None:
-        kernel = kernels.logit_sums if from_logits else kernels.probability_sums
-        _run_kernel(kernel, kernels.CHUNK, (y, x), (totals, weights, status))
-    else:
-        kernel = kernels.weighted_logit_sums if from_logits else kernels.weighted_probability_sums
-        _run_kernel(kernel, kernels.CHUNK, (y, x, w), (totals, weights, status))
-    if status.max() != kernels.OK:
+    parts = run_in_ranges(run, x.size, kernels.CHUNK)
+    if any(status != kernels.OK for (status, _), _ in parts):
         return None  # invalid input or an infinite loss: the reference path reports it
-    return _exact_totals(totals, weights, kernels.CHUNK, w is not None)
+    totals = [r[0] + r[1] for (_, r), _ in parts]
+    weights = [r[2] + r[3] for (_, r), _ in parts]
+    # As _exact_totals, per range: a weighted sum below SMALLEST per sample may hold products
+    # that lost bits to subnormals; above LARGEST the ranges' sum could overflow.
+    if not (max(totals) < LARGEST and max(weights) < LARGEST):
+        return None
+    if w is not None and any(t < n * SMALLEST and v != 0 for t, v, (_, n) in zip(totals, weights, parts)):
+        return None
+    return tuple(math.fsum(v for (_, r), _ in parts for v in r[2 * i: 2 * i + 2]) for i in range(4))
+
+
+def statistics_sums(y_true, y_pred, *, from_logits: bool, sample_weight=None):
+    """(loss, weight, label, prediction) sums in one pass on the compiled kernels (labels and
+    predictions weighted, a logit's prediction its sigmoid), or None: no kernels, small or
+    unusual input, or input they cannot vouch for."""
+    y, x = _flat(y_true), _flat(y_pred)
+    if y is None or x is None or y_true.shape != y_pred.shape or x.size < KERNEL_MIN_SIZE:
+        return None
+    w = None
+    if sample_weight is not None:
+        w = _flat(sample_weight)
+        if w is None or sample_weight.shape != y_true.shape:
+            return None
+    return kernel_sums(y, x, w, from_logits=from_logits, stats=True)
 
 
 # A chunk's float64 sums are exact enough only away from the ends of the float range: below
@@ -188,23 +192,71 @@ def _exact_totals(totals, weights, chunk: int, weighted: bool) -> tuple[float, f
 
 
 def hard_label_losses(y_true, y_pred, *, from_logits: bool) -> np.ndarray | None:
-    """``reduction="none"`` for hard labels (numba, each loss within 1 ulp), or None otherwise."""
+    """``reduction="none"`` for hard labels (compiled kernels, each loss within 1 ulp), or None."""
     y, x = _flat(y_true), _flat(y_pred)
-    if y is None or x is None or y_true.shape != y_pred.shape:
+    if y is None or x is None or y_true.shape != y_pred.shape or x.size < KERNEL_MIN_SIZE:
         return None
-    if x.dtype not in (np.float64, np.float32):
+    kernels = compiled_kernels()
+    yt, xt = _code(y), _code(x)
+    if kernels is None or yt is None or xt not in (_F32, _F64):
         return None
-    found = _numba_inputs(y, x, None)
-    if found is None:
-        return None
-    kernels, y = found
     out = np.empty(x.shape, dtype=x.dtype)
-    status = np.empty(-(-x.size // kernels.CHUNK), dtype=np.int64)
-    kernel = kernels.hard_logit_losses if from_logits else kernels.hard_probability_losses
-    _run_kernel(kernel, kernels.CHUNK, (y, x, out), (status,))
-    if status.max() != kernels.OK:
+
+    def run(lo, hi):
+        return kernels.losses(y, yt, x, xt, out, xt, lo, hi, from_logits)
+
+    if any(status != kernels.OK for status in run_in_ranges(run, x.size, kernels.CHUNK)):
         return None  # soft labels, invalid input or an infinite loss
     return out.reshape(y_pred.shape)
+
+
+def grouped_sums(y, x, w, codes, groups: int, *, from_logits: bool) -> np.ndarray | None:
+    """Each group's sufficient statistics in one pass on all threads: an array (groups, 7) of
+    loss, weight, weighted label and weighted prediction sums (a logit's prediction is its
+    sigmoid), count, infinite losses and the unweighted label sum; or None (kernels missing,
+    invalid input, sums at the ends of the float range: the caller checks the batch the general
+    way). ``codes``: flat integer group numbers in [0, groups)."""
+    kernels = compiled_kernels()
+    if kernels is None:
+        return None
+    y, x, codes = (_flat(np.asarray(a)) for a in (y, x, codes))
+    w = None if w is None else _flat(np.asarray(w))
+    if y is None or x is None or codes is None:
+        return None
+    if not (y.size == x.size == codes.size and (w is None or w.size == x.size)):
+        return None
+    yt, xt, ct = _code(y), _code(x), _code(codes)
+    wt = _F64 if w is None else _code(w)
+    if yt is None or xt not in (_F32, _F64) or wt is None or codes.dtype.kind not in "iu":
+        return None
+
+    def run(lo, hi):  # one partial array per thread, merged below
+        partial = np.zeros(groups * kernels.GROUP_FIELDS)
+        return kernels.grouped(y, yt, x, xt, w, wt, codes, ct, groups, partial, lo, hi, from_logits), partial
+
+    parts = run_in_ranges(run, x.size, kernels.CHUNK)
+    if any(status != kernels.OK for status, _ in parts):
+        return None
+    partial = np.stack([p for _, p in parts]).reshape(len(parts), groups, kernels.GROUP_FIELDS)
+    out = np.empty((groups, 7))
+    for field in range(4):  # each (hi, lo) pair merged across threads with TwoSum
+        hi, lo = partial[0, :, 2 * field].copy(), partial[0, :, 2 * field + 1].copy()
+        for part in partial[1:]:
+            b = part[:, 2 * field]
+            s = hi + b
+            v = s - hi
+            with np.errstate(invalid="ignore"):
+                lo += (hi - (s - v)) + (b - v) + part[:, 2 * field + 1]
+            hi = s
+        with np.errstate(invalid="ignore"):
+            out[:, field] = np.where(np.isinf(hi), hi, hi + lo)
+    out[:, 4:] = partial[:, :, 8:11].sum(axis=0)
+    finite = out[:, 5] == 0  # groups with an infinite loss keep it: that sum is +inf on purpose
+    if not (np.all(out[finite, 0] < LARGEST) and np.all(out[:, 1] < LARGEST)):
+        return None  # as _exact_totals: sums near the top of the float range
+    if w is not None and np.any(finite & (out[:, 0] < out[:, 4] * SMALLEST) & (out[:, 1] != 0)):
+        return None  # products that may have lost bits to subnormals
+    return out
 
 
 # ---------------------------------------------------------------- reduction="none", chunked
@@ -532,24 +584,29 @@ def _flat(array) -> np.ndarray | None:
     return array.reshape(-1)
 
 
-def loss_sums(y_true, y_pred, *, from_logits: bool, sample_weight=None) -> tuple[float, float] | None:
-    """(sum of w * loss, sum of w) over all samples, or None to use the reference path."""
+def loss_sums(y_true, y_pred, *, from_logits: bool, sample_weight=None,
+              result_float32: bool = False) -> tuple[float, float] | None:
+    """(sum of w * loss, sum of w) over all samples, or None to use the reference path.
+    ``result_float32``: the caller rounds the loss to float32 (see :func:`kernel_sums`)."""
     y, x = _flat(y_true), _flat(y_pred)
-    if y is None or x is None or y_true.shape != y_pred.shape or x.size < MIN_SIZE:
-        return None
-    if x.dtype not in (np.float64, np.float32) or y.dtype.kind not in "biuf":
-        return None
-    if y.dtype.kind == "f" and y.dtype not in (np.float64, np.float32):
+    if y is None or x is None or y_true.shape != y_pred.shape:
         return None
     w = None
     if sample_weight is not None:
         w = _flat(sample_weight)
         if w is None or sample_weight.shape != y_true.shape or w.dtype.kind not in "biuf":
             return None
-    found = _numba_inputs(y, x, w)
-    if found is not None:
-        kernels, y = found
-        return _numba_sums(kernels, y, x, w, from_logits)
+    if compiled_kernels() is not None:
+        if x.size < KERNEL_MIN_SIZE:
+            return None
+        sums = kernel_sums(y, x, w, from_logits=from_logits, result_float32=result_float32)
+        return None if sums is None else sums[:2]
+    if x.size < MIN_SIZE:
+        return None
+    if x.dtype not in (np.float64, np.float32) or y.dtype.kind not in "biuf":
+        return None
+    if y.dtype.kind == "f" and y.dtype not in (np.float64, np.float32):
+        return None
     n = x.size
     chunks = -(-n // CHUNK)
     workers = _workers(chunks)
@@ -666,13 +723,15 @@ def binary_reduction(
         # the working precision.
         if sample_weight is not None:
             return None
-        # numba's kernels: hard labels only (the sum kernels' soft-label formulas are not
+        # The compiled kernels: hard labels only (the sum kernels' soft-label formulas are not
         # within 1 ulp per element).
         losses = hard_label_losses(y_true, y_pred, from_logits=from_logits)
         if losses is not None:
             return losses
         return per_element_losses(y_true, y_pred, from_logits=from_logits)
-    sums = loss_sums(y_true, y_pred, from_logits=from_logits, sample_weight=sample_weight)
+    result_float32 = getattr(y_pred, "dtype", None) == np.float32
+    sums = loss_sums(y_true, y_pred, from_logits=from_logits, sample_weight=sample_weight,
+                     result_float32=result_float32)
     if sums is None:
         return None
     total, weight = sums
@@ -680,4 +739,4 @@ def binary_reduction(
         if not weight > 0:
             return None  # the reference path raises the zero-total-weight error
         total /= weight
-    return (np.float32 if y_pred.dtype == np.float32 else np.float64)(total)
+    return (np.float32 if result_float32 else np.float64)(total)
