@@ -29,6 +29,7 @@ def binary_cross_entropy(
     reduction: str = "mean",
     axis=None,
     clip: float | None = None,
+    validate: bool = True,
 ):
     """Exact binary cross-entropy (log loss).
 
@@ -60,6 +61,12 @@ def binary_cross_entropy(
     clip : float, optional
         Off by default. When given, predictions are bounded to ``[clip, 1 - clip]``
         (for logits, to the logits of those), capping each loss at ``-log(clip)``.
+    validate : bool
+        PyTorch, JAX and TensorFlow arrays: ``False`` skips the value checks (NaN, labels or
+        probabilities outside [0, 1], bad weights) and the ``InfiniteLossWarning``, the only
+        steps that read values back to the host; a bad value then gives NaN or a meaningless
+        number instead of an error. Shapes, dtypes and options are still checked. NumPy input is
+        always checked.
 
     Returns
     -------
@@ -78,7 +85,7 @@ def binary_cross_entropy(
         return _array_api.binary_cross_entropy(
             y_true, y_pred, from_logits=from_logits, sample_weight=sample_weight,
             pos_weight=pos_weight, label_smoothing=label_smoothing, reduction=reduction,
-            axis=axis, clip=clip,
+            axis=axis, clip=clip, validate=validate,
         )
     reduction = check_reduction(reduction)
     options = dict(from_logits=from_logits, sample_weight=sample_weight, pos_weight=pos_weight,

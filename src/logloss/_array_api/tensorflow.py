@@ -99,3 +99,33 @@ def namespace() -> types.SimpleNamespace:
         stop_gradient=tf.stop_gradient,
         from_bits=lambda i: tf.bitcast(i, tf.float64),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The per-element loss as one tf.custom_gradient whose backward is the analytic gradient.
+
+
+def binary_losses(y, x, pw, *, from_logits, exact):
+    """Per-element losses in the working dtype of ``x`` (labels and pos_weight already in it)."""
+    from . import elementwise, fast
+
+    xp = namespace()
+
+    def forward(y, x, *maybe_pw):
+        pw = maybe_pw[0] if maybe_pw else None
+        losses, terms = fast.values(xp, y, x, pw, from_logits=from_logits)
+        if exact:
+            # float64: TensorFlow's log and exp are up to 2 ulp off; double-doubles.
+            function = elementwise.bce_logits if from_logits else elementwise.bce_probabilities
+            losses = function(xp, y, x, pw, accurate=True)
+
+        def backward(g):
+            grad_x = fast.gradient(xp, y, x, pw, terms, from_logits=from_logits)
+            grad_y, grad_pw = fast.label_gradients(xp, y, x, pw, terms, from_logits=from_logits)
+            grads = [g * grad_y, g * grad_x]
+            return grads + ([g * grad_pw] if pw is not None else [])
+
+        return losses, backward
+
+    arguments = (y, x) if pw is None else (y, x, pw)
+    return tf.custom_gradient(forward)(*arguments)

@@ -1,0 +1,334 @@
+"""PyTorch: binary cross-entropy as one ``torch.autograd.Function`` with the analytic backward.
+
+Imported only when a torch tensor comes in. Written in plain torch operations (no
+``array_api_compat``, no Python work per element), so ``torch.compile(..., fullgraph=True)``
+captures it whole: values are read back to the host only for the checks and the
+``InfiniteLossWarning``, once per call, and never with ``validate=False`` or while compiling.
+
+Forward: float32 (and float16/bfloat16, in float32) by the plain formulas of ``fast.py`` in the
+wider dtype, rounded once; float64 by ``elementwise`` (the two terms combined exactly), which
+measures within 1 ulp on PyTorch without double-double log/exp (its log, log1p and exp are
+within 1 ulp: tests/array_api/test_fast.py). The gradient is computed with the loss (it reuses
+e^-|z|) when autograd will need it; backward is then one multiply. A second derivative
+(``create_graph=True``) recomputes the gradient with differentiable operations.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .._core.checks import (
+    check_clip,
+    check_real_array,
+    check_nonempty,
+    check_pos_weight,
+    check_probability_scalar,
+    check_reduction,
+    check_same_shape,
+    check_sample_weight,
+    check_total_weight,
+)
+from .._core.inputs import prepare_binary
+from .._core.reduction import normalize_axis, warn_if_infinite
+from . import elementwise, fast
+
+
+def _xp():
+    """The array-API namespace of torch, for the double-double code shared with every library."""
+    import array_api_compat.torch
+
+    return array_api_compat.torch
+
+
+def _to_numpy(value):
+    if not isinstance(value, torch.Tensor):
+        return value
+    value = value.detach().cpu()
+    return (value.float() if value.dtype == torch.bfloat16 else value).numpy()
+
+
+def _work_dtype(dtype, device):
+    """(output dtype, working dtype)."""
+    wide = torch.float32 if device.type == "mps" else torch.float64
+    if not dtype.is_floating_point:
+        return wide, wide
+    if dtype == torch.float64:
+        return dtype, dtype
+    if dtype == torch.float32:
+        return dtype, wide
+    return dtype, torch.float32
+
+
+def _tensor(value, name, like):
+    if value is None or isinstance(value, torch.Tensor):
+        return value
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        check_real_array(name, array)
+    return torch.as_tensor(array, device=like.device)
+
+
+def _check_real(name, value):
+    if value.dtype.is_complex:
+        raise TypeError(
+            f"`{name}` must be an array of real numbers (bool, int or float). "
+            f"Received dtype {str(value.dtype).rpartition('.')[2]}. Take the real part or the magnitude first."
+        )
+
+
+def _logit_terms(x, work):
+    """(z, -z, -log sigmoid(z), -log sigmoid(-z)) in the working dtype.
+
+    Both terms share log1p(e^-|z|): -log sigmoid(+-z) = relu(-+z) + log1p(e^-|z|), one exp and
+    one log1p (PyTorch's softplus costs two of each on CPU)."""
+    z = x.to(work)
+    if x.dtype != work:
+        # Only +-inf lies beyond: it becomes a finite stand-in so that an absent term (0 * inf)
+        # is 0 without a guard; its loss still rounds to inf in the input dtype.
+        big = 1e300 if work == torch.float64 else 1e30
+        z = torch.clamp(z, -big, big)
+    minus_z = -z
+    shared = torch.log1p(torch.exp(-torch.abs(z)))
+    return z, minus_z, torch.relu(minus_z).add_(shared), torch.relu(z).add_(shared)
+
+
+_CHUNK = 1 << 16  # elements per block on CPU: the float64 temporaries stay in cache
+
+
+def _elementwise(y, x, pw, from_logits, exact, need_x, need_labels):
+    """(losses in the working dtype, d/dx in x's dtype, d/dy, d/dpw) for one block.
+
+    ``exact``: "double-double" (float64: log and exp carried as double-doubles, the terms combined
+    exactly), "hard" (float64, labels 0 or 1 by their dtype, no pos_weight: the loss is one
+    library value, -log p, -log(1 - p) or softplus, within 1 ulp on CPU) or None (float32 and
+    narrower, computed wider)."""
+    work = y.dtype
+    one_minus_y = 1 - y
+    weighted_y = y if pw is None else pw * y
+    grad_x = positive = negative = None
+    if from_logits:
+        z, minus_z, positive, negative = _logit_terms(x, work)
+        if exact == "double-double":
+            losses = elementwise.bce_logits(_xp(), y, z, pw, accurate=True)
+        elif exact == "hard":
+            losses = torch.where(y != 0, positive, negative)
+        else:
+            # pw*y*(-log sigmoid(z)) + (1 - y)*(-log sigmoid(-z)): two non-negative terms.
+            losses = torch.addcmul(weighted_y * positive, one_minus_y, negative)
+        if need_x:
+            grad_x = torch.addcmul(one_minus_y * torch.sigmoid(z), weighted_y, torch.sigmoid(minus_z), value=-1)
+    else:
+        p = x.to(work)
+        if exact == "double-double":
+            losses = elementwise.bce_probabilities(_xp(), y, p, pw, accurate=True)
+        elif exact == "hard":
+            losses = torch.where(y != 0, -torch.log(p), -torch.log1p(-p))
+        else:
+            losses = fast.loss_probabilities(torch, y, pw, torch.log(p), torch.log1p(-p))
+        if need_x:
+            grad_x = fast.grad_probabilities(torch, y, p, pw)
+        if need_labels:
+            positive, negative = -torch.log(p), -torch.log1p(-p)
+    grad_y = grad_pw = None
+    if need_labels:
+        grad_y = (positive if pw is None else pw * positive) - negative
+        grad_pw = None if pw is None else y * positive
+    return losses, None if grad_x is None else grad_x.to(x.dtype), grad_y, grad_pw
+
+
+def _blocks(n, device):
+    if device.type != "cpu" or n <= 2 * _CHUNK or torch.compiler.is_compiling():
+        return [slice(0, n)]
+    return [slice(start, min(start + _CHUNK, n)) for start in range(0, n, _CHUNK)]
+
+
+class _Loss(torch.autograd.Function):
+    """The per-element losses (``total=False``) or their sum (``total=True``) in the working
+    dtype, from labels already in it and predictions in any float dtype; the gradient comes back
+    in the predictions' dtype. On CPU, large inputs go block by block: each float64 temporary
+    then stays in cache instead of being a fresh allocation of the whole size."""
+
+    @staticmethod
+    def forward(ctx, y, x, pw, from_logits, exact, total):
+        need_x = ctx.needs_input_grad[1]
+        need_labels = ctx.needs_input_grad[0] or ctx.needs_input_grad[2]
+        shape = x.shape
+        blocks = _blocks(x.numel(), x.device)
+        if len(blocks) == 1:
+            losses, grad_x, grad_y, grad_pw = _elementwise(y, x, pw, from_logits, exact, need_x, need_labels)
+            result = torch.sum(losses) if total else losses
+        else:
+            flat = [None if v is None else v.reshape(-1) for v in (y, x, pw)]
+            grad_x = torch.empty(shape, dtype=x.dtype, device=x.device) if need_x else None
+            grad_y = torch.empty(shape, dtype=y.dtype, device=y.device) if need_labels else None
+            grad_pw = torch.empty(shape, dtype=y.dtype, device=y.device) if need_labels and pw is not None else None
+            outputs = [None if g is None else g.view(-1) for g in (grad_x, grad_y, grad_pw)]
+            sums = torch.empty(len(blocks), dtype=y.dtype, device=y.device) if total else None
+            result = sums if total else torch.empty(shape, dtype=y.dtype, device=y.device)
+            flat_result = None if total else result.view(-1)
+            for k, block in enumerate(blocks):
+                parts = _elementwise(*(None if v is None else v[block] for v in flat), from_logits, exact,
+                                     need_x, need_labels)
+                if total:
+                    sums[k] = torch.sum(parts[0])
+                else:
+                    flat_result[block] = parts[0]
+                for out, part in zip(outputs, parts[1:]):
+                    if out is not None:
+                        out[block] = part
+            if total:
+                result = torch.sum(sums)
+        ctx.from_logits = from_logits
+        ctx.save_for_backward(y, x, pw, grad_x, grad_y, grad_pw)
+        return result
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        y, x, pw, grad_x, grad_y, grad_pw = ctx.saved_tensors
+        result_x = result_y = result_pw = None
+        if ctx.needs_input_grad[1]:
+            if torch.is_grad_enabled():
+                # create_graph=True: a gradient autograd can differentiate again.
+                function = elementwise.grad_logits if ctx.from_logits else elementwise.grad_probabilities
+                grad_x = function(torch, y, x.to(y.dtype), pw).to(x.dtype)
+            result_x = grad_x * grad_output.to(x.dtype)
+        if ctx.needs_input_grad[0]:
+            result_y = grad_y * grad_output
+        if ctx.needs_input_grad[2]:
+            result_pw = grad_pw * grad_output
+        return result_y, result_x, result_pw, None, None, None
+
+
+def _weighted(losses, weight):
+    if weight is None:
+        return losses
+    # A zero weight removes the sample even if its loss is +inf (0 * inf would be NaN).
+    return torch.where(weight == 0, torch.zeros_like(losses), weight * losses)
+
+
+def binary_cross_entropy(
+    y_true, y_pred, *, from_logits, sample_weight, pos_weight, label_smoothing, reduction, axis, clip,
+    validate=True,
+):
+    reduction = check_reduction(reduction)
+    smoothing = check_probability_scalar("label_smoothing", label_smoothing)
+    bound = check_clip(clip)
+    reference = next(v for v in (y_pred, y_true, sample_weight, pos_weight) if isinstance(v, torch.Tensor))
+    x = _tensor(y_pred, "y_pred", reference)
+    y = _tensor(y_true, "y_true", reference)
+    pw = _tensor(pos_weight, "pos_weight", reference)
+    weight = _tensor(sample_weight, "sample_weight", reference)
+    _check_real("y_true", y)
+    _check_real("y_pred", x)
+    shape = tuple(y.shape)
+    if shape != tuple(x.shape):
+        check_same_shape("y_true", np.empty(shape), "y_pred", np.empty(tuple(x.shape)))
+    if reduction == "mean" and math.prod(shape) == 0:
+        check_nonempty("y_true", np.empty(shape), reduction)
+    for name, value, check in (("pos_weight", pw, check_pos_weight), ("sample_weight", weight, check_sample_weight)):
+        if value is None:
+            continue
+        _check_real(name, value)
+        try:
+            broadcast = torch.broadcast_shapes(tuple(value.shape), shape)
+        except RuntimeError:
+            broadcast = None
+        if broadcast is None or (name == "sample_weight" and tuple(broadcast) != shape):
+            check(np.ones(tuple(value.shape)), shape)
+    axes = normalize_axis(axis, len(shape))
+    output, work = _work_dtype(x.dtype, x.device)
+    yw = y.to(work)
+    # (The predictions are widened inside the Function, so their gradient comes back in their dtype.)
+    xw = x if x.dtype.is_floating_point else x.to(work)
+    pww = None if pw is None else pw.to(work)
+    ww = None if weight is None else weight.to(work)
+    check = validate and not torch.compiler.is_compiling()
+    ok = _values_ok(yw, xw, pww, ww, from_logits) if check else None
+
+    if smoothing:
+        yw = yw * (1 - smoothing) + smoothing / 2
+    if bound is not None:
+        xw = xw.to(work)
+        if from_logits:
+            limit = math.log(bound) - math.log1p(-bound)
+            xw = torch.clamp(xw, limit, -limit)
+        else:
+            xw = torch.clamp(xw, bound, 1 - bound)
+    if pww is not None:
+        pww = torch.broadcast_to(pww, shape)
+    exact = None
+    if output == torch.float64:
+        statically_hard = not (y.dtype.is_floating_point or y.dtype.is_complex) and pw is None and not smoothing
+        exact = "hard" if statically_hard and x.device.type == "cpu" else "double-double"
+    if reduction != "none" and axes is None and ww is None:
+        # The training step: the sum comes out of the Function, the gradient is one multiply.
+        result = _Loss.apply(yw, xw, pww, from_logits, exact, True)
+        if reduction == "mean":
+            result = result / math.prod(shape)
+        def per_element():
+            with torch.no_grad():
+                return _elementwise(yw, xw, pww, from_logits, exact, False, False)[0]
+
+        return _finish(result, per_element, ok, check, reduction, None, axes, output,
+                       (y_true, y_pred, sample_weight, pos_weight, from_logits, label_smoothing, clip))
+    losses = _Loss.apply(yw, xw, pww, from_logits, exact, False)
+    weighted = _weighted(losses, None if ww is None else torch.broadcast_to(ww, shape))
+    total_weight = None
+    if reduction == "none":
+        result = weighted
+    else:
+        dims = tuple(range(len(shape))) if axes is None else axes
+        result = torch.sum(weighted, dim=dims) if dims else weighted
+        if reduction == "mean":
+            if ww is None:
+                result = result / math.prod([shape[d] for d in dims])
+            else:
+                total_weight = torch.sum(torch.broadcast_to(ww, shape), dim=dims) if dims else torch.broadcast_to(ww, shape)
+                if check:
+                    ok = ok & torch.all(total_weight > 0)
+                result = result / total_weight
+    return _finish(result, weighted, ok, check, reduction, total_weight, axes, output,
+                   (y_true, y_pred, sample_weight, pos_weight, from_logits, label_smoothing, clip))
+
+
+def _finish(result, weighted, ok, check, reduction, total_weight, axes, output, arguments):
+    if check:
+        # One read-back for every check and the warning: NaN, out-of-range values, zero total weight.
+        flags = torch.stack([ok, torch.any(torch.isinf(result))]).tolist()
+        if not flags[0]:
+            y_true, y_pred, sample_weight, pos_weight, from_logits, label_smoothing, clip = arguments
+            prepare_binary(
+                _to_numpy(y_true), _to_numpy(y_pred), from_logits=from_logits,
+                sample_weight=_to_numpy(sample_weight), pos_weight=_to_numpy(pos_weight),
+                label_smoothing=label_smoothing, clip=clip,
+            )
+            if total_weight is not None:
+                check_total_weight(_to_numpy(total_weight), axes is not None)
+        if flags[1]:
+            if callable(weighted):  # a full reduction: the per-element losses, for the count
+                weighted = weighted()
+            warn_if_infinite(_to_numpy(weighted.detach()), _to_numpy(result.detach()), stacklevel=5)
+    return result.to(output)
+
+
+def _values_ok(y, x, pw, weight, from_logits):
+    """One boolean tensor, computed on the device: labels in [0, 1], predictions valid, weights valid."""
+    low, high = torch.aminmax(y) if y.numel() else (y.new_zeros(()), y.new_zeros(()))
+    ok = (low >= 0) & (high <= 1)
+    if x.numel():
+        if from_logits:
+            # NaN somewhere (or +inf and -inf together, then the exact check below decides).
+            ok = ok & ~torch.isnan(torch.sum(x))
+        else:
+            low, high = torch.aminmax(x)
+            ok = ok & (low >= 0) & (high <= 1)
+    if pw is not None and pw.numel():
+        low, high = torch.aminmax(pw)
+        ok = ok & (low > 0) & (high < math.inf)
+    if weight is not None and weight.numel():
+        low, high = torch.aminmax(weight)
+        ok = ok & (low >= 0) & (high < math.inf)
+    return ok
