@@ -81,11 +81,13 @@ def binary_cross_entropy(
         When the exact loss is +inf (``p = 0`` for a positive label or ``p = 1`` for
         a negative one). The infinity is returned, not clipped.
     """
+    if not isinstance(validate, (bool, np.bool_)):
+        raise ValueError(f"Invalid value for argument `validate`. Expected True or False. Received: validate={validate!r}")
     if _array_api.is_foreign(y_pred, y_true, sample_weight, pos_weight):
         return _array_api.binary_cross_entropy(
             y_true, y_pred, from_logits=from_logits, sample_weight=sample_weight,
             pos_weight=pos_weight, label_smoothing=label_smoothing, reduction=reduction,
-            axis=axis, clip=clip, validate=validate,
+            axis=axis, clip=clip, validate=bool(validate),
         )
     reduction = check_reduction(reduction)
     options = dict(from_logits=from_logits, sample_weight=sample_weight, pos_weight=pos_weight,

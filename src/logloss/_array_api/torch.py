@@ -149,12 +149,13 @@ class _Loss(torch.autograd.Function):
     """The per-element losses (``total=False``) or their sum (``total=True``) in the working
     dtype, from labels already in it and predictions in any float dtype; the gradient comes back
     in the predictions' dtype. On CPU, large inputs go block by block: each float64 temporary
-    then stays in cache instead of being a fresh allocation of the whole size."""
+    then stays in cache instead of being a fresh allocation of the whole size.
+
+    Returns (result, d/dx, d/dy, d/dpw); the derivatives are computed with the loss when
+    ``need_x`` / ``need_labels`` say autograd will ask for them, and are not differentiable."""
 
     @staticmethod
-    def forward(ctx, y, x, pw, from_logits, exact, total):
-        need_x = ctx.needs_input_grad[1]
-        need_labels = ctx.needs_input_grad[0] or ctx.needs_input_grad[2]
+    def forward(y, x, pw, from_logits, exact, total, need_x, need_labels):
         shape = x.shape
         blocks = _blocks(x.numel(), x.device)
         if len(blocks) == 1:
@@ -181,12 +182,18 @@ class _Loss(torch.autograd.Function):
                         out[block] = part
             if total:
                 result = torch.sum(sums)
-        ctx.from_logits = from_logits
-        ctx.save_for_backward(y, x, pw, grad_x, grad_y, grad_pw)
-        return result
+        return result, grad_x, grad_y, grad_pw
 
     @staticmethod
-    def backward(ctx, grad_output):
+    def setup_context(ctx, inputs, output):
+        y, x, pw, from_logits = inputs[:4]
+        _, grad_x, grad_y, grad_pw = output
+        ctx.from_logits = from_logits
+        ctx.mark_non_differentiable(*(g for g in (grad_x, grad_y, grad_pw) if g is not None))
+        ctx.save_for_backward(y, x, pw, grad_x, grad_y, grad_pw)
+
+    @staticmethod
+    def backward(ctx, grad_output, *unused):
         y, x, pw, grad_x, grad_y, grad_pw = ctx.saved_tensors
         result_x = result_y = result_pw = None
         if ctx.needs_input_grad[1]:
@@ -199,7 +206,14 @@ class _Loss(torch.autograd.Function):
             result_y = grad_y * grad_output
         if ctx.needs_input_grad[2]:
             result_pw = grad_pw * grad_output
-        return result_y, result_x, result_pw, None, None, None
+        return result_y, result_x, result_pw, None, None, None, None, None
+
+
+def _apply(y, x, pw, from_logits, exact, total):
+    grad_on = torch.is_grad_enabled()
+    need_x = grad_on and x.requires_grad
+    need_labels = grad_on and (y.requires_grad or (pw is not None and pw.requires_grad))
+    return _Loss.apply(y, x, pw, from_logits, exact, total, need_x, need_labels)[0]
 
 
 def _weighted(losses, weight):
@@ -265,7 +279,7 @@ def binary_cross_entropy(
         exact = "hard" if statically_hard and x.device.type == "cpu" else "double-double"
     if reduction != "none" and axes is None and ww is None:
         # The training step: the sum comes out of the Function, the gradient is one multiply.
-        result = _Loss.apply(yw, xw, pww, from_logits, exact, True)
+        result = _apply(yw, xw, pww, from_logits, exact, True)
         if reduction == "mean":
             result = result / math.prod(shape)
         def per_element():
@@ -274,7 +288,7 @@ def binary_cross_entropy(
 
         return _finish(result, per_element, ok, check, reduction, None, axes, output,
                        (y_true, y_pred, sample_weight, pos_weight, from_logits, label_smoothing, clip))
-    losses = _Loss.apply(yw, xw, pww, from_logits, exact, False)
+    losses = _apply(yw, xw, pww, from_logits, exact, False)
     weighted = _weighted(losses, None if ww is None else torch.broadcast_to(ww, shape))
     total_weight = None
     if reduction == "none":
