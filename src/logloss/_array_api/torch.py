@@ -260,7 +260,7 @@ def binary_cross_entropy(
     pww = None if pw is None else pw.to(work)
     ww = None if weight is None else weight.to(work)
     check = validate and not torch.compiler.is_compiling()
-    ok = _values_ok(yw, xw, pww, ww, from_logits) if check else None
+    summary = _summary(yw, xw, pww, ww, from_logits) if check else None
 
     if smoothing:
         yw = yw * (1 - smoothing) + smoothing / 2
@@ -273,10 +273,22 @@ def binary_cross_entropy(
             xw = torch.clamp(xw, bound, 1 - bound)
     if pww is not None:
         pww = torch.broadcast_to(pww, shape)
+    arguments = (y_true, y_pred, sample_weight, pos_weight, from_logits, label_smoothing, clip)
     exact = None
     if output == torch.float64:
-        statically_hard = not (y.dtype.is_floating_point or y.dtype.is_complex) and pw is None and not smoothing
-        exact = "hard" if statically_hard and x.device.type == "cpu" else "double-double"
+        # float64 needs the double-double corrections unless every label is 0 or 1 and there is
+        # no pos_weight: then each loss is one library value (softplus, -log p, -log(1 - p)),
+        # measured within 1 ulp on CPU. Known from the dtype, or read back with the checks (eagerly
+        # on CPU, where a read-back costs nothing; never while compiling or with validate=False).
+        exact = "double-double"
+        if pw is None and not smoothing and x.device.type == "cpu":
+            if not y.dtype.is_floating_point:
+                exact = "hard"
+            if check and y.dtype.is_floating_point:
+                if not _values_ok(torch.stack(summary).tolist(), arguments):
+                    _raise_for_values(arguments)
+                if torch.equal(yw, torch.round(yw)):
+                    exact = "hard"
     if reduction != "none" and axes is None and ww is None:
         # The training step: the sum comes out of the Function, the gradient is one multiply.
         result = _apply(yw, xw, pww, from_logits, exact, True)
@@ -286,8 +298,7 @@ def binary_cross_entropy(
             with torch.no_grad():
                 return _elementwise(yw, xw, pww, from_logits, exact, False, False)[0]
 
-        return _finish(result, per_element, ok, check, reduction, None, axes, output,
-                       (y_true, y_pred, sample_weight, pos_weight, from_logits, label_smoothing, clip))
+        return _finish(result, per_element, summary, check, reduction, None, axes, output, arguments)
     losses = _apply(yw, xw, pww, from_logits, exact, False)
     weighted = _weighted(losses, None if ww is None else torch.broadcast_to(ww, shape))
     total_weight = None
@@ -302,47 +313,64 @@ def binary_cross_entropy(
             else:
                 total_weight = torch.sum(torch.broadcast_to(ww, shape), dim=dims) if dims else torch.broadcast_to(ww, shape)
                 if check:
-                    ok = ok & torch.all(total_weight > 0)
+                    summary.append(torch.amin(total_weight).to(work))
                 result = result / total_weight
-    return _finish(result, weighted, ok, check, reduction, total_weight, axes, output,
-                   (y_true, y_pred, sample_weight, pos_weight, from_logits, label_smoothing, clip))
+    return _finish(result, weighted, summary, check, reduction, total_weight, axes, output, arguments)
 
 
-def _finish(result, weighted, ok, check, reduction, total_weight, axes, output, arguments):
+def _finish(result, weighted, summary, check, reduction, total_weight, axes, output, arguments):
     if check:
-        # One read-back for every check and the warning: NaN, out-of-range values, zero total weight.
-        flags = torch.stack([ok, torch.any(torch.isinf(result))]).tolist()
-        if not flags[0]:
-            y_true, y_pred, sample_weight, pos_weight, from_logits, label_smoothing, clip = arguments
-            prepare_binary(
-                _to_numpy(y_true), _to_numpy(y_pred), from_logits=from_logits,
-                sample_weight=_to_numpy(sample_weight), pos_weight=_to_numpy(pos_weight),
-                label_smoothing=label_smoothing, clip=clip,
-            )
+        # One read-back for every check and the warning: NaN, out-of-range values, zero total
+        # weight, an infinite result.
+        values = torch.stack([*summary, torch.sum(result.detach())]).tolist()
+        if not _values_ok(values[:-1], arguments):
+            _raise_for_values(arguments)
             if total_weight is not None:
                 check_total_weight(_to_numpy(total_weight), axes is not None)
-        if flags[1]:
+        if math.isinf(values[-1]) or (math.isnan(values[-1]) and bool(torch.any(torch.isinf(result)))):
             if callable(weighted):  # a full reduction: the per-element losses, for the count
                 weighted = weighted()
             warn_if_infinite(_to_numpy(weighted.detach()), _to_numpy(result.detach()), stacklevel=5)
     return result.to(output)
 
 
-def _values_ok(y, x, pw, weight, from_logits):
-    """One boolean tensor, computed on the device: labels in [0, 1], predictions valid, weights valid."""
-    low, high = torch.aminmax(y) if y.numel() else (y.new_zeros(()), y.new_zeros(()))
-    ok = (low >= 0) & (high <= 1)
-    if x.numel():
-        if from_logits:
-            # NaN somewhere (or +inf and -inf together, then the exact check below decides).
-            ok = ok & ~torch.isnan(torch.sum(x))
-        else:
-            low, high = torch.aminmax(x)
-            ok = ok & (low >= 0) & (high <= 1)
-    if pw is not None and pw.numel():
-        low, high = torch.aminmax(pw)
-        ok = ok & (low > 0) & (high < math.inf)
-    if weight is not None and weight.numel():
-        low, high = torch.aminmax(weight)
-        ok = ok & (low >= 0) & (high < math.inf)
+def _raise_for_values(arguments):
+    """The NumPy path's error for these arguments, on host copies (nothing if they are valid)."""
+    y_true, y_pred, sample_weight, pos_weight, from_logits, label_smoothing, clip = arguments
+    prepare_binary(
+        _to_numpy(y_true), _to_numpy(y_pred), from_logits=from_logits,
+        sample_weight=_to_numpy(sample_weight), pos_weight=_to_numpy(pos_weight),
+        label_smoothing=label_smoothing, clip=clip,
+    )
+
+
+def _summary(y, x, pw, weight, from_logits):
+    """0-d tensors (on the device) that say whether the values are valid; see ``_values_ok``."""
+    empty = y.new_zeros(())
+    low_y, high_y = torch.aminmax(y) if y.numel() else (empty, empty)
+    # Logits: NaN somewhere makes the sum NaN (+inf and -inf together too: then the exact check
+    # on the host decides).
+    if not x.numel():
+        x_terms = [empty, empty]
+    elif from_logits:
+        x_terms = [torch.sum(x).to(y.dtype), empty]
+    else:
+        x_terms = [t.to(y.dtype) for t in torch.aminmax(x)]
+    summary = [low_y, high_y, *x_terms]
+    for value in (pw, weight):
+        if value is not None:
+            summary.extend(torch.aminmax(value) if value.numel() else (y.new_ones(()), y.new_ones(())))
+    return summary
+
+
+def _values_ok(values, arguments):
+    """The host side of ``_summary`` (any NaN fails every comparison)."""
+    from_logits, has_pw = arguments[4], arguments[3] is not None
+    low_y, high_y, a, b, *rest = values
+    ok = low_y >= 0 and high_y <= 1
+    ok = ok and (not math.isnan(a) if from_logits else (a >= 0 and b <= 1))
+    for k, (low, high) in enumerate(zip(rest[0::2], rest[1::2])):
+        ok = ok and (low > 0 if k == 0 and has_pw else low >= 0) and high < math.inf
+    if len(rest) % 2:
+        ok = ok and rest[-1] > 0  # the smallest total weight of a weighted mean
     return ok
