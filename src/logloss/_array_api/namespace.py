@@ -4,6 +4,7 @@ autodiff (stop_gradient). Frameworks are imported only inside the functions that
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import numpy as np
@@ -19,8 +20,13 @@ _FRAMEWORKS = ("torch", "jax", "jaxlib", "tensorflow", "keras", "dask", "cupy", 
 # Which library, which namespace
 
 
+@functools.cache
+def _root_of_type(kind) -> str:
+    return kind.__module__.partition(".")[0]
+
+
 def root_of(value) -> str:
-    return type(value).__module__.partition(".")[0]
+    return _root_of_type(type(value))
 
 
 def is_foreign(*values) -> bool:

@@ -79,20 +79,16 @@ def _check_real(name, value):
         )
 
 
-def _logit_terms(x, work):
-    """(z, -z, -log sigmoid(z), -log sigmoid(-z)) in the working dtype.
-
-    Both terms share log1p(e^-|z|): -log sigmoid(+-z) = relu(-+z) + log1p(e^-|z|), one exp and
-    one log1p (PyTorch's softplus costs two of each on CPU)."""
+def _logits(x, work):
+    """(z, log1p(e^-|z|)) in the working dtype: -log sigmoid(+-z) = relu(-+z) + log1p(e^-|z|),
+    one exp and one log1p for both terms (PyTorch's softplus costs two of each on CPU)."""
     z = x.to(work)
     if x.dtype != work:
         # Only +-inf lies beyond: it becomes a finite stand-in so that an absent term (0 * inf)
         # is 0 without a guard; its loss still rounds to inf in the input dtype.
         big = 1e300 if work == torch.float64 else 1e30
         z = torch.clamp(z, -big, big)
-    minus_z = -z
-    shared = torch.log1p(torch.exp(-torch.abs(z)))
-    return z, minus_z, torch.relu(minus_z).add_(shared), torch.relu(z).add_(shared)
+    return z, torch.log1p(torch.exp(-torch.abs(z)))
 
 
 _CHUNK = 1 << 16  # elements per block on CPU: the float64 temporaries stay in cache
@@ -103,23 +99,33 @@ def _elementwise(y, x, pw, from_logits, exact, need_x, need_labels):
 
     ``exact``: "double-double" (float64: log and exp carried as double-doubles, the terms combined
     exactly), "hard" (float64, labels 0 or 1 by their dtype, no pos_weight: the loss is one
-    library value, -log p, -log(1 - p) or softplus, within 1 ulp on CPU) or None (float32 and
-    narrower, computed wider)."""
+    library value, -log p, -log(1 - p) or softplus, within 1 ulp on CPU), "narrow labels"
+    (computed wider than the result, labels narrower than the working dtype, no pos_weight) or
+    None (computed wider than the result)."""
     work = y.dtype
     one_minus_y = 1 - y
     weighted_y = y if pw is None else pw * y
     grad_x = positive = negative = None
     if from_logits:
-        z, minus_z, positive, negative = _logit_terms(x, work)
+        z, shared = _logits(x, work)
         if exact == "double-double":
             losses = elementwise.bce_logits(_xp(), y, z, pw, accurate=True)
-        elif exact == "hard":
-            losses = torch.where(y != 0, positive, negative)
+        elif exact == "narrow labels":
+            # y*relu(-z) + (1 - y)*relu(z) = relu(z) - y*z, and y*z is exact here (both factors
+            # are narrower than half the working precision), so this rounds once. (log1p(e^-|z|)
+            # is added last: relu(z) + it would round it away before y*z cancels.)
+            losses = torch.addcmul(torch.relu(z), y, z, value=-1).add_(shared)
         else:
-            # pw*y*(-log sigmoid(z)) + (1 - y)*(-log sigmoid(-z)): two non-negative terms.
-            losses = torch.addcmul(weighted_y * positive, one_minus_y, negative)
+            positive, negative = torch.relu(-z).add_(shared), torch.relu(z).add_(shared)
+            if exact == "hard":
+                losses = torch.where(y != 0, positive, negative)
+            else:
+                # pw*y*(-log sigmoid(z)) + (1 - y)*(-log sigmoid(-z)): two non-negative terms.
+                losses = torch.addcmul(weighted_y * positive, one_minus_y, negative)
         if need_x:
-            grad_x = torch.addcmul(one_minus_y * torch.sigmoid(z), weighted_y, torch.sigmoid(minus_z), value=-1)
+            grad_x = torch.addcmul(one_minus_y * torch.sigmoid(z), weighted_y, torch.sigmoid(-z), value=-1)
+        if need_labels and positive is None:
+            positive, negative = torch.relu(-z).add_(shared), torch.relu(z).add_(shared)
     else:
         p = x.to(work)
         if exact == "double-double":
@@ -151,11 +157,13 @@ class _Loss(torch.autograd.Function):
     in the predictions' dtype. On CPU, large inputs go block by block: each float64 temporary
     then stays in cache instead of being a fresh allocation of the whole size.
 
-    Returns (result, d/dx, d/dy, d/dpw); the derivatives are computed with the loss when
-    ``need_x`` / ``need_labels`` say autograd will ask for them, and are not differentiable."""
+    The derivatives are computed with the loss when autograd will ask for them. (The old-style
+    forward(ctx, ...): with setup_context, apply() inspects the signature on every call.)"""
 
     @staticmethod
-    def forward(y, x, pw, from_logits, exact, total, need_x, need_labels):
+    def forward(ctx, y, x, pw, from_logits, exact, total):
+        need_x = ctx.needs_input_grad[1]
+        need_labels = ctx.needs_input_grad[0] or ctx.needs_input_grad[2]
         shape = x.shape
         blocks = _blocks(x.numel(), x.device)
         if len(blocks) == 1:
@@ -182,18 +190,12 @@ class _Loss(torch.autograd.Function):
                         out[block] = part
             if total:
                 result = torch.sum(sums)
-        return result, grad_x, grad_y, grad_pw
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        y, x, pw, from_logits = inputs[:4]
-        _, grad_x, grad_y, grad_pw = output
         ctx.from_logits = from_logits
-        ctx.mark_non_differentiable(*(g for g in (grad_x, grad_y, grad_pw) if g is not None))
         ctx.save_for_backward(y, x, pw, grad_x, grad_y, grad_pw)
+        return result
 
     @staticmethod
-    def backward(ctx, grad_output, *unused):
+    def backward(ctx, grad_output):
         y, x, pw, grad_x, grad_y, grad_pw = ctx.saved_tensors
         result_x = result_y = result_pw = None
         if ctx.needs_input_grad[1]:
@@ -206,14 +208,11 @@ class _Loss(torch.autograd.Function):
             result_y = grad_y * grad_output
         if ctx.needs_input_grad[2]:
             result_pw = grad_pw * grad_output
-        return result_y, result_x, result_pw, None, None, None, None, None
+        return result_y, result_x, result_pw, None, None, None
 
 
 def _apply(y, x, pw, from_logits, exact, total):
-    grad_on = torch.is_grad_enabled()
-    need_x = grad_on and x.requires_grad
-    need_labels = grad_on and (y.requires_grad or (pw is not None and pw.requires_grad))
-    return _Loss.apply(y, x, pw, from_logits, exact, total, need_x, need_labels)[0]
+    return _Loss.apply(y, x, pw, from_logits, exact, total)
 
 
 def _weighted(losses, weight):
@@ -275,6 +274,8 @@ def binary_cross_entropy(
         pww = torch.broadcast_to(pww, shape)
     arguments = (y_true, y_pred, sample_weight, pos_weight, from_logits, label_smoothing, clip)
     exact = None
+    if work.itemsize > output.itemsize and pw is None and not smoothing and y.dtype.itemsize < work.itemsize:
+        exact = "narrow labels"
     if output == torch.float64:
         # float64 needs the double-double corrections unless every label is 0 or 1 and there is
         # no pos_weight: then each loss is one library value (softplus, -log p, -log(1 - p)),
