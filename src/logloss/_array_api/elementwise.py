@@ -59,14 +59,14 @@ def bce_probabilities(xp, y, p, pos_weight, accurate=False):
     minus_log_p = -xp.log(ps)
     minus_log_q = -log1p(xp, -pn)
     if not (accurate and doubledouble.applies(xp, p.dtype)):
-        return _combine(xp, y, minus_log_p, minus_log_q, pos_weight, has_positive, has_negative)
+        return combine(xp, y, minus_log_p, minus_log_q, pos_weight, has_positive, has_negative)
     # The library's log rounds (TensorFlow's is up to 2 ulp off): lo is the double-double
     # value's remainder (no gradient).
     ps, pn = stop_gradient(xp, ps), stop_gradient(xp, pn)
     positive_lo = -doubledouble.log_correction(xp, ps, xp.log(ps))
     value, value_lo = doubledouble.log1p(xp, -pn, zero)
     negative_lo = _correction(xp, -value, -value_lo, stop_gradient(xp, minus_log_q))
-    return _combine(xp, y, minus_log_p, minus_log_q, pos_weight, has_positive, has_negative, positive_lo, negative_lo)
+    return combine(xp, y, minus_log_p, minus_log_q, pos_weight, has_positive, has_negative, positive_lo, negative_lo)
 
 
 def bce_logits(xp, y, z, pos_weight, accurate=False):
@@ -76,14 +76,14 @@ def bce_logits(xp, y, z, pos_weight, accurate=False):
     # -log sigmoid(z) = softplus(-z) and -log sigmoid(-z) = softplus(z).
     positive, positive_lo = softplus(xp, xp.where(has_positive, -z, zero), accurate)
     negative, negative_lo = softplus(xp, xp.where(has_negative, z, zero), accurate)
-    return _combine(xp, y, positive, negative, pos_weight, has_positive, has_negative, positive_lo, negative_lo)
+    return combine(xp, y, positive, negative, pos_weight, has_positive, has_negative, positive_lo, negative_lo)
 
 
 
 
 
 
-def _combine(xp, y, positive, negative, pos_weight, has_positive, has_negative, positive_lo=None, negative_lo=None):
+def combine(xp, y, positive, negative, pos_weight, has_positive, has_negative, positive_lo=None, negative_lo=None):
     """pw*y*positive + (1-y)*negative (both >= 0), with an absent term exactly 0.
 
     A hard label is a single term: one rounding. A soft label sums two products, carried

@@ -13,6 +13,10 @@ library's own are not accurate enough), see ``float64_values``.
 
 from __future__ import annotations
 
+from .._core import compensated
+from . import doubledouble, elementwise
+from .namespace import barrier_for
+
 
 def logit_terms(xp, z):
     """(|z|, e^-|z|, log1p(e^-|z|)): everything both terms and the gradient need, one exp, one log1p."""
@@ -104,3 +108,22 @@ def label_gradients(xp, y, x, pw, terms, *, from_logits):
         positive, negative = label_terms_probabilities(xp, *terms)
     d_y = (positive if pw is None else pw * positive) - negative
     return d_y, None if pw is None else y * positive
+
+
+def exact_logits(xp, y, z, pw):
+    """float64 loss from logits rounded once: log1p(e^-|z|) as a double-double (one
+    ``doubledouble.exp`` and one ``log1p``, shared by both terms), each term relu(-+z) + it kept as
+    hi + lo, and the two terms combined exactly (``elementwise.combine``). Values only: the
+    callers' custom gradients never differentiate this."""
+    zero = xp.zeros_like(z)
+    fence = barrier_for(xp)
+    a = xp.abs(z)
+    u, u_lo = doubledouble.exp(xp, -a)
+    shared, shared_lo = doubledouble.log1p(xp, u, u_lo)
+    terms = []
+    for relu in (xp.where(z < 0, a, zero), xp.where(z > 0, a, zero)):  # -log sigmoid(z), -log sigmoid(-z)
+        hi, lo = compensated.two_sum(relu, shared, fence)
+        # (At |z| = inf the error term is NaN; combine takes the plain formula there.)
+        terms.extend((hi, lo + shared_lo))
+    positive, positive_lo, negative, negative_lo = terms
+    return elementwise.combine(xp, y, positive, negative, pw, y != 0, y != 1, positive_lo, negative_lo)

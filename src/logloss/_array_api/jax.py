@@ -25,8 +25,10 @@ def _forward(y, x, pw, from_logits, exact):
     losses, terms = fast.values(jnp, y, x, pw, from_logits=from_logits)
     if exact:
         # float64: the library's exp and log1p are up to 2 and 128 ulp off; double-doubles.
-        function = elementwise.bce_logits if from_logits else elementwise.bce_probabilities
-        losses = function(jnp, y, x, pw, accurate=True)
+        if from_logits:
+            losses = fast.exact_logits(jnp, y, x, pw)
+        else:
+            losses = elementwise.bce_probabilities(jnp, y, x, pw, accurate=True)
     return losses, (y, x, pw, terms)
 
 

@@ -105,9 +105,28 @@ def namespace() -> types.SimpleNamespace:
 # The per-element loss as one tf.custom_gradient whose backward is the analytic gradient.
 
 
+@functools.cache
+def _exact(from_logits, has_pw):
+    """float64 values with the double-double corrections (TensorFlow's log and exp are up to
+    2 ulp off), compiled by XLA: TensorFlow runs each of their ~150 operations as a kernel of its
+    own otherwise."""
+    from . import elementwise, fast
+
+    xp = namespace()
+
+    def values(y, x, pw):
+        if from_logits:
+            return fast.exact_logits(xp, y, x, pw)
+        return elementwise.bce_probabilities(xp, y, x, pw, accurate=True)
+
+    if has_pw:
+        return tf.function(values, jit_compile=True, reduce_retracing=True)
+    return tf.function(lambda y, x: values(y, x, None), jit_compile=True, reduce_retracing=True)
+
+
 def binary_losses(y, x, pw, *, from_logits, exact):
     """Per-element losses in the working dtype of ``x`` (labels and pos_weight already in it)."""
-    from . import elementwise, fast
+    from . import fast
 
     xp = namespace()
 
@@ -115,9 +134,7 @@ def binary_losses(y, x, pw, *, from_logits, exact):
         pw = maybe_pw[0] if maybe_pw else None
         losses, terms = fast.values(xp, y, x, pw, from_logits=from_logits)
         if exact:
-            # float64: TensorFlow's log and exp are up to 2 ulp off; double-doubles.
-            function = elementwise.bce_logits if from_logits else elementwise.bce_probabilities
-            losses = function(xp, y, x, pw, accurate=True)
+            losses = _exact(from_logits, pw is not None)(y, x, *maybe_pw)
 
         def backward(g):
             grad_x = fast.gradient(xp, y, x, pw, terms, from_logits=from_logits)

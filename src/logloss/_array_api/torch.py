@@ -109,7 +109,7 @@ def _elementwise(y, x, pw, from_logits, exact, need_x, need_labels):
     if from_logits:
         z, shared = _logits(x, work)
         if exact == "double-double":
-            losses = elementwise.bce_logits(_xp(), y, z, pw, accurate=True)
+            losses = fast.exact_logits(_xp(), y, z, pw)
         elif exact == "narrow labels":
             # y*relu(-z) + (1 - y)*relu(z) = relu(z) - y*z, and y*z is exact here (both factors
             # are narrower than half the working precision), so this rounds once. (log1p(e^-|z|)
