@@ -87,6 +87,8 @@ def namespace() -> types.SimpleNamespace:
         ones_like=tf.ones_like,
         clip=lambda x, low, high: tf.clip_by_value(x, tf.constant(low, x.dtype), tf.constant(high, x.dtype)),
         sum=lambda x, axis=None, keepdims=False: tf.reduce_sum(x, axis=_axis(axis), keepdims=keepdims),
+        min=lambda x, axis=None: tf.reduce_min(x, axis=_axis(axis)),
+        max=lambda x, axis=None: tf.reduce_max(x, axis=_axis(axis)),
         all=lambda x, axis=None: tf.reduce_all(x, axis=_axis(axis)),
         any=lambda x, axis=None: tf.reduce_any(x, axis=_axis(axis)),
         argmax=_argmax,
@@ -106,43 +108,44 @@ def namespace() -> types.SimpleNamespace:
 
 
 @functools.cache
-def _exact(from_logits, has_pw):
-    """float64 values with the double-double corrections (TensorFlow's log and exp are up to
-    2 ulp off), compiled by XLA: TensorFlow runs each of their ~150 operations as a kernel of its
-    own otherwise."""
+def _compiled(from_logits, has_pw, exact):
+    """(values, gradients) compiled by XLA: TensorFlow runs each operation as a kernel of its
+    own otherwise (the float64 corrections are ~150 of them). float64 values carry the
+    double-double corrections (TensorFlow's log and exp are up to 2 ulp off)."""
     from . import elementwise, fast
 
     xp = namespace()
 
-    def values(y, x, pw):
+    def values(y, x, pw=None):
+        if not exact:
+            return fast.values(xp, y, x, pw, from_logits=from_logits)[0]
         if from_logits:
             return fast.exact_logits(xp, y, x, pw)
         return elementwise.bce_probabilities(xp, y, x, pw, accurate=True)
 
-    if has_pw:
-        return tf.function(values, jit_compile=True, reduce_retracing=True)
-    return tf.function(lambda y, x: values(y, x, None), jit_compile=True, reduce_retracing=True)
+    def gradients(g, y, x, pw=None):
+        terms = fast.values(xp, y, x, pw, from_logits=from_logits)[1]
+        grad_x = fast.gradient(xp, y, x, pw, terms, from_logits=from_logits)
+        grad_y, grad_pw = fast.label_gradients(xp, y, x, pw, terms, from_logits=from_logits)
+        return [g * grad_y, g * grad_x] + ([g * grad_pw] if has_pw else [])
+
+    if not has_pw:
+        values_, gradients_ = values, gradients
+        values = lambda y, x: values_(y, x)  # noqa: E731 (a fixed signature for tf.function)
+        gradients = lambda g, y, x: gradients_(g, y, x)  # noqa: E731
+    compile_ = functools.partial(tf.function, jit_compile=True, reduce_retracing=True)
+    return compile_(values), compile_(gradients)
 
 
 def binary_losses(y, x, pw, *, from_logits, exact):
     """Per-element losses in the working dtype of ``x`` (labels and pos_weight already in it)."""
-    from . import fast
+    values, gradients = _compiled(from_logits, pw is not None, exact)
 
-    xp = namespace()
-
-    def forward(y, x, *maybe_pw):
-        pw = maybe_pw[0] if maybe_pw else None
-        losses, terms = fast.values(xp, y, x, pw, from_logits=from_logits)
-        if exact:
-            losses = _exact(from_logits, pw is not None)(y, x, *maybe_pw)
-
+    def forward(*arguments):
         def backward(g):
-            grad_x = fast.gradient(xp, y, x, pw, terms, from_logits=from_logits)
-            grad_y, grad_pw = fast.label_gradients(xp, y, x, pw, terms, from_logits=from_logits)
-            grads = [g * grad_y, g * grad_x]
-            return grads + ([g * grad_pw] if pw is not None else [])
+            return gradients(g, *arguments)
 
-        return losses, backward
+        return values(*arguments), backward
 
     arguments = (y, x) if pw is None else (y, x, pw)
     return tf.custom_gradient(forward)(*arguments)
