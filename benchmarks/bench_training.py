@@ -9,7 +9,8 @@ TensorFlow: ``tf.function`` around a ``GradientTape``); "infer" is the loss alon
 ``torch.no_grad()``). The natives: ``torch.nn.BCEWithLogitsLoss`` / ``BCELoss``,
 ``optax.sigmoid_binary_cross_entropy``, ``tf.nn.sigmoid_cross_entropy_with_logits``. Each time is
 the median of ``--repeats`` samples; a sample loops the call until it has run >= 20 ms. Labels are
-hard 0/1, logits ~ N(0, 3). Two threads in every framework (``BENCH_THREADS`` to change).
+hard 0/1, logits ~ N(0, 3). "floor" rows put in the logloss column what computing float32 in
+float64 costs at the least (the float64 exp and log1p, and the gradient's sigmoids), no loss. Two threads in every framework (``BENCH_THREADS`` to change).
 """
 
 from __future__ import annotations
@@ -97,6 +98,19 @@ def torch_cases(dtype_name, n):
     for name, native, ours, x in pairs:
         for mode, make in (("train", train), ("infer", infer)):
             yield name, mode, make(native, x), make(ours, x), lambda r: r
+    if dtype == torch.float32:
+        # The floor of computing float32 in float64: the float64 exp and log1p every exact loss
+        # needs (and, to train, the two float64 sigmoids of the gradient), nothing else.
+        def floor_infer():
+            return torch.log1p(torch.exp(-torch.abs(z.double())))
+
+        def floor_train():
+            wide = z.double()
+            return torch.log1p(torch.exp(-torch.abs(wide))), (torch.sigmoid(wide) - torch.sigmoid(-wide)).float()
+
+        native = pairs[0][1]
+        yield "floor: f64 exp+log1p(+2 sigmoid)", "train", train(native, logits), floor_train, lambda r: r
+        yield "floor: f64 exp+log1p", "infer", infer(native, logits), floor_infer, lambda r: r
 
 
 def jax_cases(dtype_name, n):
@@ -150,6 +164,13 @@ def tensorflow_cases(dtype_name, n):
         wrap = trained if mode == "train" else tf.function
         fn, fo = wrap(native), wrap(ours)
         yield "tf.nn.sigmoid_ce_with_logits", mode, (lambda f=fn: f(z, y)), (lambda f=fo: f(z, y)), block
+    if dtype == tf.float32:
+        @tf.function
+        def floor(z_):  # the float64 exp and log1p every exact loss needs, nothing else
+            return tf.reduce_sum(tf.math.log1p(tf.exp(-tf.abs(tf.cast(z_, tf.float64)))))
+
+        fn = tf.function(native)
+        yield "floor: f64 exp+log1p", "infer", (lambda: fn(z, y)), (lambda: floor(z)), block
 
 
 CASES = {"torch": torch_cases, "jax": jax_cases, "tensorflow": tensorflow_cases}

@@ -4,7 +4,6 @@ autodiff (stop_gradient). Frameworks are imported only inside the functions that
 
 from __future__ import annotations
 
-import functools
 import sys
 
 import numpy as np
@@ -20,13 +19,15 @@ _FRAMEWORKS = ("torch", "jax", "jaxlib", "tensorflow", "keras", "dask", "cupy", 
 # Which library, which namespace
 
 
-@functools.cache
-def _root_of_type(kind) -> str:
-    return kind.__module__.partition(".")[0]
+_ROOTS: dict = {}  # type -> top-level module name (a dict: torch.compile warns about lru_cache)
 
 
 def root_of(value) -> str:
-    return _root_of_type(type(value))
+    kind = type(value)
+    root = _ROOTS.get(kind)
+    if root is None:
+        root = _ROOTS[kind] = kind.__module__.partition(".")[0]
+    return root
 
 
 def is_foreign(*values) -> bool:

@@ -94,7 +94,7 @@ def _logits(x, work):
 _CHUNK = 1 << 16  # elements per block on CPU: the float64 temporaries stay in cache
 
 
-def _elementwise(y, x, pw, from_logits, exact, need_x, need_labels):
+def _elementwise(y, x, pw, from_logits, exact, need_x, need_labels, work):
     """(losses in the working dtype, d/dx in x's dtype, d/dy, d/dpw) for one block.
 
     ``exact``: "double-double" (float64: log and exp carried as double-doubles, the terms combined
@@ -102,7 +102,8 @@ def _elementwise(y, x, pw, from_logits, exact, need_x, need_labels):
     library value, -log p, -log(1 - p) or softplus, within 1 ulp on CPU), "narrow labels"
     (computed wider than the result, labels narrower than the working dtype, no pos_weight) or
     None (computed wider than the result)."""
-    work = y.dtype
+    label_dtype = y.dtype
+    y = y.to(work)
     one_minus_y = 1 - y
     weighted_y = y if pw is None else pw * y
     grad_x = positive = negative = None
@@ -142,7 +143,8 @@ def _elementwise(y, x, pw, from_logits, exact, need_x, need_labels):
     if need_labels:
         grad_y = (positive if pw is None else pw * positive) - negative
         grad_pw = None if pw is None else y * positive
-    return losses, None if grad_x is None else grad_x.to(x.dtype), grad_y, grad_pw
+    return (losses, None if grad_x is None else grad_x.to(x.dtype),
+            None if grad_y is None else grad_y.to(label_dtype), grad_pw)
 
 
 def _blocks(n, device):
@@ -161,26 +163,26 @@ class _Loss(torch.autograd.Function):
     forward(ctx, ...): with setup_context, apply() inspects the signature on every call.)"""
 
     @staticmethod
-    def forward(ctx, y, x, pw, from_logits, exact, total):
+    def forward(ctx, y, x, pw, from_logits, exact, total, work):
         need_x = ctx.needs_input_grad[1]
         need_labels = ctx.needs_input_grad[0] or ctx.needs_input_grad[2]
         shape = x.shape
         blocks = _blocks(x.numel(), x.device)
         if len(blocks) == 1:
-            losses, grad_x, grad_y, grad_pw = _elementwise(y, x, pw, from_logits, exact, need_x, need_labels)
+            losses, grad_x, grad_y, grad_pw = _elementwise(y, x, pw, from_logits, exact, need_x, need_labels, work)
             result = torch.sum(losses) if total else losses
         else:
             flat = [None if v is None else v.reshape(-1) for v in (y, x, pw)]
             grad_x = torch.empty(shape, dtype=x.dtype, device=x.device) if need_x else None
             grad_y = torch.empty(shape, dtype=y.dtype, device=y.device) if need_labels else None
-            grad_pw = torch.empty(shape, dtype=y.dtype, device=y.device) if need_labels and pw is not None else None
+            grad_pw = torch.empty(shape, dtype=work, device=y.device) if need_labels and pw is not None else None
             outputs = [None if g is None else g.view(-1) for g in (grad_x, grad_y, grad_pw)]
-            sums = torch.empty(len(blocks), dtype=y.dtype, device=y.device) if total else None
-            result = sums if total else torch.empty(shape, dtype=y.dtype, device=y.device)
+            sums = torch.empty(len(blocks), dtype=work, device=y.device) if total else None
+            result = sums if total else torch.empty(shape, dtype=work, device=y.device)
             flat_result = None if total else result.view(-1)
             for k, block in enumerate(blocks):
                 parts = _elementwise(*(None if v is None else v[block] for v in flat), from_logits, exact,
-                                     need_x, need_labels)
+                                     need_x, need_labels, work)
                 if total:
                     sums[k] = torch.sum(parts[0])
                 else:
@@ -190,7 +192,7 @@ class _Loss(torch.autograd.Function):
                         out[block] = part
             if total:
                 result = torch.sum(sums)
-        ctx.from_logits = from_logits
+        ctx.from_logits, ctx.work = from_logits, work
         ctx.save_for_backward(y, x, pw, grad_x, grad_y, grad_pw)
         return result
 
@@ -202,17 +204,17 @@ class _Loss(torch.autograd.Function):
             if torch.is_grad_enabled():
                 # create_graph=True: a gradient autograd can differentiate again.
                 function = elementwise.grad_logits if ctx.from_logits else elementwise.grad_probabilities
-                grad_x = function(torch, y, x.to(y.dtype), pw).to(x.dtype)
+                grad_x = function(torch, y.to(ctx.work), x.to(ctx.work), pw).to(x.dtype)
             result_x = grad_x * grad_output.to(x.dtype)
         if ctx.needs_input_grad[0]:
             result_y = grad_y * grad_output
         if ctx.needs_input_grad[2]:
             result_pw = grad_pw * grad_output
-        return result_y, result_x, result_pw, None, None, None
+        return result_y, result_x, result_pw, None, None, None, None
 
 
-def _apply(y, x, pw, from_logits, exact, total):
-    return _Loss.apply(y, x, pw, from_logits, exact, total)
+def _apply(y, x, pw, from_logits, exact, total, work):
+    return _Loss.apply(y, x, pw, from_logits, exact, total, work)
 
 
 def _weighted(losses, weight):
@@ -253,13 +255,15 @@ def binary_cross_entropy(
             check(np.ones(tuple(value.shape)), shape)
     axes = normalize_axis(axis, len(shape))
     output, work = _work_dtype(x.dtype, x.device)
-    yw = y.to(work)
+    # Floating labels are widened block by block inside the Function (a whole float64 copy is an
+    # allocation that page-faults); the others now.
+    yw = y if y.dtype.is_floating_point and not smoothing else y.to(work)
     # (The predictions are widened inside the Function, so their gradient comes back in their dtype.)
     xw = x if x.dtype.is_floating_point else x.to(work)
     pww = None if pw is None else pw.to(work)
     ww = None if weight is None else weight.to(work)
     check = validate and not torch.compiler.is_compiling()
-    summary = _summary(yw, xw, pww, ww, from_logits) if check else None
+    summary = _summary(yw, xw, pww, ww, from_logits, work) if check else None
 
     if smoothing:
         yw = yw * (1 - smoothing) + smoothing / 2
@@ -292,15 +296,15 @@ def binary_cross_entropy(
                     exact = "hard"
     if reduction != "none" and axes is None and ww is None:
         # The training step: the sum comes out of the Function, the gradient is one multiply.
-        result = _apply(yw, xw, pww, from_logits, exact, True)
+        result = _apply(yw, xw, pww, from_logits, exact, True, work)
         if reduction == "mean":
             result = result / math.prod(shape)
         def per_element():
             with torch.no_grad():
-                return _elementwise(yw, xw, pww, from_logits, exact, False, False)[0]
+                return _elementwise(yw, xw, pww, from_logits, exact, False, False, work)[0]
 
         return _finish(result, per_element, summary, check, reduction, None, axes, output, arguments)
-    losses = _apply(yw, xw, pww, from_logits, exact, False)
+    losses = _apply(yw, xw, pww, from_logits, exact, False, work)
     weighted = _weighted(losses, None if ww is None else torch.broadcast_to(ww, shape))
     total_weight = None
     if reduction == "none":
@@ -345,22 +349,23 @@ def _raise_for_values(arguments):
     )
 
 
-def _summary(y, x, pw, weight, from_logits):
-    """0-d tensors (on the device) that say whether the values are valid; see ``_values_ok``."""
-    empty = y.new_zeros(())
+def _summary(y, x, pw, weight, from_logits, work):
+    """0-d tensors (on the device, in the working dtype) that say whether the values are valid;
+    see ``_values_ok``."""
+    empty = y.new_zeros((), dtype=work)
     low_y, high_y = torch.aminmax(y) if y.numel() else (empty, empty)
     # Logits: NaN somewhere makes the sum NaN (+inf and -inf together too: then the exact check
     # on the host decides).
     if not x.numel():
         x_terms = [empty, empty]
     elif from_logits:
-        x_terms = [torch.sum(x).to(y.dtype), empty]
+        x_terms = [torch.sum(x).to(work), empty]
     else:
-        x_terms = [t.to(y.dtype) for t in torch.aminmax(x)]
-    summary = [low_y, high_y, *x_terms]
+        x_terms = [t.to(work) for t in torch.aminmax(x)]
+    summary = [low_y.to(work), high_y.to(work), *x_terms]
     for value in (pw, weight):
         if value is not None:
-            summary.extend(torch.aminmax(value) if value.numel() else (y.new_ones(()), y.new_ones(())))
+            summary.extend(torch.aminmax(value) if value.numel() else (empty + 1, empty + 1))
     return summary
 
 
