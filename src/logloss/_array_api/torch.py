@@ -104,7 +104,6 @@ def _elementwise(y, x, pw, from_logits, exact, need_x, need_labels, work):
     None (computed wider than the result)."""
     label_dtype = y.dtype
     y = y.to(work)
-    one_minus_y = 1 - y
     weighted_y = y if pw is None else pw * y
     grad_x = positive = negative = None
     if from_logits:
@@ -122,9 +121,9 @@ def _elementwise(y, x, pw, from_logits, exact, need_x, need_labels, work):
                 losses = torch.where(y != 0, positive, negative)
             else:
                 # pw*y*(-log sigmoid(z)) + (1 - y)*(-log sigmoid(-z)): two non-negative terms.
-                losses = torch.addcmul(weighted_y * positive, one_minus_y, negative)
+                losses = torch.addcmul(weighted_y * positive, 1 - y, negative)
         if need_x:
-            grad_x = torch.addcmul(one_minus_y * torch.sigmoid(z), weighted_y, torch.sigmoid(-z), value=-1)
+            grad_x = torch.addcmul((1 - y) * torch.sigmoid(z), weighted_y, torch.sigmoid(-z), value=-1)
         if need_labels and positive is None:
             positive, negative = torch.relu(-z).add_(shared), torch.relu(z).add_(shared)
     else:
