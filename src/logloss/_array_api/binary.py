@@ -72,11 +72,10 @@ def _prepare_binary(y_true, y_pred, *, from_logits, sample_weight, pos_weight, l
     ww = None if weight is None else xp.astype(weight, work)
 
     if ctx.inspect:
-        # One reduction per bound (a NaN fails both comparisons); for logits NaN makes the sum NaN
-        # (so do +inf and -inf together, a false alarm the NumPy check then clears).
+        # One reduction per bound (a NaN fails both comparisons).
         ok = within(xp, yw, 0, 1)
         if from_logits:
-            ok = ok & ~xp.isnan(xp.sum(xw))
+            ok = ok & ~xp.any(xp.isnan(xw))
         else:
             ok = ok & within(xp, xw, 0, 1)
         if pww is not None:

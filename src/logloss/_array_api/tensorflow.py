@@ -133,7 +133,8 @@ def _compiled(from_logits, has_pw, exact):
         values_, gradients_ = values, gradients
         values = lambda y, x: values_(y, x)  # noqa: E731 (a fixed signature for tf.function)
         gradients = lambda g, y, x: gradients_(g, y, x)  # noqa: E731
-    compile_ = functools.partial(tf.function, jit_compile=True, reduce_retracing=True)
+    # (Not reduce_retracing: a relaxed signature of unknown rank breaks the ensure_shape barriers.)
+    compile_ = functools.partial(tf.function, jit_compile=True)
     return compile_(values), compile_(gradients)
 
 
