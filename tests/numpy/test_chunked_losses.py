@@ -16,7 +16,7 @@ from logloss._core.precision import round_once as _round_once
 from logloss._numpy.reference import binary_losses as _per_element
 
 from .. import reference as ref
-from .test_accuracy import _logit_regimes, _probability_regimes
+from ..public.test_accuracy import _logit_regimes, _probability_regimes
 
 rng = np.random.default_rng(271828)
 
