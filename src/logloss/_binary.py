@@ -29,6 +29,7 @@ def binary_cross_entropy(
     reduction: str = "mean",
     axis=None,
     clip: float | None = None,
+    validate: bool = True,
 ):
     """Exact binary cross-entropy (log loss).
 
@@ -62,6 +63,12 @@ def binary_cross_entropy(
         ``1 - clip`` exact (it would round to 1 in float64 below ~1.1e-16): a clipped sample's
         terms are those of a prediction of exactly ``clip`` or ``1 - clip``, capping each loss
         at ``-log(clip)``, the same on every path (probabilities or logits, any dtype, any library).
+    validate : bool
+        PyTorch, JAX and TensorFlow arrays: ``False`` skips the value checks (NaN, labels or
+        probabilities outside [0, 1], bad weights) and the ``InfiniteLossWarning``, the only
+        steps that read values back to the host; a bad value then gives NaN or a meaningless
+        number instead of an error. Shapes, dtypes and options are still checked. NumPy input is
+        always checked.
 
     Returns
     -------
@@ -76,6 +83,8 @@ def binary_cross_entropy(
         When the exact loss is +inf (``p = 0`` for a positive label or ``p = 1`` for
         a negative one). The infinity is returned, not clipped.
     """
+    if not isinstance(validate, (bool, np.bool_)):
+        raise ValueError(f"Invalid value for argument `validate`. Expected True or False. Received: validate={validate!r}")
     from_logits = check_flag("from_logits", from_logits)
     if is_foreign(y_pred, y_true, sample_weight, pos_weight):
         from ._array_api import binary as array_api
@@ -83,7 +92,7 @@ def binary_cross_entropy(
         return array_api.binary_cross_entropy(
             y_true, y_pred, from_logits=from_logits, sample_weight=sample_weight,
             pos_weight=pos_weight, label_smoothing=label_smoothing, reduction=reduction,
-            axis=axis, clip=clip,
+            axis=axis, clip=clip, validate=bool(validate),
         )
     reduction = check_reduction(reduction)
     options = dict(from_logits=from_logits, sample_weight=sample_weight, pos_weight=pos_weight,

@@ -44,10 +44,10 @@ def _options_config(adapter) -> dict:
     if not (pos_weight is None or isinstance(pos_weight, (int, float))):
         pos_weight = [float(v) for v in ops.convert_to_numpy(pos_weight).ravel()]
     return dict(from_logits=adapter.from_logits, label_smoothing=adapter.label_smoothing,
-                pos_weight=pos_weight, axis=adapter.axis)
+                pos_weight=pos_weight, axis=adapter.axis, validate=adapter.validate)
 
 
-def _per_sample(y_true, y_pred, from_logits, label_smoothing, pos_weight, axis):
+def _per_sample(y_true, y_pred, from_logits, label_smoothing, pos_weight, axis, validate=True):
     y_true, y_pred = _same_rank(y_true, y_pred)
     y_true = ops.cast(y_true, y_pred.dtype)
     # One loss per sample: the mean over the label axis; 0-d and 1-d inputs are one label per sample.
@@ -55,7 +55,7 @@ def _per_sample(y_true, y_pred, from_logits, label_smoothing, pos_weight, axis):
     return binary_cross_entropy(
         y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing,
         pos_weight=pos_weight, axis=None if per_element else axis,
-        reduction="none" if per_element else "mean",
+        reduction="none" if per_element else "mean", validate=validate,
     )
 
 
@@ -78,15 +78,19 @@ class BinaryCrossentropy(keras.losses.Loss):
         reduction: str = "sum_over_batch_size",
         name: str = "logloss_binary_crossentropy",
         dtype=None,
+        *,
+        validate: bool = True,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.from_logits = from_logits
         self.label_smoothing = label_smoothing
         self.pos_weight = pos_weight
         self.axis = axis
+        self.validate = validate
 
     def call(self, y_true, y_pred):
-        return _per_sample(y_true, y_pred, self.from_logits, self.label_smoothing, self.pos_weight, self.axis)
+        return _per_sample(y_true, y_pred, self.from_logits, self.label_smoothing, self.pos_weight, self.axis,
+                           self.validate)
 
     def get_config(self):
         return {**super().get_config(), **_options_config(self)}
@@ -110,12 +114,15 @@ class BinaryCrossentropyMetric(keras.metrics.Metric):
         axis: int = -1,
         name: str = "logloss",
         dtype=None,
+        *,
+        validate: bool = True,
     ):
         super().__init__(name=name, dtype=dtype)
         self.from_logits = from_logits
         self.label_smoothing = label_smoothing
         self.pos_weight = pos_weight
         self.axis = axis
+        self.validate = validate
         self._state_dtype = "float64" if _backend_has_float64() else "float32"
         self._sums = [
             self.add_variable(shape=(), initializer="zeros", dtype=self._state_dtype, name=n)
@@ -126,7 +133,8 @@ class BinaryCrossentropyMetric(keras.metrics.Metric):
         wide = self._state_dtype
         y_pred = ops.cast(ops.convert_to_tensor(y_pred), wide)
         y_true = ops.convert_to_tensor(y_true)
-        losses = _per_sample(y_true, y_pred, self.from_logits, self.label_smoothing, self.pos_weight, self.axis)
+        losses = _per_sample(y_true, y_pred, self.from_logits, self.label_smoothing, self.pos_weight, self.axis,
+                             self.validate)
         if sample_weight is None:
             weight = ops.ones_like(losses)
         else:

@@ -22,6 +22,9 @@ from .._core.derivatives import grad_logits, grad_probabilities, hessian_logits,
 from .elementwise import bce_logits, bce_probabilities
 from .namespace import (
     Context,
+    is_foreign,
+    is_tensorflow,
+    root_of,
     all_true,
     broadcast_ok,
     check_real,
@@ -32,8 +35,8 @@ from .namespace import (
 
 
 
-def _prepare_binary(y_true, y_pred, *, from_logits, sample_weight, pos_weight, label_smoothing, clip):
-    ctx = Context(y_pred, y_true, sample_weight, pos_weight)
+def _prepare_binary(y_true, y_pred, *, from_logits, sample_weight, pos_weight, label_smoothing, clip, validate=True):
+    ctx = Context(y_pred, y_true, sample_weight, pos_weight, validate=validate)
     xp = ctx.xp
     y = ctx.asarray(y_true, "y_true")
     x = ctx.asarray(y_pred, "y_pred")
@@ -62,12 +65,13 @@ def _prepare_binary(y_true, y_pred, *, from_logits, sample_weight, pos_weight, l
     pww = None if pw is None else xp.astype(pw, work)
     ww = None if weight is None else xp.astype(weight, work)
 
-    if not ctx.traced:
-        ok = all_true(xp, (yw >= 0) & (yw <= 1))
+    if ctx.inspect:
+        # One reduction per bound (a NaN fails both comparisons).
+        ok = within(xp, yw, 0, 1)
         if from_logits:
             ok = ok & ~xp.any(xp.isnan(xw))
         else:
-            ok = ok & all_true(xp, (xw >= 0) & (xw <= 1))
+            ok = ok & within(xp, xw, 0, 1)
         if pww is not None:
             ok = ok & all_true(xp, (pww > 0) & xp.isfinite(pww))
         if ww is not None:
@@ -89,13 +93,45 @@ def _prepare_binary(y_true, y_pred, *, from_logits, sample_weight, pos_weight, l
 
 
 
+def within(xp, values, low, high):
+    """min(values) >= low and max(values) <= high, on the device (True when empty)."""
+    if known(shape_of(values)) and math.prod(shape_of(values)) == 0:
+        return xp.asarray(True)
+    return (xp.min(values) >= low) & (xp.max(values) <= high)
+
+
+def _framework(*values):
+    """The module with the training-step path for these arrays (torch, jax, tensorflow), or None."""
+    roots = {root_of(v) for v in values if is_foreign(v)}
+    if roots == {"torch"}:
+        from . import torch
+
+        return torch
+    if roots <= {"jax", "jaxlib"}:
+        from . import jax
+
+        return jax
+    if roots <= {"tensorflow", "keras"} and is_tensorflow(next(v for v in values if is_foreign(v))):
+        from . import tensorflow
+
+        return tensorflow
+    return None
+
+
 def binary_cross_entropy(
-    y_true, y_pred, *, from_logits, sample_weight, pos_weight, label_smoothing, reduction, axis, clip
+    y_true, y_pred, *, from_logits, sample_weight, pos_weight, label_smoothing, reduction, axis, clip,
+    validate=True,
 ):
+    framework = _framework(y_pred, y_true, sample_weight, pos_weight)
+    if framework is not None and hasattr(framework, "binary_cross_entropy"):
+        return framework.binary_cross_entropy(
+            y_true, y_pred, from_logits=from_logits, sample_weight=sample_weight, pos_weight=pos_weight,
+            label_smoothing=label_smoothing, reduction=reduction, axis=axis, clip=clip, validate=validate,
+        )
     reduction = check_reduction(reduction)
     ctx, y, x, pw, weight, output = _prepare_binary(
         y_true, y_pred, from_logits=from_logits, sample_weight=sample_weight,
-        pos_weight=pos_weight, label_smoothing=label_smoothing, clip=clip,
+        pos_weight=pos_weight, label_smoothing=label_smoothing, clip=clip, validate=validate,
     )
     xp = ctx.xp
     shape = shape_of(y)
@@ -106,12 +142,18 @@ def binary_cross_entropy(
         weight = broadcast(xp, weight, y)
     # float64 results carry log and exp as double-doubles (doubledouble.py); float32 and narrower,
     # computed in float64 and rounded to the output, do not need it.
-    per_element = functools.partial(bce_logits if from_logits else bce_probabilities,
-                                    accurate=output == xp.float64, clip=check_clip(clip))
-    if pw is None:
-        losses = run_elementwise(ctx, lambda xp_, y_, x_: per_element(xp_, y_, x_, None), y, x)
+    bound = check_clip(clip)
+    if framework is not None and bound is None:
+        # JAX, TensorFlow: one custom-gradient function with the analytic backward.
+        losses = framework.binary_losses(y, x, None if pw is None else broadcast(xp, pw, y),
+                                         from_logits=from_logits, exact=output == xp.float64)
     else:
-        losses = run_elementwise(ctx, per_element, y, x, broadcast(xp, pw, y))
+        per_element = functools.partial(bce_logits if from_logits else bce_probabilities,
+                                        accurate=output == xp.float64, clip=bound)
+        if pw is None:
+            losses = run_elementwise(ctx, lambda xp_, y_, x_: per_element(xp_, y_, x_, None), y, x)
+        else:
+            losses = run_elementwise(ctx, per_element, y, x, broadcast(xp, pw, y))
     result = ctx.reduce(losses, weight, reduction, axes)
     ctx.warn_if_infinite(apply_weight(xp, losses, weight), result, stacklevel=3)
     return xp.astype(result, output)

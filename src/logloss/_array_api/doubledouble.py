@@ -4,7 +4,7 @@ The library's float64 ``log`` and ``exp`` each round (XLA's ``exp``, on JAX and 
 TensorFlow's ``log`` are up to 2 ulp from correctly rounded), and a loss built on them can be
 2 ulp off. Here each is carried as a double-double ``hi + lo`` whose error is far below an ulp
 (measured against mpmath: ``log`` and ``log1p`` 0.05 ulp, ``exp`` 0.03 ulp where ``lo`` is
-normal), so the loss, summed exactly in ``_array_api._combine``, is rounded once:
+normal), so the loss, summed exactly in ``elementwise.combine``, is rounded once:
 
 * ``exp``: Cody–Waite reduction ``x = n ln2 + r`` with ``ln2`` split in two (``n ln2_hi`` and
   ``x - n ln2_hi`` exact), ``e^r - 1 = r + r^2/2 + r^3 P(r)`` with ``r^2`` exact (Dekker's

@@ -71,7 +71,7 @@ def bce_probabilities(xp, y, p, pos_weight, accurate=False, clip=None):
         value, value_lo = doubledouble.log1p(xp, -pn, zero)
         negative_lo = _correction(xp, -value, -value_lo, stop_gradient(xp, minus_log_q))
     terms = _clipped(xp, clip, low, high, minus_log_p, minus_log_q, positive_lo, negative_lo, accurate)
-    return _combine(xp, y, *terms[:2], pos_weight, has_positive, has_negative, *terms[2:])
+    return combine(xp, y, *terms[:2], pos_weight, has_positive, has_negative, *terms[2:])
 
 
 def bce_logits(xp, y, z, pos_weight, accurate=False, clip=None):
@@ -87,7 +87,7 @@ def bce_logits(xp, y, z, pos_weight, accurate=False, clip=None):
     positive, positive_lo = softplus(xp, xp.where(has_positive, -z, zero), accurate)
     negative, negative_lo = softplus(xp, xp.where(has_negative, z, zero), accurate)
     terms = _clipped(xp, clip, low, high, positive, negative, positive_lo, negative_lo, accurate)
-    return _combine(xp, y, *terms[:2], pos_weight, has_positive, has_negative, *terms[2:])
+    return combine(xp, y, *terms[:2], pos_weight, has_positive, has_negative, *terms[2:])
 
 
 def _probability_clip(xp, p, clip):
@@ -115,7 +115,7 @@ def _clipped(xp, clip, low, high, positive, negative, positive_lo, negative_lo, 
     return positive, negative, positive_lo, negative_lo
 
 
-def _combine(xp, y, positive, negative, pos_weight, has_positive, has_negative, positive_lo=None, negative_lo=None):
+def combine(xp, y, positive, negative, pos_weight, has_positive, has_negative, positive_lo=None, negative_lo=None):
     """pw*y*positive + (1-y)*negative (both >= 0), with an absent term exactly 0.
 
     A hard label is a single term: one rounding. A soft label sums two products, carried

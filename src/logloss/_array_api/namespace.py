@@ -19,8 +19,15 @@ _FRAMEWORKS = ("torch", "jax", "jaxlib", "tensorflow", "keras", "dask", "cupy", 
 # Which library, which namespace
 
 
+_ROOTS: dict = {}  # type -> top-level module name (a dict: torch.compile warns about lru_cache)
+
+
 def root_of(value) -> str:
-    return type(value).__module__.partition(".")[0]
+    kind = type(value)
+    root = _ROOTS.get(kind)
+    if root is None:
+        root = _ROOTS[kind] = kind.__module__.partition(".")[0]
+    return root
 
 
 def is_foreign(*values) -> bool:
@@ -157,11 +164,13 @@ def dtypes(xp, reference, pred_dtype):
 class Context:
     """The namespace, device and reference array every argument is converted with."""
 
-    def __init__(self, *values):
+    def __init__(self, *values, validate=True):
         self.reference = next(v for v in values if is_foreign(v))
         self.xp = namespace(self.reference)
         self.device = device_of(self.xp, self.reference)
         self.traced = any(is_traced(v) for v in values if is_foreign(v))
+        # validate=False: no value is read back to the host (checks, warning, zero total weight).
+        self.inspect = validate and not self.traced
 
     def asarray(self, value, name: str):
         """``value`` as an array of this library on this device (its own arrays pass through)."""
@@ -176,15 +185,15 @@ class Context:
         return self.xp.asarray(value, device=self.device)
 
     def reduce(self, values, weight, reduction: str, axes):
-        return reduce_losses(self.xp, values, weight, reduction, axes, traced=self.traced, to_host=to_numpy)
+        return reduce_losses(self.xp, values, weight, reduction, axes, traced=not self.inspect, to_host=to_numpy)
 
     def warn_if_infinite(self, weighted, result, stacklevel: int) -> None:
-        if not self.traced and bool(self.xp.any(self.xp.isinf(result))):
+        if self.inspect and bool(self.xp.any(self.xp.isinf(result))):
             warn_if_infinite(to_numpy(weighted), to_numpy(result), stacklevel=stacklevel + 1)
 
     def check_values(self, ok, numpy_call) -> None:
         """One host sync; on failure the NumPy path, given host copies, raises its own error."""
-        if self.traced or ok is None or bool(ok):
+        if not self.inspect or ok is None or bool(ok):
             return
         numpy_call()
 

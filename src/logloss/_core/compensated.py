@@ -68,3 +68,20 @@ class CompensatedSum:
     @property
     def value(self) -> float:
         return self.hi + self.lo if math.isfinite(self.hi) else self.hi
+
+
+def pairwise_two_sum(values, barrier=_same):
+    """(hi, lo) with hi + lo the sum of a 1-d array (NumPy or any tensor with slicing and
+    ``.sum()``): a pairwise sum whose every rounding error is kept with TwoSum, so only the
+    sum of those errors (relative 2^-53 of themselves) rounds. A non-finite sum gives a NaN lo."""
+    error = values[:0].sum()
+    while values.shape[0] > 1:
+        half = values.shape[0] // 2
+        total, rounding = two_sum(values[:half], values[half:2 * half], barrier)
+        error = error + rounding.sum()
+        if values.shape[0] % 2:
+            last, rounding = two_sum(total[-1:], values[-1:], barrier)
+            error = error + rounding.sum()
+            total[-1:] = last  # (total is a fresh array)
+        values = total
+    return values.sum(), error

@@ -1,0 +1,381 @@
+"""PyTorch: binary cross-entropy as one ``torch.autograd.Function`` with the analytic backward.
+
+Imported only when a torch tensor comes in. Written in plain torch operations (no
+``array_api_compat``, no Python work per element), so ``torch.compile(..., fullgraph=True)``
+captures it whole: values are read back to the host only for the checks and the
+``InfiniteLossWarning``, once per call, and never with ``validate=False`` or while compiling.
+
+Forward: float32 (and float16/bfloat16, in float32) by the plain formulas of ``fast.py`` in the
+wider dtype, rounded once; float64 by ``elementwise`` (the two terms combined exactly), which
+measures within 1 ulp on PyTorch without double-double log/exp (its log, log1p and exp are
+within 1 ulp: tests/array_api/test_fast.py). The gradient is computed with the loss (it reuses
+e^-|z|) when autograd will need it; backward is then one multiply. A second derivative
+(``create_graph=True``) recomputes the gradient with differentiable operations.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .._core.checks import (
+    check_clip,
+    check_real_array,
+    check_nonempty,
+    check_pos_weight,
+    check_probability_scalar,
+    check_reduction,
+    check_same_shape,
+    check_sample_weight,
+    check_total_weight,
+)
+from .._core.inputs import prepare_binary
+from .._core.reduction import normalize_axis, warn_if_infinite
+from . import elementwise, fast
+
+
+def _xp():
+    """The array-API namespace of torch, for the double-double code shared with every library."""
+    import array_api_compat.torch
+
+    return array_api_compat.torch
+
+
+def _to_numpy(value):
+    if not isinstance(value, torch.Tensor):
+        return value
+    value = value.detach().cpu()
+    return (value.float() if value.dtype == torch.bfloat16 else value).numpy()
+
+
+def _work_dtype(dtype, device):
+    """(output dtype, working dtype)."""
+    wide = torch.float32 if device.type == "mps" else torch.float64
+    if not dtype.is_floating_point:
+        return wide, wide
+    if dtype == torch.float64:
+        return dtype, dtype
+    if dtype == torch.float32:
+        return dtype, wide
+    return dtype, torch.float32
+
+
+def _tensor(value, name, like):
+    if value is None or isinstance(value, torch.Tensor):
+        return value
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        check_real_array(name, array)
+    return torch.as_tensor(array, device=like.device)
+
+
+def _check_real(name, value):
+    if value.dtype.is_complex:
+        raise TypeError(
+            f"`{name}` must be an array of real numbers (bool, int or float). "
+            f"Received dtype {str(value.dtype).rpartition('.')[2]}. Take the real part or the magnitude first."
+        )
+
+
+def _logits(x, work):
+    """(z, log1p(e^-|z|)) in the working dtype: -log sigmoid(+-z) = relu(-+z) + log1p(e^-|z|),
+    one exp and one log1p for both terms (PyTorch's softplus costs two of each on CPU)."""
+    z = x.to(work)
+    if x.dtype != work:
+        # Only +-inf lies beyond: it becomes a finite stand-in so that an absent term (0 * inf)
+        # is 0 without a guard; its loss still rounds to inf in the input dtype.
+        big = 1e300 if work == torch.float64 else 1e30
+        z = torch.clamp(z, -big, big)
+    return z, torch.log1p(torch.exp(-torch.abs(z)))
+
+
+_CHUNK = 1 << 16  # elements per block on CPU: the float64 temporaries stay in cache
+
+
+def _elementwise(y, x, pw, from_logits, exact, need_x, need_labels, work):
+    """(losses in the working dtype, d/dx in x's dtype, d/dy, d/dpw) for one block.
+
+    ``exact``: "double-double" (float64: log and exp carried as double-doubles, the terms combined
+    exactly), "hard" (float64, labels 0 or 1 by their dtype, no pos_weight: the loss is one
+    library value, -log p, -log(1 - p) or softplus, within 1 ulp on CPU), "narrow labels"
+    (computed wider than the result, labels narrower than the working dtype, no pos_weight) or
+    None (computed wider than the result)."""
+    label_dtype = y.dtype
+    y = y.to(work)
+    weighted_y = y if pw is None else pw * y
+    grad_x = positive = negative = None
+    if from_logits:
+        z, shared = _logits(x, work)
+        if exact == "double-double":
+            losses = fast.exact_logits(_xp(), y, z, pw)
+        elif exact == "narrow labels":
+            # y*relu(-z) + (1 - y)*relu(z) = relu(z) - y*z, and y*z is exact here (both factors
+            # are narrower than half the working precision), so this rounds once. (log1p(e^-|z|)
+            # is added last: relu(z) + it would round it away before y*z cancels.)
+            losses = torch.addcmul(torch.relu(z), y, z, value=-1).add_(shared)
+        else:
+            positive, negative = torch.relu(-z).add_(shared), torch.relu(z).add_(shared)
+            if exact == "hard":
+                losses = torch.where(y != 0, positive, negative)
+            else:
+                # pw*y*(-log sigmoid(z)) + (1 - y)*(-log sigmoid(-z)): two non-negative terms.
+                losses = torch.addcmul(weighted_y * positive, 1 - y, negative)
+        if need_x:
+            grad_x = torch.addcmul((1 - y) * torch.sigmoid(z), weighted_y, torch.sigmoid(-z), value=-1)
+        if need_labels and positive is None:
+            positive, negative = torch.relu(-z).add_(shared), torch.relu(z).add_(shared)
+    else:
+        p = x.to(work)
+        if exact == "double-double":
+            losses = elementwise.bce_probabilities(_xp(), y, p, pw, accurate=True)
+        elif exact == "hard":
+            losses = torch.where(y != 0, -torch.log(p), -torch.log1p(-p))
+        else:
+            losses = fast.loss_probabilities(torch, y, pw, torch.log(p), torch.log1p(-p))
+        if need_x:
+            grad_x = fast.grad_probabilities(torch, y, p, pw)
+        if need_labels:
+            positive, negative = -torch.log(p), -torch.log1p(-p)
+    grad_y = grad_pw = None
+    if need_labels:
+        grad_y = (positive if pw is None else pw * positive) - negative
+        grad_pw = None if pw is None else y * positive
+    return (losses, None if grad_x is None else grad_x.to(x.dtype),
+            None if grad_y is None else grad_y.to(label_dtype), grad_pw)
+
+
+def _blocks(n, device):
+    if device.type != "cpu" or n <= 2 * _CHUNK or torch.compiler.is_compiling():
+        return [slice(0, n)]
+    return [slice(start, min(start + _CHUNK, n)) for start in range(0, n, _CHUNK)]
+
+
+class _Loss(torch.autograd.Function):
+    """The per-element losses (``total=False``) or their sum (``total=True``) in the working
+    dtype, from labels already in it and predictions in any float dtype; the gradient comes back
+    in the predictions' dtype. On CPU, large inputs go block by block: each float64 temporary
+    then stays in cache instead of being a fresh allocation of the whole size.
+
+    The derivatives are computed with the loss when autograd will ask for them. (The old-style
+    forward(ctx, ...): with setup_context, apply() inspects the signature on every call.)"""
+
+    @staticmethod
+    def forward(ctx, y, x, pw, from_logits, exact, total, work):
+        need_x = ctx.needs_input_grad[1]
+        need_labels = ctx.needs_input_grad[0] or ctx.needs_input_grad[2]
+        shape = x.shape
+        blocks = _blocks(x.numel(), x.device)
+        if len(blocks) == 1:
+            losses, grad_x, grad_y, grad_pw = _elementwise(y, x, pw, from_logits, exact, need_x, need_labels, work)
+            result = torch.sum(losses) if total else losses
+        else:
+            flat = [None if v is None else v.reshape(-1) for v in (y, x, pw)]
+            grad_x = torch.empty(shape, dtype=x.dtype, device=x.device) if need_x else None
+            grad_y = torch.empty(shape, dtype=y.dtype, device=y.device) if need_labels else None
+            grad_pw = torch.empty(shape, dtype=work, device=y.device) if need_labels and pw is not None else None
+            outputs = [None if g is None else g.view(-1) for g in (grad_x, grad_y, grad_pw)]
+            sums = torch.empty(len(blocks), dtype=work, device=y.device) if total else None
+            result = sums if total else torch.empty(shape, dtype=work, device=y.device)
+            flat_result = None if total else result.view(-1)
+            for k, block in enumerate(blocks):
+                parts = _elementwise(*(None if v is None else v[block] for v in flat), from_logits, exact,
+                                     need_x, need_labels, work)
+                if total:
+                    sums[k] = torch.sum(parts[0])
+                else:
+                    flat_result[block] = parts[0]
+                for out, part in zip(outputs, parts[1:]):
+                    if out is not None:
+                        out[block] = part
+            if total:
+                result = torch.sum(sums)
+        ctx.from_logits, ctx.work = from_logits, work
+        ctx.save_for_backward(y, x, pw, grad_x, grad_y, grad_pw)
+        return result
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        y, x, pw, grad_x, grad_y, grad_pw = ctx.saved_tensors
+        result_x = result_y = result_pw = None
+        if ctx.needs_input_grad[1]:
+            if torch.is_grad_enabled():
+                # create_graph=True: a gradient autograd can differentiate again.
+                function = elementwise.grad_logits if ctx.from_logits else elementwise.grad_probabilities
+                grad_x = function(torch, y.to(ctx.work), x.to(ctx.work), pw).to(x.dtype)
+            result_x = grad_x * grad_output.to(x.dtype)
+        if ctx.needs_input_grad[0]:
+            result_y = grad_y * grad_output
+        if ctx.needs_input_grad[2]:
+            result_pw = grad_pw * grad_output
+        return result_y, result_x, result_pw, None, None, None, None
+
+
+def _apply(y, x, pw, from_logits, exact, total, work):
+    return _Loss.apply(y, x, pw, from_logits, exact, total, work)
+
+
+def _weighted(losses, weight):
+    if weight is None:
+        return losses
+    # A zero weight removes the sample even if its loss is +inf (0 * inf would be NaN).
+    return torch.where(weight == 0, torch.zeros_like(losses), weight * losses)
+
+
+def binary_cross_entropy(
+    y_true, y_pred, *, from_logits, sample_weight, pos_weight, label_smoothing, reduction, axis, clip,
+    validate=True,
+):
+    reduction = check_reduction(reduction)
+    smoothing = check_probability_scalar("label_smoothing", label_smoothing)
+    bound = check_clip(clip)
+    reference = next(v for v in (y_pred, y_true, sample_weight, pos_weight) if isinstance(v, torch.Tensor))
+    x = _tensor(y_pred, "y_pred", reference)
+    y = _tensor(y_true, "y_true", reference)
+    pw = _tensor(pos_weight, "pos_weight", reference)
+    weight = _tensor(sample_weight, "sample_weight", reference)
+    _check_real("y_true", y)
+    _check_real("y_pred", x)
+    shape = tuple(y.shape)
+    if shape != tuple(x.shape):
+        check_same_shape("y_true", np.empty(shape), "y_pred", np.empty(tuple(x.shape)))
+    if reduction == "mean" and math.prod(shape) == 0:
+        check_nonempty("y_true", np.empty(shape), reduction)
+    for name, value, check in (("pos_weight", pw, check_pos_weight), ("sample_weight", weight, check_sample_weight)):
+        if value is None:
+            continue
+        _check_real(name, value)
+        try:
+            broadcast = torch.broadcast_shapes(tuple(value.shape), shape)
+        except RuntimeError:
+            broadcast = None
+        if broadcast is None or (name == "sample_weight" and tuple(broadcast) != shape):
+            check(np.ones(tuple(value.shape)), shape)
+    axes = normalize_axis(axis, len(shape))
+    output, work = _work_dtype(x.dtype, x.device)
+    # Floating labels are widened block by block inside the Function (a whole float64 copy is an
+    # allocation that page-faults); the others now.
+    yw = y if y.dtype.is_floating_point and not smoothing else y.to(work)
+    # (The predictions are widened inside the Function, so their gradient comes back in their dtype.)
+    xw = x if x.dtype.is_floating_point else x.to(work)
+    pww = None if pw is None else pw.to(work)
+    ww = None if weight is None else weight.to(work)
+    check = validate and not torch.compiler.is_compiling()
+    summary = _summary(yw, xw, pww, ww, from_logits, work) if check else None
+
+    if smoothing:
+        yw = yw * (1 - smoothing) + smoothing / 2
+    if bound is not None:
+        xw = xw.to(work)
+        if from_logits:
+            limit = math.log(bound) - math.log1p(-bound)
+            xw = torch.clamp(xw, limit, -limit)
+        else:
+            xw = torch.clamp(xw, bound, 1 - bound)
+    if pww is not None:
+        pww = torch.broadcast_to(pww, shape)
+    arguments = (y_true, y_pred, sample_weight, pos_weight, from_logits, label_smoothing, clip)
+    exact = None
+    if work.itemsize > output.itemsize and pw is None and not smoothing and y.dtype.itemsize < work.itemsize:
+        exact = "narrow labels"
+    if output == torch.float64:
+        # float64 needs the double-double corrections unless every label is 0 or 1 and there is
+        # no pos_weight: then each loss is one library value (softplus, -log p, -log(1 - p)),
+        # measured within 1 ulp on CPU. Known from the dtype, or read back with the checks (eagerly
+        # on CPU, where a read-back costs nothing; never while compiling or with validate=False).
+        exact = "double-double"
+        if pw is None and not smoothing and x.device.type == "cpu":
+            if not y.dtype.is_floating_point:
+                exact = "hard"
+            if check and y.dtype.is_floating_point:
+                if not _values_ok(torch.stack(summary).tolist(), arguments):
+                    _raise_for_values(arguments)
+                if torch.equal(yw, torch.round(yw)):
+                    exact = "hard"
+    if reduction != "none" and axes is None and ww is None:
+        # The training step: the sum comes out of the Function, the gradient is one multiply.
+        result = _apply(yw, xw, pww, from_logits, exact, True, work)
+        if reduction == "mean":
+            result = result / math.prod(shape)
+        def per_element():
+            with torch.no_grad():
+                return _elementwise(yw, xw, pww, from_logits, exact, False, False, work)[0]
+
+        return _finish(result, per_element, summary, check, reduction, None, axes, output, arguments)
+    losses = _apply(yw, xw, pww, from_logits, exact, False, work)
+    weighted = _weighted(losses, None if ww is None else torch.broadcast_to(ww, shape))
+    total_weight = None
+    if reduction == "none":
+        result = weighted
+    else:
+        dims = tuple(range(len(shape))) if axes is None else axes
+        result = torch.sum(weighted, dim=dims) if dims else weighted
+        if reduction == "mean":
+            if ww is None:
+                result = result / math.prod([shape[d] for d in dims])
+            else:
+                total_weight = torch.sum(torch.broadcast_to(ww, shape), dim=dims) if dims else torch.broadcast_to(ww, shape)
+                if check:
+                    summary.append(torch.amin(total_weight).to(work))
+                result = result / total_weight
+    return _finish(result, weighted, summary, check, reduction, total_weight, axes, output, arguments)
+
+
+def _finish(result, weighted, summary, check, reduction, total_weight, axes, output, arguments):
+    if check:
+        # One read-back for every check and the warning: NaN, out-of-range values, zero total
+        # weight, an infinite result.
+        values = torch.stack([*summary, torch.sum(result.detach())]).tolist()
+        if not _values_ok(values[:-1], arguments):
+            _raise_for_values(arguments)
+            if total_weight is not None:
+                check_total_weight(_to_numpy(total_weight), axes is not None)
+        if math.isinf(values[-1]) or (math.isnan(values[-1]) and bool(torch.any(torch.isinf(result)))):
+            if callable(weighted):  # a full reduction: the per-element losses, for the count
+                weighted = weighted()
+            warn_if_infinite(_to_numpy(weighted.detach()), _to_numpy(result.detach()), stacklevel=5)
+    return result.to(output)
+
+
+def _raise_for_values(arguments):
+    """The NumPy path's error for these arguments, on host copies (nothing if they are valid)."""
+    y_true, y_pred, sample_weight, pos_weight, from_logits, label_smoothing, clip = arguments
+    prepare_binary(
+        _to_numpy(y_true), _to_numpy(y_pred), from_logits=from_logits,
+        sample_weight=_to_numpy(sample_weight), pos_weight=_to_numpy(pos_weight),
+        label_smoothing=label_smoothing, clip=clip,
+    )
+
+
+def _summary(y, x, pw, weight, from_logits, work):
+    """0-d tensors (on the device, in the working dtype) that say whether the values are valid;
+    see ``_values_ok``."""
+    empty = y.new_zeros((), dtype=work)
+    low_y, high_y = torch.aminmax(y) if y.numel() else (empty, empty)
+    # Logits: NaN somewhere makes the sum NaN (+inf and -inf together too: then the exact check
+    # on the host decides).
+    if not x.numel():
+        x_terms = [empty, empty]
+    elif from_logits:
+        x_terms = [torch.sum(x).to(work), empty]
+    else:
+        x_terms = [t.to(work) for t in torch.aminmax(x)]
+    summary = [low_y.to(work), high_y.to(work), *x_terms]
+    for value in (pw, weight):
+        if value is not None:
+            summary.extend(torch.aminmax(value) if value.numel() else (empty + 1, empty + 1))
+    return summary
+
+
+def _values_ok(values, arguments):
+    """The host side of ``_summary`` (any NaN fails every comparison)."""
+    from_logits, has_pw = arguments[4], arguments[3] is not None
+    low_y, high_y, a, b, *rest = values
+    ok = low_y >= 0 and high_y <= 1
+    ok = ok and (not math.isnan(a) if from_logits else (a >= 0 and b <= 1))
+    for k, (low, high) in enumerate(zip(rest[0::2], rest[1::2])):
+        ok = ok and (low > 0 if k == 0 and has_pw else low >= 0) and high < math.inf
+    if len(rest) % 2:
+        ok = ok and rest[-1] > 0  # the smallest total weight of a weighted mean
+    return ok
