@@ -31,6 +31,7 @@ from .._core.checks import (
     check_sample_weight,
     check_total_weight,
 )
+from .._core import derivatives
 from .._core.inputs import prepare_binary
 from .._core.reduction import normalize_axis, warn_if_infinite
 from . import elementwise, fast
@@ -202,7 +203,7 @@ class _Loss(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             if torch.is_grad_enabled():
                 # create_graph=True: a gradient autograd can differentiate again.
-                function = elementwise.grad_logits if ctx.from_logits else elementwise.grad_probabilities
+                function = derivatives.grad_logits if ctx.from_logits else derivatives.grad_probabilities
                 grad_x = function(torch, y.to(ctx.work), x.to(ctx.work), pw).to(x.dtype)
             result_x = grad_x * grad_output.to(x.dtype)
         if ctx.needs_input_grad[0]:
