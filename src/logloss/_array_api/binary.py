@@ -112,10 +112,21 @@ def _framework(*values):
 
         return jax
     if roots <= {"tensorflow", "keras"} and is_tensorflow(next(v for v in values if is_foreign(v))):
-        from . import tensorflow
+        from . import tensorflow_training
 
-        return tensorflow
+        return tensorflow_training
     return None
+
+
+def _fits_labels(pos_weight, y_true) -> bool:
+    if pos_weight is None:
+        return True
+    try:
+        target = tuple(np.shape(y_true)) if not hasattr(y_true, "shape") else tuple(y_true.shape)
+        return np.broadcast_shapes(tuple(np.shape(pos_weight)) if not hasattr(pos_weight, "shape")
+                                   else tuple(pos_weight.shape), target) == target
+    except (ValueError, TypeError):
+        return False
 
 
 def binary_cross_entropy(
@@ -123,7 +134,10 @@ def binary_cross_entropy(
     validate=True,
 ):
     framework = _framework(y_pred, y_true, sample_weight, pos_weight)
-    if framework is not None and hasattr(framework, "binary_cross_entropy"):
+    # torch's whole-call path does not carry clip's term bounds, the weight scaling or the check
+    # that pos_weight only broadcasts to the labels: those calls take the generic path below.
+    if (framework is not None and hasattr(framework, "binary_cross_entropy") and clip is None
+            and sample_weight is None and _fits_labels(pos_weight, y_true)):
         return framework.binary_cross_entropy(
             y_true, y_pred, from_logits=from_logits, sample_weight=sample_weight, pos_weight=pos_weight,
             label_smoothing=label_smoothing, reduction=reduction, axis=axis, clip=clip, validate=validate,
@@ -143,7 +157,7 @@ def binary_cross_entropy(
     # float64 results carry log and exp as double-doubles (doubledouble.py); float32 and narrower,
     # computed in float64 and rounded to the output, do not need it.
     bound = check_clip(clip)
-    if framework is not None and bound is None:
+    if framework is not None and hasattr(framework, "binary_losses") and bound is None:
         # JAX, TensorFlow: one custom-gradient function with the analytic backward.
         losses = framework.binary_losses(y, x, None if pw is None else broadcast(xp, pw, y),
                                          from_logits=from_logits, exact=output == xp.float64)
