@@ -94,18 +94,45 @@ def numeric_values(array, reasons: dict, role: str):
     return numpy_view(array.fill_null(0) if array.null_count else array)
 
 
+def _base_role(role: str) -> str:
+    return "pred" if role.startswith("pred") else role  # pred, pred1, ...: several models
+
+
 def first_reasons(reasons: dict, n: int) -> tuple[dict, np.ndarray]:
-    """Each bad row under one reason only (its first, in the order of ROLES and REASON_TEXT),
-    and the mask of bad rows."""
-    order = {key: i for i, key in enumerate((r, k) for r in ROLES for k in REASON_TEXT)}
+    """Each bad row under one reason only (its first, in the order of ROLES, then of the model
+    columns, then of REASON_TEXT), and the mask of bad rows."""
+    reason_order = list(REASON_TEXT)
+
+    def order(key):
+        role, reason = key
+        return ROLES.index(_base_role(role)), len(role), role, reason_order.index(reason)
+
     bad = np.zeros(n, dtype=bool)
     counted = {}
-    for key in sorted(reasons, key=order.__getitem__):
+    for key in sorted(reasons, key=order):
         mask = reasons[key] & ~bad
         if mask.any():
             counted[key] = mask
             bad |= mask
     return counted, bad
+
+
+def reject_bad_rows(reasons: dict, n: int, raw: dict, names: dict, path: str, offset: int,
+                    on_invalid: str, rejected: dict) -> np.ndarray:
+    """The rows to keep. With ``on_invalid="error"`` the first bad row is a DataError naming the
+    file, row, column and value; with "skip" each bad row is counted once in ``rejected``."""
+    counted, bad = first_reasons(reasons, n)
+    if on_invalid == "error" and bad.any():
+        row = int(np.argmax(bad))
+        role, reason = next(k for k, m in counted.items() if m[row])
+        value = raw[role][row]
+        value = value.as_py() if hasattr(value, "as_py") else value.item()
+        raise DataError(f"{path}: row {offset + row + 1}, column {names[role]!r}: "
+                        f"value {value!r} {REASON_TEXT[reason]}.")
+    for (role, reason), mask in counted.items():
+        key = f"{_base_role(role)}_{reason}"
+        rejected[key] = rejected.get(key, 0) + int(np.count_nonzero(mask))
+    return ~bad
 
 
 def as_text_if_binary(array):

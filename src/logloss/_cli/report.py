@@ -249,11 +249,11 @@ def _diagnose_batch(batch, columns, path, offset, n, options, labels, state, run
                     several_files) -> None:
     from .._diagnostics import SegmentCodes
     from .batches import (
-        REASON_TEXT,
         check_labels,
         check_predictions,
         check_weights,
         numeric_values,
+        reject_bad_rows,
     )
     from .groups import group_codes
     from .sources import DataError
@@ -286,27 +286,8 @@ def _diagnose_batch(batch, columns, path, offset, n, options, labels, state, run
         raise DataError(f"{path}: {error}") from None
     keep = None
     if reasons:
-        # Each bad row counted once, under its first reason (extra models' columns come after
-        # the first prediction, in order).
-        order = {key: i for i, key in enumerate(sorted(reasons, key=lambda k: (
-            0 if k[0] == "label" else 2 if k[0] == "weight" else 1, k[0])))}
-        counted, bad = {}, np.zeros(n, dtype=bool)
-        for key in sorted(reasons, key=order.__getitem__):
-            mask = reasons[key] & ~bad
-            if mask.any():
-                counted[key] = mask
-                bad |= mask
-        if options.on_invalid == "error":
-            row = int(np.argmax(bad))
-            role, reason = next(k for k, m in counted.items() if m[row])
-            value = raw[role][row]
-            value = value.as_py() if hasattr(value, "as_py") else value.item()
-            raise DataError(f"{path}: row {offset + row + 1}, column {names[role]!r}: "
-                            f"value {value!r} {REASON_TEXT[reason]}.")
-        for (role, reason), mask in counted.items():
-            key = f"{'pred' if role.startswith('pred') else role}_{reason}"
-            run["rejected"][key] = run["rejected"].get(key, 0) + int(np.count_nonzero(mask))
-        keep = ~bad
+        keep = reject_bad_rows(reasons, n, raw, names, path, offset, options.on_invalid,
+                               run["rejected"])
         y = y[keep]
         predictions = {k: v[keep] for k, v in predictions.items()}
         w = w[keep] if w is not None else None

@@ -22,13 +22,12 @@ import numpy as np
 from .._accumulator import Accumulator, GroupedStatistics, fast_batch_statistics
 from .._core.checks import InfiniteLossWarning
 from .batches import (
-    REASON_TEXT,
     LabelMapper,
     check_labels,
     check_predictions,
     check_weights,
-    first_reasons,
     numeric_values,
+    reject_bad_rows,
 )
 from .columns import Options, pick_columns
 from .groups import group_codes, one_column_codes
@@ -260,18 +259,8 @@ def _score_batch(batch, columns, path, offset, n, options, labels, result):
     check_predictions(p, reasons, options.logits)
     keep = None
     if reasons:
-        counted, bad = first_reasons(reasons, n)
-        if options.on_invalid == "error" and bad.any():
-            row = int(np.argmax(bad))
-            role, reason = next(k for k, m in counted.items() if m[row])
-            value = raw[role][row]
-            value = value.as_py() if hasattr(value, "as_py") else value.item()
-            raise DataError(f"{path}: row {offset + row + 1}, column {columns[role]!r}: "
-                            f"value {value!r} {REASON_TEXT[reason]}.")
-        for (role, reason), mask in counted.items():
-            key = f"{role}_{reason}"
-            result.rejected[key] = result.rejected.get(key, 0) + int(np.count_nonzero(mask))
-        keep = ~bad
+        keep = reject_bad_rows(reasons, n, raw, columns, path, offset, options.on_invalid,
+                               result.rejected)
         y, p = y[keep], p[keep]
         w = w[keep] if w is not None else None
     result.rows_scored += len(y)
