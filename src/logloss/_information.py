@@ -9,10 +9,10 @@ from ._core.checks import (
     check_nonempty,
     check_real_array,
     check_reduction,
-    check_same_shape,
     check_sample_weight,
     check_unit_interval,
 )
+from ._core.inputs import check_labels_and_predictions
 from ._core.precision import result_dtype, round_once, working_dtype
 from ._numpy import summation
 from ._core.reduction import normalize_axis, warn_if_infinite
@@ -44,13 +44,7 @@ def binary_kl_divergence(y_true, y_pred, *, sample_weight=None, reduction="mean"
     ``y``. Arguments mean what they mean in :func:`binary_cross_entropy`.
     """
     reduction = check_reduction(reduction)
-    y = as_array("y_true", y_true)
-    p = as_array("y_pred", y_pred)
-    check_real_array("y_true", y)
-    check_real_array("y_pred", p)
-    check_same_shape("y_true", y, "y_pred", p)
-    check_unit_interval("y_true", y, "labels")
-    check_unit_interval("y_pred", p, "probabilities")
+    y, p = check_labels_and_predictions(y_true, y_pred, from_logits=False, logits_allowed=False)
     weight = check_sample_weight(sample_weight, y.shape)
     check_nonempty("y_true", y, reduction)
     axes = normalize_axis(axis, y.ndim)

@@ -24,14 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._compare import Column, CompareState
-from ._core.checks import (
-    check_no_nan,
-    check_real_array,
-    check_reduction,
-    check_same_shape,
-    check_sample_weight,
-    check_unit_interval,
-)
+from ._core.checks import check_reduction, check_sample_weight
+from ._core.inputs import check_labels_and_predictions
 
 _LN2 = math.log(2.0)
 
@@ -72,16 +66,7 @@ def _prepare(name: str, y_true, y_pred, sample_weight, from_logits: bool):
             "from_logits=True with logits"
             + (", or use `torch` for probabilities." if name == "torch_logits" else ".")
         )
-    y = np.asarray(y_true)
-    x = np.asarray(y_pred)
-    check_real_array("y_true", y)
-    check_real_array("y_pred", x)
-    check_same_shape("y_true", y, "y_pred", x)
-    check_unit_interval("y_true", y, "labels")
-    if from_logits:
-        check_no_nan("y_pred", x)
-    else:
-        check_unit_interval("y_pred", x, "probabilities (pass from_logits=True for logits)")
+    y, x = check_labels_and_predictions(y_true, y_pred, from_logits=from_logits)
     if info.hard_labels_only and y.dtype.kind == "f" and y.size:
         soft = (y != 0) & (y != 1)
         if soft.any():

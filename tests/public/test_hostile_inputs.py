@@ -8,6 +8,7 @@ test_count_of_classes prints the tally the issue asks for.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import sys
@@ -188,6 +189,11 @@ ROWS = [
     raises("entropy-1.5", lambda: logloss.binary_entropy([1.5]), ValueError, "`p`", "1.5"),
     raises("entropy-masked", lambda: logloss.binary_entropy(np.ma.array(P)), TypeError, "`p`", "masked array"),
     raises("entropy-object", lambda: logloss.binary_entropy(np.ones(2, object)), TypeError, "`p`", "object"),
+    raises("kl-masked", lambda: logloss.binary_kl_divergence(_masked(), P), TypeError, "`y_true`", "masked array"),
+    raises("convention-masked", lambda: importlib.import_module("logloss.conventions").loss("sklearn", _masked(), P), TypeError, "`y_true`",
+           "masked array"),
+    raises("convention-ragged", lambda: importlib.import_module("logloss.conventions").loss("sklearn", [[1], []], P), ValueError, "`y_true`",
+           "rectangular"),
     raises("kl-shape", lambda: logloss.binary_kl_divergence([0.5], [0.5, 0.5]), ValueError, "same shape"),
     raises("kl-ragged", lambda: logloss.binary_kl_divergence([[0.5], []], [0.5, 0.5]), ValueError, "`y_true`", "rectangular"),
     raises("categorical-rows", lambda: logloss.categorical_cross_entropy([[1, 0]], [[0.5, 0.6]]), ValueError,

@@ -45,6 +45,23 @@ def is_hard(y: np.ndarray) -> bool:
     return bool(np.all((y == 0) | (y == 1)))
 
 
+def check_labels_and_predictions(y_true, y_pred, *, from_logits: bool, logits_allowed: bool = True):
+    """(labels, predictions) as arrays, after the checks every binary entry point makes first:
+    real numbers, one shape, labels in [0, 1], probabilities in [0, 1] or logits without NaN."""
+    y = as_array("y_true", y_true)
+    x = as_array("y_pred", y_pred)
+    check_real_array("y_true", y)
+    check_real_array("y_pred", x)
+    check_same_shape("y_true", y, "y_pred", x)
+    check_unit_interval("y_true", y, "labels")
+    if from_logits:
+        check_no_nan("y_pred", x)
+    else:
+        hint = " (pass from_logits=True for logits)" if logits_allowed else ""
+        check_unit_interval("y_pred", x, "probabilities" + hint)
+    return y, x
+
+
 def prepare_binary(
     y_true,
     y_pred,
@@ -64,16 +81,7 @@ def prepare_binary(
     ``summed``: the losses are only added up, where a weight's multiply (a second rounding of
     at most u per term) cannot move the sum by more than that relative.
     """
-    y = as_array("y_true", y_true)
-    x = as_array("y_pred", y_pred)
-    check_real_array("y_true", y)
-    check_real_array("y_pred", x)
-    check_same_shape("y_true", y, "y_pred", x)
-    check_unit_interval("y_true", y, "labels")
-    if from_logits:
-        check_no_nan("y_pred", x)
-    else:
-        check_unit_interval("y_pred", x, "probabilities (pass from_logits=True for logits)")
+    y, x = check_labels_and_predictions(y_true, y_pred, from_logits=from_logits)
     smoothing = check_probability_scalar("label_smoothing", label_smoothing)
     bound = check_clip(clip)
     pw = check_pos_weight(pos_weight, y.shape)
