@@ -271,6 +271,21 @@ CASES = [
      "truncated or corrupt", None, {}),
     ("npz-text-pred", "x.npz", npz(label=np.array([1, 0]), pred=np.array(["0.5", "0.9_9"])), [],
      1, "row 2, column 'pred': value '0.9_9' is not a number", None, {}),
+    # -- predicted classes and pickles ----------------------------------------------------------
+    ("csv-true-false-pred", "x.csv", csv("1,true", "0,false"), [], 1,
+     "holds true/false values, which are predicted classes", None, {}),
+    ("jsonl-bool-pred", "x.jsonl", jsonl({"label": 1, "pred": True}, {"label": 0, "pred": False}),
+     [], 1, "holds true/false values", None, {}),
+    ("parquet-bool-pred", "x.parquet", parquet(label=[1, 0], pred=[True, False]), [], 1,
+     "holds true/false values", None, {}),
+    ("npz-bool-pred", "x.npz", npz(label=np.array([1, 0]), pred=np.array([True, False])), [], 1,
+     "holds true/false values", None, {}),
+    ("jsonl-bool-label", "x.jsonl", jsonl({"label": True, "pred": 0.9}, {"label": False, "pred": 0.2}),
+     [], 0, "", (2, 2, 0), {}),
+    ("npy-object", "x.npy", npy(np.array([[1, 0.5], [0, 0.2]], dtype=object)), [], 1,
+     "holds Python objects", None, {}),
+    ("npz-object", "x.npz", npz(label=np.array([1, 0], dtype=object), pred=np.array([0.5, 0.2])), [],
+     1, "holds Python objects", None, {}),
 ]
 
 

@@ -61,6 +61,8 @@ def is_arrow(array) -> bool:
 def numeric_values(array, reasons: dict, role: str):
     """float/int NumPy values of a column; marks missing and non-numeric rows in ``reasons``."""
     if not is_arrow(array):
+        if array.dtype.kind == "b":
+            _refuse_boolean(role)
         if array.dtype.kind not in "biuf":
             return numeric_values(__import__("pyarrow").array(array.astype(str)), reasons, role)
         return array
@@ -87,11 +89,24 @@ def numeric_values(array, reasons: dict, role: str):
     elif not (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)
               or pa.types.is_boolean(array.type) or pa.types.is_null(array.type)):
         raise DataError(f"the {role} column has type {array.type}, which is not numeric")
+    if pa.types.is_boolean(array.type):
+        _refuse_boolean(role)
     if array.null_count:
         mark(reasons, role, "missing", numpy_view(array.is_null()), len(array))
     if pa.types.is_null(array.type):  # a column with no value at all (no 0 to fill it with)
         return np.zeros(len(array), dtype=np.float64)
     return numpy_view(array.fill_null(0) if array.null_count else array)
+
+
+def _refuse_boolean(role: str) -> None:
+    """true/false predictions are predicted classes (`predict` where `predict_proba` was meant):
+    read as probabilities 1 and 0 they would give a loss of 0 or infinity, not the model's."""
+    if _base_role(role) == "pred":
+        raise DataError(
+            f"the {role} column holds true/false values, which are predicted classes, not "
+            "probabilities. Score the predicted probabilities (or logits, with --logits); a "
+            "prediction of exactly 0 or 1 can be written as the number."
+        )
 
 
 def _base_role(role: str) -> str:

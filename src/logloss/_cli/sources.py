@@ -324,7 +324,11 @@ class Source:
                 yield _columns(piece, columns), position, self.paths[0]
 
     def _npy(self):
-        return np.load(self.paths[0], mmap_mode="r", allow_pickle=False)
+        try:
+            return np.load(self.paths[0], mmap_mode="r", allow_pickle=False)
+        except ValueError as error:
+            _refuse_pickled(self.name, error)
+            raise
 
     def _npy_batches(self, columns):
         array = self._npy()
@@ -337,7 +341,11 @@ class Source:
 
     def _npz_batches(self, columns):
         with open(self.paths[0], "rb") as handle, np.load(handle, allow_pickle=False) as archive:
-            arrays = {c: archive[c] for c in columns}
+            try:
+                arrays = {c: archive[c] for c in columns}
+            except ValueError as error:
+                _refuse_pickled(self.name, error)
+                raise
         lengths = {c: len(a) for c, a in arrays.items()}
         if len(set(lengths.values())) > 1:
             raise DataError(f"{self.name}: the arrays have different lengths: {lengths}")
@@ -634,6 +642,17 @@ def _contiguous(column):
     if hasattr(column, "combine_chunks"):
         return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
     return column
+
+
+def _refuse_pickled(name: str, error: ValueError) -> None:
+    """NumPy's refusal of an object array, said as what it is rather than as a corrupt file."""
+    text = str(error)
+    if "allow_pickle" in text or "Python objects" in text:
+        raise DataError(
+            f"{name}: holds Python objects (an array of dtype object, stored pickled), which "
+            "logloss does not unpickle: loading a pickle can run code. Save the columns with a "
+            "numeric dtype, e.g. np.save(path, array.astype(np.float64))."
+        ) from None
 
 
 def _npy_columns(array: np.ndarray) -> dict[str, np.ndarray]:
