@@ -5,6 +5,7 @@ another way when pyarrow's fast reader cannot read one as it is."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 EXIT_OK = 0
@@ -50,11 +51,24 @@ def check_output(output: str, sources) -> None:
         raise UsageError(f"--output {output}: cannot be written ({error.strerror or error}).") \
             from None
 
+# C0 controls but tab and line feed, DEL, and C1 controls: what can move a terminal's cursor,
+# recolour it or retitle it.
+_TERMINAL_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def for_terminal(text: str) -> str:
+    """``text`` with each control character written as ``\\xNN``: a CSV value read from a file
+    is shown, not obeyed, when the result goes to a terminal (files and pipes get it as is)."""
+    return _TERMINAL_CONTROLS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
 def write_output(text: str, output: str | None) -> None:
     """Write the result whole or not at all: a regular file is written beside the target and
     renamed over it, so a full disk leaves no partial report; anything else (a terminal, a
     pipe, /dev/full) is written and flushed here, so its error is caught here."""
     if not output:
+        if sys.stdout.isatty():
+            text = for_terminal(text)
         sys.stdout.write(text)
         sys.stdout.flush()
         return
