@@ -60,9 +60,9 @@ def batch_statistics(
     weight = inputs.sample_weight
     labels = inputs.y
     predictions = _probabilities(inputs.x, inputs.from_logits)
-    # Exact sums in units of 2**scale, the largest weight's exponent: weights of 1e-320 or 1e300
-    # lose nothing, and a total beyond float64 is refused by Statistics.merge.
-    scale = summation.scale_of(weight)
+    # Exact sums in units of 2**scale, near the largest weight's exponent: weights of 1e-320 or
+    # 1e300 lose nothing, and a total beyond float64 is refused by Statistics.merge.
+    scale = summation.scale_of(weight, losses)
     sums = {name: summation.scaled_sum(values, weight, scale)
             for name, values in (("loss", losses), ("label", labels), ("prediction", predictions))}
     sums["weight"] = (float(labels.size), 0.0) if weight is None else summation.scaled_sum(weight, None, scale)

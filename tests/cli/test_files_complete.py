@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 pa = pytest.importorskip("pyarrow")
@@ -389,6 +389,7 @@ def datasets(draw):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=datasets(), fmt=st.sampled_from(FORMATS))
+@example(data=([0], [5e-324], [1.0], []), fmt="csv")  # a weighted mean of 5e-324 once read 0.0
 def test_any_format_and_partitioning_gives_the_in_memory_number(tmp_path_factory, capsys, data,
                                                                 fmt):
     y, p, w, cuts = data

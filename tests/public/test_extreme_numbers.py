@@ -193,6 +193,24 @@ def test_accumulator_with_extreme_weights():
     assert tiny.merge(huge).result() == ref.to_float(-mpmath.log(mpmath.mpf(0.25)))
 
 
+@pytest.mark.parametrize("weights", [[1.0], [1.0, 3.0], [1e-300, 1e-300], [1e300, 2e300], [0.5, 1.7e308]])
+@pytest.mark.parametrize("p", [5e-324, 1e-320, 2.2e-310, 1e-300])
+def test_accumulator_keeps_a_subnormal_weighted_mean(p, weights):
+    # Weighted sums were kept in units of the largest weight's power of two, which rounded a mean
+    # of 5e-324 (label 0, prediction 5e-324, weight 1) to 0.0: a perfect score that is not.
+    w = np.array(weights)
+    y, pred = np.zeros(w.size), np.full(w.size, p)
+    loss = -mpmath.log1p(-mpmath.mpf(p))
+    exact = ref.to_float(mpmath.fsum(mpmath.mpf(x) * loss for x in weights) / mpmath.fsum(map(mpmath.mpf, weights)))
+    assert exact > 0
+    acc = logloss.Accumulator().update(y, pred, w)
+    assert acc.result() == exact
+    assert logloss.Accumulator.from_dict(acc.to_dict()).result() == exact
+    assert logloss.bce(y, pred, sample_weight=w) == exact
+    split = logloss.Accumulator().update(y[:1], pred[:1], w[:1]).update(y[1:], pred[1:], w[1:])
+    assert split.result() == exact
+
+
 def test_accumulator_refuses_a_total_beyond_float64():
     acc = logloss.Accumulator(from_logits=True)
     acc.update([0.0], [1e308])

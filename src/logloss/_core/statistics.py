@@ -30,9 +30,9 @@ class Statistics:
     positives: float = 0.0  # sum of labels (soft labels count fractionally), unweighted
     infinite: int = 0  # samples whose weighted loss is +inf
     sums: dict[str, CompensatedSum] = field(default_factory=_sums)
-    # The four sums are in units of 2**scale: a batch's scale is the exponent of its largest
-    # weight, so weights of 1e-320 or 1e300 neither underflow nor overflow; the mean, a ratio
-    # of two sums, does not depend on it.
+    # The four sums are in units of 2**scale: a weighted batch's scale follows the exponent of its
+    # largest weight (less a headroom that keeps subnormal sums exact), so weights of 1e-320 or
+    # 1e300 neither underflow nor overflow; the mean, a ratio of two sums, does not depend on it.
     scale: int = 0
 
     @classmethod

@@ -171,12 +171,28 @@ def reduce(losses: np.ndarray, weight: np.ndarray | None, reduction: str, axes):
     return result
 
 
-def scale_of(weight: np.ndarray | None) -> int:
-    """The exponent of the largest weight (0 without weights or when all are 0)."""
+# Headroom of the weighted sums: w * value / 2**scale stays below 2**960 for values below 2**896,
+# so rows up to 2**63 cannot overflow the float64 total, while a sum that is subnormal unscaled keeps
+# 64 more bits (a mean of 5e-324 stays 5e-324 instead of rounding to 0).
+SCALE_HEADROOM = 64
+LARGE_VALUE = 2.0**896
+
+
+def scale_of(weight: np.ndarray | None, values: np.ndarray | None = None) -> int:
+    """The power of two that the weighted sums of ``values`` are kept in units of: the largest
+    weight's exponent less SCALE_HEADROOM, or the exponent itself where a finite value reaches
+    LARGE_VALUE (0 without weights or when all are 0)."""
     if weight is None or not weight.size:
         return 0
     top = float(np.max(weight))
-    return math.frexp(top)[1] if top > 0 and math.isfinite(top) else 0
+    if not (top > 0 and math.isfinite(top)):
+        return 0
+    exponent = math.frexp(top)[1]
+    if values is not None and values.size:
+        largest = float(np.max(np.abs(values), where=np.isfinite(values), initial=0.0))
+        if largest >= LARGE_VALUE:
+            return exponent
+    return exponent - SCALE_HEADROOM
 
 
 def scaled_sum(values: np.ndarray, weight: np.ndarray | None, scale: int) -> tuple[float, float]:
