@@ -131,7 +131,7 @@ def _fits_labels(pos_weight, y_true) -> bool:
 
 def binary_cross_entropy(
     y_true, y_pred, *, from_logits, sample_weight, pos_weight, label_smoothing, reduction, axis, clip,
-    validate=True,
+    validate=True, kernel=None,
 ):
     framework = _framework(y_pred, y_true, sample_weight, pos_weight)
     # torch's whole-call path does not carry clip's term bounds, the weight scaling or the check
@@ -141,6 +141,7 @@ def binary_cross_entropy(
         return framework.binary_cross_entropy(
             y_true, y_pred, from_logits=from_logits, sample_weight=sample_weight, pos_weight=pos_weight,
             label_smoothing=label_smoothing, reduction=reduction, axis=axis, clip=clip, validate=validate,
+            kernel=kernel,
         )
     reduction = check_reduction(reduction)
     ctx, y, x, pw, weight, output = _prepare_binary(
