@@ -1028,14 +1028,22 @@ static int train_probabilities(const double *restrict y, const double *restrict 
         grad[i] = (one ? -r : r) * scale;
     }
     if (clean || f64) return clean ? OK : REFERENCE;
+    /* float32 results, soft labels somewhere: the hard formula where the label is 0 or 1 */
     clean = 1;
     for (int i = 0; i < m; i++) {
         double pi = p[i], yi = y[i];
         double a = 1.0 - pi;
         double c = -pi - (a - 1.0);
-        clean &= (yi >= 0.0) & (yi <= 1.0) & (pi >= TINY) & (a >= TINY);
-        loss[i] = -(yi * log_core(pi, 0.0, 0) + (1.0 - yi) * log_term(a, c));
-        grad[i] = (pi - yi) / __builtin_fma(pi, a, pi * c) * scale;
+        int64_t one = yi != 0.0, hard = (yi == 0.0) | (yi == 1.0);
+        double q = one ? pi : a, qc = one ? 0.0 : c;
+        clean &= (yi >= 0.0) & (yi <= 1.0) & (pi >= 0.0) & (pi <= 1.0)
+                 & (hard ? q >= TINY : (pi >= TINY) & (a >= TINY));
+        double soft = -(yi * log_core(pi, 0.0, 0) + (1.0 - yi) * log_term(a, c));
+        loss[i] = hard ? -log_plus(q, qc) : soft;
+        double r = 1.0 / q;
+        r = r - r * (r * qc);
+        double g = hard ? (one ? -r : r) : (pi - yi) / __builtin_fma(pi, a, pi * c);
+        grad[i] = g * scale;
     }
     return clean ? OK : REFERENCE;
 }
