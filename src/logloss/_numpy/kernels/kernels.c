@@ -1048,6 +1048,32 @@ static int train_probabilities(const double *restrict y, const double *restrict 
     return clean ? OK : REFERENCE;
 }
 
+/* Logits, a block summed (mean or sum): the loss as in logit_product (c |z| summed, one log of
+ * prod (1 + e) per block, its error bound checked against tol), the derivative with the same e.
+ * grad NULL: the loss only. -1 where logit_product would refuse (|z| > 708, the bound, invalid
+ * input): the block is then computed per element. */
+static double train_logit_product(const double *restrict y, const double *restrict z, int m, int f32,
+                                  double scale, double tol, double *restrict buf, double *restrict linear,
+                                  double *restrict grad) {
+    int64_t ok = 1;
+    for (int i = 0; i < m; i++) {
+        double zi = z[i], yi = y[i], a = fabs(zi);
+        ok &= (yi >= 0.0) & (yi <= 1.0) & (a <= EXP_LIMIT);
+        double ac = a < EXP_LIMIT ? a : EXP_LIMIT;
+        double e = f32 ? exp_neg_short(-ac) : exp_neg(-ac);
+        linear[i] = (zi > 0.0 ? 1.0 - yi : yi) * a;
+        buf[i] = 1.0 + e;
+        if (grad) grad[i] = logit_grad(yi, zi, e) * scale;
+    }
+    if (!ok) return -1.0;
+    for (int i = m; i < BLOCK; i++) buf[i] = 1.0;
+    for (int half = BLOCK / 2; half >= 1; half /= 2)
+        for (int i = 0; i < half; i++) buf[i] *= buf[i + half];
+    double loss = tree_sum(linear, m) + log(buf[0]);
+    double bound = 4.0 * BLOCK * U + (6.0 * U + (f32 ? 1.6e-11 : 0.0)) * loss;
+    return bound <= tol * loss ? loss : -1.0;
+}
+
 /* [lo, hi): the derivative into grad (the predictions' dtype), the losses into losses (same
  * dtype) or, when losses is NULL, their sum into sum[0] + sum[1]. */
 static int train_range(const Inputs *in, void *grad, void *losses, double scale, Py_ssize_t lo, Py_ssize_t hi,
@@ -1061,6 +1087,15 @@ static int train_range(const Inputs *in, void *grad, void *losses, double scale,
         const double *y = load(in->y, in->yt, b, m, B->y);
         const double *x = load(in->x, in->xt, b, m, B->x);
         double *loss = B->buf, *g = B->buf2;
+        if (in->logits && !losses) {
+            double tol = in->xt == T_F32 ? TOLERANCE32 : TOLERANCE64;
+            double block = train_logit_product(y, x, m, in->xt == T_F32, scale, tol, loss, B->w, grad ? g : NULL);
+            if (block >= 0.0) {
+                if (grad) store(grad, in->xt, b, g, m);
+                add2(&total, &err, block);
+                continue;
+            }
+        }
         if (in->logits) {
             if (!train_logits(y, x, m, f64, scale, loss, g))
                 status = train_logits_fixup(y, x, m, f64, scale, loss, g);
