@@ -158,6 +158,18 @@ def binary_cross_entropy(
     # float64 results carry log and exp as double-doubles (doubledouble.py); float32 and narrower,
     # computed in float64 and rounded to the output, do not need it.
     bound = check_clip(clip)
+    if (framework is not None and hasattr(framework, "binary_reduction") and bound is None and weight is None
+            and pw is None and not label_smoothing and reduction != "none" and axes is None
+            and output == xp.float32):
+        # TensorFlow, a float32 mean or sum without options: one custom gradient from the inputs
+        # as given (the casts above go unused, and a tf.function prunes them).
+        y_raw, x_raw = ctx.asarray(y_true, "y_true"), ctx.asarray(y_pred, "y_pred")
+        if x_raw.dtype == xp.float32:
+            result = framework.binary_reduction(y_raw, x_raw, from_logits=from_logits, mean=reduction == "mean")
+            if ctx.inspect and bool(xp.any(xp.isinf(result))):
+                losses = framework.binary_losses(y, x, None, from_logits=from_logits, exact=False)
+                ctx.warn_if_infinite(losses, result, stacklevel=3)
+            return result
     if framework is not None and hasattr(framework, "binary_losses") and bound is None:
         # JAX, TensorFlow: one custom-gradient function with the analytic backward.
         losses = framework.binary_losses(y, x, None if pw is None else broadcast(xp, pw, y),

@@ -1,0 +1,103 @@
+"""TensorFlow's float32 mean and sum without options: one custom gradient (XLA), from the inputs as
+given. Exact against mpmath at adversarial logits, eager and in a tf.function; its gradients."""
+
+from __future__ import annotations
+
+import os
+
+import mpmath
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+tf = pytest.importorskip("tensorflow")
+
+import logloss  # noqa: E402
+
+from ..reference import bce_logit, bce_probability, ulp_error  # noqa: E402
+
+LOGITS = [0.0, 1e-30, 1e-8, 0.5, 1.0, 17.0, 36.0, 88.0, 103.0, 300.0, 745.0, 1e30, 1e36, np.inf]
+
+
+def _cases(labels):
+    z = np.array([s * v for v in LOGITS for s in (1, -1)], dtype=np.float32)
+    y = np.repeat(np.array(labels, dtype=np.float32), z.size)
+    return y, np.tile(z, len(labels))
+
+
+def _sigmoid_minus_label(y, z):
+    y, z = mpmath.mpf(float(y)), mpmath.mpf(float(z))
+    if mpmath.isinf(z):
+        return (1 - y) * (1 if z > 0 else 0) - y * (0 if z > 0 else 1)
+    return (1 - y) / (1 + mpmath.exp(-z)) - y / (1 + mpmath.exp(z))
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "tf.function"])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_float32_logits_reduction_within_1_ulp_of_mpmath(graph, reduction):
+    # Finite losses only (an infinite one makes the whole result inf): drop the pairs whose loss is.
+    y, z = _cases([0.0, 1.0, 0.25, 0.9])
+    exact = [bce_logit(a, b) for a, b in zip(y.tolist(), z.tolist())]
+    keep = np.array([mpmath.isfinite(e) for e in exact])
+    y, z, exact = y[keep], z[keep], [e for e, k in zip(exact, keep) if k]
+    total = mpmath.fsum(exact)
+    expected = total / len(exact) if reduction == "mean" else total
+
+    def call(y_, z_):
+        with tf.GradientTape() as tape:
+            tape.watch(z_)
+            loss = logloss.bce(y_, z_, from_logits=True, reduction=reduction)
+        return loss, tape.gradient(loss, z_)
+
+    run = tf.function(call) if graph else call
+    loss, grad = run(tf.constant(y), tf.constant(z))
+    assert loss.dtype == tf.float32 and grad.dtype == tf.float32
+    assert ulp_error(loss.numpy(), expected, np.float32) <= 1
+    scale = len(exact) if reduction == "mean" else 1
+    tiny = float(np.finfo(np.float32).tiny)
+    for g, a, b in zip(grad.numpy(), y.tolist(), z.tolist()):
+        exact_grad = _sigmoid_minus_label(a, b) / scale
+        # TensorFlow's CPU threads flush subnormal results to zero (its own losses' too).
+        if abs(exact_grad) < tiny and g == 0:
+            continue
+        assert ulp_error(g, exact_grad, np.float32) <= 1, (a, b, g)
+
+
+def test_float32_probabilities_mean_within_1_ulp_and_label_gradient():
+    p = np.array([1e-30, 1e-8, 0.25, 0.5, 0.75, 1 - 2.0**-24], dtype=np.float32)
+    y = np.array([1.0, 0.0, 0.3, 1.0, 0.0, 0.9], dtype=np.float32)
+    exact = mpmath.fsum(bce_probability(a, b) for a, b in zip(y.tolist(), p.tolist())) / len(p)
+    y_, p_ = tf.constant(y), tf.constant(p)
+    with tf.GradientTape() as tape:
+        tape.watch([y_, p_])
+        loss = logloss.bce(y_, p_)
+    grad_y, grad_p = tape.gradient(loss, [y_, p_])
+    assert ulp_error(loss.numpy(), exact, np.float32) <= 1
+    # d/dy = log(1 - p) - log p = -log(p / (1 - p)), over n; d/dp = (p - y) / (p (1 - p)), over n
+    for a, b, gy, gp in zip(y.tolist(), p.tolist(), grad_y.numpy(), grad_p.numpy()):
+        a, b = mpmath.mpf(a), mpmath.mpf(b)
+        assert ulp_error(gy, (mpmath.log1p(-b) - mpmath.log(b)) / len(p), np.float32) <= 1
+        assert ulp_error(gp, (b - a) / (b * (1 - b)) / len(p), np.float32) <= 1
+
+
+def test_infinite_loss_warns_and_nan_is_refused_eagerly():
+    y = tf.constant([1.0, 0.0])
+    with pytest.warns(logloss.InfiniteLossWarning):
+        assert np.isinf(logloss.bce(y, tf.constant([-np.inf, 0.5]), from_logits=True).numpy())
+    with pytest.raises(ValueError, match="NaN"):
+        logloss.bce(y, tf.constant([np.nan, 0.5]), from_logits=True)
+    with pytest.raises(ValueError) as numpy_error:
+        logloss.bce(np.array([1.0, 2.0]), np.array([0.5, 0.5], dtype=np.float32), from_logits=True)
+    with pytest.raises(ValueError) as tf_error:
+        logloss.bce(tf.constant([1.0, 2.0]), tf.constant([0.5, 0.5]), from_logits=True)
+    assert str(tf_error.value) == str(numpy_error.value)
+
+
+def test_integer_labels_and_a_jit_compiled_caller():
+    y = tf.constant([0, 1, 1, 0], dtype=tf.int32)
+    z = tf.constant([-2.0, 3.0, -0.5, 40.0])
+    eager = logloss.bce(y, z, from_logits=True)
+    compiled = tf.function(lambda a, b: logloss.bce(a, b, from_logits=True), jit_compile=True)(y, z)
+    exact = mpmath.fsum(bce_logit(a, b) for a, b in zip([0, 1, 1, 0], z.numpy().tolist())) / 4
+    assert ulp_error(eager.numpy(), exact, np.float32) <= 1
+    assert ulp_error(compiled.numpy(), exact, np.float32) <= 1
