@@ -19,9 +19,9 @@ from ..reference import bce_logit, bce_probability, ulp_error  # noqa: E402
 LOGITS = [0.0, 1e-30, 1e-8, 0.5, 1.0, 17.0, 36.0, 88.0, 103.0, 300.0, 745.0, 1e30, 1e36, np.inf]
 
 
-def _cases(labels):
-    z = np.array([s * v for v in LOGITS for s in (1, -1)], dtype=np.float32)
-    y = np.repeat(np.array(labels, dtype=np.float32), z.size)
+def _cases(labels, dtype):
+    z = np.array([s * v for v in LOGITS for s in (1, -1)], dtype=dtype)
+    y = np.repeat(np.array(labels, dtype=dtype), z.size)
     return y, np.tile(z, len(labels))
 
 
@@ -34,9 +34,13 @@ def _sigmoid_minus_label(y, z):
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "tf.function"])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_float32_logits_reduction_within_1_ulp_of_mpmath(graph, reduction):
-    # Finite losses only (an infinite one makes the whole result inf): drop the pairs whose loss is.
-    y, z = _cases([0.0, 1.0, 0.25, 0.9])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_logits_reduction_within_1_ulp_of_mpmath(graph, reduction, dtype):
+    # float32: within 1 ulp (float64 terms rounded once); float64: a sum of non-negative terms each
+    # within a few ulps, so within a few ulps itself. Finite losses only (an infinite one makes
+    # the whole result inf): drop the pairs whose loss is.
+    ulps = 1 if dtype == np.float32 else 4
+    y, z = _cases([0.0, 1.0, 0.25, 0.9], dtype)
     exact = [bce_logit(a, b) for a, b in zip(y.tolist(), z.tolist())]
     keep = np.array([mpmath.isfinite(e) for e in exact])
     y, z, exact = y[keep], z[keep], [e for e, k in zip(exact, keep) if k]
@@ -51,16 +55,21 @@ def test_float32_logits_reduction_within_1_ulp_of_mpmath(graph, reduction):
 
     run = tf.function(call) if graph else call
     loss, grad = run(tf.constant(y), tf.constant(z))
-    assert loss.dtype == tf.float32 and grad.dtype == tf.float32
-    assert ulp_error(loss.numpy(), expected, np.float32) <= 1
+    assert loss.dtype == dtype and grad.dtype == dtype
+    assert ulp_error(loss.numpy(), expected, dtype) <= ulps
     scale = len(exact) if reduction == "mean" else 1
-    tiny = float(np.finfo(np.float32).tiny)
+    tiny = float(np.finfo(dtype).tiny)
     for g, a, b in zip(grad.numpy(), y.tolist(), z.tolist()):
         exact_grad = _sigmoid_minus_label(a, b) / scale
         # TensorFlow's CPU threads flush subnormal results to zero (its own losses' too).
         if abs(exact_grad) < tiny and g == 0:
             continue
-        assert ulp_error(g, exact_grad, np.float32) <= 1, (a, b, g)
+        if a in (0.0, 1.0) or dtype == np.float32:
+            assert ulp_error(g, exact_grad, dtype) <= ulps, (a, b, g)
+        else:
+            # float64, soft label: (1 - y) sigmoid(z) - y sigmoid(-z) cancels; a few ulps of the terms
+            terms = abs(_sigmoid_minus_label(0.0, b)) * (1 - a) + abs(_sigmoid_minus_label(1.0, b)) * a
+            assert abs(g - exact_grad) <= ulps * np.finfo(dtype).eps * terms / scale, (a, b, g)
 
 
 def test_float32_probabilities_mean_within_1_ulp_and_label_gradient():

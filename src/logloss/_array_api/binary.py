@@ -160,11 +160,11 @@ def binary_cross_entropy(
     bound = check_clip(clip)
     if (framework is not None and hasattr(framework, "binary_reduction") and bound is None and weight is None
             and pw is None and not label_smoothing and reduction != "none" and axes is None
-            and output == xp.float32):
-        # TensorFlow, a float32 mean or sum without options: one custom gradient from the inputs
-        # as given (the casts above go unused, and a tf.function prunes them).
+            and (output == xp.float32 or (output == xp.float64 and from_logits))):
+        # TensorFlow, a float32 (or float64 logits) mean or sum without options: one custom
+        # gradient from the inputs as given (the casts above go unused; a tf.function prunes them).
         y_raw, x_raw = ctx.asarray(y_true, "y_true"), ctx.asarray(y_pred, "y_pred")
-        if x_raw.dtype == xp.float32:
+        if x_raw.dtype == output:
             result = framework.binary_reduction(y_raw, x_raw, from_logits=from_logits, mean=reduction == "mean")
             if ctx.inspect and bool(xp.any(xp.isinf(result))):
                 losses = framework.binary_losses(y, x, None, from_logits=from_logits, exact=False)

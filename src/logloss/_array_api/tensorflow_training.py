@@ -90,7 +90,7 @@ def _log1p_unit(e):
 def _reduced(from_logits, mean):
     """(value, gradient with respect to the predictions, gradient with respect to the labels),
     each one XLA computation from the inputs as given: losses in float64 by the plain formulas
-    (within a few float64 ulps, non-negative), their float64 sum rounded once to float32."""
+    (within a few float64 ulps, non-negative), their float64 sum rounded once to the output."""
     from . import fast
 
     xp = namespace()
@@ -109,7 +109,10 @@ def _reduced(from_logits, mean):
             losses = tf.where(tf.math.is_inf(a), tf.where(factor == 0, tf.zeros_like(a), a), finite)
         else:
             losses = fast.values(xp, yw, xw, None, from_logits=False)[0]
-        total = tf.reduce_sum(losses)
+        # Rows of 1024 summed, then the rows' sums: about 2000 roundings per term at most, not n.
+        flat = tf.reshape(losses, [-1])
+        rows = tf.reshape(tf.pad(flat, [[0, (-tf.size(flat)) % 1024]]), [-1, 1024])
+        total = tf.reduce_sum(tf.reduce_sum(rows, axis=1))
         return tf.cast(total / n if mean else total, x.dtype)
 
     def grad_x(g, y, x):
@@ -129,8 +132,10 @@ def _reduced(from_logits, mean):
 
 
 def binary_reduction(y, x, *, from_logits, mean):
-    """The mean (or sum) loss of float32 predictions ``x`` and real labels ``y`` (both as given,
-    not cast), a float32 scalar. The two gradients are separate computations: in a tf.function
+    """The mean (or sum) loss of float32 predictions, or float64 logits, ``x`` and real labels
+    ``y`` (both as given, not cast), a scalar of ``x``'s dtype. A sum of non-negative terms each
+    within a few float64 ulps is within a few ulps itself: float64 needs no per-element
+    double-double here. The two gradients are separate computations: in a tf.function
     the one nobody asks for (usually the labels') is pruned."""
     value, grad_x, grad_y = _reduced(from_logits, mean)
 
