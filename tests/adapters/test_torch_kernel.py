@@ -175,6 +175,16 @@ def test_an_infinite_loss_still_warns_and_is_infinite():
         assert torch.isinf(lt.BCELoss(validate=False)(p, y))
 
 
+def test_a_sum_past_float32_range_is_inf_as_on_numpy():
+    # Finite losses whose sum overflows float32: inf, no InfiniteLossWarning (no loss is infinite).
+    expected = logloss.bce(np.zeros(3), np.full(3, 3e38, np.float32), from_logits=True, reduction="sum")
+    z = torch.full((3,), 3e38, requires_grad=True)
+    total = logloss.bce(torch.zeros(3), z, from_logits=True, reduction="sum")
+    assert np.isinf(expected) and torch.isinf(total)
+    total.backward()
+    assert torch.equal(z.grad, torch.ones(3))
+
+
 def test_non_contiguous_and_label_gradients_take_the_torch_path():
     z = torch.linspace(-5, 5, 20, requires_grad=True)
     y = (torch.arange(20) % 2).float()

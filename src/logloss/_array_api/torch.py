@@ -263,7 +263,12 @@ def _run_kernel(kernel, y, x, grad, from_logits, reduction):
         total = None
     if total is None:
         raise _Declined
-    return losses if losses is not None else torch.tensor(total, dtype=x.dtype)
+    if losses is not None:
+        return losses
+    result = torch.tensor(total, dtype=x.dtype)
+    if not torch.isfinite(result):
+        raise _Declined  # a sum past the dtype's range: the torch path warns about the infinity
+    return result
 
 
 _KERNEL_LABELS = (torch.float32, torch.float64, torch.float16, torch.bool, torch.uint8, torch.int8, torch.int16,
