@@ -211,3 +211,20 @@ def test_fullgraph_compile_of_a_reduction_none_call():
     eager = z.clone().requires_grad_(True)
     logloss.bce(y, eager, from_logits=True, reduction="none").sum().backward()
     torch.testing.assert_close(leaf.grad, eager.grad, rtol=4 * torch.finfo(torch.float64).eps, atol=0)
+
+
+def test_repeated_backward_does_not_change_the_saved_gradient():
+    # backward() hands back the saved gradient itself when grad_output is 1: autograd must copy it
+    # into .grad, never accumulate into it.
+    z = torch.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    y = torch.tensor([1.0, 0.0, 1.0])
+    loss = logloss.bce(y, z, from_logits=True)
+    assert _through_kernel(loss)
+    loss.backward(retain_graph=True)
+    once = z.grad.clone()
+    loss.backward(retain_graph=True)
+    loss.backward()
+    torch.testing.assert_close(z.grad, 3 * once, rtol=0, atol=0)
+    z.grad = None
+    (2 * logloss.bce(y, z, from_logits=True)).backward()
+    torch.testing.assert_close(z.grad, 2 * once, rtol=0, atol=0)
