@@ -11,6 +11,11 @@ measures within 1 ulp on PyTorch without double-double log/exp (its log, log1p a
 within 1 ulp: tests/array_api/test_fast.py). The gradient is computed with the loss (it reuses
 e^-|z|) when autograd will need it; backward is then one multiply. A second derivative
 (``create_graph=True``) recomputes the gradient with differentiable operations.
+
+Eager CPU calls without options take a shorter way when the public layer passes ``kernel`` (the
+NumPy engine's one-pass loss and gradient, which this engine may not import): zero-copy NumPy
+views of the tensors, one C pass, the gradient saved for the backward (``_KernelLoss``). Whatever
+the kernel declines comes back here.
 """
 
 from __future__ import annotations
@@ -267,7 +272,7 @@ def _run_kernel(kernel, y, x, grad, from_logits, reduction):
         return losses
     result = torch.tensor(total, dtype=x.dtype)
     if not torch.isfinite(result):
-        raise _Declined  # a sum past the dtype's range: the torch path warns about the infinity
+        raise _Declined  # a sum past the dtype's range: the torch path's inf, as everywhere
     return result
 
 
