@@ -5,8 +5,8 @@
 
 Rows: framework x dtype (float32, float64) x n x mode. "train" is forward + backward of the mean
 loss with respect to the logits (torch: ``loss.backward()``; JAX: ``jax.jit(jax.value_and_grad)``;
-TensorFlow: ``tf.function`` around a ``GradientTape``); "infer" is the loss alone (torch under
-``torch.no_grad()``). The natives: ``torch.nn.BCEWithLogitsLoss`` / ``BCELoss``,
+TensorFlow: ``tf.function`` around a ``GradientTape``; "etrain" and "einfer" the same eagerly);
+"infer" is the loss alone (torch under ``torch.no_grad()``). The natives: ``torch.nn.BCEWithLogitsLoss`` / ``BCELoss``,
 ``optax.sigmoid_binary_cross_entropy``, ``tf.nn.sigmoid_cross_entropy_with_logits``. Each time is
 the median of ``--repeats`` samples; a sample loops the call until it has run >= 20 ms. Labels are
 hard 0/1, logits ~ N(0, 3). The two sides' samples are interleaved, so that load from other
@@ -138,21 +138,21 @@ def tensorflow_cases(dtype_name, n):
     def ours(z_, y_):
         return logloss.binary_cross_entropy(y_, z_, from_logits=True)
 
-    def trained(f):
-        @tf.function
-        def step(z_, y_):
+    def step(f):
+        def call(z_, y_):
             with tf.GradientTape() as tape:
                 tape.watch(z_)
                 loss = f(z_, y_)
             return loss, tape.gradient(loss, z_)
 
-        return step
+        return call
 
     def block(result):
         return [r.numpy() for r in tf.nest.flatten(result)]
 
-    for mode in ("train", "infer"):
-        wrap = trained if mode == "train" else tf.function
+    # "train"/"infer" in a tf.function; "etrain"/"einfer" eagerly, as in a plain Python loop
+    wraps = {"train": lambda f: tf.function(step(f)), "infer": tf.function, "etrain": step, "einfer": lambda f: f}
+    for mode, wrap in wraps.items():
         fn, fo = wrap(native), wrap(ours)
         yield "tf.nn.sigmoid_ce_with_logits", mode, (lambda f=fn: f(z, y)), (lambda f=fo: f(z, y)), block
 

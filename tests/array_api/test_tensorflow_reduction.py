@@ -110,3 +110,26 @@ def test_integer_labels_and_a_jit_compiled_caller():
     exact = mpmath.fsum(bce_logit(a, b) for a, b in zip([0, 1, 1, 0], z.numpy().tolist())) / 4
     assert ulp_error(eager.numpy(), exact, np.float32) <= 1
     assert ulp_error(compiled.numpy(), exact, np.float32) <= 1
+
+
+def test_eager_calls_without_options_skip_the_generic_preparation(monkeypatch):
+    from logloss._array_api import binary
+
+    def generic(*args, **kwargs):
+        raise AssertionError("the generic path ran")
+
+    y = tf.constant([True, False, True])
+    p = tf.constant([0.75, 0.25, 0.5])
+    exact = mpmath.fsum(bce_probability(a, b) for a, b in zip([1.0, 0.0, 1.0], p.numpy().tolist())) / 3
+    with monkeypatch.context() as patch:
+        patch.setattr(binary, "_prepare_binary", generic)
+        assert ulp_error(logloss.bce(y, p).numpy(), exact, np.float32) <= 1
+        assert ulp_error(logloss.bce(tf.cast(y, tf.int64), p).numpy(), exact, np.float32) <= 1
+        with pytest.raises(AssertionError, match="generic path"):  # invalid: the generic path reports
+            logloss.bce(y, tf.constant([0.75, 1.5, 0.5]))
+    for bad in ([0.75, 1.5, 0.5], [0.75, -0.1, 0.5], [np.nan, 0.2, 0.5]):
+        with pytest.raises(ValueError) as numpy_error:
+            logloss.bce(np.array([1.0, 0.0, 1.0]), np.array(bad, dtype=np.float32))
+        with pytest.raises(ValueError) as tf_error:
+            logloss.bce(y, tf.constant(bad, dtype=tf.float32))
+        assert str(tf_error.value) == str(numpy_error.value)

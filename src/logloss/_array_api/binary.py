@@ -144,6 +144,13 @@ def binary_cross_entropy(
             kernel=kernel,
         )
     reduction = check_reduction(reduction)
+    if (framework is not None and hasattr(framework, "whole_reduction") and clip is None and sample_weight is None
+            and pos_weight is None and not label_smoothing and axis is None and reduction != "none"):
+        # TensorFlow without options: checks, loss and sum each one XLA call, one read-back eagerly.
+        result = framework.whole_reduction(y_true, y_pred, from_logits=from_logits, mean=reduction == "mean",
+                                           validate=validate)
+        if result is not None:
+            return result
     ctx, y, x, pw, weight, output = _prepare_binary(
         y_true, y_pred, from_logits=from_logits, sample_weight=sample_weight,
         pos_weight=pos_weight, label_smoothing=label_smoothing, clip=clip, validate=validate,

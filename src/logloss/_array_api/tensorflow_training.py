@@ -146,4 +146,59 @@ def binary_reduction(y, x, *, from_logits, mean):
 
         return value(y_, x_), backward
 
-    return forward(y, x)
+    @tf.custom_gradient
+    def forward_x(x_):
+        return value(y, x_), lambda g: grad_x(g, y, x_)
+
+    # Eagerly nothing is pruned: labels no tape watches are left out of the gradient, and with
+    # no tape at all (inference) the custom gradient's own overhead is skipped.
+    if _watched(y):
+        return forward(y, x)
+    return forward_x(x) if _watched(x) else value(y, x)
+
+
+def _watched(tensor) -> bool:
+    """Whether a gradient tape records this tensor (True when that cannot be told)."""
+    try:
+        from tensorflow.python.eager import record
+    except ImportError:  # pragma: no cover - older TensorFlow
+        return True
+    if not isinstance(tensor, tf.Tensor):  # a tf.Variable: always watched
+        return True
+    return bool(record.should_record_backprop([tensor]))
+
+
+@functools.cache
+def _check(from_logits):
+    """One XLA computation: whether labels and predictions are valid (NaN fails every test)."""
+
+    def ok(y, x):
+        yw, xw = tf.cast(y, tf.float64), tf.cast(x, tf.float64)
+        valid = (tf.reduce_min(yw) >= 0) & (tf.reduce_max(yw) <= 1) & ~tf.reduce_any(tf.math.is_nan(xw))
+        if not from_logits:
+            valid = valid & (tf.reduce_min(xw) >= 0) & (tf.reduce_max(xw) <= 1)
+        return valid
+
+    return tf.function(ok, jit_compile=True)
+
+
+def whole_reduction(y, x, *, from_logits, mean, validate):
+    """``binary_reduction`` for TensorFlow tensors of one known shape (float32 predictions, or
+    float64 logits; real labels), with the value checks as one more XLA call and one read-back
+    when eager; None for anything else, for invalid values and for an infinite result: the
+    generic path then raises or warns, with the same messages as everywhere."""
+    # (A tf.Variable is not a tf.Tensor: it takes the generic path, which reads it first.)
+    if not (isinstance(y, tf.Tensor) and isinstance(x, tf.Tensor)) or not (
+            x.dtype == tf.float32 or (from_logits and x.dtype == tf.float64)):
+        return None
+    if not (y.dtype.is_floating or y.dtype.is_integer or y.dtype.is_bool):
+        return None
+    if not x.shape.is_fully_defined() or x.shape != y.shape or x.shape.num_elements() == 0:
+        return None
+    inspect = validate and tf.executing_eagerly()
+    if inspect and not bool(_check(from_logits)(y, x)):
+        return None
+    result = binary_reduction(y, x, from_logits=from_logits, mean=mean)
+    if inspect and bool(tf.math.is_inf(result)):
+        return None
+    return result
