@@ -185,8 +185,8 @@ def _check(from_logits):
 def whole_reduction(y, x, *, from_logits, mean, validate):
     """``binary_reduction`` for TensorFlow tensors of one known shape (float32 predictions, or
     float64 logits; real labels), with the value checks as one more XLA call and one read-back
-    when eager; None for anything else, for invalid values and for an infinite result: the
-    generic path then raises or warns, with the same messages as everywhere."""
+    (with the infinity test) when eager; None for anything else, for invalid values and for an
+    infinite result: the generic path then raises or warns, with the same messages as everywhere."""
     # (A tf.Variable is not a tf.Tensor: it takes the generic path, which reads it first.)
     if not (isinstance(y, tf.Tensor) and isinstance(x, tf.Tensor)) or not (
             x.dtype == tf.float32 or (from_logits and x.dtype == tf.float64)):
@@ -195,10 +195,9 @@ def whole_reduction(y, x, *, from_logits, mean, validate):
         return None
     if not x.shape.is_fully_defined() or x.shape != y.shape or x.shape.num_elements() == 0:
         return None
-    inspect = validate and tf.executing_eagerly()
-    if inspect and not bool(_check(from_logits)(y, x)):
-        return None
     result = binary_reduction(y, x, from_logits=from_logits, mean=mean)
-    if inspect and bool(tf.math.is_inf(result)):
-        return None
+    if validate and tf.executing_eagerly():
+        # one read-back for both (an invalid input's result is discarded)
+        if not bool(_check(from_logits)(y, x) & ~tf.math.is_inf(result)):
+            return None
     return result
