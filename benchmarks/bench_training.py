@@ -5,12 +5,12 @@
 
 Rows: framework x dtype (float32, float64) x n x mode. "train" is forward + backward of the mean
 loss with respect to the logits (torch: ``loss.backward()``; JAX: ``jax.jit(jax.value_and_grad)``;
-TensorFlow: ``tf.function`` around a ``GradientTape``); "infer" is the loss alone (torch under
-``torch.no_grad()``). The natives: ``torch.nn.BCEWithLogitsLoss`` / ``BCELoss``,
+TensorFlow: ``tf.function`` around a ``GradientTape``; "etrain" and "einfer" the same eagerly);
+"infer" is the loss alone (torch under ``torch.no_grad()``). The natives: ``torch.nn.BCEWithLogitsLoss`` / ``BCELoss``,
 ``optax.sigmoid_binary_cross_entropy``, ``tf.nn.sigmoid_cross_entropy_with_logits``. Each time is
 the median of ``--repeats`` samples; a sample loops the call until it has run >= 20 ms. Labels are
-hard 0/1, logits ~ N(0, 3). "floor" rows put in the logloss column what computing float32 in
-float64 costs at the least (the float64 exp and log1p, and the gradient's sigmoids), no loss. Two threads in every framework (``BENCH_THREADS`` to change).
+hard 0/1, logits ~ N(0, 3). The two sides' samples are interleaved, so that load from other
+processes hits both. Two threads in every framework (``BENCH_THREADS`` to change).
 """
 
 from __future__ import annotations
@@ -49,9 +49,13 @@ def _sample(call, block) -> float:
         loops *= 2
 
 
-def _median(call, block, repeats) -> float:
-    _sample(call, block)
-    return statistics.median(_sample(call, block) for _ in range(repeats))
+def _medians(native, ours, block, repeats) -> tuple[float, float]:
+    """Median seconds per call of each, their samples interleaved: a burst of load from other
+    processes then hits both sides instead of one."""
+    for call in (native, ours):
+        _sample(call, block)
+    samples = [(_sample(native, block), _sample(ours, block)) for _ in range(repeats)]
+    return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
 
 
 def _data(n, seed=0):
@@ -98,19 +102,6 @@ def torch_cases(dtype_name, n):
     for name, native, ours, x in pairs:
         for mode, make in (("train", train), ("infer", infer)):
             yield name, mode, make(native, x), make(ours, x), lambda r: r
-    if dtype == torch.float32:
-        # The floor of computing float32 in float64: the float64 exp and log1p every exact loss
-        # needs (and, to train, the two float64 sigmoids of the gradient), nothing else.
-        def floor_infer():
-            return torch.log1p(torch.exp(-torch.abs(z.double())))
-
-        def floor_train():
-            wide = z.double()
-            return torch.log1p(torch.exp(-torch.abs(wide))), (torch.sigmoid(wide) - torch.sigmoid(-wide)).float()
-
-        native = pairs[0][1]
-        yield "floor: f64 exp+log1p(+2 sigmoid)", "train", train(native, logits), floor_train, lambda r: r
-        yield "floor: f64 exp+log1p", "infer", infer(native, logits), floor_infer, lambda r: r
 
 
 def jax_cases(dtype_name, n):
@@ -147,30 +138,23 @@ def tensorflow_cases(dtype_name, n):
     def ours(z_, y_):
         return logloss.binary_cross_entropy(y_, z_, from_logits=True)
 
-    def trained(f):
-        @tf.function
-        def step(z_, y_):
+    def step(f):
+        def call(z_, y_):
             with tf.GradientTape() as tape:
                 tape.watch(z_)
                 loss = f(z_, y_)
             return loss, tape.gradient(loss, z_)
 
-        return step
+        return call
 
     def block(result):
         return [r.numpy() for r in tf.nest.flatten(result)]
 
-    for mode in ("train", "infer"):
-        wrap = trained if mode == "train" else tf.function
+    # "train"/"infer" in a tf.function; "etrain"/"einfer" eagerly, as in a plain Python loop
+    wraps = {"train": lambda f: tf.function(step(f)), "infer": tf.function, "etrain": step, "einfer": lambda f: f}
+    for mode, wrap in wraps.items():
         fn, fo = wrap(native), wrap(ours)
         yield "tf.nn.sigmoid_ce_with_logits", mode, (lambda f=fn: f(z, y)), (lambda f=fo: f(z, y)), block
-    if dtype == tf.float32:
-        @tf.function
-        def floor(z_):  # the float64 exp and log1p every exact loss needs, nothing else
-            return tf.reduce_sum(tf.math.log1p(tf.exp(-tf.abs(tf.cast(z_, tf.float64)))))
-
-        fn = tf.function(native)
-        yield "floor: f64 exp+log1p", "infer", (lambda: fn(z, y)), (lambda: floor(z)), block
 
 
 CASES = {"torch": torch_cases, "jax": jax_cases, "tensorflow": tensorflow_cases}
@@ -204,8 +188,7 @@ def main(argv=None):
                 for name, mode, native, ours, block in CASES[framework](dtype, n):
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
-                        t_native = _median(native, block, args.repeats)
-                        t_ours = _median(ours, block, args.repeats)
+                        t_native, t_ours = _medians(native, ours, block, args.repeats)
                     print(f"{framework:<11}{name:<30}{dtype:<9}{n:>9} {mode:<6}{t_native * 1e3:>11.3f}"
                           f"{t_ours * 1e3:>12.3f}{t_ours / t_native:>8.2f}", flush=True)
 

@@ -14,7 +14,7 @@ from ._core.checks import check_flag, check_nonempty, check_reduction
 from ._core.inputs import prepare_binary
 from ._core.precision import round_once
 from ._core.reduction import apply_weight, normalize_axis, warn_if_infinite
-from ._numpy import chunked, summation
+from ._numpy import chunked, summation, training
 from ._numpy.reference import binary_derivative, binary_losses
 
 
@@ -89,10 +89,11 @@ def binary_cross_entropy(
     if is_foreign(y_pred, y_true, sample_weight, pos_weight):
         from ._array_api import binary as array_api
 
+        # The NumPy engine's kernels, for the engine to use on CPU arrays it can view as NumPy.
         return array_api.binary_cross_entropy(
             y_true, y_pred, from_logits=from_logits, sample_weight=sample_weight,
             pos_weight=pos_weight, label_smoothing=label_smoothing, reduction=reduction,
-            axis=axis, clip=clip, validate=bool(validate),
+            axis=axis, clip=clip, validate=bool(validate), kernel=training.loss_and_gradient,
         )
     reduction = check_reduction(reduction)
     options = dict(from_logits=from_logits, sample_weight=sample_weight, pos_weight=pos_weight,

@@ -126,3 +126,11 @@ def test_a_forked_child_gets_a_working_pool():
         got = pipe.read()
     os.waitpid(pid, 0)
     assert float(got) == expected
+
+
+def test_the_cgroup_quota_is_read_once_per_process(monkeypatch):
+    reads = []
+    monkeypatch.setattr(config, "_cgroup_quota", None)
+    monkeypatch.setattr(config, "_read_cgroup_cpus", lambda: reads.append(1) or 1.0)
+    assert [config.available_cpus() for _ in range(3)] == [1, 1, 1]
+    assert len(reads) == 1

@@ -131,7 +131,7 @@ def _fits_labels(pos_weight, y_true) -> bool:
 
 def binary_cross_entropy(
     y_true, y_pred, *, from_logits, sample_weight, pos_weight, label_smoothing, reduction, axis, clip,
-    validate=True,
+    validate=True, kernel=None,
 ):
     framework = _framework(y_pred, y_true, sample_weight, pos_weight)
     # torch's whole-call path does not carry clip's term bounds, the weight scaling or the check
@@ -141,8 +141,16 @@ def binary_cross_entropy(
         return framework.binary_cross_entropy(
             y_true, y_pred, from_logits=from_logits, sample_weight=sample_weight, pos_weight=pos_weight,
             label_smoothing=label_smoothing, reduction=reduction, axis=axis, clip=clip, validate=validate,
+            kernel=kernel,
         )
     reduction = check_reduction(reduction)
+    if (framework is not None and hasattr(framework, "whole_reduction") and clip is None and sample_weight is None
+            and pos_weight is None and not label_smoothing and axis is None and reduction != "none"):
+        # TensorFlow without options: checks, loss and sum each one XLA call, one read-back eagerly.
+        result = framework.whole_reduction(y_true, y_pred, from_logits=from_logits, mean=reduction == "mean",
+                                           validate=validate)
+        if result is not None:
+            return result
     ctx, y, x, pw, weight, output = _prepare_binary(
         y_true, y_pred, from_logits=from_logits, sample_weight=sample_weight,
         pos_weight=pos_weight, label_smoothing=label_smoothing, clip=clip, validate=validate,
@@ -157,6 +165,18 @@ def binary_cross_entropy(
     # float64 results carry log and exp as double-doubles (doubledouble.py); float32 and narrower,
     # computed in float64 and rounded to the output, do not need it.
     bound = check_clip(clip)
+    if (framework is not None and hasattr(framework, "binary_reduction") and bound is None and weight is None
+            and pw is None and not label_smoothing and reduction != "none" and axes is None
+            and (output == xp.float32 or (output == xp.float64 and from_logits))):
+        # TensorFlow, a float32 (or float64 logits) mean or sum without options: one custom
+        # gradient from the inputs as given (the casts above go unused; a tf.function prunes them).
+        y_raw, x_raw = ctx.asarray(y_true, "y_true"), ctx.asarray(y_pred, "y_pred")
+        if x_raw.dtype == output:
+            result = framework.binary_reduction(y_raw, x_raw, from_logits=from_logits, mean=reduction == "mean")
+            if ctx.inspect and bool(xp.any(xp.isinf(result))):
+                losses = framework.binary_losses(y, x, None, from_logits=from_logits, exact=False)
+                ctx.warn_if_infinite(losses, result, stacklevel=3)
+            return result
     if framework is not None and hasattr(framework, "binary_losses") and bound is None:
         # JAX, TensorFlow: one custom-gradient function with the analytic backward.
         losses = framework.binary_losses(y, x, None if pw is None else broadcast(xp, pw, y),

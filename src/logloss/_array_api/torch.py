@@ -11,6 +11,11 @@ measures within 1 ulp on PyTorch without double-double log/exp (its log, log1p a
 within 1 ulp: tests/array_api/test_fast.py). The gradient is computed with the loss (it reuses
 e^-|z|) when autograd will need it; backward is then one multiply. A second derivative
 (``create_graph=True``) recomputes the gradient with differentiable operations.
+
+Eager CPU calls without options take a shorter way when the public layer passes ``kernel`` (the
+NumPy engine's one-pass loss and gradient, which this engine may not import): zero-copy NumPy
+views of the tensors, one C pass, the gradient saved for the backward (``_KernelLoss``). Whatever
+the kernel declines comes back here.
 """
 
 from __future__ import annotations
@@ -224,11 +229,85 @@ def _weighted(losses, weight):
     return torch.where(weight == 0, torch.zeros_like(losses), weight * losses)
 
 
+class _Declined(Exception):
+    """The kernel cannot vouch for this input: the torch path computes or reports it."""
+
+
+class _KernelLoss(torch.autograd.Function):
+    """Loss and gradient from one pass of the caller's kernel over zero-copy NumPy views; the
+    backward only scales the saved gradient."""
+
+    @staticmethod
+    def forward(ctx, x, y, kernel, from_logits, reduction):
+        grad = torch.empty_like(x, memory_format=torch.contiguous_format)
+        result = _run_kernel(kernel, y, x, grad, from_logits, reduction)
+        ctx.from_logits, ctx.reduction = from_logits, reduction
+        ctx.save_for_backward(x, y, grad)
+        return result
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, y, grad = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            # create_graph=True: a gradient autograd can differentiate again.
+            function = derivatives.grad_logits if ctx.from_logits else derivatives.grad_probabilities
+            grad = function(torch, y.to(torch.float64), x.to(torch.float64), None)
+            grad = (grad / x.numel() if ctx.reduction == "mean" else grad).to(x.dtype)
+        elif grad_output.dim() == 0 and float(grad_output) == 1.0:
+            return grad, None, None, None, None  # loss.backward(): the saved gradient as it is
+        return grad * grad_output.to(grad.dtype), None, None, None, None
+
+
+def _run_kernel(kernel, y, x, grad, from_logits, reduction):
+    losses = torch.empty_like(x, memory_format=torch.contiguous_format) if reduction == "none" else None
+    try:
+        total = kernel(y.detach().reshape(-1).numpy(), x.detach().reshape(-1).numpy(), from_logits=from_logits,
+                       reduction=reduction, grad=None if grad is None else grad.view(-1).numpy(),
+                       losses=None if losses is None else losses.view(-1).numpy())
+    except (RuntimeError, TypeError):  # a tensor NumPy cannot view (negative or conjugate bit)
+        total = None
+    if total is None:
+        raise _Declined
+    if losses is not None:
+        return losses
+    result = torch.tensor(total, dtype=x.dtype)
+    if not torch.isfinite(result):
+        raise _Declined  # a sum past the dtype's range: the torch path's inf, as everywhere
+    return result
+
+
+_KERNEL_LABELS = (torch.float32, torch.float64, torch.float16, torch.bool, torch.uint8, torch.int8, torch.int16,
+                  torch.int32, torch.int64)
+
+
+def _kernel_step(kernel, y, x, from_logits, reduction):
+    """The loss through the NumPy engine's kernels (eager CPU, contiguous float32/float64
+    predictions, labels needing no gradient), or None."""
+    if (x.device.type != "cpu" or y.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64)
+            or y.dtype not in _KERNEL_LABELS or y.requires_grad or not x.is_contiguous() or not y.is_contiguous()
+            or torch.compiler.is_compiling()):
+        return None
+    try:
+        if x.requires_grad and torch.is_grad_enabled():
+            return _KernelLoss.apply(x, y, kernel, from_logits, reduction)
+        return _run_kernel(kernel, y, x, None, from_logits, reduction)
+    except _Declined:
+        return None
+
+
 def binary_cross_entropy(
     y_true, y_pred, *, from_logits, sample_weight, pos_weight, label_smoothing, reduction, axis, clip,
-    validate=True,
+    validate=True, kernel=None,
 ):
     reduction = check_reduction(reduction)
+    if (kernel is not None and sample_weight is None and pos_weight is None and not label_smoothing
+            and clip is None and axis is None and isinstance(y_pred, torch.Tensor)
+            and isinstance(y_true, torch.Tensor) and y_pred.shape == y_true.shape):
+        # The training step without options: one pass of the NumPy engine's kernels (passed down
+        # by the public layer), loss and gradient together.
+        result = _kernel_step(kernel, y_true, y_pred, from_logits, reduction)
+        if result is not None:
+            return result
     smoothing = check_probability_scalar("label_smoothing", label_smoothing)
     bound = check_clip(clip)
     reference = next(v for v in (y_pred, y_true, sample_weight, pos_weight) if isinstance(v, torch.Tensor))

@@ -96,7 +96,19 @@ def config_context(*, threads=_UNSET, engine=_UNSET) -> Iterator[None]:
         _scoped.reset(token)
 
 
+_cgroup_quota: float | None = None
+
+
 def _cgroup_cpus() -> float:
+    """The CPU quota of this process's cgroup, read once per process: two file reads per call
+    were most of a small call's overhead (a quota changed while the process runs is not seen)."""
+    global _cgroup_quota
+    if _cgroup_quota is None:
+        _cgroup_quota = _read_cgroup_cpus()
+    return _cgroup_quota
+
+
+def _read_cgroup_cpus() -> float:
     """The CPU quota of this process's cgroup (v2 ``cpu.max``, v1 ``cfs_quota_us``), or inf."""
     candidates = (
         ("/sys/fs/cgroup/cpu.max", None),

@@ -950,12 +950,205 @@ static PyObject *py_vector(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* ------------------------------------------------------------------ training: loss and gradient */
+/* For the framework adapters' training step: per element the loss and its derivative with
+ * respect to the prediction, both in float64; the derivative times `scale` (the reduction's 1/n)
+ * rounded once into the predictions' dtype, the losses summed (pairwise per block, Neumaier
+ * across blocks) or stored rounded once. Float64 results: hard labels only (each loss one
+ * softplus_exact or log_plus, within 1 ulp); float32 results take soft labels too (float64
+ * terms, both non-negative, rounded once). REFERENCE for invalid input, an infinite loss or soft
+ * labels with a float64 result: the caller's reference path reports or computes them. */
+
+/* d/dz = (1 - y) sigmoid(z) - y sigmoid(-z), sigmoid(|z|) = 1 / (1 + e), sigmoid(-|z|) = e / (1 + e). */
+static inline double logit_grad(double y, double z, double e) {
+    double sp = 1.0 / (1.0 + e), sn = e * sp;
+    return (1.0 - y) * (z >= 0.0 ? sp : sn) - y * (z >= 0.0 ? sn : sp);
+}
+
+/* Logits, one block; 0 when some element needs train_fixup. */
+static int train_logits(const double *restrict y, const double *restrict z, int m, int f64, double scale,
+                        double *restrict loss, double *restrict grad) {
+    int64_t clean = 1;
+    if (f64) {
+        for (int i = 0; i < m; i++) {
+            double zi = z[i], yi = y[i], a = fabs(zi);
+            clean &= ((yi == 0.0) | (yi == 1.0)) & (a <= -SOFTPLUS_LOW);
+            double e = exp_neg(-(a < EXP_LIMIT ? a : EXP_LIMIT));
+            double s = yi != 0.0 ? -zi : zi;
+            double c = s < SOFTPLUS_LOW ? SOFTPLUS_LOW : (s > SOFTPLUS_HIGH ? SOFTPLUS_HIGH : s);
+            double v = softplus_exact(c);
+            loss[i] = s >= SOFTPLUS_HIGH ? s : v;
+            grad[i] = logit_grad(yi, zi, e) * scale;
+        }
+    } else {
+        for (int i = 0; i < m; i++) {
+            double zi = z[i], yi = y[i], a = fabs(zi);
+            clean &= (yi >= 0.0) & (yi <= 1.0) & (a <= EXP_LIMIT);
+            double e = exp_neg_short(-(a < EXP_LIMIT ? a : EXP_LIMIT));
+            double cz = (zi > 0.0 ? 1.0 - yi : yi) * a;
+            loss[i] = log1p_unit(e) + cz;
+            grad[i] = logit_grad(yi, zi, e) * scale;
+        }
+    }
+    return (int)clean;
+}
+
+/* A logit block that was not clean: finite logits beyond the fast formulas' range by libm;
+ * REFERENCE for NaN, infinite logits, labels outside [0, 1], soft labels with a float64 result. */
+static int train_logits_fixup(const double *y, const double *z, int m, int f64, double scale,
+                              double *loss, double *grad) {
+    for (int i = 0; i < m; i++) {
+        double zi = z[i], yi = y[i], a = fabs(zi);
+        if (!(yi >= 0.0 && yi <= 1.0) || !(a < INFINITY)) return REFERENCE;
+        if (f64 && yi != 0.0 && yi != 1.0) return REFERENCE;
+        if (a > (f64 ? -SOFTPLUS_LOW : EXP_LIMIT)) {
+            loss[i] = scalar_logit(yi, zi);
+            grad[i] = logit_grad(yi, zi, exp(-a)) * scale;
+        }
+    }
+    return OK;
+}
+
+/* Probabilities, one block. Hard labels: -log q, q = p or 1 - p = a + c exactly, derivative
+ * -1/p or 1/(a + c) (first-order in c); float32 results with soft labels: -(y log p + (1 - y)
+ * log(1 - p)), derivative (p - y) / (p (1 - p)). REFERENCE where neither is clean. */
+static int train_probabilities(const double *restrict y, const double *restrict p, int m, int f64, double scale,
+                               double *restrict loss, double *restrict grad) {
+    int64_t clean = 1;
+    for (int i = 0; i < m; i++) {
+        double pi = p[i], yi = y[i];
+        double a = 1.0 - pi;
+        double c = -pi - (a - 1.0);
+        int64_t one = yi != 0.0;
+        double q = one ? pi : a, qc = one ? 0.0 : c;
+        clean &= ((yi == 0.0) | (yi == 1.0)) & (pi >= 0.0) & (pi <= 1.0) & (q >= TINY);
+        loss[i] = -log_plus(q, qc);
+        double r = 1.0 / q;
+        r = r - r * (r * qc);  /* r * r would overflow for q < 1e-154 */
+        grad[i] = (one ? -r : r) * scale;
+    }
+    if (clean || f64) return clean ? OK : REFERENCE;
+    /* float32 results, soft labels somewhere: the hard formula where the label is 0 or 1 */
+    clean = 1;
+    for (int i = 0; i < m; i++) {
+        double pi = p[i], yi = y[i];
+        double a = 1.0 - pi;
+        double c = -pi - (a - 1.0);
+        int64_t one = yi != 0.0, hard = (yi == 0.0) | (yi == 1.0);
+        double q = one ? pi : a, qc = one ? 0.0 : c;
+        clean &= (yi >= 0.0) & (yi <= 1.0) & (pi >= 0.0) & (pi <= 1.0)
+                 & (hard ? q >= TINY : (pi >= TINY) & (a >= TINY));
+        double soft = -(yi * log_core(pi, 0.0, 0) + (1.0 - yi) * log_term(a, c));
+        loss[i] = hard ? -log_plus(q, qc) : soft;
+        double r = 1.0 / q;
+        r = r - r * (r * qc);
+        double g = hard ? (one ? -r : r) : (pi - yi) / __builtin_fma(pi, a, pi * c);
+        grad[i] = g * scale;
+    }
+    return clean ? OK : REFERENCE;
+}
+
+/* Logits, a block summed (mean or sum): the loss as in logit_product (c |z| summed, one log of
+ * prod (1 + e) per block, its error bound checked against tol), the derivative with the same e.
+ * grad NULL: the loss only. -1 where logit_product would refuse (|z| > 708, the bound, invalid
+ * input): the block is then computed per element. */
+static double train_logit_product(const double *restrict y, const double *restrict z, int m, int f32,
+                                  double scale, double tol, double *restrict buf, double *restrict linear,
+                                  double *restrict grad) {
+    int64_t ok = 1;
+    for (int i = 0; i < m; i++) {
+        double zi = z[i], yi = y[i], a = fabs(zi);
+        ok &= (yi >= 0.0) & (yi <= 1.0) & (a <= EXP_LIMIT);
+        double ac = a < EXP_LIMIT ? a : EXP_LIMIT;
+        double e = f32 ? exp_neg_short(-ac) : exp_neg(-ac);
+        linear[i] = (zi > 0.0 ? 1.0 - yi : yi) * a;
+        buf[i] = 1.0 + e;
+        if (grad) grad[i] = logit_grad(yi, zi, e) * scale;
+    }
+    if (!ok) return -1.0;
+    for (int i = m; i < BLOCK; i++) buf[i] = 1.0;
+    for (int half = BLOCK / 2; half >= 1; half /= 2)
+        for (int i = 0; i < half; i++) buf[i] *= buf[i + half];
+    double loss = tree_sum(linear, m) + log(buf[0]);
+    double bound = 4.0 * BLOCK * U + (6.0 * U + (f32 ? 1.6e-11 : 0.0)) * loss;
+    return bound <= tol * loss ? loss : -1.0;
+}
+
+/* [lo, hi): the derivative into grad (the predictions' dtype), the losses into losses (same
+ * dtype) or, when losses is NULL, their sum into sum[0] + sum[1]. */
+static int train_range(const Inputs *in, void *grad, void *losses, double scale, Py_ssize_t lo, Py_ssize_t hi,
+                       double sum[2]) {
+    Buffers *B = new_buffers();
+    if (!B) return -1;
+    int f64 = in->xt == T_F64, status = OK;
+    double total = 0.0, err = 0.0;
+    for (Py_ssize_t b = lo; b < hi; b += BLOCK) {
+        int m = (int)(hi - b < BLOCK ? hi - b : BLOCK);
+        const double *y = load(in->y, in->yt, b, m, B->y);
+        const double *x = load(in->x, in->xt, b, m, B->x);
+        double *loss = B->buf, *g = B->buf2;
+        if (in->logits && !losses) {
+            double tol = in->xt == T_F32 ? TOLERANCE32 : TOLERANCE64;
+            double block = train_logit_product(y, x, m, in->xt == T_F32, scale, tol, loss, B->w, grad ? g : NULL);
+            if (block >= 0.0) {
+                if (grad) store(grad, in->xt, b, g, m);
+                add2(&total, &err, block);
+                continue;
+            }
+        }
+        if (in->logits) {
+            if (!train_logits(y, x, m, f64, scale, loss, g))
+                status = train_logits_fixup(y, x, m, f64, scale, loss, g);
+        } else {
+            status = train_probabilities(y, x, m, f64, scale, loss, g);
+        }
+        if (status != OK) break;
+        if (grad) store(grad, in->xt, b, g, m);
+        if (losses) store(losses, in->xt, b, loss, m);
+        else add2(&total, &err, tree_sum(loss, m));
+    }
+    free_buffers(B);
+    sum[0] = total;
+    sum[1] = err;
+    return status;
+}
+
+/* train(y, yt, x, xt, grad, losses, scale, lo, hi, logits) -> (status, sum hi, sum lo); grad and
+ * losses: None or writable arrays of x's dtype (float32 or float64). */
+static PyObject *py_train(PyObject *self, PyObject *args) {
+    PyObject *yo, *xo, *go, *oo;
+    int yt, xt, logits;
+    double scale;
+    Py_ssize_t lo, hi;
+    if (!PyArg_ParseTuple(args, "OiOiOOdnnp", &yo, &yt, &xo, &xt, &go, &oo, &scale, &lo, &hi, &logits))
+        return NULL;
+    if (check_range(lo, hi) < 0) return NULL;
+    if (xt != T_F32 && xt != T_F64) { PyErr_SetString(PyExc_ValueError, "x must be float32 or float64"); return NULL; }
+    Buf y, x, g, o;
+    x.held = g.held = o.held = 0;
+    if (get_buffer(yo, &y, 0, yt, hi, "y") < 0 || get_buffer(xo, &x, 0, xt, hi, "x") < 0
+        || get_buffer(go, &g, 1, xt, hi, "grad") < 0 || get_buffer(oo, &o, 1, xt, hi, "losses") < 0) {
+        release(&y); release(&x); release(&g); release(&o);
+        return NULL;
+    }
+    Inputs in = {y.view.buf, yt, x.view.buf, xt, NULL, 0, logits, xt == T_F32};
+    double sum[2];
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = train_range(&in, g.held ? g.view.buf : NULL, o.held ? o.view.buf : NULL, scale, lo, hi, sum);
+    Py_END_ALLOW_THREADS
+    release(&y); release(&x); release(&g); release(&o);
+    if (status < 0) return PyErr_NoMemory();
+    return Py_BuildValue("idd", status, sum[0], sum[1]);
+}
+
 static PyMethodDef methods[] = {
     {"sums", py_sums, METH_VARARGS, "Loss, weight, label and prediction sums over a range."},
     {"losses", py_losses, METH_VARARGS, "Per-element losses for hard labels over a range."},
     {"grouped", py_grouped, METH_VARARGS, "Per-group sufficient statistics over a range."},
     {"block", py_block, METH_VARARGS, "One product block (tests)."},
     {"vector", py_vector, METH_VARARGS, "A bare function elementwise (tests)."},
+    {"train", py_train, METH_VARARGS, "Loss and scaled gradient in one pass (training step)."},
     {NULL, NULL, 0, NULL},
 };
 
