@@ -12,6 +12,7 @@ batches, whatever the file size.
 from __future__ import annotations
 
 import contextvars
+import math
 import queue
 import threading
 import warnings
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._accumulator import Accumulator, GroupedStatistics, fast_batch_statistics
+from .._core.statistics import SUMS, Statistics
 from .._core.checks import InfiniteLossWarning
 from .batches import (
     LabelMapper,
@@ -30,7 +32,7 @@ from .batches import (
     reject_bad_rows,
 )
 from .columns import Options, pick_columns
-from .groups import group_codes, one_column_codes
+from .groups import GroupEncoder, group_codes
 from .sources import DataError, Reread, Source, UsageError, unreadable
 
 # -- the run -------------------------------------------------------------------------------
@@ -54,6 +56,7 @@ class Result:
     by: list[str] = field(default_factory=list)
     label_mapping: dict | None = None
     grouped: GroupedStatistics = field(default_factory=GroupedStatistics)  # --by on the kernels
+    encoder: GroupEncoder | None = None  # the group numbers of ``grouped``
     ignored_files: int = 0
 
 
@@ -217,13 +220,7 @@ def _score_sources(sources, options, progress, rereads) -> Result:
         result.rows_read += n
         _score_batch(batch, columns, path, offset, n, options, labels, result)
     if options.by:
-        for key, stats in result.grouped.items():  # batches the grouped kernel took
-            accumulator = result.groups.get(key)
-            if accumulator is None:
-                accumulator = result.groups[key] = _new_accumulator(options)
-            accumulator.statistics.merge(stats)
-        for accumulator in result.groups.values():
-            result.overall.merge(accumulator)
+        _finish_groups(result, options)
     if labels is not None:
         result.label_mapping = {"positive": labels.positive, "negative": labels.negative}
     return result
@@ -288,16 +285,82 @@ def _score_batch(batch, columns, path, offset, n, options, labels, result):
 
 def _add_grouped_sums(y, p, w, keep, batch, options, result) -> bool:
     """Every group's statistics of the batch in one pass of the compiled kernels (all threads),
-    kept as arrays across batches; False when the run asks for accumulators of its own (--clip,
-    --convention) or the kernels are not built or decline the batch (the caller then sorts it by
-    group). One column is encoded by pyarrow's hash table alone."""
-    if options.make_accumulator is not None:
+    added into arrays indexed by group numbers that stay the same across batches; False when
+    the run asks for accumulators of its own (--clip, --convention) or the kernels are not built
+    or decline the batch (the caller then sorts it by group)."""
+    if options.make_accumulator is not None or not result.grouped.ready():
         return False
-    if len(options.by) == 1:
-        codes, keys = one_column_codes(batch[options.by[0]], keep, options.by[0])
-    else:
-        codes, keys = group_codes([batch[c] for c in options.by], keep, options.by)
-    return result.grouped.add_batch(y, p, w, codes, keys, from_logits=options.logits)
+    if result.encoder is None:
+        result.encoder = GroupEncoder(options.by)
+    codes = result.encoder.encode([batch[c] for c in options.by], keep)
+    return result.grouped.add_batch(y, p, w, codes, result.encoder.count, from_logits=options.logits)
+
+
+_SAFE_TOTAL = 2.0**1000  # below it, the groups' sums add up without overflow
+
+
+def _finish_groups(result, options) -> None:
+    """The overall statistics from the groups'. Groups the kernel summed stay arrays (reported by
+    ``_table_stats``), unless some batch went the general way or their totals near the float
+    range: then they become accumulators, merged by key with the general path's."""
+    grouped = result.grouped
+    used = np.flatnonzero(grouped.counts[:, 0] > 0)
+    hi = grouped.hi[used]
+    infinite = grouped.counts[used, 1] > 0
+    finite = np.isfinite(hi) | (np.arange(4) == 0) & infinite[:, None]  # an infinite loss stays
+    with np.errstate(invalid="ignore"):
+        safe = finite.all() and np.sum(np.where(np.isfinite(hi), np.abs(hi), 0.0)) < _SAFE_TOTAL
+    if used.size and (result.groups or not safe):
+        keys = result.encoder.keys()
+        for row in used.tolist():
+            accumulator = result.groups.get(keys[row])
+            if accumulator is None:
+                accumulator = result.groups[keys[row]] = _new_accumulator(options)
+            accumulator.statistics.merge(grouped.statistics(row))
+        result.grouped = GroupedStatistics()
+    elif used.size:  # the overall sums, each correctly rounded from every group's pair
+        counts = grouped.counts[used]
+        total = Statistics(count=int(counts[:, 0].sum()), positives=float(counts[:, 2].sum()),
+                           infinite=int(counts[:, 1].sum()))
+        for column, name in enumerate(SUMS):
+            values = hi[:, column]
+            if not np.isfinite(values).all():
+                total.sums[name].add(math.inf)
+                continue
+            parts = values.tolist() + grouped.lo[used, column].tolist()
+            high = math.fsum(parts)
+            total.sums[name].hi, total.sums[name].lo = high, math.fsum(parts + [-high])
+        result.overall.statistics.merge(total)
+    for accumulator in result.groups.values():
+        result.overall.merge(accumulator)
+
+
+def _table_stats(result) -> list:
+    """(key, statistics as ``_stats`` gives them) of every group the kernel summed, element-wise
+    from the arrays (the same operations, so the same values)."""
+    grouped = result.grouped
+    used = np.flatnonzero(grouped.counts[:, 0] > 0)
+    if not used.size:
+        return []
+    keys = result.encoder.keys()
+    values = grouped.values()
+    columns = (grouped.ratio(0, 1), grouped.ratio(2, 1), grouped.ratio(3, 2), values[:, 1],
+               values[:, 2], grouped.counts[:, 0], grouped.counts[:, 1], grouped.counts[:, 2])
+    rows = []
+    for row, mean, rate, calibration, weight, label, count, infinite, positives in zip(
+            used.tolist(), *(column[used].tolist() for column in columns)):
+        stats = {"log_loss": None, "rows_scored": int(count),
+                 "positives": int(positives) if positives.is_integer() else positives,
+                 "total_weight": weight, "base_rate": None, "normalized_entropy": None,
+                 "calibration": None, "infinite": int(infinite)}
+        if weight > 0:
+            normalized = math.nan
+            if 0 < rate < 1:
+                normalized = mean / -(rate * math.log(rate) + (1 - rate) * math.log1p(-rate))
+            stats.update(log_loss=mean, base_rate=rate, normalized_entropy=normalized,
+                         calibration=calibration if label else math.nan)
+        rows.append((keys[row], stats))
+    return rows
 
 
 # -- reporting -----------------------------------------------------------------------------
@@ -349,9 +412,10 @@ def report(result: Result, options: Options) -> dict:
     if options.by:
         report_["by"] = list(options.by)
         report_["groups"] = []
-        for key, acc in sorted(result.groups.items(), key=lambda kv: sort_key(kv[0])):
-            group = {"group": dict(zip(options.by, key)), **_stats(acc)}
-            if not acc.total_weight > 0:
+        rows = [(key, _stats(acc)) for key, acc in result.groups.items()] + _table_stats(result)
+        for key, stats in sorted(rows, key=lambda kv: sort_key(kv[0])):
+            group = {"group": dict(zip(options.by, key)), **stats}
+            if not stats["total_weight"] > 0:
                 group["note"] = "every weight in this group is zero: the weighted mean is undefined"
             report_["groups"].append(group)
     return report_
