@@ -271,13 +271,16 @@ class _Lookup:
             index = values - values.dtype.type(low)  # every value within the span: no overflow
         codes = self.table[index]
         missing = codes < 0
-        if missing.any():
-            rows = np.flatnonzero(missing)
-            _, first = np.unique(index[rows], return_index=True)
-            rows = rows[first]
-            new = values[rows]
+        if missing.any():  # the new values, by marking their slots (no sort)
+            mark = np.zeros(self.table.size, dtype=bool)
+            mark[index[missing]] = True
+            slots = np.flatnonzero(mark)
+            if values.dtype.itemsize <= 2:
+                new = slots.astype(index.dtype).view(values.dtype)
+            else:
+                new = slots.astype(values.dtype) + values.dtype.type(low)
             keys = [bool(v) for v in new.tolist()] if self.boolean else new.tolist()
-            self.table[index[rows]] = column.numbers_of(keys)
+            self.table[slots] = column.numbers_of(keys)
             codes = self.table[index]
         return codes
 
