@@ -220,7 +220,12 @@ def _score_sources(sources, options, progress, rereads) -> Result:
         result.rows_read += n
         _score_batch(batch, columns, path, offset, n, options, labels, result)
     if options.by:
+        import pyarrow as pa
+
         _finish_groups(result, options)
+        # The batches' buffers go back to the system before the report of many groups is built,
+        # so the peak is the reading's, not the reading's plus the report's.
+        pa.default_memory_pool().release_unused()
     if labels is not None:
         result.label_mapping = {"positive": labels.positive, "negative": labels.negative}
     return result
