@@ -286,41 +286,59 @@ class _Lookup:
 
 
 class _Hashed:
-    """Any type: the batch's dictionary (pyarrow's hash table) matched against the values seen
-    so far with pyarrow.compute.index_in; only its unmatched entries reach the key dict."""
+    """Any type, by pyarrow's hash tables: a batch whose values were all seen before is matched
+    row by row against them (pyarrow.compute.index_in); otherwise the batch's dictionary is, and
+    only its unmatched entries reach the key dict. Where the values seen outnumber the batch's
+    rows many times over (small batches, many groups), the dictionary goes to the key dict
+    directly, so no batch pays for a hash table of everything seen."""
 
     def __init__(self, kind):
         self.seen = None  # the values numbered so far, as Arrow (its own equality)
         self.numbers = np.zeros(0, dtype=np.int64)
-        self.matchable = True
+        self.matchable = True  # False where index_in does not take the type
+
+    def _match(self, values, rows: int):
+        """index_in of ``values`` in the values seen, or None (nothing seen, too many, or a type
+        index_in does not take)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if self.seen is None or not self.matchable or len(self.seen) > 16 * max(rows, 1):
+            return None
+        try:
+            return pc.index_in(values, value_set=self.seen, skip_nulls=True)
+        except pa.ArrowNotImplementedError:
+            self.matchable = False
+            return None
 
     def encode(self, array, column: _ColumnNumbers) -> np.ndarray:
+        at = self._match(array, len(array))
+        if at is not None and at.null_count == array.null_count:  # every value seen before
+            codes = self.numbers[numpy_view(at.fill_null(0) if at.null_count else at)]
+            if array.null_count:
+                codes[numpy_view(array.is_null())] = column.numbers_of([None])[0]
+            return codes
         encoded = array.dictionary_encode()
         return self.encode_dictionary(encoded.dictionary, encoded.indices, column)
 
     def encode_dictionary(self, dictionary, indices, column: _ColumnNumbers) -> np.ndarray:
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         n = len(dictionary)
         local = np.full(n + 1, -1, dtype=np.int64)  # the last: a null row's number
         found = np.zeros(n, dtype=bool)
-        if self.seen is not None and n and self.matchable:
-            try:
-                at = pc.index_in(dictionary, value_set=self.seen, skip_nulls=True)
-            except pa.ArrowNotImplementedError:
-                self.matchable = False
-            else:
-                found = numpy_view(at.is_valid())
-                if found.any():
-                    local[:n][found] = self.numbers[numpy_view(at.fill_null(0))[found]]
+        at = self._match(dictionary, len(indices)) if n else None
+        if at is not None:
+            found = numpy_view(at.is_valid())
+            if found.any():
+                local[:n][found] = self.numbers[numpy_view(at.fill_null(0))[found]]
         missing = np.flatnonzero(~found)
         if missing.size:
             new = dictionary.take(pa.array(missing)) if missing.size < n else dictionary
             keys = _plain_values(new) if column.name is not None else new.to_pylist()
             numbers = column.numbers_of(keys)
             local[missing] = numbers
-            if self.matchable:
+            if self.matchable and (at is not None or self.seen is None):  # only values not seen
                 valid = numpy_view(new.is_valid())
                 added = new.filter(pa.array(valid))
                 self.seen = added if self.seen is None else pa.concat_arrays([self.seen, added])
