@@ -115,3 +115,12 @@ def test_json_text_is_the_standard_librarys_indented_text():
              {"groups": [{"group": {"seg": 1, "s": "a"}, "log_loss": 0.1, "note": "x"}] * 3}]
     for case in cases:
         assert json_text(case) == json.dumps(jsonable(case), indent=2, allow_nan=False)
+
+
+def test_integers_far_from_zero_still_use_a_narrow_table():
+    encoder = GroupEncoder(["a"])
+    values = np.arange(10**12, 10**12 + 50, dtype=np.int64)
+    _check(encoder, [values])
+    _check(encoder, [values[::-1] + 3])
+    table = encoder._columns[0]._tables[(np.dtype(np.int64).str, groups._Lookup)]
+    assert not table.wide and table.table.size == 53

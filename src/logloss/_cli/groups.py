@@ -259,6 +259,8 @@ class _Lookup:
             return np.zeros(0, dtype=np.int32)
         else:
             low, high = int(values.min()), int(values.max())
+            if high < LOOKUP_SPAN:  # a table from 0 (or below): values >= 0 index it as they are
+                low = min(low, 0)
             if self.table.size:
                 low, high = min(low, self.low), max(high, self.low + self.table.size - 1)
             if high - low >= LOOKUP_SPAN:
@@ -268,10 +270,11 @@ class _Lookup:
                 table = np.full(high - low + 1, -1, dtype=np.int32)
                 table[self.low - low:self.low - low + self.table.size] = self.table
                 self.table, self.low = table, low
-            index = values - values.dtype.type(low)  # every value within the span: no overflow
+            # values - low stays within the span: no overflow
+            index = values if low == 0 else values - values.dtype.type(low)
         codes = self.table[index]
-        missing = codes < 0
-        if missing.any():  # the new values, by marking their slots (no sort)
+        if codes.size and codes.min() < 0:  # new values, found by marking their slots (no sort)
+            missing = codes < 0
             mark = np.zeros(self.table.size, dtype=bool)
             mark[index[missing]] = True
             slots = np.flatnonzero(mark)

@@ -255,6 +255,14 @@ def _score_batch(batch, columns, path, offset, n, options, labels, result):
             w = numeric_values(raw["weight"], reasons, "weight")
         except DataError as error:
             raise DataError(f"{path}: {error}") from None
+    if (options.by and not reasons and labels is None and y.dtype.kind in "biu"
+            and _grouped_sums(y, p, w, None, batch, options, result)):
+        # The grouped kernel refuses what the checks below refuse (integer labels outside
+        # {0, 1}, predictions outside [0, 1] or NaN, weights negative, NaN or infinite), so
+        # only a batch it refuses is checked row by row (and then given to it again).
+        result.rows_scored += n
+        return
+    if w is not None:
         check_weights(w, reasons)
     if labels is None:
         check_labels(y, reasons)
@@ -293,6 +301,10 @@ def _add_grouped_sums(y, p, w, keep, batch, options, result) -> bool:
     added into arrays indexed by group numbers that stay the same across batches; False when
     the run asks for accumulators of its own (--clip, --convention) or the kernels are not built
     or decline the batch (the caller then sorts it by group)."""
+    return _grouped_sums(y, p, w, keep, batch, options, result)
+
+
+def _grouped_sums(y, p, w, keep, batch, options, result) -> bool:
     if options.make_accumulator is not None or not result.grouped.ready():
         return False
     if result.encoder is None:
