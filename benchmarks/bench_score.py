@@ -90,6 +90,20 @@ print(log_loss(df['y'], df['p']))
 """,
 }
 
+# The floor of a --by run: reading the file's columns through the CLI's own reader and numbering
+# the groups, nothing summed (logloss's time minus this is the scoring's).
+FLOOR = """
+import sys
+from logloss._cli.groups import GroupEncoder
+from logloss._cli.score import stream
+from logloss._cli.sources import resolve
+columns = {{"label": "y", "pred": "p", "weight": {weight!r}, "by": [{by!r}]}}
+encoder = GroupEncoder(columns["by"])
+for _, batch, _, _, _ in stream(resolve([{path!r}]), [columns], {{}}):
+    codes = encoder.encode([batch[c] for c in columns["by"]])
+print(encoder.count, 0.0)
+"""
+
 MEASURE = """
 import resource, subprocess, sys, time
 start = time.perf_counter()
@@ -219,6 +233,9 @@ def command(tool: str, path: Path) -> list[str]:
     if tool == "logloss-users":
         return [sys.executable, "-m", "logloss", "score", str(path), "--by", "user",
                 "--format", "json", "--quiet"]
+    if tool == "read+encode":  # the floor of the --by runs
+        by, weight = ("user", None) if path.name.startswith("segments") else ("seg", "w")
+        return [sys.executable, "-c", FLOOR.format(path=str(path), by=by, weight=weight)]
     kind = "parquet" if path.suffix == ".parquet" else "csv"
     code = PEERS[tool].format(
         path=path,
@@ -259,10 +276,10 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, {_cpu()}; python {sys.version.split()[0]}")
     if args.groups:
         paths = [generate_groups(args.rows, args.groups)]
-        tools = ["logloss-groups", "duckdb-groups", "polars-groups"]
+        tools = ["logloss-groups", "duckdb-groups", "polars-groups", "read+encode"]
     elif args.users:
         paths = [generate_users(args.rows, args.users)]
-        tools = ["logloss-users", "duckdb-users", "polars-users"]
+        tools = ["logloss-users", "duckdb-users", "polars-users", "read+encode"]
     else:
         parquet, csv = generate(args.rows)
         paths = [p for p in (parquet, csv) if args.only in (None, p.suffix.lstrip("."))]
@@ -275,7 +292,8 @@ def main() -> None:
         ratios: dict = {tool: [] for tool in tools}
         for _ in range(args.repeat):  # interleaved, so load changes hit every tool alike
             this = {tool: measure(tool, path) for tool in tools}
-            fastest_peer = min(v[0] for k, v in this.items() if not k.startswith("logloss"))
+            fastest_peer = min(v[0] for k, v in this.items()
+                               if not k.startswith("logloss") and k != "read+encode")
             for tool, result in this.items():
                 runs[tool].append(result)
                 ratios[tool].append(result[0] / fastest_peer)
@@ -284,7 +302,7 @@ def main() -> None:
         for tool in tools:
             seconds = statistics.median(r[0] for r in runs[tool])
             rss = max(r[1] for r in runs[tool])
-            error = abs(runs[tool][0][2] - exact) / exact
+            error = abs(runs[tool][0][2] - exact) / exact if tool != "read+encode" else math.nan
             print(f"{tool:14} {seconds:8.2f} {rss:12.0f} {statistics.median(ratios[tool]):15.2f}x "
                   f"{error:15.1e}   " + " ".join(f"{r:.2f}" for r in ratios[tool]))
 
