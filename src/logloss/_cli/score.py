@@ -352,9 +352,9 @@ def _finish_groups(result, options) -> None:
         result.overall.merge(accumulator)
 
 
-def _table_stats(result) -> list:
-    """(key, statistics as ``_stats`` gives them) of every group the kernel summed, element-wise
-    from the arrays (the same operations, so the same values)."""
+def _table_stats(result, by) -> list:
+    """(key, its report entry: the group and the statistics ``_stats`` gives) of every group the
+    kernel summed, element-wise from the arrays (the same operations, so the same values)."""
     grouped = result.grouped
     used = np.flatnonzero(grouped.counts[:, 0] > 0)
     if not used.size:
@@ -366,7 +366,8 @@ def _table_stats(result) -> list:
     rows = []
     for row, mean, rate, calibration, weight, label, count, infinite, positives in zip(
             used.tolist(), *(column[used].tolist() for column in columns)):
-        stats = {"log_loss": None, "rows_scored": int(count),
+        key = keys[row]
+        stats = {"group": dict(zip(by, key)), "log_loss": None, "rows_scored": int(count),
                  "positives": int(positives) if positives.is_integer() else positives,
                  "total_weight": weight, "base_rate": None, "normalized_entropy": None,
                  "calibration": None, "infinite": int(infinite)}
@@ -376,7 +377,7 @@ def _table_stats(result) -> list:
                 normalized = mean / -(rate * math.log(rate) + (1 - rate) * math.log1p(-rate))
             stats.update(log_loss=mean, base_rate=rate, normalized_entropy=normalized,
                          calibration=calibration if label else math.nan)
-        rows.append((keys[row], stats))
+        rows.append((key, stats))
     return rows
 
 
@@ -428,14 +429,22 @@ def report(result: Result, options: Options) -> dict:
         report_["label_mapping"] = result.label_mapping
     if options.by:
         report_["by"] = list(options.by)
-        report_["groups"] = []
-        rows = [(key, _stats(acc)) for key, acc in result.groups.items()] + _table_stats(result)
-        for key, stats in sorted(rows, key=lambda kv: sort_key(kv[0])):
-            group = {"group": dict(zip(options.by, key)), **stats}
-            if not stats["total_weight"] > 0:
+        rows = [(key, {"group": dict(zip(options.by, key)), **_stats(acc)})
+                for key, acc in result.groups.items()] + _table_stats(result, options.by)
+        report_["groups"] = groups = [group for _, group in _sorted_by_key(rows)]
+        for group in groups:
+            if not group["total_weight"] > 0:
                 group["note"] = "every weight in this group is zero: the weighted mean is undefined"
-            report_["groups"].append(group)
     return report_
+
+
+def _sorted_by_key(rows: list) -> list:
+    """``(key, ...)`` rows in the order of sort_key: compared as they are where each column of
+    the keys holds one type (then the orders agree), which spares a key per row."""
+    columns = list(zip(*(key for key, _ in rows)))
+    if all(len(set(map(type, column))) == 1 for column in columns):
+        return sorted(rows, key=lambda row: row[0])
+    return sorted(rows, key=lambda row: sort_key(row[0]))
 
 
 def sort_key(key: tuple):
