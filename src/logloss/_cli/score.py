@@ -12,6 +12,7 @@ batches, whatever the file size.
 from __future__ import annotations
 
 import contextvars
+import gc
 import math
 import queue
 import threading
@@ -360,24 +361,30 @@ def _table_stats(result, by) -> list:
     if not used.size:
         return []
     keys = result.encoder.keys()
+    keys = [keys[row] for row in used.tolist()]
     values = grouped.values()
+    counts = grouped.counts.astype(np.int64)
+    positives = grouped.counts[used, 2]
+    whole = positives == np.round(positives)
     columns = (grouped.ratio(0, 1), grouped.ratio(2, 1), grouped.ratio(3, 2), values[:, 1],
-               values[:, 2], grouped.counts[:, 0], grouped.counts[:, 1], grouped.counts[:, 2])
+               values[:, 2], counts[:, 0], counts[:, 1])
+    positives = [int(v) if w else v for v, w in zip(positives.tolist(), whole.tolist())]
+    log, log1p, nan = math.log, math.log1p, math.nan
     rows = []
-    for row, mean, rate, calibration, weight, label, count, infinite, positives in zip(
-            used.tolist(), *(column[used].tolist() for column in columns)):
-        key = keys[row]
-        stats = {"group": dict(zip(by, key)), "log_loss": None, "rows_scored": int(count),
-                 "positives": int(positives) if positives.is_integer() else positives,
-                 "total_weight": weight, "base_rate": None, "normalized_entropy": None,
-                 "calibration": None, "infinite": int(infinite)}
+    for key, mean, rate, calibration, weight, label, count, infinite, positive in zip(
+            keys, *(column[used].tolist() for column in columns), positives):
+        group = {by[0]: key[0]} if len(key) == 1 else dict(zip(by, key))
         if weight > 0:
-            normalized = math.nan
-            if 0 < rate < 1:
-                normalized = mean / -(rate * math.log(rate) + (1 - rate) * math.log1p(-rate))
-            stats.update(log_loss=mean, base_rate=rate, normalized_entropy=normalized,
-                         calibration=calibration if label else math.nan)
-        rows.append((key, stats))
+            normalized = mean / -(rate * log(rate) + (1 - rate) * log1p(-rate)) if 0 < rate < 1 else nan
+            rows.append((key, {"group": group, "log_loss": mean, "rows_scored": count,
+                               "positives": positive, "total_weight": weight, "base_rate": rate,
+                               "normalized_entropy": normalized,
+                               "calibration": calibration if label else nan, "infinite": infinite}))
+        else:
+            rows.append((key, {"group": group, "log_loss": None, "rows_scored": count,
+                               "positives": positive, "total_weight": weight, "base_rate": None,
+                               "normalized_entropy": None, "calibration": None,
+                               "infinite": infinite}))
     return rows
 
 
@@ -429,9 +436,17 @@ def report(result: Result, options: Options) -> dict:
         report_["label_mapping"] = result.label_mapping
     if options.by:
         report_["by"] = list(options.by)
-        rows = [(key, {"group": dict(zip(options.by, key)), **_stats(acc)})
-                for key, acc in result.groups.items()] + _table_stats(result, options.by)
-        report_["groups"] = groups = [group for _, group in _sorted_by_key(rows)]
+        # A dict per group, none of them garbage: the cyclic collector, which would walk all of
+        # them again and again as they are made, waits until they are built.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            rows = [(key, {"group": dict(zip(options.by, key)), **_stats(acc)})
+                    for key, acc in result.groups.items()] + _table_stats(result, options.by)
+            report_["groups"] = groups = [group for _, group in _sorted_by_key(rows)]
+        finally:
+            if collecting:
+                gc.enable()
         for group in groups:
             if not group["total_weight"] > 0:
                 group["note"] = "every weight in this group is zero: the weighted mean is undefined"
@@ -441,8 +456,8 @@ def report(result: Result, options: Options) -> dict:
 def _sorted_by_key(rows: list) -> list:
     """``(key, ...)`` rows in the order of sort_key: compared as they are where each column of
     the keys holds one type (then the orders agree), which spares a key per row."""
-    columns = list(zip(*(key for key, _ in rows)))
-    if all(len(set(map(type, column))) == 1 for column in columns):
+    width = len(rows[0][0]) if rows else 0
+    if all(len({type(key[i]) for key, _ in rows}) == 1 for i in range(width)):
         return sorted(rows, key=lambda row: row[0])
     return sorted(rows, key=lambda row: sort_key(row[0]))
 

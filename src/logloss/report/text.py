@@ -33,25 +33,22 @@ def json_text(value) -> str:
     def fallback(value, pad: str) -> str:
         return json.dumps(jsonable(value), indent=2, allow_nan=False).replace("\n", "\n" + pad)
 
+    def number(v: float) -> str:
+        return float.__repr__(v) if math.isfinite(v) else "null"
+
+    text_of = {float: number, int: int.__repr__, str: string, bool: lambda v: "true" if v else "false",
+               type(None): lambda v: "null"}
+
     def scalars(values: list) -> list | None:
-        """Each value's text where all are of one plain type (bool is not int here), else None."""
+        """Each value's text where all are plain scalars (bool is not int here), else None."""
         kinds = set(map(type, values))
-        if len(kinds) != 1:
+        if not kinds <= text_of.keys():
             return None
-        kind = kinds.pop()
-        if kind is float:
-            if all(map(math.isfinite, values)):
-                return list(map(float.__repr__, values))
-            return [float.__repr__(v) if math.isfinite(v) else "null" for v in values]
-        if kind is int:
-            return list(map(int.__repr__, values))
-        if kind is str:
-            return list(map(string, values))
-        if kind is bool:
-            return ["true" if v else "false" for v in values]
-        if kind is type(None):
-            return ["null"] * len(values)
-        return None
+        if kinds == {float} and all(map(math.isfinite, values)):
+            return list(map(float.__repr__, values))
+        if len(kinds) == 1 and kinds <= {int, str}:
+            return list(map(text_of[kinds.pop()], values))
+        return [text_of[type(v)](v) for v in values]
 
     def column(values: list, pad: str) -> list:
         """render(v, pad) of every value."""
