@@ -691,3 +691,34 @@ def test_by_matches_mpmath_per_group_across_batches(tmp_path, capsys, monkeypatc
             if labels:
                 assert ref.ulp_error(group["calibration"], predictions / labels) <= 1, group["group"]
     assert sum(group["rows_scored"] for group in result["groups"]) == len(y)
+
+
+def test_by_merges_the_kernels_groups_with_a_batch_the_general_path_took(tmp_path, capsys):
+    """A file whose weights are so small that the grouped kernel leaves its batch to the general
+    path (exact scaled sums): its groups merge by key with the groups the kernel summed from the
+    other file, one of them seen only there."""
+    import mpmath
+
+    from logloss._accumulator import GroupedStatistics
+
+    from .. import reference as ref
+
+    rng = np.random.default_rng(4)
+    y1, p1 = (rng.uniform(size=300) < 0.5).astype(np.int8), rng.uniform(0.01, 0.99, 300)
+    y2, p2 = (rng.uniform(size=200) < 0.5).astype(np.int8), rng.uniform(0.01, 0.99, 200)
+    w1, w2 = rng.uniform(0.5, 2.0, 300), rng.uniform(0.5, 2.0, 200) * 1e-300
+    g1, g2 = rng.choice(["a", "b"], 300), rng.choice(["b", "c"], 200)
+    pq.write_table(table(label=y1, pred=p1, w=w1, g=g1), tmp_path / "1.parquet")
+    pq.write_table(table(label=y2, pred=p2, w=w2, g=g2), tmp_path / "2.parquet")
+    assert GroupedStatistics().add_batch(y2, p2, w2, np.zeros(200, np.int32), 1) is False
+    result = run_json(capsys, tmp_path / "1.parquet", tmp_path / "2.parquet", "--weight", "w", "--by", "g")
+    y, p, w, g = (np.concatenate(pair) for pair in ((y1, y2), (p1, p2), (w1, w2), (g1, g2)))
+    assert [group["group"]["g"] for group in result["groups"]] == ["a", "b", "c"]
+    with mpmath.workprec(256):
+        for group in result["groups"]:
+            rows = np.flatnonzero(g == group["group"]["g"])
+            weight = mpmath.fsum(mpmath.mpf(float(w[r])) for r in rows)
+            loss = mpmath.fsum(mpmath.mpf(float(w[r])) * ref.bce_probability(float(y[r]), float(p[r]))
+                               for r in rows)
+            assert group["rows_scored"] == rows.size
+            assert ref.ulp_error(group["log_loss"], loss / weight) <= 2, group["group"]
