@@ -317,10 +317,7 @@ class _Hashed:
     def encode(self, array, column: _ColumnNumbers) -> np.ndarray:
         at = self._match(array, len(array))
         if at is not None and at.null_count == array.null_count:  # every value seen before
-            codes = self.numbers[numpy_view(at.fill_null(0) if at.null_count else at)]
-            if array.null_count:
-                codes[numpy_view(array.is_null())] = column.numbers_of([None])[0]
-            return codes
+            return _take(self.numbers, at, column)
         encoded = array.dictionary_encode()
         return self.encode_dictionary(encoded.dictionary, encoded.indices, column)
 
@@ -334,19 +331,37 @@ class _Hashed:
         if at is not None:
             found = numpy_view(at.is_valid())
             if found.any():
-                local[:n][found] = self.numbers[numpy_view(at.fill_null(0))[found]]
+                local[:n][found] = self.numbers[numpy_view(at)[found]]
         missing = np.flatnonzero(~found)
         if missing.size:
-            new = dictionary.take(pa.array(missing)) if missing.size < n else dictionary
+            new = dictionary.take(_arrow_indices(missing)) if missing.size < n else dictionary
             keys = _plain_values(new) if column.name is not None else new.to_pylist()
             numbers = column.numbers_of(keys)
             local[missing] = numbers
             if self.matchable and (at is not None or self.seen is None):  # only values not seen
                 valid = numpy_view(new.is_valid())
-                added = new.filter(pa.array(valid))
+                added = new.drop_null()
                 self.seen = added if self.seen is None else pa.concat_arrays([self.seen, added])
                 self.numbers = np.concatenate([self.numbers, numbers[valid]])
-        if indices.null_count:
-            local[n] = column.numbers_of([None])[0]
-            indices = indices.fill_null(n)
-        return local[numpy_view(indices)]
+        return _take(local[:n], indices, column)
+
+
+# pyarrow's conversions from Python or NumPy objects (pa.array, a fill value) import pandas, which
+# costs more than encoding a batch: these stay on Arrow buffers and NumPy.
+
+def _arrow_indices(rows: np.ndarray):
+    import pyarrow as pa
+
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)])
+
+
+def _take(numbers: np.ndarray, indices, column: _ColumnNumbers) -> np.ndarray:
+    """numbers[indices] for Arrow integer indices, a null index giving the number of None."""
+    index = numpy_view(indices)
+    if not indices.null_count:
+        return numbers[index]
+    valid = numpy_view(indices.is_valid())
+    codes = numbers[np.where(valid, index, 0)]  # a null slot's index may be anything
+    codes[~valid] = column.numbers_of([None])[0]
+    return codes
