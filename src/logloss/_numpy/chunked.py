@@ -226,6 +226,13 @@ def grouped_sums(y, x, w, codes, groups: int, *, from_logits: bool) -> np.ndarra
     return out
 
 
+# Above this many float64 per table (1 MiB, a core's L2 cache on the machines measured), each
+# sample's scatter misses the cache anyway, and a thread per range only doubles the tables to
+# zero, fill and merge: one thread was faster at 20 000 and 100 000 groups, quiet or loaded
+# (benchmarks/results-2core-epyc-score-groups-s3.txt).
+GROUPED_ONE_THREAD = 1 << 17
+
+
 def grouped_pairs(y, x, w, codes, groups: int, *, from_logits: bool):
     """As :func:`grouped_sums`, with each of the four sums kept as a compensated pair:
     ``(hi, lo, counts)``, arrays (groups, 4), (groups, 4) and (groups, 3); lo is 0 where hi is
@@ -248,7 +255,10 @@ def grouped_pairs(y, x, w, codes, groups: int, *, from_logits: bool):
         partial = np.zeros(groups * kernels.GROUP_FIELDS)
         return kernels.grouped(y, yt, x, xt, w, wt, codes, ct, groups, partial, lo, hi, from_logits), partial
 
-    parts = run_in_ranges(run, x.size, kernels.CHUNK)
+    if groups * kernels.GROUP_FIELDS > GROUPED_ONE_THREAD:
+        parts = [run(0, x.size)]  # the one table stays in cache; two would only trade misses
+    else:
+        parts = run_in_ranges(run, x.size, kernels.CHUNK)
     if any(status != kernels.OK for status, _ in parts):
         return None
     partial = [p.reshape(groups, kernels.GROUP_FIELDS) for _, p in parts]
