@@ -191,6 +191,11 @@ class _ColumnNumbers:
 
     def numbers_of(self, keys) -> np.ndarray:
         """The numbers of these keys, a new key numbered next."""
+        if not self.values:  # the first batch: distinct keys (the common case) at C speed
+            numbers = dict(zip(keys, range(len(keys))))
+            if len(numbers) == len(keys):
+                self._number, self.values = numbers, list(keys)
+                return np.arange(len(keys), dtype=np.int64)
         out = np.empty(len(keys), dtype=np.int64)
         for i, key in enumerate(keys):
             number = self._number.get(key)
