@@ -155,6 +155,8 @@ class GroupEncoder:
         codes = None
         for i, (column, array) in enumerate(zip(self._columns, arrays)):
             index = column.encode(array)
+            if column.count > 1 << 31:  # two numbers are packed into one int64 below
+                raise UsageError(f"--by {column.name!r}: more than 2**31 distinct values.")
             if codes is None:
                 codes = index
             else:
@@ -213,7 +215,7 @@ class _ColumnNumbers:
             if codes is not None:
                 return codes
         if not is_arrow(array):
-            array = pa.array(array)
+            array = _arrow_numbers(array) if array.dtype.kind in "iuf" else pa.array(array)
         if isinstance(array, pa.ChunkedArray):
             array = array.combine_chunks()
         kind = array.type
@@ -355,10 +357,16 @@ class _Hashed:
 # costs more than encoding a batch: these stay on Arrow buffers and NumPy.
 
 def _arrow_indices(rows: np.ndarray):
+    return _arrow_numbers(np.asarray(rows, dtype=np.int64))
+
+
+def _arrow_numbers(values: np.ndarray):
+    """A 1-d NumPy array of numbers as Arrow, sharing its memory where it can."""
     import pyarrow as pa
 
-    rows = np.ascontiguousarray(rows, dtype=np.int64)
-    return pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)])
+    values = np.ascontiguousarray(values.ravel(), dtype=values.dtype.newbyteorder("="))
+    return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values),
+                                 [None, pa.py_buffer(values)])
 
 
 def _take(numbers: np.ndarray, indices, column: _ColumnNumbers) -> np.ndarray:
