@@ -118,10 +118,6 @@ class GroupedStatistics:
         """Whether the compiled kernels are there to take batches."""
         return chunked.compiled_kernels() is not None
 
-    @property
-    def groups(self) -> int:
-        return len(self.hi)
-
     def add_batch(self, y_true, y_pred, sample_weight, codes, groups: int, *, from_logits: bool = False) -> bool:
         """Add a batch whose sample i belongs to group ``codes[i]`` (int32 or int64, in
         [0, groups)). False, adding nothing, when the kernels are not built or cannot vouch for

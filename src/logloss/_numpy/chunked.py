@@ -226,10 +226,10 @@ def grouped_sums(y, x, w, codes, groups: int, *, from_logits: bool) -> np.ndarra
     return out
 
 
-# Above this many float64 per table (1 MiB, a core's L2 cache on the machines measured), each
-# sample's scatter misses the cache anyway, and a thread per range only doubles the tables to
-# zero, fill and merge: one thread was faster at 20 000 and 100 000 groups, quiet or loaded
-# (benchmarks/results-2core-epyc-score-groups-s3.txt).
+# Above this many float64 per group table (1 MiB, a core's L2 cache on the machines measured),
+# each sample's scatter misses the cache anyway, and a table per thread only doubles the tables
+# to zero, fill and merge: one thread was the faster from about 12 000 groups up
+# (benchmarks/bench_grouped.py, results in results-2core-epyc-score-groups-s3.txt).
 GROUPED_ONE_THREAD = 1 << 17
 
 
@@ -256,7 +256,7 @@ def grouped_pairs(y, x, w, codes, groups: int, *, from_logits: bool):
         return kernels.grouped(y, yt, x, xt, w, wt, codes, ct, groups, partial, lo, hi, from_logits), partial
 
     if groups * kernels.GROUP_FIELDS > GROUPED_ONE_THREAD:
-        parts = [run(0, x.size)]  # the one table stays in cache; two would only trade misses
+        parts = [run(0, x.size)]  # on the calling thread: one table to zero, fill and merge
     else:
         parts = run_in_ranges(run, x.size, kernels.CHUNK)
     if any(status != kernels.OK for status, _ in parts):
