@@ -306,6 +306,8 @@ def _add_grouped_sums(y, p, w, keep, batch, options, result) -> bool:
 
 
 def _grouped_sums(y, p, w, keep, batch, options, result) -> bool:
+    """_add_grouped_sums, also for a batch not yet checked (the kernel refuses what the checks
+    refuse); tests watch _add_grouped_sums for the batches that were checked first."""
     if options.make_accumulator is not None or not result.grouped.ready():
         return False
     if result.encoder is None:
