@@ -155,14 +155,15 @@ class GroupEncoder:
         codes = None
         for i, (column, array) in enumerate(zip(self._columns, arrays)):
             index = column.encode(array)
-            if column.count > 1 << 31:  # two numbers are packed into one int64 below
-                raise UsageError(f"--by {column.name!r}: more than 2**31 distinct values.")
             if codes is None:
                 codes = index
             else:
-                pair = codes.astype(np.int64) << 32  # numbers stay below 2**31
+                pair = codes.astype(np.int64) << 32  # numbers stay below 2**31 (checked below)
                 pair |= index
                 codes = self._pairs[i - 1].encode(pair)
+            if max(column.count, self._pairs[i - 1].count if i else 0) > 1 << 31:
+                raise UsageError(f"--by: more than 2**31 distinct values of {column.name!r} or "
+                                 "of the combinations up to it.")
         return codes if keep is None else codes[keep]
 
     def keys(self) -> list:
