@@ -4,12 +4,15 @@ One command, from the repository root:
 
     PYTHONPATH=src python benchmarks/bench_score.py [--repeat 3] [--sklearn] [--rows 100000000]
     PYTHONPATH=src python benchmarks/bench_score.py --rows 20000000 --groups 50   # --by with weights
+    PYTHONPATH=src python benchmarks/bench_score.py --rows 10000000 --users 100000  # --by user (text)
+    ... --data DIR   # read (or generate) the data files there instead of benchmarks/data
 
 Generates benchmarks/data/preds_{rows}.parquet (int8 label, float32 pred) and a CSV of a fifth
 of the rows if absent, then runs each tool in its own subprocess (so its peak RSS is its own),
-in the same run, and prints seconds (best of --repeat), peak RSS, the ratio to the fastest peer,
-and the relative error against an exact reference: math.fsum of per-row -log terms computed
-in float64 with np.log / np.log1p, chunk by chunk (independent of logloss's own code).
+in the same run, interleaved, and prints the median seconds of --repeat runs, peak RSS, the
+median of each repeat's ratio to the fastest peer of that repeat, and the relative error against
+an exact reference: math.fsum of per-row -log terms computed in float64 with np.log /
+np.log1p, chunk by chunk (independent of logloss's own code).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +64,24 @@ groups, overall = pl.collect_all([lf.group_by('seg').agg(pl.col('l').sum() / pl.
                                   lf.select(pl.col('l').sum() / pl.col('w').sum())])
 print(groups.height, overall.item())
 """,
+    "duckdb-users": """
+import duckdb
+con = duckdb.connect()
+con.execute("PRAGMA threads=2")
+con.execute("SET enable_progress_bar=false")
+rows = con.execute("SELECT user, avg(-(y*ln(p)+(1-y)*ln(1-p))) FROM read_parquet('{path}') "
+                   "GROUP BY GROUPING SETS ((user), ())").fetchall()
+print(len(rows) - 1, [v for k, v in rows if k is None][0])
+""",
+    "polars-users": """
+import polars as pl
+lf = pl.scan_parquet('{path}')
+y, p = pl.col('y'), pl.col('p').cast(pl.Float64)
+lf = lf.with_columns(l=-(y * p.log() + (1 - y) * (1 - p).log()))
+groups, overall = pl.collect_all([lf.group_by('user').agg(pl.col('l').mean()),
+                                  lf.select(pl.col('l').mean())])
+print(groups.height, overall.item())
+""",
     "sklearn": """
 import pandas as pd
 from sklearn.metrics import log_loss
@@ -67,6 +89,20 @@ df = pd.{read}('{path}')
 print(log_loss(df['y'], df['p']))
 """,
 }
+
+# The floor of a --by run: reading the file's columns through the CLI's own reader and numbering
+# the groups, nothing summed (logloss's time minus this is the scoring's).
+FLOOR = """
+import sys
+from logloss._cli.groups import GroupEncoder
+from logloss._cli.score import stream
+from logloss._cli.sources import resolve
+columns = {{"label": "y", "pred": "p", "weight": {weight!r}, "by": [{by!r}]}}
+encoder = GroupEncoder(columns["by"])
+for _, batch, _, _, _ in stream(resolve([{path!r}]), [columns], {{}}):
+    codes = encoder.encode([batch[c] for c in columns["by"]])
+print(encoder.count, 0.0)
+"""
 
 MEASURE = """
 import resource, subprocess, sys, time
@@ -76,6 +112,32 @@ seconds = time.perf_counter() - start
 rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 print(repr((run.returncode, seconds, rss, run.stdout, run.stderr)))
 """
+
+
+def generate_users(rows: int, users: int) -> Path:
+    """y (int8), p (float32), user (text, ``users`` distinct values in random order)."""
+    DATA.mkdir(parents=True, exist_ok=True)
+    path = DATA / f"segments_{rows}.parquet"
+    if path.exists():
+        return path
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    print(f"generating {path} ...", file=sys.stderr, flush=True)
+    rng = np.random.default_rng(77)
+    names = pa.array([f"user-{i:07d}" for i in rng.permutation(users)])
+    schema = pa.schema([("y", pa.int8()), ("p", pa.float32()), ("user", pa.string())])
+    tmp = path.with_suffix(".tmp")
+    with pq.ParquetWriter(tmp, schema) as writer:
+        for start in range(0, rows, 1 << 22):
+            m = min(1 << 22, rows - start)
+            p = np.clip(rng.beta(0.6, 6.0, m), 1e-7, 1 - 1e-7).astype(np.float32)
+            y = (rng.random(m) < p).astype(np.int8)
+            user = names.take(pa.array(rng.integers(0, users, m)))
+            writer.write_batch(pa.record_batch([pa.array(y), pa.array(p), user], schema=schema),
+                               row_group_size=1 << 20)
+    tmp.rename(path)
+    return path
 
 
 def generate(rows: int) -> tuple[Path, Path]:
@@ -168,6 +230,12 @@ def command(tool: str, path: Path) -> list[str]:
     if tool == "logloss-groups":
         return [sys.executable, "-m", "logloss", "score", str(path), "--weight", "w", "--by", "seg",
                 "--format", "json", "--quiet"]
+    if tool == "logloss-users":
+        return [sys.executable, "-m", "logloss", "score", str(path), "--by", "user",
+                "--format", "json", "--quiet"]
+    if tool == "read+encode":  # the floor of the --by runs
+        by, weight = ("user", None) if path.name.startswith("segments") else ("seg", "w")
+        return [sys.executable, "-c", FLOOR.format(path=str(path), by=by, weight=weight)]
     kind = "parquet" if path.suffix == ".parquet" else "csv"
     code = PEERS[tool].format(
         path=path,
@@ -198,11 +266,20 @@ def main() -> None:
     parser.add_argument("--only", choices=["parquet", "csv"])
     parser.add_argument("--groups", type=int, help="score --weight w --by seg with this many groups "
                         "(Parquet), against DuckDB's and Polars' grouped queries")
+    parser.add_argument("--users", type=int, help="score --by user, a text column with this many "
+                        "distinct values (Parquet, segments_ROWS.parquet), against the grouped queries")
+    parser.add_argument("--data", type=Path, help="folder of the data files (default benchmarks/data)")
     args = parser.parse_args()
+    if args.data is not None:
+        global DATA
+        DATA = args.data
     print(f"machine: {os.cpu_count()} cores, {_cpu()}; python {sys.version.split()[0]}")
     if args.groups:
         paths = [generate_groups(args.rows, args.groups)]
-        tools = ["logloss-groups", "duckdb-groups", "polars-groups"]
+        tools = ["logloss-groups", "duckdb-groups", "polars-groups", "read+encode"]
+    elif args.users:
+        paths = [generate_users(args.rows, args.users)]
+        tools = ["logloss-users", "duckdb-users", "polars-users", "read+encode"]
     else:
         parquet, csv = generate(args.rows)
         paths = [p for p in (parquet, csv) if args.only in (None, p.suffix.lstrip("."))]
@@ -211,20 +288,23 @@ def main() -> None:
         exact = reference(path, weighted=bool(args.groups))
         size = path.stat().st_size / 1e6
         print(f"\n{path.name} ({size:.0f} MB), exact log loss {exact!r}")
-        results = {}
+        runs: dict = {tool: [] for tool in tools}
+        ratios: dict = {tool: [] for tool in tools}
         for _ in range(args.repeat):  # interleaved, so load changes hit every tool alike
-            for tool in tools:
-                seconds, rss, value = measure(tool, path)
-                best = results.get(tool)
-                if best is None or seconds < best[0]:
-                    results[tool] = (seconds, rss, value)
-        fastest_peer = min(v[0] for k, v in results.items() if not k.startswith("logloss"))
-        print(f"{'tool':10} {'seconds':>8} {'peak RSS MB':>12} {'vs fastest peer':>16} "
-              f"{'relative error':>15}")
-        for tool, (seconds, rss, value) in results.items():
-            error = abs(value - exact) / exact
-            print(f"{tool:10} {seconds:8.2f} {rss:12.0f} {seconds / fastest_peer:15.2f}x "
-                  f"{error:15.1e}")
+            this = {tool: measure(tool, path) for tool in tools}
+            fastest_peer = min(v[0] for k, v in this.items()
+                               if not k.startswith("logloss") and k != "read+encode")
+            for tool, result in this.items():
+                runs[tool].append(result)
+                ratios[tool].append(result[0] / fastest_peer)
+        print(f"{'tool':14} {'seconds':>8} {'peak RSS MB':>12} {'vs fastest peer':>16} "
+              f"{'relative error':>15}   (medians of {args.repeat}; ratios per repeat)")
+        for tool in tools:
+            seconds = statistics.median(r[0] for r in runs[tool])
+            rss = max(r[1] for r in runs[tool])
+            error = abs(runs[tool][0][2] - exact) / exact if tool != "read+encode" else math.nan
+            print(f"{tool:14} {seconds:8.2f} {rss:12.0f} {statistics.median(ratios[tool]):15.2f}x "
+                  f"{error:15.1e}   " + " ".join(f"{r:.2f}" for r in ratios[tool]))
 
 
 def _cpu() -> str:

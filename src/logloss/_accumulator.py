@@ -12,7 +12,7 @@ import numpy as np
 
 from ._array_api.namespace import is_foreign, to_numpy
 from ._core.checks import InfiniteLossWarning, check_flag, infinite_loss_message
-from ._core.compensated import CompensatedSum
+from ._core.compensated import CompensatedSum, two_product
 from ._core.derivatives import sigmoid
 from ._core.inputs import prepare_binary
 from ._core.reduction import apply_weight
@@ -102,61 +102,70 @@ def fast_batch_statistics(y_true, y_pred, sample_weight=None, *, from_logits: bo
 
 
 class GroupedStatistics:
-    """Per-group sufficient statistics of many batches, kept as arrays: a batch's groups are added
-    by one pass of the compiled grouped kernel and a few vectorized TwoSums, so 20 000 groups cost
-    no Python loop per batch. Keys are any hashable values; :meth:`items` gives each group's
-    :class:`Statistics`, the same state :func:`batch_statistics` makes."""
+    """Per-group sufficient statistics of many batches, kept as arrays indexed by group number:
+    the numbers stay the same across batches (the caller's encoder), so a batch is one pass of
+    the compiled grouped kernel and a few vectorized TwoSums into the same rows, with no work
+    per key. Each sum is a compensated pair (hi, lo) from the kernel's per-sample compensation
+    to the end, as :class:`Statistics` keeps it."""
 
     def __init__(self) -> None:
-        self._rows: dict = {}
-        self._keys: list = []
-        self._hi = np.zeros((0, 4))  # loss, weight, weighted label, weighted prediction
-        self._lo = np.zeros((0, 4))
-        self._counts = np.zeros((0, 3))  # count, infinite, positives (exact in float64 below 2**53)
+        self.hi = np.zeros((0, 4))  # loss, weight, weighted label, weighted prediction
+        self.lo = np.zeros((0, 4))
+        self.counts = np.zeros((0, 3))  # count, infinite, positives (exact in float64 below 2**53)
 
-    def add_batch(self, y_true, y_pred, sample_weight, codes, keys, *, from_logits: bool = False) -> bool:
-        """Add a batch whose sample i belongs to ``keys[codes[i]]`` (``codes`` int32 or int64,
-        ``keys`` distinct). False, adding nothing, when the kernels are not built or cannot vouch
-        for the batch (bad values: the caller checks it the general way)."""
-        sums = chunked.grouped_sums(y_true, y_pred, sample_weight, codes, len(keys), from_logits=from_logits)
-        if sums is None:
+    @staticmethod
+    def ready() -> bool:
+        """Whether the compiled kernels are there to take batches."""
+        return chunked.compiled_kernels() is not None
+
+    def add_batch(self, y_true, y_pred, sample_weight, codes, groups: int, *, from_logits: bool = False) -> bool:
+        """Add a batch whose sample i belongs to group ``codes[i]`` (int32 or int64, in
+        [0, groups)). False, adding nothing, when the kernels are not built or cannot vouch for
+        the batch (bad values: the caller checks it the general way)."""
+        pairs = chunked.grouped_pairs(y_true, y_pred, sample_weight, codes, groups, from_logits=from_logits)
+        if pairs is None:
             return False
-        present = np.flatnonzero(sums[:, 4])
-        rows = np.fromiter((self._row(keys[g]) for g in present.tolist()), dtype=np.int64, count=present.size)
-        if len(self._keys) > len(self._hi):
-            grow = len(self._keys) - len(self._hi)
-            self._hi, self._lo, self._counts = (np.concatenate([a, np.zeros((grow, a.shape[1]))])
-                                                for a in (self._hi, self._lo, self._counts))
-        b, counts = sums[present, :4], sums[present, 4:]
-        if np.unique(rows).size < rows.size:  # a key twice in the batch's keys: add them up first
-            rows, inverse = np.unique(rows, return_inverse=True)
-            b = np.stack([np.bincount(inverse, b[:, i]) for i in range(4)], axis=1)
-            counts = np.stack([np.bincount(inverse, counts[:, i]) for i in range(3)], axis=1)
-        a = self._hi[rows]
+        b, b_lo, counts = pairs
+        if groups > len(self.hi):
+            grow = max(groups, 2 * len(self.hi)) - len(self.hi)
+            self.hi, self.lo, self.counts = (np.concatenate([a, np.zeros((grow, a.shape[1]))])
+                                             for a in (self.hi, self.lo, self.counts))
+        a = self.hi[:groups]
         total = a + b
         with np.errstate(invalid="ignore"):  # inf - inf where a loss sum is infinite
             v = total - a
             error = (a - (total - v)) + (b - v)  # TwoSum
-        self._hi[rows] = total
-        self._lo[rows] += np.where(np.isfinite(error), error, 0.0)
-        self._counts[rows] += counts
+        self.hi[:groups] = total
+        self.lo[:groups] += np.where(np.isfinite(error), error + b_lo, 0.0)
+        self.counts[:groups] += counts
         return True
 
-    def _row(self, key) -> int:
-        row = self._rows.get(key)
-        if row is None:
-            row = self._rows[key] = len(self._keys)
-            self._keys.append(key)
-        return row
+    def values(self) -> np.ndarray:
+        """Each group's four sums as floats (hi + lo; an infinite sum as it is), (groups, 4)."""
+        with np.errstate(invalid="ignore"):
+            return np.where(np.isfinite(self.hi), self.hi + self.lo, self.hi)
 
-    def items(self):
-        """(key, Statistics) for every group seen, in the order first seen."""
-        for row, key in enumerate(self._keys):
-            count, infinite, positives = self._counts[row].tolist()
-            stats = Statistics(count=int(count), positives=positives, infinite=int(infinite))
-            for name, hi, lo in zip(SUMS, self._hi[row].tolist(), self._lo[row].tolist()):
-                stats.sums[name] = CompensatedSum(hi, lo if math.isfinite(hi) else 0.0)
-            yield key, stats
+    def ratio(self, numerator: int, denominator: int) -> np.ndarray:
+        """Sum ``numerator`` over sum ``denominator`` for every group, element by element the
+        operations of :meth:`Statistics.ratio` (so the same float64 results)."""
+        a_hi, a_lo, b_hi, b_lo = (self.hi[:, numerator], self.lo[:, numerator],
+                                  self.hi[:, denominator], self.lo[:, denominator])
+        values = self.values()
+        a, b = values[:, numerator], values[:, denominator]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            q = a / b
+            refine = (q != 0) & (np.maximum(np.maximum(q, a_hi), b_hi) < 2.0**995)
+            p, e = two_product(q, b_hi)
+            remainder = ((a_hi - p) - e) + a_lo - q * b_lo
+            return np.where(refine, q + remainder / b, q)
+
+    def statistics(self, row: int) -> Statistics:
+        """Group ``row``'s :class:`Statistics`."""
+        count, infinite, positives = self.counts[row].tolist()
+        stats = Statistics(count=int(count), positives=positives, infinite=int(infinite))
+        for name, hi, lo in zip(SUMS, self.hi[row].tolist(), self.lo[row].tolist()):
+            stats.sums[name] = CompensatedSum(hi, lo if math.isfinite(hi) else 0.0)
+        return stats
 
 
 def _add_label_and_prediction_sums(stats, sums, y, x, w, from_logits) -> Statistics:

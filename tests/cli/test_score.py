@@ -609,3 +609,116 @@ def test_one_pass_batches_report_what_the_general_path_reports(tmp_path, capsys,
         return
     assert result["log_loss"] == pytest.approx(exact(yk, pk), rel=1e-13)
     assert result["calibration"] == pytest.approx(math.fsum(pk) / sum(yk), rel=1e-14)
+
+
+def _late_groups_table():
+    """4000 rows: groups 0-9 throughout, 10 and 11 only in the last quarter, 12 in the last row
+    only; a text column with missing values; float64 weights and predictions."""
+    rng = np.random.default_rng(1212)
+    n = 4000
+    g = rng.integers(0, 10, n)
+    g[3000:] = rng.integers(0, 12, n - 3000)
+    g[-1] = 12
+    p = rng.uniform(0.001, 0.999, n)
+    p[::97] = rng.uniform(1e-12, 1e-9, p[::97].size)  # a few near-certain predictions
+    y = (rng.uniform(size=n) < p).astype(np.int8)
+    w = rng.uniform(0.0, 4.0, n)
+    s = np.array(["x", "yy", "z\u00e9", ""], dtype=object)[g % 4]
+    s[g == 11] = None
+    return y, p, w, g, s
+
+
+@pytest.fixture(scope="module")
+def late_groups_reference():
+    """Each row's loss by mpmath (256 bits): the groups' sums come from these, not from logloss."""
+    from .. import reference as ref
+
+    y, p, w, g, s = _late_groups_table()
+    return [ref.bce_probability(float(a), float(b)) for a, b in zip(y, p)]
+
+
+@pytest.mark.parametrize("batch_rows", [None, 64])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("by", [("g",), ("s",), ("g", "s")])
+def test_by_matches_mpmath_per_group_across_batches(tmp_path, capsys, monkeypatch, late_groups_reference,
+                                                    batch_rows, weighted, by):
+    """Every group's numbers against an mpmath sum of its own rows, in one batch and in 63 (groups
+    that first appear in later batches included): the group numbers must stay the same across
+    batches, and each group's mean is held to 2 ulp of the exact one, as the overall mean is."""
+    import mpmath
+
+    import logloss._cli.sources as io_module
+    from logloss._accumulator import GroupedStatistics
+    from logloss._numpy import kernels
+
+    from .. import reference as ref
+
+    if batch_rows is not None:
+        monkeypatch.setattr(io_module, "BATCH_ROWS", batch_rows)
+    y, p, w, g, s = _late_groups_table()
+    path = tmp_path / "late.parquet"
+    pq.write_table(table(label=y, pred=p, w=w, g=g, s=pa.array(s, pa.string())), path)
+    used = []
+    original = GroupedStatistics.add_batch
+    monkeypatch.setattr(GroupedStatistics, "add_batch",
+                        lambda *a, **k: used.append(original(*a, **k)) or used[-1])
+    argv = [path, *(["--weight", "w"] if weighted else [])]
+    for column in by:
+        argv += ["--by", column]
+    result = run_json(capsys, *argv)
+    if kernels.module() is not None:  # every batch in one pass of the grouped kernel
+        assert len(used) == (1 if batch_rows is None else -(-len(y) // batch_rows)) and all(used)
+    columns = {"g": g.tolist(), "s": s.tolist()}
+    keys = list(zip(*(columns[c] for c in by)))
+    rows_of: dict = {}
+    for row, key in enumerate(keys):
+        rows_of.setdefault(key, []).append(row)
+    reported = [tuple(group["group"][c] for c in by) for group in result["groups"]]
+    assert len(reported) == len(set(reported)) == len(rows_of) and set(reported) == set(rows_of)
+    weights = w if weighted else np.ones(len(y))
+    with mpmath.workprec(256):
+        for group in result["groups"]:
+            rows = rows_of[tuple(group["group"][c] for c in by)]
+            weight = mpmath.fsum(mpmath.mpf(float(weights[r])) for r in rows)
+            loss = mpmath.fsum(mpmath.mpf(float(weights[r])) * late_groups_reference[r] for r in rows)
+            labels = mpmath.fsum(mpmath.mpf(float(weights[r])) * int(y[r]) for r in rows)
+            predictions = mpmath.fsum(mpmath.mpf(float(weights[r])) * mpmath.mpf(float(p[r])) for r in rows)
+            assert group["rows_scored"] == len(rows)
+            assert group["positives"] == int(y[rows].sum())
+            assert group["total_weight"] == float(weight)  # correctly rounded
+            assert ref.ulp_error(group["log_loss"], loss / weight) <= 2, group["group"]
+            assert ref.ulp_error(group["base_rate"], labels / weight) <= 1, group["group"]
+            if labels:
+                assert ref.ulp_error(group["calibration"], predictions / labels) <= 1, group["group"]
+    assert sum(group["rows_scored"] for group in result["groups"]) == len(y)
+
+
+def test_by_merges_the_kernels_groups_with_a_batch_the_general_path_took(tmp_path, capsys):
+    """A file whose weights are so small that the grouped kernel leaves its batch to the general
+    path (exact scaled sums): its groups merge by key with the groups the kernel summed from the
+    other file, one of them seen only there."""
+    import mpmath
+
+    from logloss._accumulator import GroupedStatistics
+
+    from .. import reference as ref
+
+    rng = np.random.default_rng(4)
+    y1, p1 = (rng.uniform(size=300) < 0.5).astype(np.int8), rng.uniform(0.01, 0.99, 300)
+    y2, p2 = (rng.uniform(size=200) < 0.5).astype(np.int8), rng.uniform(0.01, 0.99, 200)
+    w1, w2 = rng.uniform(0.5, 2.0, 300), rng.uniform(0.5, 2.0, 200) * 1e-300
+    g1, g2 = rng.choice(["a", "b"], 300), rng.choice(["b", "c"], 200)
+    pq.write_table(table(label=y1, pred=p1, w=w1, g=g1), tmp_path / "1.parquet")
+    pq.write_table(table(label=y2, pred=p2, w=w2, g=g2), tmp_path / "2.parquet")
+    assert GroupedStatistics().add_batch(y2, p2, w2, np.zeros(200, np.int32), 1) is False
+    result = run_json(capsys, tmp_path / "1.parquet", tmp_path / "2.parquet", "--weight", "w", "--by", "g")
+    y, p, w, g = (np.concatenate(pair) for pair in ((y1, y2), (p1, p2), (w1, w2), (g1, g2)))
+    assert [group["group"]["g"] for group in result["groups"]] == ["a", "b", "c"]
+    with mpmath.workprec(256):
+        for group in result["groups"]:
+            rows = np.flatnonzero(g == group["group"]["g"])
+            weight = mpmath.fsum(mpmath.mpf(float(w[r])) for r in rows)
+            loss = mpmath.fsum(mpmath.mpf(float(w[r])) * ref.bce_probability(float(y[r]), float(p[r]))
+                               for r in rows)
+            assert group["rows_scored"] == rows.size
+            assert ref.ulp_error(group["log_loss"], loss / weight) <= 2, group["group"]

@@ -161,7 +161,7 @@ def _run_score(args) -> int:
 
     try:
         require_pyarrow()
-        from ..report.text import format_csv, format_table, jsonable
+        from ..report.text import format_csv, format_table, json_text
         from .columns import Options
         from .score import report, score
 
@@ -219,9 +219,7 @@ def _run_score(args) -> int:
     if render is not None:
         text = render(result, summary, args)
     elif args.format == "json":
-        import json
-
-        text = json.dumps(jsonable(summary), indent=2, allow_nan=False) + "\n"
+        text = json_text(summary) + "\n"
     elif args.format == "csv":
         text = format_csv(summary)
     else:

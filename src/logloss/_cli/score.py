@@ -12,6 +12,8 @@ batches, whatever the file size.
 from __future__ import annotations
 
 import contextvars
+import gc
+import math
 import queue
 import threading
 import warnings
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._accumulator import Accumulator, GroupedStatistics, fast_batch_statistics
+from .._core.statistics import SUMS, Statistics
 from .._core.checks import InfiniteLossWarning
 from .batches import (
     LabelMapper,
@@ -30,7 +33,7 @@ from .batches import (
     reject_bad_rows,
 )
 from .columns import Options, pick_columns
-from .groups import group_codes, one_column_codes
+from .groups import GroupEncoder, group_codes
 from .sources import DataError, Reread, Source, UsageError, unreadable
 
 # -- the run -------------------------------------------------------------------------------
@@ -54,6 +57,7 @@ class Result:
     by: list[str] = field(default_factory=list)
     label_mapping: dict | None = None
     grouped: GroupedStatistics = field(default_factory=GroupedStatistics)  # --by on the kernels
+    encoder: GroupEncoder | None = None  # the group numbers of ``grouped``
     ignored_files: int = 0
 
 
@@ -217,13 +221,12 @@ def _score_sources(sources, options, progress, rereads) -> Result:
         result.rows_read += n
         _score_batch(batch, columns, path, offset, n, options, labels, result)
     if options.by:
-        for key, stats in result.grouped.items():  # batches the grouped kernel took
-            accumulator = result.groups.get(key)
-            if accumulator is None:
-                accumulator = result.groups[key] = _new_accumulator(options)
-            accumulator.statistics.merge(stats)
-        for accumulator in result.groups.values():
-            result.overall.merge(accumulator)
+        import pyarrow as pa
+
+        _finish_groups(result, options)
+        # The batches' buffers go back to the system before the report of many groups is built,
+        # so the peak is the reading's, not the reading's plus the report's.
+        pa.default_memory_pool().release_unused()
     if labels is not None:
         result.label_mapping = {"positive": labels.positive, "negative": labels.negative}
     return result
@@ -253,6 +256,14 @@ def _score_batch(batch, columns, path, offset, n, options, labels, result):
             w = numeric_values(raw["weight"], reasons, "weight")
         except DataError as error:
             raise DataError(f"{path}: {error}") from None
+    if (options.by and not reasons and labels is None and y.dtype.kind in "biu"
+            and _grouped_sums(y, p, w, None, batch, options, result)):
+        # The grouped kernel refuses what the checks below refuse (integer labels outside
+        # {0, 1}, predictions outside [0, 1] or NaN, weights negative, NaN or infinite), so
+        # only a batch it refuses is checked row by row (and then given to it again).
+        result.rows_scored += n
+        return
+    if w is not None:
         check_weights(w, reasons)
     if labels is None:
         check_labels(y, reasons)
@@ -288,16 +299,95 @@ def _score_batch(batch, columns, path, offset, n, options, labels, result):
 
 def _add_grouped_sums(y, p, w, keep, batch, options, result) -> bool:
     """Every group's statistics of the batch in one pass of the compiled kernels (all threads),
-    kept as arrays across batches; False when the run asks for accumulators of its own (--clip,
-    --convention) or the kernels are not built or decline the batch (the caller then sorts it by
-    group). One column is encoded by pyarrow's hash table alone."""
-    if options.make_accumulator is not None:
+    added into arrays indexed by group numbers that stay the same across batches; False when
+    the run asks for accumulators of its own (--clip, --convention) or the kernels are not built
+    or decline the batch (the caller then sorts it by group)."""
+    return _grouped_sums(y, p, w, keep, batch, options, result)
+
+
+def _grouped_sums(y, p, w, keep, batch, options, result) -> bool:
+    """_add_grouped_sums, also for a batch not yet checked (the kernel refuses what the checks
+    refuse); tests watch _add_grouped_sums for the batches that were checked first."""
+    if options.make_accumulator is not None or not result.grouped.ready():
         return False
-    if len(options.by) == 1:
-        codes, keys = one_column_codes(batch[options.by[0]], keep, options.by[0])
-    else:
-        codes, keys = group_codes([batch[c] for c in options.by], keep, options.by)
-    return result.grouped.add_batch(y, p, w, codes, keys, from_logits=options.logits)
+    if result.encoder is None:
+        result.encoder = GroupEncoder(options.by)
+    codes = result.encoder.encode([batch[c] for c in options.by], keep)
+    return result.grouped.add_batch(y, p, w, codes, result.encoder.count, from_logits=options.logits)
+
+
+_SAFE_TOTAL = 2.0**1000  # below it, the groups' sums add up without overflow
+
+
+def _finish_groups(result, options) -> None:
+    """The overall statistics from the groups'. Groups the kernel summed stay arrays (reported by
+    ``_table_stats``), unless some batch went the general way or their totals near the float
+    range: then they become accumulators, merged by key with the general path's."""
+    grouped = result.grouped
+    used = np.flatnonzero(grouped.counts[:, 0] > 0)
+    hi = grouped.hi[used]
+    infinite = grouped.counts[used, 1] > 0
+    finite = np.isfinite(hi) | (np.arange(4) == 0) & infinite[:, None]  # an infinite loss stays
+    with np.errstate(invalid="ignore"):
+        safe = finite.all() and np.sum(np.where(np.isfinite(hi), np.abs(hi), 0.0)) < _SAFE_TOTAL
+    if used.size and (result.groups or not safe):
+        keys = result.encoder.keys()
+        for row in used.tolist():
+            accumulator = result.groups.get(keys[row])
+            if accumulator is None:
+                accumulator = result.groups[keys[row]] = _new_accumulator(options)
+            accumulator.statistics.merge(grouped.statistics(row))
+        result.grouped = GroupedStatistics()
+    elif used.size:  # the overall sums, each correctly rounded from every group's pair
+        counts = grouped.counts[used]
+        total = Statistics(count=int(counts[:, 0].sum()), positives=float(counts[:, 2].sum()),
+                           infinite=int(counts[:, 1].sum()))
+        for column, name in enumerate(SUMS):
+            values = hi[:, column]
+            if not np.isfinite(values).all():
+                total.sums[name].add(math.inf)
+                continue
+            parts = values.tolist() + grouped.lo[used, column].tolist()
+            high = math.fsum(parts)
+            total.sums[name].hi, total.sums[name].lo = high, math.fsum(parts + [-high])
+        result.overall.statistics.merge(total)
+    for accumulator in result.groups.values():
+        result.overall.merge(accumulator)
+
+
+def _table_stats(result, by) -> list:
+    """(key, its report entry: the group and the statistics ``_stats`` gives) of every group the
+    kernel summed, element-wise from the arrays (the same operations, so the same values)."""
+    grouped = result.grouped
+    used = np.flatnonzero(grouped.counts[:, 0] > 0)
+    if not used.size:
+        return []
+    keys = result.encoder.keys()
+    keys = [keys[row] for row in used.tolist()]
+    values = grouped.values()
+    counts = grouped.counts.astype(np.int64)
+    positives = grouped.counts[used, 2]
+    whole = positives == np.round(positives)
+    columns = (grouped.ratio(0, 1), grouped.ratio(2, 1), grouped.ratio(3, 2), values[:, 1],
+               values[:, 2], counts[:, 0], counts[:, 1])
+    positives = [int(v) if w else v for v, w in zip(positives.tolist(), whole.tolist())]
+    log, log1p, nan = math.log, math.log1p, math.nan
+    rows = []
+    for key, mean, rate, calibration, weight, label, count, infinite, positive in zip(
+            keys, *(column[used].tolist() for column in columns), positives):
+        group = {by[0]: key[0]} if len(key) == 1 else dict(zip(by, key))
+        if weight > 0:
+            normalized = mean / -(rate * log(rate) + (1 - rate) * log1p(-rate)) if 0 < rate < 1 else nan
+            rows.append((key, {"group": group, "log_loss": mean, "rows_scored": count,
+                               "positives": positive, "total_weight": weight, "base_rate": rate,
+                               "normalized_entropy": normalized,
+                               "calibration": calibration if label else nan, "infinite": infinite}))
+        else:
+            rows.append((key, {"group": group, "log_loss": None, "rows_scored": count,
+                               "positives": positive, "total_weight": weight, "base_rate": None,
+                               "normalized_entropy": None, "calibration": None,
+                               "infinite": infinite}))
+    return rows
 
 
 # -- reporting -----------------------------------------------------------------------------
@@ -348,13 +438,30 @@ def report(result: Result, options: Options) -> dict:
         report_["label_mapping"] = result.label_mapping
     if options.by:
         report_["by"] = list(options.by)
-        report_["groups"] = []
-        for key, acc in sorted(result.groups.items(), key=lambda kv: sort_key(kv[0])):
-            group = {"group": dict(zip(options.by, key)), **_stats(acc)}
-            if not acc.total_weight > 0:
+        # A dict per group, none of them garbage: the cyclic collector, which would walk all of
+        # them again and again as they are made, waits until they are built.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            rows = [(key, {"group": dict(zip(options.by, key)), **_stats(acc)})
+                    for key, acc in result.groups.items()] + _table_stats(result, options.by)
+            report_["groups"] = groups = [group for _, group in _sorted_by_key(rows)]
+        finally:
+            if collecting:
+                gc.enable()
+        for group in groups:
+            if not group["total_weight"] > 0:
                 group["note"] = "every weight in this group is zero: the weighted mean is undefined"
-            report_["groups"].append(group)
     return report_
+
+
+def _sorted_by_key(rows: list) -> list:
+    """``(key, ...)`` rows in the order of sort_key: compared as they are where each column of
+    the keys holds one type (then the orders agree), which spares a key per row."""
+    width = len(rows[0][0]) if rows else 0
+    if all(len({type(key[i]) for key, _ in rows}) == 1 for i in range(width)):
+        return sorted(rows, key=lambda row: row[0])
+    return sorted(rows, key=lambda row: sort_key(row[0]))
 
 
 def sort_key(key: tuple):

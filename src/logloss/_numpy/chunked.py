@@ -216,6 +216,27 @@ def grouped_sums(y, x, w, codes, groups: int, *, from_logits: bool) -> np.ndarra
     sigmoid), count, infinite losses and the unweighted label sum; or None (kernels missing,
     invalid input, sums at the ends of the float range: the caller checks the batch the general
     way). ``codes``: flat integer group numbers in [0, groups)."""
+    pairs = grouped_pairs(y, x, w, codes, groups, from_logits=from_logits)
+    if pairs is None:
+        return None
+    hi, lo, counts = pairs
+    out = np.empty((groups, 7))
+    out[:, :4] = np.where(np.isinf(hi), hi, hi + lo)
+    out[:, 4:] = counts
+    return out
+
+
+# Above this many float64 per group table (1 MiB, a core's L2 cache on the machines measured),
+# each sample's scatter misses the cache anyway, and a table per thread only doubles the tables
+# to zero, fill and merge: one thread was the faster from about 12 000 groups up
+# (benchmarks/bench_grouped.py, results in results-2core-epyc-score-groups-s3.txt).
+GROUPED_ONE_THREAD = 1 << 17
+
+
+def grouped_pairs(y, x, w, codes, groups: int, *, from_logits: bool):
+    """As :func:`grouped_sums`, with each of the four sums kept as a compensated pair:
+    ``(hi, lo, counts)``, arrays (groups, 4), (groups, 4) and (groups, 3); lo is 0 where hi is
+    infinite. None where grouped_sums gives None."""
     kernels = compiled_kernels()
     if kernels is None:
         return None
@@ -234,29 +255,32 @@ def grouped_sums(y, x, w, codes, groups: int, *, from_logits: bool) -> np.ndarra
         partial = np.zeros(groups * kernels.GROUP_FIELDS)
         return kernels.grouped(y, yt, x, xt, w, wt, codes, ct, groups, partial, lo, hi, from_logits), partial
 
-    parts = run_in_ranges(run, x.size, kernels.CHUNK)
+    if groups * kernels.GROUP_FIELDS > GROUPED_ONE_THREAD:
+        parts = [run(0, x.size)]  # on the calling thread: one table to zero, fill and merge
+    else:
+        parts = run_in_ranges(run, x.size, kernels.CHUNK)
     if any(status != kernels.OK for status, _ in parts):
         return None
-    partial = np.stack([p for _, p in parts]).reshape(len(parts), groups, kernels.GROUP_FIELDS)
-    out = np.empty((groups, 7))
-    for field in range(4):  # each (hi, lo) pair merged across threads with TwoSum
-        hi, lo = partial[0, :, 2 * field].copy(), partial[0, :, 2 * field + 1].copy()
-        for part in partial[1:]:
-            b = part[:, 2 * field]
+    partial = [p.reshape(groups, kernels.GROUP_FIELDS) for _, p in parts]
+    hi, lo = partial[0][:, 0:8:2].copy(), partial[0][:, 1:8:2].copy()
+    counts = partial[0][:, 8:11].copy()
+    with np.errstate(invalid="ignore"):  # inf - inf where a loss sum is infinite
+        for part in partial[1:]:  # (hi, lo) pairs merged across threads with TwoSum
+            b = part[:, 0:8:2]
             s = hi + b
             v = s - hi
-            with np.errstate(invalid="ignore"):
-                lo += (hi - (s - v)) + (b - v) + part[:, 2 * field + 1]
+            lo += (hi - (s - v)) + (b - v) + part[:, 1:8:2]
             hi = s
-        with np.errstate(invalid="ignore"):
-            out[:, field] = np.where(np.isinf(hi), hi, hi + lo)
-    out[:, 4:] = partial[:, :, 8:11].sum(axis=0)
-    finite = out[:, 5] == 0  # groups with an infinite loss keep it: that sum is +inf on purpose
-    if not (np.all(out[finite, 0] < LARGEST) and np.all(out[:, 1] < LARGEST)):
+            counts += part[:, 8:11]
+        finite = np.isfinite(hi)
+        lo = np.where(finite, lo, 0.0)
+        value = np.where(finite, hi + lo, hi)
+    no_inf = counts[:, 1] == 0  # groups with an infinite loss keep it: that sum is +inf on purpose
+    if not (np.all(value[no_inf, 0] < LARGEST) and np.all(value[:, 1] < LARGEST)):
         return None  # as _exact_totals: sums near the top of the float range
-    if w is not None and np.any(finite & (out[:, 0] < out[:, 4] * SMALLEST) & (out[:, 1] != 0)):
+    if w is not None and np.any(no_inf & (value[:, 0] < counts[:, 0] * SMALLEST) & (value[:, 1] != 0)):
         return None  # products that may have lost bits to subnormals
-    return out
+    return hi, lo, counts
 
 
 # ---------------------------------------------------------------- reduction="none", chunked

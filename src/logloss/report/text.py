@@ -20,6 +20,70 @@ def jsonable(value):
     return finite_or_none(value)
 
 
+def json_text(value) -> str:
+    """``json.dumps(jsonable(value), indent=2, allow_nan=False)``, the same text, without the
+    standard library's pure-Python walk that indentation costs (a report of 20 000 groups spent
+    longer in it than in scoring): a list's items are rendered column by column (each field of
+    dicts that share their keys at once, through one template). Anything but dicts with text
+    keys, lists, text, ints, floats, booleans and None is left to the standard library."""
+    import json
+
+    string = json.encoder.encode_basestring_ascii
+
+    def fallback(value, pad: str) -> str:
+        return json.dumps(jsonable(value), indent=2, allow_nan=False).replace("\n", "\n" + pad)
+
+    def number(v: float) -> str:
+        return float.__repr__(v) if math.isfinite(v) else "null"
+
+    text_of = {float: number, int: int.__repr__, str: string, bool: lambda v: "true" if v else "false",
+               type(None): lambda v: "null"}
+
+    def scalars(values: list) -> list | None:
+        """Each value's text where all are plain scalars (bool is not int here), else None."""
+        kinds = set(map(type, values))
+        if not kinds <= text_of.keys():
+            return None
+        if kinds == {float} and all(map(math.isfinite, values)):
+            return list(map(float.__repr__, values))
+        if len(kinds) == 1 and kinds <= {int, str}:
+            return list(map(text_of[kinds.pop()], values))
+        return [text_of[type(v)](v) for v in values]
+
+    def column(values: list, pad: str) -> list:
+        """render(v, pad) of every value."""
+        texts = scalars(values)
+        if texts is not None:
+            return texts
+        if values and all(type(v) is dict for v in values):
+            keys = tuple(values[0])
+            if keys and all(type(k) is str for k in keys) and all(tuple(v) == keys for v in values):
+                inner = pad + "  "
+                template = ("{\n" + ",\n".join(inner + string(k).replace("%", "%%") + ": %s" for k in keys)
+                            + "\n" + pad.replace("%", "%%") + "}")
+                fields = [column([v[k] for v in values], inner) for k in keys]
+                return [template % row for row in zip(*fields)]
+        return [render(v, pad) for v in values]
+
+    def render(value, pad: str) -> str:
+        kind = type(value)
+        if kind is list:
+            if not value:
+                return "[]"
+            inner = pad + "  "
+            return "[\n" + ",\n".join(inner + text for text in column(value, inner)) + "\n" + pad + "]"
+        if kind is dict and all(type(k) is str for k in value):
+            if not value:
+                return "{}"
+            inner = pad + "  "
+            return "{\n" + ",\n".join(f"{inner}{string(k)}: {column([v], inner)[0]}"
+                                       for k, v in value.items()) + "\n" + pad + "}"
+        texts = scalars([value])
+        return texts[0] if texts is not None else fallback(value, pad)
+
+    return render(value, "")
+
+
 _TABLE_FIELDS = ("rows_scored", "positives", "log_loss", "normalized_entropy", "calibration")
 
 
