@@ -30,7 +30,6 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._core.compensated import CompensatedSum
 from ._binary import binary_cross_entropy
 from ._core.checks import (
     InfiniteLossWarning,
@@ -41,6 +40,8 @@ from ._core.checks import (
     check_unit_interval,
     first_index,
 )
+from ._core.compensated import CompensatedSum
+from ._numpy import chunked
 
 LOGIT_RANGE = 20.0  # the prediction histogram spans logits in [-20, 20]: p from 2e-9 to 1 - 2e-9
 LOSS_LOW, LOSS_HIGH, LOSS_PER_DECADE = -16, 4, 50  # loss histogram: 1e-16 .. 1e4, 50 bins a decade
@@ -191,12 +192,66 @@ def _factorize(values: np.ndarray):
 
 class SegmentCodes:
     """Segments already numbered by the caller (a file reader that has dictionary codes):
-    ``codes[i]`` is row i's index into ``keys``, each key a tuple with one value per name."""
+    ``codes[i]`` is row i's index into ``keys``, each key a tuple with one value per name.
+    Integer codes keep their dtype (the compiled kernel reads int8 to int64 as they are)."""
 
-    def __init__(self, names, codes, keys):
+    def __init__(self, names, codes, keys, *, plain: bool = False):
         self.names = [str(name) for name in names]
-        self.codes = np.asarray(codes, dtype=np.int64)
-        self.keys = [tuple(_scalar(v) for v in key) for key in keys]
+        codes = np.asarray(codes)
+        self.codes = codes if codes.dtype.kind in "iu" else codes.astype(np.int64)
+        # plain: ``keys`` is a list of tuples of JSON-safe values, kept as given (a reader that
+        # passes the same list batch after batch has its keys looked up once)
+        self.keys = keys if plain else [tuple(_scalar(v) for v in key) for key in keys]
+
+
+class _FastInputs:
+    """A batch as the compiled diagnostics kernel takes it: flat arrays, not yet checked."""
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+
+def _fast_inputs(y_true, y_pred, sample_weight, by, ids, names):
+    """The batch's flat arrays and the kernel's dtype codes, or None when the compiled kernel
+    does not take them as they are (the NumPy path then checks, converts and computes)."""
+    if not isinstance(y_true, np.ndarray) or not y_true.size:
+        return None
+    predictions = dict(y_pred) if isinstance(y_pred, Mapping) else {"model": y_pred}
+    if not predictions:
+        return None
+    model_names = [str(name) for name in predictions]
+    if names is not None and model_names != list(names):
+        return None
+    shape = y_true.shape
+    y = chunked._flat(y_true)
+    xs = [chunked._flat(x) if isinstance(x, np.ndarray) and x.shape == shape else None
+          for x in predictions.values()]
+    w = None
+    if sample_weight is not None:
+        if not isinstance(sample_weight, np.ndarray) or sample_weight.shape != shape:
+            return None
+        w = chunked._flat(sample_weight)
+        if w is None:
+            return None
+    if y is None or any(x is None for x in xs):
+        return None
+    n = y.size
+    codes = keys = by_names = None
+    if isinstance(by, SegmentCodes):
+        if by.codes.shape != (n,) or not by.codes.flags.c_contiguous:
+            return None
+        codes, keys, by_names, by = by.codes, by.keys, by.names, None
+    if ids is not None and not callable(ids):
+        ids = np.asarray(ids)
+        if ids.shape != (n,):
+            return None
+    found = chunked.diagnostics_kernels(y, xs, w, codes)
+    if found is None:
+        return None
+    kernels, yt, xts, wt, ct = found
+    return _FastInputs(kernels=kernels, types=(yt, xts, wt, ct), y=y, xs=xs, w=w, n=n,
+                       names=model_names, by=by, by_names=by_names, codes=codes, keys=keys,
+                       ids=ids)
 
 
 def _segments(by, n: int):
@@ -314,6 +369,7 @@ class _ModelState:
         self.loss_hist = np.zeros((2, 3, LOSS_BINS))  # class x (weight, loss, count) x bin
         self.worst = _empty_worst()
         self.segments = np.zeros((0, len(_SEGMENT)))
+        self.scratch = None  # the compiled kernel's per-thread partial sums (chunked.py)
 
 
 def _empty_worst() -> dict:
@@ -373,15 +429,125 @@ class DiagnosticsState:
         self._segment_index: dict = {}
         self.pairs: dict = {}  # (i, j) -> {"overall": (len(_PAIR),) array, "segments": 2-D}
         self.rows = 0
+        self._last_keys, self._last_remap = None, None  # a batch's segment keys -> rows
 
     # -- adding rows
 
     def update(self, y_true, y_pred, sample_weight=None, *, by=None, ids=None):
         """Add a batch. Returns self."""
-        batch = _Batch(y_true, y_pred, sample_weight=sample_weight, from_logits=self.from_logits,
-                       by=by, ids=ids, names=self.names)
-        self._add(batch)
+        if self._add_compiled(y_true, y_pred, sample_weight, by, ids) is None:
+            batch = _Batch(y_true, y_pred, sample_weight=sample_weight,
+                           from_logits=self.from_logits, by=by, ids=ids, names=self.names)
+            self._add(batch)
         return self
+
+    def _add_compiled(self, y_true, y_pred, sample_weight, by, ids, *, keep_losses=False):
+        """Add a batch in one pass of the compiled diagnostics kernel (all threads), or return
+        None, adding nothing: kernels not built or engine "numpy", input the kernel does not take
+        as it is (lists, strided or broadcast arrays, integer predictions or weights, an empty
+        batch), or a value the checks of the NumPy path must name. Returns the fast inputs, with
+        each model's per-row losses when ``keep_losses`` (or several models) asked for them."""
+        fast = _fast_inputs(y_true, y_pred, sample_weight, by, ids, self.names)
+        if fast is None:
+            return None
+        kernels, types = fast.kernels, fast.types
+        for index, x in enumerate(fast.xs):
+            codes = fast.codes if index == 0 else None
+            if not chunked.diagnostics_check(kernels, (types[0], types[1][index], types[2],
+                                                       types[3]), fast.y, x, fast.w, codes,
+                                             len(fast.keys or ()), from_logits=self.from_logits):
+                return None
+        by_names, codes, keys = fast.by_names, fast.codes, fast.keys
+        if fast.by is not None:  # values to number: after the checks, as the NumPy path does
+            by_names, codes, keys = _segments(fast.by, fast.n)
+            codes = np.ascontiguousarray(codes, dtype=np.int64).reshape(-1)
+            types = (types[0], types[1], types[2], chunked._code(codes))
+        self._start(fast.names, by_names)
+        remap = segments = None
+        if codes is not None:
+            if keys is not self._last_keys:  # the same key list as the last batch: same rows
+                self._last_remap = np.fromiter((self._segment(key) for key in keys),
+                                               dtype=np.int64, count=len(keys))
+                self._last_keys = keys
+            remap = self._last_remap
+            segments = len(self.segment_keys)
+            for state in self.models:
+                _grow(state, "segments", segments)
+            for pair in self.pairs.values():
+                _grow(pair, "segments", segments)
+        for state in self.models:
+            if state.scratch is None:
+                state.scratch = chunked.DiagnosticsScratch(kernels, self.resolution)
+        slots = chunked.diagnostics_slots([m.scratch for m in self.models], segments or 0)
+        keep = keep_losses or bool(self.pairs)
+        first_row = self.rows
+        fast.losses = []
+        for index, (state, x) in enumerate(zip(self.models, fast.xs)):
+            losses = np.empty(fast.n) if keep else None
+            worst = state.worst["loss"]
+            threshold = float(worst[-1]) if self.k and len(worst) == self.k else -1.0
+            out = chunked.diagnostics_update(
+                kernels, (types[0], types[1][index], types[2], types[3]), fast.y, x, fast.w,
+                codes, remap, segments, state.scratch, slots, from_logits=self.from_logits,
+                k=self.k, threshold=threshold, losses=losses)
+            for name, (hi, lo) in zip(_TOTALS, out["totals"].tolist()):
+                state.totals[name].merge(CompensatedSum(hi, lo))
+            counts = out["counts"].tolist()
+            for name, value in zip(_COUNTS, counts):
+                state.counts[name] += int(value)
+            for name, value in zip(CAPS, counts[len(_COUNTS):]):
+                state.caps[name] += int(value)
+            if self.k:
+                candidates, loss = out["worst"]
+                self._add_candidates(state, fast, x, candidates, loss, first_row)
+            fast.losses.append(losses)
+        if self.pairs:
+            weight = None if fast.w is None else fast.w.astype(np.float64, copy=False)
+            segment_rows = None if codes is None else remap[codes]
+            for (i, j), pair in self.pairs.items():
+                _add_pair(pair, fast.losses[i], fast.losses[j], weight, segment_rows,
+                          len(self.segment_keys))
+        self.rows += fast.n
+        return fast
+
+    def _add_candidates(self, state, fast, x, candidates, loss, first_row) -> None:
+        """The kernel's candidates for the worst rows, worst first, into ``state.worst``."""
+        if not len(candidates):
+            return
+        ids = fast.ids
+        if ids is None:
+            named = (first_row + candidates).tolist()
+        elif callable(ids):
+            order = np.argsort(candidates, kind="stable")  # ids named in row order, as NumPy's
+            named = [None] * len(candidates)
+            for position, value in zip(order.tolist(), list(ids(candidates[order]))):
+                named[position] = value
+        else:
+            named = ids[candidates].tolist()
+        values = x[candidates].astype(np.float64)
+        if self.from_logits:
+            with np.errstate(over="ignore"):
+                values = np.exp(-np.logaddexp(0.0, -values))
+        new = {"loss": loss.astype(np.float64), "id": [_scalar(i) for i in named],
+               "label": fast.y[candidates] != 0, "prediction": values,
+               "weight": (np.ones(len(candidates)) if fast.w is None
+                          else fast.w[candidates].astype(np.float64))}
+        state.worst = _keep_worst(state.worst, new, self.k)
+
+    def _drain(self) -> None:
+        """Fold the compiled kernel's per-thread partial sums into the histograms."""
+        for state in self.models:
+            if state.scratch is None:
+                continue
+            drained = state.scratch.drain()
+            if drained is None:
+                continue
+            hist, loss_hist, segments = drained
+            state.hist += hist
+            state.loss_hist += loss_hist
+            if segments is not None:
+                rows = min(len(segments), len(state.segments))
+                state.segments[:rows] += segments[:rows]
 
     def _start(self, names, by_names):
         if self.names is None:
@@ -427,7 +593,8 @@ class DiagnosticsState:
         p, z, loss = arrays["p"], arrays["z"], arrays["loss"]
         # Without weights every weighted sum is a plain one (w = 1): no weight products.
         unweighted = weight is None
-        wloss = loss if unweighted else np.where(w > 0, w * loss, 0.0)  # 0 * inf = 0
+        with np.errstate(invalid="ignore"):  # 0 * inf: dropped by the where
+            wloss = loss if unweighted else np.where(w > 0, w * loss, 0.0)
         infinite = np.isinf(loss)
         if not unweighted:
             infinite &= w > 0
@@ -506,9 +673,12 @@ class DiagnosticsState:
         if len(state.worst["loss"]) == k:  # only a row worse than the k-th can enter
             live &= loss > state.worst["loss"][-1]
         candidates = np.flatnonzero(live)
-        if len(candidates) > k:
-            top = np.argpartition(-loss[candidates], k - 1)[:k]
-            candidates = np.sort(candidates[top])
+        if len(candidates) > k:  # the k worst; among equal losses the earlier rows, as the kernel
+            values = loss[candidates]
+            kth = np.partition(values, len(values) - k)[len(values) - k]
+            above = candidates[values > kth]
+            tied = candidates[values == kth][: k - len(above)]
+            candidates = np.sort(np.concatenate([above, tied]))
         if batch.ids is None:
             ids = (first_row + candidates).tolist()
         elif callable(batch.ids):  # ids named on demand, for the k candidates only
@@ -536,6 +706,8 @@ class DiagnosticsState:
             return self
         if self.names is not None and other.names != self.names:
             raise ValueError(f"Cannot merge diagnostics of models {other.names} into {self.names}.")
+        self._drain()
+        other._drain()
         self._start(other.names, other.by)
         remap = np.array([self._segment(key) for key in other.segment_keys], dtype=np.int64)
         size = len(self.segment_keys)
@@ -564,6 +736,7 @@ class DiagnosticsState:
 
     def to_dict(self) -> dict:
         """A JSON-serializable copy of the state (plain lists and numbers)."""
+        self._drain()
         models = []
         for state in self.models:
             models.append({
@@ -646,6 +819,7 @@ class DiagnosticsState:
 
     def _result(self, *, max_segments, exact) -> dict:
         max_segments = check_setting("max_segments", max_segments)
+        self._drain()
         if self.names is None or self.models[0].counts["count"] == 0:
             raise ValueError("The diagnostics have seen no rows, so there is nothing to report.")
         models = {}
@@ -757,7 +931,9 @@ class DiagnosticsState:
         return decomposition, pav
 
     def _segments_result(self, sums: np.ndarray, total_loss: float, max_segments: int) -> dict:
-        order = sorted(range(len(sums)), key=lambda s: (-sums[s, 6], -sums[s, 4], s))
+        # segments without a row (a reader's key that no kept row had) are not segments
+        present = np.flatnonzero(sums[:, 0] > 0)
+        order = present[np.lexsort((present, -sums[present, 4], -sums[present, 6]))].tolist()
         shown = order[:max_segments]
         rows = [{"segment": dict(zip(self.by, self.segment_keys[s])),
                  **_segment_figures(sums[s], total_loss)} for s in shown]
@@ -766,16 +942,18 @@ class DiagnosticsState:
         if folded:
             other = {"segments": len(folded),
                      **_segment_figures(sums[folded].sum(axis=0), total_loss)}
-        return {"by": self.by, "total": len(sums), "rows": rows, "other": other}
+        return {"by": self.by, "total": len(order), "rows": rows, "other": other}
 
     def _pair_result(self, i, j, pair, max_segments) -> dict:
         out = {"a": self.names[i], "b": self.names[j], **_pair_figures(pair["overall"])}
         if self.by is not None:
             seg = pair["segments"]
-            order = sorted(range(len(seg)), key=lambda s: (-abs(seg[s, 2]), s))
+            rows = self.models[i].segments[: len(seg), 0]  # segments with a row
+            present = np.flatnonzero(rows > 0)
+            order = present[np.lexsort((present, -np.abs(seg[present, 2])))].tolist()
             out["segments"] = [{"segment": dict(zip(self.by, self.segment_keys[s])),
                                 **_pair_figures(seg[s])} for s in order[:max_segments]]
-            out["segments_total"] = len(seg)
+            out["segments_total"] = len(order)
         return out
 
 
@@ -1013,7 +1191,7 @@ def _pair_figures(sums: np.ndarray) -> dict:
 # -- exact, in memory --------------------------------------------------------------------------
 
 
-def _exact_parts(batch: _Batch, arrays: dict, bins: int) -> dict:
+def _exact_parts(batch, arrays: dict, bins: int) -> dict:
     """What the histograms approximate, computed exactly from the rows: everything here works
     on the sorted unique predictions, each with the weight of its negatives and positives."""
     if batch.weight is None and arrays["key"] is arrays["p"]:
@@ -1039,7 +1217,8 @@ def _exact_parts(batch: _Batch, arrays: dict, bins: int) -> dict:
     total_loss = float(np.sum(wloss))
     table = _equal_mass_bins(weight, wp, pos, wloss, bins, weight_total, total_loss)
     ece = _ece(table, weight_total)
-    shares = _exact_shares(arrays["loss"], batch.weight, float(np.sum(batch.w)))
+    shares = _exact_shares(arrays["loss"], batch.weight,
+                           float(len(batch.y)) if batch.weight is None else float(np.sum(batch.w)))
     return {"recalibrated": recalibrated, "pav": pav, "bins": table, "ece": ece,
             "shares": shares}
 
@@ -1070,7 +1249,7 @@ def _unique_probabilities(y: np.ndarray, p: np.ndarray):
     return p_u, neg, pos, count * p_u, wloss
 
 
-def _unique_keys(batch: _Batch, arrays: dict):
+def _unique_keys(batch, arrays: dict):
     """Weighted rows or logits: an argsort by the key (the logit, which tells apart logits
     whose probabilities round to the same float)."""
     order = np.argsort(arrays["key"], kind="stable")
@@ -1169,13 +1348,45 @@ def diagnose_numbers(y_true, y_pred, *, sample_weight=None, from_logits: bool = 
     """
     state = DiagnosticsState(from_logits=from_logits, k=k, bins=bins, resolution=resolution)
     check_setting("max_segments", max_segments)
-    batch = _Batch(y_true, y_pred, sample_weight=sample_weight, from_logits=state.from_logits,
-                   by=by, ids=ids)
-    if batch.n == 0:
-        raise ValueError("`y_true` is empty: there is nothing to diagnose.")
-    if not np.sum(batch.w) > 0:
-        raise ValueError("The total `sample_weight` is zero, so the weighted figures are "
-                         "undefined.")
-    state._add(batch)
-    exact = [_exact_parts(batch, arrays, state.bins) for arrays in batch.models]
+    fast = state._add_compiled(y_true, y_pred, sample_weight, by, ids, keep_losses=True)
+    if fast is not None:
+        if not state.models[0].totals["weight"].value > 0:
+            raise ValueError("The total `sample_weight` is zero, so the weighted figures are "
+                             "undefined.")
+        rows = _Rows(fast.y, fast.w)
+        models = []
+        for x, loss in zip(fast.xs, fast.losses):
+            p = x.astype(np.float64, copy=False)
+            if state.from_logits:
+                with np.errstate(over="ignore"):
+                    models.append({"p": np.exp(-np.logaddexp(0.0, -p)), "key": p, "loss": loss})
+            else:
+                models.append({"p": p, "key": p, "loss": loss})
+    else:
+        rows = _Batch(y_true, y_pred, sample_weight=sample_weight,
+                      from_logits=state.from_logits, by=by, ids=ids)
+        if rows.n == 0:
+            raise ValueError("`y_true` is empty: there is nothing to diagnose.")
+        if not np.sum(rows.w) > 0:
+            raise ValueError("The total `sample_weight` is zero, so the weighted figures are "
+                             "undefined.")
+        state._add(rows)
+        models = rows.models
+    exact = [_exact_parts(rows, arrays, state.bins) for arrays in models]
     return state, state._result(max_segments=max_segments, exact=exact)
+
+
+class _Rows:
+    """What the exact in-memory figures read of a batch the compiled kernel took: labels as
+    booleans, the weights (None without) and ``w`` (ones without)."""
+
+    def __init__(self, y: np.ndarray, weight):
+        self.y = y if y.dtype == np.bool_ else y != 0
+        self.weight = None if weight is None else weight.astype(np.float64, copy=False)
+        self._w = None
+
+    @property
+    def w(self) -> np.ndarray:
+        if self._w is None:
+            self._w = np.ones(len(self.y)) if self.weight is None else self.weight
+        return self._w

@@ -950,12 +950,16 @@ static PyObject *py_vector(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* ------------------------------------------------------------------ diagnostics (logloss.diagnose) */
+#include "diagnostics.c"
+
 static PyMethodDef methods[] = {
     {"sums", py_sums, METH_VARARGS, "Loss, weight, label and prediction sums over a range."},
     {"losses", py_losses, METH_VARARGS, "Per-element losses for hard labels over a range."},
     {"grouped", py_grouped, METH_VARARGS, "Per-group sufficient statistics over a range."},
     {"block", py_block, METH_VARARGS, "One product block (tests)."},
     {"vector", py_vector, METH_VARARGS, "A bare function elementwise (tests)."},
+    DIAGNOSTICS_METHODS
     {NULL, NULL, 0, NULL},
 };
 
@@ -973,5 +977,6 @@ PyMODINIT_FUNC CAT(PyInit__kernels_, PATH_NAME)(void) {
     PyModule_AddObject(m, "SOFTPLUS_HIGH", PyFloat_FromDouble(SOFTPLUS_HIGH));
     PyModule_AddObject(m, "TOLERANCE32", PyFloat_FromDouble(TOLERANCE32));
     PyModule_AddStringConstant(m, "PATH", STR(PATH_NAME));
+    diag_add_constants(m);
     return m;
 }
