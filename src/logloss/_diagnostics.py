@@ -373,7 +373,11 @@ class _ModelState:
 
 
 def _empty_worst() -> dict:
-    return {"loss": np.zeros(0), "id": [], "label": np.zeros(0, dtype=bool),
+    """The k worst rows. ``row``: the row's position in the order rows reached the state (a
+    merge renumbers the other state's rows after this one's; -1 where a version-1 state did not
+    say); ``id``: the caller's id where ``named``, else unused (the row is named by ``row``)."""
+    return {"loss": np.zeros(0), "row": np.zeros(0, dtype=np.int64), "id": [],
+            "named": np.zeros(0, dtype=bool), "label": np.zeros(0, dtype=bool),
             "prediction": np.zeros(0), "weight": np.zeros(0)}
 
 
@@ -516,7 +520,7 @@ class DiagnosticsState:
             return
         ids = fast.ids
         if ids is None:
-            named = (first_row + candidates).tolist()
+            named = [None] * len(candidates)
         elif callable(ids):
             order = np.argsort(candidates, kind="stable")  # ids named in row order, as NumPy's
             named = [None] * len(candidates)
@@ -528,8 +532,11 @@ class DiagnosticsState:
         if self.from_logits:
             with np.errstate(over="ignore"):
                 values = np.exp(-np.logaddexp(0.0, -values))
-        new = {"loss": loss.astype(np.float64), "id": [_scalar(i) for i in named],
-               "label": fast.y[candidates] != 0, "prediction": values,
+        new = {"loss": loss.astype(np.float64), "row": first_row + candidates,
+               "id": [_scalar(i) for i in named],
+               "named": np.full(len(candidates), ids is not None),
+               "label": fast.y[candidates] != 0,
+               "prediction": values,
                "weight": (np.ones(len(candidates)) if fast.w is None
                           else fast.w[candidates].astype(np.float64))}
         state.worst = _keep_worst(state.worst, new, self.k)
@@ -680,12 +687,14 @@ class DiagnosticsState:
             tied = candidates[values == kth][: k - len(above)]
             candidates = np.sort(np.concatenate([above, tied]))
         if batch.ids is None:
-            ids = (first_row + candidates).tolist()
+            ids = [None] * len(candidates)
         elif callable(batch.ids):  # ids named on demand, for the k candidates only
             ids = list(batch.ids(candidates))
         else:
             ids = batch.ids[candidates].tolist()
-        new = {"loss": loss[candidates], "id": [_scalar(i) for i in ids],
+        new = {"loss": loss[candidates], "row": first_row + candidates,
+               "id": [_scalar(i) for i in ids],
+               "named": np.full(len(candidates), batch.ids is not None),
                "label": batch.y[candidates], "prediction": p[candidates],
                "weight": batch.w[candidates]}
         state.worst = _keep_worst(state.worst, new, k)
@@ -720,8 +729,10 @@ class DiagnosticsState:
                 mine.caps[name] += theirs.caps[name]
             mine.hist += theirs.hist
             mine.loss_hist += theirs.loss_hist
-            # ids are kept as given: without `ids`, a row's id is its index in its own state
-            mine.worst = _keep_worst(mine.worst, theirs.worst, self.k)
+            # the other state's rows come after this one's: their positions move by self.rows
+            moved = dict(theirs.worst)
+            moved["row"] = np.where(moved["row"] >= 0, moved["row"] + self.rows, -1)
+            mine.worst = _keep_worst(mine.worst, moved, self.k)
             _grow(mine, "segments", size)
             np.add.at(mine.segments, remap, theirs.segments)
         for key, pair in self.pairs.items():
@@ -745,7 +756,9 @@ class DiagnosticsState:
                 "caps": dict(state.caps),
                 "hist": state.hist.tolist(),
                 "loss_hist": state.loss_hist.tolist(),
-                "worst": {"loss": state.worst["loss"].tolist(), "id": list(state.worst["id"]),
+                "worst": {"loss": state.worst["loss"].tolist(),
+                          "row": state.worst["row"].tolist(), "id": list(state.worst["id"]),
+                          "named": state.worst["named"].tolist(),
                           "label": state.worst["label"].astype(int).tolist(),
                           "prediction": state.worst["prediction"].tolist(),
                           "weight": state.worst["weight"].tolist()},
@@ -753,7 +766,7 @@ class DiagnosticsState:
             })
         return {
             "kind": "logloss.DiagnosticsState",
-            "version": 1,
+            "version": 2,
             "settings": {"from_logits": self.from_logits, "k": self.k, "bins": self.bins,
                          "resolution": self.resolution},
             "names": self.names,
@@ -772,9 +785,10 @@ class DiagnosticsState:
         if not isinstance(state, Mapping) or state.get("kind") != "logloss.DiagnosticsState":
             raise ValueError("`state` must be a mapping written by DiagnosticsState.to_dict() "
                              "(kind 'logloss.DiagnosticsState').")
-        if state.get("version") != 1:
-            raise ValueError(f"Unsupported diagnostics state version {state.get('version')!r}; "
-                             "this logloss reads version 1.")
+        version = state.get("version")
+        if version not in (1, 2):
+            raise ValueError(f"Unsupported diagnostics state version {version!r}; "
+                             "this logloss reads versions 1 and 2.")
         new = cls(**state["settings"])
         if state["names"] is None:
             return new
@@ -796,8 +810,15 @@ class DiagnosticsState:
                                  f"{mine.loss_hist.shape}; resolution {new.resolution} needs "
                                  f"{expected_hist} and {(2, 3, LOSS_BINS)}.")
             worst = saved["worst"]
+            # version 1 kept no positions: its ids (given, or positions in its own state)
+            # stay as they were written
+            count = len(worst["loss"])
             mine.worst = {"loss": np.array(worst["loss"], dtype=np.float64),
+                          "row": np.array(worst["row"] if version == 2 else [-1] * count,
+                                          dtype=np.int64),
                           "id": list(worst["id"]),
+                          "named": np.array(worst["named"] if version == 2 else [True] * count,
+                                            dtype=bool),
                           "label": np.array(worst["label"], dtype=bool),
                           "prediction": np.array(worst["prediction"], dtype=np.float64),
                           "weight": np.array(worst["weight"], dtype=np.float64)}
@@ -974,18 +995,22 @@ def _keep_worst(current: dict, new: dict, k: int) -> dict:
         return current
     order = np.argsort(-loss, kind="stable")[:k]  # ties: the row seen first stays first
     ids = current["id"] + new["id"]
-    return {"loss": loss[order], "id": [ids[i] for i in order.tolist()],
+    return {"loss": loss[order], "row": np.concatenate([current["row"], new["row"]])[order],
+            "id": [ids[i] for i in order.tolist()],
+            "named": np.concatenate([current["named"], new["named"]])[order],
             "label": np.concatenate([current["label"], new["label"]])[order],
             "prediction": np.concatenate([current["prediction"], new["prediction"]])[order],
             "weight": np.concatenate([current["weight"], new["weight"]])[order]}
 
 
 def _worst_rows(worst: dict) -> list[dict]:
-    return [{"id": i, "label": int(label), "prediction": float(p), "loss": float(loss),
-             "weight": float(w)}
-            for i, label, p, loss, w in zip(worst["id"], worst["label"].tolist(),
-                                            worst["prediction"].tolist(), worst["loss"].tolist(),
-                                            worst["weight"].tolist())]
+    """Each worst row named by the caller's id, else by its position among the rows."""
+    return [{"id": i if named else row, "label": int(label), "prediction": float(p),
+             "loss": float(loss), "weight": float(w)}
+            for i, named, row, label, p, loss, w in zip(
+                worst["id"], worst["named"].tolist(), worst["row"].tolist(),
+                worst["label"].tolist(), worst["prediction"].tolist(), worst["loss"].tolist(),
+                worst["weight"].tolist())]
 
 
 def _headline(count, weight, label, prediction, loss, brier, infinite) -> dict:

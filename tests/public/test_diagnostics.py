@@ -348,3 +348,46 @@ def test_tied_predictions_make_the_same_figures_in_any_row_order_and_on_both_pat
             a.decomposition["miscalibration"], rel=1e-12)
         assert other.reliability["pav"]["observed"] == pytest.approx(
             a.reliability["pav"]["observed"], rel=1e-12)
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+def test_merge_numbers_the_other_states_rows_after_this_ones(engine):
+    """Without ids a worst row is named by its position; a merged state's rows come after the
+    state it is merged into (a version-1 state named them by their place in their own state)."""
+    rng = np.random.default_rng(21)
+    y = np.ones(3000, dtype=np.int8)
+    p = rng.uniform(0.3, 0.9, 3000)
+    p[[2500, 1700, 40]] = [1e-9, 1e-7, 1e-5]  # the three worst: two in the second part
+    with logloss.config_context(engine=engine):
+        one = DiagnosticsState(k=3).update(y, p)
+        first = DiagnosticsState(k=3).update(y[:1000], p[:1000])
+        second = DiagnosticsState(k=3).update(y[1000:2000], p[1000:2000])
+        third = DiagnosticsState(k=3).update(y[2000:], p[2000:])
+        merged = first.merge(second).merge(
+            DiagnosticsState.from_dict(json.loads(json.dumps(third.to_dict()))))
+        named = DiagnosticsState(k=3).update(y[:1000], p[:1000], ids=np.arange(1000) + 7)
+        named.merge(DiagnosticsState(k=3).update(y[1000:], p[1000:],
+                                                 ids=[f"r{i}" for i in range(2000)]))
+    expected = [2500, 1700, 40]
+    assert [r["id"] for r in one.result()["models"]["model"]["worst"]] == expected
+    assert [r["id"] for r in merged.result()["models"]["model"]["worst"]] == expected
+    assert [r["id"] for r in named.result()["models"]["model"]["worst"]] == ["r1500", "r700", 47]
+
+
+def test_a_version_1_state_still_loads_with_its_ids_as_written():
+    y, p, _ = _data(500, 22)
+    state = DiagnosticsState(k=4).update(y, p)
+    saved = json.loads(json.dumps(state.to_dict()))
+    assert saved["version"] == 2
+    saved["version"] = 1
+    for model in saved["models"]:
+        del model["worst"]["row"], model["worst"]["named"]
+        model["worst"]["id"] = [f"old{i}" for i in range(len(model["worst"]["loss"]))]
+    old = DiagnosticsState.from_dict(saved)
+    got = old.result()["models"]["model"]["worst"]
+    assert [r["id"] for r in got] == ["old0", "old1", "old2", "old3"]
+    assert [r["loss"] for r in got] == [r["loss"] for r in state.result()["models"]["model"]["worst"]]
+    old.merge(DiagnosticsState(k=4).update(y[:10], p[:10]))  # merges with a version-2 state
+    saved["version"] = 3
+    with pytest.raises(ValueError, match="version 3"):
+        DiagnosticsState.from_dict(saved)
