@@ -60,7 +60,7 @@ Z_95 = 1.959963984540054  # the 97.5% normal quantile
 
 LIMITS = {"k": (0, 10_000), "bins": (1, 1_000), "resolution": (16, 2**18),
           "max_segments": (1, 100_000)}
-DEFAULTS = {"k": 10, "bins": 10, "resolution": 4096, "max_segments": 20}
+DEFAULTS = {"k": 10, "bins": 10, "resolution": 1 << 16, "max_segments": 20}
 
 _TOTALS = ("weight", "label", "prediction", "loss", "brier", "loss_positive",
            "loss_negative", "weight_negative", "confident_weight", "confident_loss")
@@ -881,13 +881,14 @@ class DiagnosticsState:
         if exact is not None:
             decomposition = _decomposition(log_loss, uncertainty, exact["recalibrated"], 0.0, True)
             reliability = {"bins": exact["bins"], "pav": exact["pav"]}
-            ece = exact["ece"]
+            ece, ece_bound = exact["ece"], 0.0
         else:
             decomposition, pav = self._histogram_decomposition(state, log_loss, uncertainty,
                                                                weight)
             bins = _histogram_bins(state.hist, self.bins, weight, t["loss"])
             reliability = {"bins": bins, "pav": pav}
             ece = _ece(bins, weight)
+            ece_bound = _histogram_ece_bound(state.hist, self.bins, weight, self.resolution)
         reliability["histogram"] = _probability_histogram(state.hist, self.resolution, weight)
         weight_positive = t["label"]
         weight_negative = t["weight_negative"]
@@ -910,6 +911,7 @@ class DiagnosticsState:
         out = {
             **headline,
             "ece": ece,
+            "ece_bound": ece_bound,
             "ece_bins": self.bins,
             "ece_exact": exact is not None,
             "decomposition": decomposition,
@@ -1060,6 +1062,51 @@ def _probability_histogram(hist, resolution, weight, bins: int = 40) -> dict:
     index = np.minimum((p * bins).astype(np.int64), bins - 1)
     shares = np.bincount(index, weights=hist[0] + hist[1], minlength=bins) / weight
     return {"edges": np.linspace(0, 1, bins + 1).tolist(), "weight": shares.tolist()}
+
+
+def _histogram_ece_bound(hist, bins: int, weight: float, resolution: int) -> float:
+    """How far the ECE of the histogram's bins can be from the exact one. Cells wholly inside
+    a bin carry their exact sums; only a cell cut by a bin boundary is split in proportion, where
+    the exact bins take its lowest predictions first. For a piece of weight ``part`` of a cell
+    with weight ``n + y`` (negatives, positives) and predictions in [lo, hi], the exact piece's
+    weighted labels lie in [max(0, part - n), min(part, y)] and its weighted predictions within
+    part (hi - lo) of the proportional share: each bin's |sum w p - sum w y| moves by at most the
+    sum over its (at most two) cut pieces."""
+    cell_weight = hist[0] + hist[1]
+    used = np.flatnonzero(cell_weight > 0)
+    if not len(used) or not weight > 0:
+        return math.nan
+    cw, neg, pos = cell_weight[used], hist[0][used], hist[1][used]
+    with np.errstate(over="ignore"):
+        p_edges = 1 / (1 + np.exp(-prediction_bin_edges(resolution)))  # 0 .. 1, tails included
+    width = p_edges[used + 1] - p_edges[used]
+    # the cuts of _equal_mass_bins: bin b ends `fraction[b]` into used cell `cut[b]`
+    ends = np.cumsum(cw)
+    targets = weight * np.arange(1, bins) / bins
+    cut = np.minimum(np.searchsorted(ends, targets, side="right"), len(cw) - 1)
+    fraction = np.clip((targets - (ends[cut] - cw[cut])) / cw[cut], 0.0, 1.0)
+
+    def piece(c: int, share: float) -> float:
+        if not 0 < share < 1:
+            return 0.0  # the whole cell, or none of it: exact
+        part = share * cw[c]
+        estimate = share * pos[c]
+        labels = max(estimate - max(0.0, part - neg[c]), min(part, pos[c]) - estimate)
+        return labels + part * width[c]
+
+    total = 0.0
+    lo_index, lo_fraction = 0, 0.0
+    for b in range(bins):
+        if b < bins - 1:
+            hi_index, hi_fraction = int(cut[b]), float(fraction[b])
+        else:
+            hi_index, hi_fraction = len(cw) - 1, 1.0
+        if hi_index == lo_index:
+            total += piece(lo_index, hi_fraction - lo_fraction)
+        else:
+            total += piece(lo_index, 1.0 - lo_fraction) + piece(hi_index, hi_fraction)
+        lo_index, lo_fraction = hi_index, hi_fraction
+    return total / weight
 
 
 def _ece(bins: list[dict], weight: float) -> float:

@@ -85,6 +85,8 @@ def test_report_html_is_self_contained_escaped_and_small(tmp_path):
         svg = base64.b64decode(data).decode()
         assert "<script" not in svg and "<svg" in svg
     assert "beats" in html and "Recalibrating" in html
+    # the streamed ECE with the bound its histogram resolution allows
+    assert len(re.findall(r"<td>\d\.\d+ ± \d\.\d+(?:e-\d+)?</td>", html)) == 2
 
 
 def test_report_refuses_what_score_refuses_with_the_same_message(tmp_path, capsys):

@@ -28,6 +28,8 @@ exit codes:
 
 
 def add_parsers(commands) -> None:
+    from .._diagnostics import DEFAULTS
+
     report = commands.add_parser(
         "report",
         help="where the loss comes from: an HTML (or JSON) report of prediction files",
@@ -63,8 +65,9 @@ def add_parsers(commands) -> None:
                         "rows (default 10)")
     report.add_argument("--bins", type=int, default=10, metavar="N",
                         help="equal-mass calibration bins (default 10)")
-    report.add_argument("--resolution", type=int, default=4096, metavar="N",
-                        help="prediction histogram bins (default 4096)")
+    report.add_argument("--resolution", type=int, default=DEFAULTS["resolution"], metavar="N",
+                        help="prediction histogram bins (default 65536): what the streamed "
+                        "decomposition and ECE are computed from; their bounds shrink with it")
     report.add_argument("--max-segments", type=int, default=20, metavar="N",
                         help="show the N segments with the largest share of the loss; fold the "
                         "rest into 'other' (default 20)")
