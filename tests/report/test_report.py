@@ -217,3 +217,14 @@ def test_report_over_two_megabytes_is_refused_with_advice(tmp_path, capsys):
     assert main(["report", str(path), "--pred", "p", "--pred", "q", "--by", "user",
                  "-o", str(out), "-q"]) == 0
     assert out.stat().st_size <= 2_000_000
+
+
+def test_report_progress_bar_names_its_phase_on_a_terminal(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("tqdm")
+    path, *_ = _wide_file(tmp_path, n=5000)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(["report", str(path), "--format", "json", "-o", str(tmp_path / "r.json")]) == 0
+    err = capsys.readouterr().err
+    assert "diagnosing" in err and "5.00k/5.00k" in err and "scoring" not in err
+    assert main(["score", str(path), "--format", "json"]) == 0
+    assert "scoring" in capsys.readouterr().err

@@ -130,7 +130,7 @@ def run_report(args) -> int:
             state = new_state()
             return _diagnose_sources(sources, options, args, state, progress, rereads)
 
-        _, run = read_files(args, scan)
+        _, run = read_files(args, scan, desc="diagnosing")
     except UsageError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
