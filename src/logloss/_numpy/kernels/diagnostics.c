@@ -87,6 +87,55 @@ static inline void diag_add(double *sum, double *err, double v) {
     else { *sum += v; *err = 0.0; }
 }
 
+#define DIAG_DECODE(T) { const T *src = (const T *)codes + b; for (int i = 0; i < m; i++) out[i] = (int64_t)src[i]; } break;
+
+/* Codes of samples [b, b + m) as int64 (uint64 above 2**63: negative), and whether all are in
+ * [0, ncodes). One loop per dtype, so that each vectorizes. */
+static int diag_decode(const void *codes, int ct, Py_ssize_t ncodes, Py_ssize_t b, int m,
+                       int64_t *restrict out) {
+    switch (ct) {
+    case T_I8: DIAG_DECODE(int8_t)
+    case T_I16: DIAG_DECODE(int16_t)
+    case T_I32: DIAG_DECODE(int32_t)
+    case T_U8: DIAG_DECODE(uint8_t)
+    case T_U16: DIAG_DECODE(uint16_t)
+    case T_U32: DIAG_DECODE(uint32_t)
+    default: DIAG_DECODE(int64_t)
+    }
+    int64_t ok = 1;
+    for (int i = 0; i < m; i++) ok &= (out[i] >= 0) & (out[i] < ncodes);
+    return (int)ok;
+}
+
+/* The segment rows of samples [b, b + m): remap[code]; 0 where a code is outside [0, ncodes). */
+static int diag_segment_rows(const void *codes, int ct, Py_ssize_t ncodes, const int64_t *remap,
+                             Py_ssize_t b, int m, int64_t *restrict out) {
+    if (!diag_decode(codes, ct, ncodes, b, m, out)) return 0;
+    for (int i = 0; i < m; i++) out[i] = remap[out[i]];
+    return 1;
+}
+
+/* Whether samples [b, b + m) of labels of dtype yt are all 0 or 1; -1 for a dtype read through
+ * the loader. int8/uint8/bool and float32/float64 are read as they are (no conversion pass). */
+static inline int diag_labels_ok(const void *base, int yt, Py_ssize_t b, int m) {
+    int64_t ok = 1;
+    switch (yt) {
+    case T_BOOL: case T_I8: case T_U8: {
+        const uint8_t *v = (const uint8_t *)base + b;
+        for (int i = 0; i < m; i++) ok &= (v[i] & 0xFE) == 0;
+        return (int)ok; }
+    case T_F32: {
+        const float *v = (const float *)base + b;
+        for (int i = 0; i < m; i++) ok &= (v[i] == 0.0f) | (v[i] == 1.0f);
+        return (int)ok; }
+    case T_F64: {
+        const double *v = (const double *)base + b;
+        for (int i = 0; i < m; i++) ok &= (v[i] == 0.0) | (v[i] == 1.0);
+        return (int)ok; }
+    default: return -1;
+    }
+}
+
 /* Whether [lo, hi) is what the update takes: labels 0 or 1, probabilities in [0, 1] (logits not
  * NaN), weights finite and >= 0, codes in [0, ncodes). Branch-free per block. */
 static int diag_check_range(const Inputs *in, const void *codes, int ct, Py_ssize_t ncodes,
@@ -96,21 +145,28 @@ static int diag_check_range(const Inputs *in, const void *codes, int ct, Py_ssiz
     int status = OK;
     for (Py_ssize_t b = lo; b < hi; b += BLOCK) {
         int m = (int)(hi - b < BLOCK ? hi - b : BLOCK);
-        const double *y = load(in->y, in->yt, b, m, B->y);
-        const double *x = load(in->x, in->xt, b, m, B->x);
-        int64_t ok = 1;
-        for (int i = 0; i < m; i++) ok &= (y[i] == 0.0) | (y[i] == 1.0);
-        if (in->logits) for (int i = 0; i < m; i++) ok &= x[i] == x[i];
-        else for (int i = 0; i < m; i++) ok &= (x[i] >= 0.0) & (x[i] <= 1.0);
+        int64_t ok = diag_labels_ok(in->y, in->yt, b, m);
+        if (ok < 0) {
+            const double *y = load(in->y, in->yt, b, m, B->y);
+            ok = 1;
+            for (int i = 0; i < m; i++) ok &= (y[i] == 0.0) | (y[i] == 1.0);
+        }
+        if (in->xt == T_F32) {
+            const float *x = (const float *)in->x + b;
+            if (in->logits) for (int i = 0; i < m; i++) ok &= x[i] == x[i];
+            else for (int i = 0; i < m; i++) ok &= (x[i] >= 0.0f) & (x[i] <= 1.0f);
+        } else {
+            const double *x = load(in->x, in->xt, b, m, B->x);
+            if (in->logits) for (int i = 0; i < m; i++) ok &= x[i] == x[i];
+            else for (int i = 0; i < m; i++) ok &= (x[i] >= 0.0) & (x[i] <= 1.0);
+        }
         if (in->w) {
             const double *w = load(in->w, in->wt, b, m, B->w);
             for (int i = 0; i < m; i++) ok &= weight_ok(w[i]);
         }
         if (codes) {
-            for (int i = 0; i < m; i++) {
-                int64_t g = code_at(codes, ct, b + i);
-                ok &= (g >= 0) & (g < ncodes);
-            }
+            int64_t decoded[BLOCK];
+            ok &= diag_decode(codes, ct, ncodes, b, m, decoded);
         }
         if (!ok) { status = REFERENCE; break; }
     }
@@ -193,27 +249,6 @@ static void diag_logit_block(DiagBuffers *B, const double *restrict y, const dou
             if (si < SOFTPLUS_LOW) loss[i] = exp(si);
         }
     }
-}
-
-#define DIAG_DECODE(T) { const T *src = (const T *)codes + b; for (int i = 0; i < m; i++) out[i] = (int64_t)src[i]; } break;
-
-/* The segment rows of samples [b, b + m): remap[code]; 0 where a code is outside [0, ncodes). */
-static int diag_segment_rows(const void *codes, int ct, Py_ssize_t ncodes, const int64_t *remap,
-                             Py_ssize_t b, int m, int64_t *restrict out) {
-    switch (ct) {
-    case T_I8: DIAG_DECODE(int8_t)
-    case T_I16: DIAG_DECODE(int16_t)
-    case T_I32: DIAG_DECODE(int32_t)
-    case T_U8: DIAG_DECODE(uint8_t)
-    case T_U16: DIAG_DECODE(uint16_t)
-    case T_U32: DIAG_DECODE(uint32_t)
-    default: DIAG_DECODE(int64_t)  /* int64, and uint64 (above 2**63: negative, refused) */
-    }
-    int64_t ok = 1;
-    for (int i = 0; i < m; i++) ok &= (out[i] >= 0) & (out[i] < ncodes);
-    if (!ok) return 0;
-    for (int i = 0; i < m; i++) out[i] = remap[out[i]];
-    return 1;
 }
 
 /* The update over [lo, hi). Two layouts: weighted batches add into DIAG_HIST / DIAG_LOSS /
