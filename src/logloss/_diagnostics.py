@@ -16,9 +16,12 @@ From the state alone the decomposition is computed on the prediction histogram, 
 carries a bound: the PAV fit constrained to the histogram bins can only lose loss relative to the
 exact one, and the fit on each bin split into its negatives then its positives (the most a fit
 could gain from the order of the rows inside a bin) can only win; the two bracket the exact
-recalibrated loss.
+recalibrated loss. The streamed ECE carries a bound too (``_histogram_ece_bound``).
 
-Everything here is NumPy; pictures, words and HTML are the report layer's.
+A batch of flat NumPy arrays goes to the compiled diagnostics kernel where it is built
+(``_numpy/kernels/diagnostics.c`` through ``chunked.diagnostics_update``: one pass on all
+threads); anything else, and every batch under ``engine="numpy"``, to the NumPy code here, which
+fills the same state. Pictures, words and HTML are the report layer's.
 """
 
 from __future__ import annotations
@@ -414,7 +417,10 @@ class DiagnosticsState:
     (see :func:`logloss.diagnose`), ``to_dict`` / ``from_dict`` round-trip through JSON.
 
     Memory: per model, ``resolution + 2`` histogram bins of 5 floats, 3 x 2 x 1002 loss bins,
-    ``k`` rows, and 7 floats per segment (11 per pair of models and segment).
+    ``k`` rows, and 7 floats per segment (11 per pair of models and segment); while the compiled
+    kernel adds batches, one partial copy of the histograms and segment sums per thread, at most
+    ``chunked.DIAGNOSTICS_SCRATCH_LIMIT`` (32 MB) for the state (fewer threads beyond), folded in
+    when the state is read, merged or saved.
     """
 
     def __init__(self, *, from_logits: bool = False, k: int = DEFAULTS["k"],

@@ -247,8 +247,9 @@ def _diagnose_sources(sources, options, args, state, progress, rereads) -> dict:
     return run
 
 
-# Integer --by values are numbered by value (value - lowest) while the values seen span at most
-# this many: no hash table, and the same keys (a list kept across batches) while the span holds.
+# Integer --by values are numbered by value (the value itself when 0 <= values < the span, else
+# value - lowest) while the values seen span at most this many: no hash table, and the same keys
+# (a list kept across batches) while the span holds.
 BY_VALUE_SPAN = 1 << 17
 
 
@@ -272,14 +273,19 @@ def _codes_by_value(column, keep, numbering: dict):
     low, high = int(values.min()), int(values.max())
     if numbering:
         low, high = min(low, numbering["low"]), max(high, numbering["high"])
+    if 0 <= low and high < BY_VALUE_SPAN:
+        low = 0  # the values are their own codes: no pass to subtract
     if high - low >= BY_VALUE_SPAN:
         return None
     if numbering.get("low") != low or numbering.get("high") != high:
         numbering.update(low=low, high=high, keys=[(v,) for v in range(low, high + 1)])
-    if values.dtype.itemsize < 4:
-        values = values.astype(np.int32)
-    # value - low is below the span: exact in the column's own (wrapping) integers, and int32
-    codes = (values - values.dtype.type(low)).astype(np.int32, copy=False)
+    if low == 0:
+        codes = values
+    else:
+        if values.dtype.itemsize < 4:
+            values = values.astype(np.int32)
+        # value - low is below the span: exact in the column's own (wrapping) integers
+        codes = (values - values.dtype.type(low)).astype(np.int32, copy=False)
     return (codes if keep is None else codes[keep]), numbering["keys"]
 
 
