@@ -124,6 +124,14 @@ def _code(array: np.ndarray) -> int | None:
     return _CODES.get((array.dtype.kind, array.dtype.itemsize))
 
 
+def _weight_code(w: np.ndarray) -> int | None:
+    """The dtype code of weights, or None for 64-bit integers: kernels.c's loader clamps those
+    to [-1, 2] (for labels), so a weight of 5 would count as 2."""
+    if w.dtype.kind in "iu" and w.dtype.itemsize == 8:
+        return None
+    return _code(w)
+
+
 def kernel_sums(y, x, w, *, from_logits: bool, result_float32: bool = False, stats: bool = False):
     """(loss, weight, label, prediction) sums of flat arrays on the compiled kernels (labels and
     predictions weighted; the prediction of a logit is its sigmoid; the last two only with
@@ -135,7 +143,7 @@ def kernel_sums(y, x, w, *, from_logits: bool, result_float32: bool = False, sta
     if kernels is None:
         return None
     yt, xt = _code(y), _code(x)
-    wt = _F64 if w is None else _code(w)
+    wt = _F64 if w is None else _weight_code(w)
     if yt is None or xt not in (_F32, _F64) or wt is None:
         return None
     f32 = result_float32 and xt == _F32
@@ -226,7 +234,7 @@ def grouped_sums(y, x, w, codes, groups: int, *, from_logits: bool) -> np.ndarra
     if not (y.size == x.size == codes.size and (w is None or w.size == x.size)):
         return None
     yt, xt, ct = _code(y), _code(x), _code(codes)
-    wt = _F64 if w is None else _code(w)
+    wt = _F64 if w is None else _weight_code(w)
     if yt is None or xt not in (_F32, _F64) or wt is None or codes.dtype.kind not in "iu":
         return None
 
