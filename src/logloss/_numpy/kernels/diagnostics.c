@@ -425,15 +425,30 @@ static int diag_range(const Inputs *in, DiagOut *o, Py_ssize_t lo, Py_ssize_t hi
                 o->ncand++;
             }
         }
+        /* the block's sums; the loss is the positives' plus the negatives' (one tree fewer),
+         * and a block without a confident mistake adds 0 to the confident sums */
+        double block[DIAG_TOTALS];
         if (weighted) {
-            for (int j = 0; j < DIAG_TOTALS; j++)
-                diag_add(&o->totals[2 * j], &o->totals[2 * j + 1], tree_sum(B->t[j], m));
-        } else {  /* weight, label, weight_negative, confident_weight: counts */
-            static const int summed[] = {2, 3, 4, 5, 6, 9};
-            for (int q = 0; q < 6; q++) {
-                int j = summed[q];
-                diag_add(&o->totals[2 * j], &o->totals[2 * j + 1], tree_sum(B->t[j], m));
+            for (int j = 0; j < DIAG_TOTALS; j++) {
+                if (j == 3 || ((j == 8 || j == 9) && !confident)) continue;
+                block[j] = tree_sum(B->t[j], m);
             }
+            if (!confident) block[8] = block[9] = 0.0;
+            block[3] = block[5] + block[6];
+            for (int j = 0; j < DIAG_TOTALS; j++)
+                diag_add(&o->totals[2 * j], &o->totals[2 * j + 1], block[j]);
+        } else {  /* weight, label, weight_negative, confident_weight: counts */
+            static const int summed[] = {2, 4, 5, 6, 9};
+            for (int q = 0; q < 5; q++) {
+                int j = summed[q];
+                block[j] = j == 9 && !confident ? 0.0 : tree_sum(B->t[j], m);
+            }
+            block[3] = block[5] + block[6];
+            for (int q = 0; q < 5; q++) {
+                int j = summed[q];
+                diag_add(&o->totals[2 * j], &o->totals[2 * j + 1], block[j]);
+            }
+            diag_add(&o->totals[6], &o->totals[7], block[3]);
             diag_add(&o->totals[0], &o->totals[1], (double)m);
             diag_add(&o->totals[2], &o->totals[3], (double)positives);
             diag_add(&o->totals[14], &o->totals[15], (double)(m - positives));
