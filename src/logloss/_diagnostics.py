@@ -489,6 +489,8 @@ class DiagnosticsState:
             if state.scratch is None:
                 state.scratch = chunked.DiagnosticsScratch(kernels, self.resolution)
         slots = chunked.diagnostics_slots([m.scratch for m in self.models], segments or 0)
+        if any(len(m.scratch.slots) > slots for m in self.models):
+            self._drain()  # more segments than before: fewer, larger slots stay within the cap
         keep = keep_losses or bool(self.pairs)
         first_row = self.rows
         fast.losses = []

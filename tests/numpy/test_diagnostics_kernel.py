@@ -284,3 +284,24 @@ def test_the_kernel_refuses_codes_it_was_not_given_room_for(K):
         chunked.diagnostics_update(K, types, y, p, None, np.zeros(1000, np.int32),
                                    np.array([7], dtype=np.int64), 3, scratch, 1,
                                    from_logits=False, k=3, threshold=-1.0)
+
+
+def test_per_thread_scratch_stays_within_its_cap_as_segments_grow(K, monkeypatch):
+    """Slots are sized for the segments seen so far; when more segments make fewer slots fit,
+    the state folds its slots first, so the scratch never exceeds the cap by the old slots."""
+    rng = np.random.default_rng(9)
+    n = 120_000
+    y = (rng.random(n) < 0.4).astype(np.int8)
+    p = rng.random(n)
+    state = DiagnosticsState(resolution=64)
+    scratch_limit = 3 * chunked.DiagnosticsScratch(K, 64).slot_bytes(2_000)
+    monkeypatch.setattr(chunked, "DIAGNOSTICS_SCRATCH_LIMIT", scratch_limit)
+    with logloss.config_context(threads=3):
+        state.update(y[:60_000], p[:60_000], by=rng.integers(0, 10, 60_000))
+        assert len(state.models[0].scratch.slots) == 3
+        state.update(y[60_000:], p[60_000:], by=rng.integers(0, 50_000, 60_000))
+    slots = state.models[0].scratch.slots
+    used = sum(a.nbytes for slot in slots for arrays in slot.values() for a in arrays
+               if a is not None)
+    assert len(slots) == 1 and used <= scratch_limit + 8 * 7 * 50_000 * 2
+    assert state.result()["models"]["model"]["count"] == n
