@@ -11,6 +11,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 SOURCE = "src/logloss/_numpy/kernels/kernels.c"
+INCLUDED = ["src/logloss/_numpy/kernels/diagnostics.c"]  # #included by kernels.c
 # No -ffast-math: results depend on every rounding. -fno-trapping-math only lets GCC if-convert
 # the branch-free loops (it assumes nobody reads the FP exception flags; no value changes), and
 # -ffp-contract=fast allows a * b + c to become an FMA, which the error bounds assume.
@@ -49,6 +50,7 @@ extensions = [
     Extension(
         f"logloss._numpy.kernels._kernels_{name}",
         [SOURCE],
+        depends=INCLUDED,
         define_macros=[("PATH_NAME", name)],
         extra_compile_args=GCC_FLAGS + flags,
         optional=True,  # no compiler: the NumPy engine computes everything

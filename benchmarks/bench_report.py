@@ -4,14 +4,17 @@
 One command, from the repository root:
 
     PYTHONPATH=src python benchmarks/bench_report.py [--rows 100000000] [--memory-rows 10000000]
-                                                     [--repeat 3]
+        [--segment-rows 10000000] [--repeat 5] [--data DIR]
 
-Generates benchmarks/data/report_{rows}.parquet (int8 label, float32 pred, a 100-value int32
-segment column) if absent. Each CLI run is its own subprocess (so its peak RSS is its own):
-`score`, `report --format json` (the streamed state and its figures), `report --by segment`
-and `report` to HTML (adds the pictures). Prints seconds (best of --repeat), peak RSS and the
-ratio to `score`. Then times `diagnose` (exact, in memory) on --memory-rows rows, best of
---repeat, in this process.
+Generates DIR/report_{rows}.parquet (int8 label, float32 pred, a 100-value int32 segment column)
+and DIR/segments_{segment-rows}.parquet (the same with 100,000 segments) if absent; DIR is
+benchmarks/data unless --data names another. Each CLI run is its own subprocess (so its peak RSS
+is its own), and the commands take turns within each repeat, so a load that comes and goes
+falls on all of them: `score`, `report --format json` (the streamed state and its figures),
+`report --by segment`, `report` to HTML (adds the pictures) and, on the second file, `report --by
+segment` with 10^5 segments. Prints the median seconds of --repeat runs, their range, peak RSS
+and the ratio of medians to `score`'s. Then times `diagnose` (exact, in memory) on --memory-rows
+rows, median of --repeat, in this process. The load average is printed before and after.
 """
 
 from __future__ import annotations
@@ -39,12 +42,12 @@ print(repr((run.returncode, seconds, rss, run.stderr[-500:])))
 """
 
 
-def generate(rows: int) -> Path:
+def generate(rows: int, data: Path = DATA, segments: int = 100, name: str = "report") -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    DATA.mkdir(exist_ok=True)
-    path = DATA / f"report_{rows}.parquet"
+    data.mkdir(exist_ok=True)
+    path = data / f"{name}_{rows}.parquet"
     if path.exists():
         return path
     print(f"generating {path} ...", file=sys.stderr, flush=True)
@@ -56,33 +59,38 @@ def generate(rows: int) -> Path:
             n = min(1 << 22, rows - start)
             p = rng.beta(2, 5, n).astype(np.float32)
             y = (rng.random(n) < np.clip(1.3 * p, 0, 1)).astype(np.int8)
-            segment = rng.integers(0, 100, n).astype(np.int32)
+            segment = rng.integers(0, segments, n).astype(np.int32)
             batch = pa.record_batch([y, p, segment], schema=schema)
             writer.write_batch(batch, row_group_size=1 << 20)
     tmp.rename(path)
     return path
 
 
-def measure(argv: list[str], repeat: int) -> tuple[float, float]:
+def measure(argv: list[str]) -> tuple[float, float]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    best, rss = float("inf"), 0.0
-    for _ in range(repeat):
-        out = subprocess.run([sys.executable, "-c", MEASURE, *argv], capture_output=True,
-                             text=True, env=env, check=True).stdout
-        code, seconds, peak, err = eval(out)  # noqa: S307 - our own repr
-        if code != 0:
-            raise SystemExit(f"{argv} failed ({code}): {err}")
-        best, rss = min(best, seconds), max(rss, peak)
-    return best, rss
+    out = subprocess.run([sys.executable, "-c", MEASURE, *argv], capture_output=True,
+                         text=True, env=env, check=True).stdout
+    code, seconds, peak, err = eval(out)  # noqa: S307 - our own repr
+    if code != 0:
+        raise SystemExit(f"{argv} failed ({code}): {err}")
+    return seconds, peak
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000_000)
     parser.add_argument("--memory-rows", type=int, default=10_000_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--segment-rows", type=int, default=10_000_000,
+                        help="rows of the 100,000-segment file (0: skip it)")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--data", type=Path, default=DATA, help="where the Parquet files are "
+                        "(generated there if absent)")
     args = parser.parse_args()
-    path = generate(args.rows)
+    path = generate(args.rows, args.data)
     cli = [sys.executable, "-m", "logloss"]
     runs = {
         "score": cli + ["score", str(path), "-q", "--format", "json"],
@@ -91,13 +99,29 @@ def main() -> None:
                                                     "--format", "json"],
         "report (HTML)": cli + ["report", str(path), "-q", "-o", os.devnull],
     }
+    if args.segment_rows:
+        many = generate(args.segment_rows, args.data, segments=100_000, name="segments")
+        runs["10^5 segments: report --by (JSON)"] = cli + [
+            "report", str(many), "-q", "--by", "segment", "--format", "json"]
+        runs["10^5 segments: score --by"] = cli + [
+            "score", str(many), "-q", "--by", "segment", "--format", "json"]
     print(f"{args.rows:,} rows in {path.name} ({path.stat().st_size / 1e6:.0f} MB), "
-          f"best of {args.repeat}, {os.cpu_count()} CPUs")
-    results = {name: measure(argv, args.repeat) for name, argv in runs.items()}
-    base = results["score"][0]
-    print(f"{'command':<36}{'seconds':>9}{'peak RSS MB':>13}{'x score':>9}")
-    for name, (seconds, rss) in results.items():
-        print(f"{name:<36}{seconds:>9.2f}{rss:>13.0f}{seconds / base:>9.2f}")
+          f"median of {args.repeat}, {os.cpu_count()} CPUs; {load()}")
+    times: dict = {name: [] for name in runs}
+    peaks: dict = dict.fromkeys(runs, 0.0)
+    for _ in range(args.repeat):  # the commands take turns: a passing load falls on all
+        for name, argv in runs.items():
+            seconds, peak = measure(argv)
+            times[name].append(seconds)
+            peaks[name] = max(peaks[name], peak)
+    base = float(np.median(times["score"]))
+    print(f"{'command':<36}{'median s':>9}{'range':>14}{'peak RSS MB':>13}{'x score':>9}")
+    for name, values in times.items():
+        median = float(np.median(values))
+        spread = f"{min(values):.2f}-{max(values):.2f}"
+        ratio = f"{median / base:>9.2f}" if not name.startswith("10^5") else " " * 9
+        print(f"{name:<36}{median:>9.2f}{spread:>14}{peaks[name]:>13.0f}{ratio}")
+    print(load())
 
     sys.path.insert(0, str(ROOT / "src"))
     import logloss
@@ -106,16 +130,17 @@ def main() -> None:
     n = args.memory_rows
     p = rng.beta(2, 5, n)
     y = (rng.random(n) < np.clip(1.3 * p, 0, 1)).astype(np.int8)
-    best = float("inf")
+    runs = []
     for _ in range(args.repeat):
         start = time.perf_counter()
         logloss.diagnose(y, p)
-        best = min(best, time.perf_counter() - start)
+        runs.append(time.perf_counter() - start)
     start = time.perf_counter()
     logloss.binary_cross_entropy(y, p)
     bce = time.perf_counter() - start
-    print(f"diagnose, {n:,} float64 rows in memory (exact): {best:.2f} s "
-          f"(binary_cross_entropy on them: {bce:.2f} s)")
+    print(f"diagnose, {n:,} float64 rows in memory (exact), {logloss.get_config()}: median "
+          f"{np.median(runs):.2f} s, range {min(runs):.2f}-{max(runs):.2f} "
+          f"(binary_cross_entropy on them: {bce:.2f} s); {load()}")
 
 
 if __name__ == "__main__":

@@ -16,9 +16,12 @@ From the state alone the decomposition is computed on the prediction histogram, 
 carries a bound: the PAV fit constrained to the histogram bins can only lose loss relative to the
 exact one, and the fit on each bin split into its negatives then its positives (the most a fit
 could gain from the order of the rows inside a bin) can only win; the two bracket the exact
-recalibrated loss.
+recalibrated loss. The streamed ECE carries a bound too (``_histogram_ece_bound``).
 
-Everything here is NumPy; pictures, words and HTML are the report layer's.
+A batch of flat NumPy arrays goes to the compiled diagnostics kernel where it is built
+(``_numpy/kernels/diagnostics.c`` through ``chunked.diagnostics_update``: one pass on all
+threads); anything else, and every batch under ``engine="numpy"``, to the NumPy code here, which
+fills the same state. Pictures, words and HTML are the report layer's.
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._core.compensated import CompensatedSum
 from ._binary import binary_cross_entropy
 from ._core.checks import (
     InfiniteLossWarning,
@@ -41,6 +43,8 @@ from ._core.checks import (
     check_unit_interval,
     first_index,
 )
+from ._core.compensated import CompensatedSum
+from ._numpy import chunked
 
 LOGIT_RANGE = 20.0  # the prediction histogram spans logits in [-20, 20]: p from 2e-9 to 1 - 2e-9
 LOSS_LOW, LOSS_HIGH, LOSS_PER_DECADE = -16, 4, 50  # loss histogram: 1e-16 .. 1e4, 50 bins a decade
@@ -59,7 +63,7 @@ Z_95 = 1.959963984540054  # the 97.5% normal quantile
 
 LIMITS = {"k": (0, 10_000), "bins": (1, 1_000), "resolution": (16, 2**18),
           "max_segments": (1, 100_000)}
-DEFAULTS = {"k": 10, "bins": 10, "resolution": 4096, "max_segments": 20}
+DEFAULTS = {"k": 10, "bins": 10, "resolution": 1 << 16, "max_segments": 20}
 
 _TOTALS = ("weight", "label", "prediction", "loss", "brier", "loss_positive",
            "loss_negative", "weight_negative", "confident_weight", "confident_loss")
@@ -191,12 +195,66 @@ def _factorize(values: np.ndarray):
 
 class SegmentCodes:
     """Segments already numbered by the caller (a file reader that has dictionary codes):
-    ``codes[i]`` is row i's index into ``keys``, each key a tuple with one value per name."""
+    ``codes[i]`` is row i's index into ``keys``, each key a tuple with one value per name.
+    Integer codes keep their dtype (the compiled kernel reads int8 to int64 as they are)."""
 
-    def __init__(self, names, codes, keys):
+    def __init__(self, names, codes, keys, *, plain: bool = False):
         self.names = [str(name) for name in names]
-        self.codes = np.asarray(codes, dtype=np.int64)
-        self.keys = [tuple(_scalar(v) for v in key) for key in keys]
+        codes = np.asarray(codes)
+        self.codes = codes if codes.dtype.kind in "iu" else codes.astype(np.int64)
+        # plain: ``keys`` is a list of tuples of JSON-safe values, kept as given (a reader that
+        # passes the same list batch after batch has its keys looked up once)
+        self.keys = keys if plain else [tuple(_scalar(v) for v in key) for key in keys]
+
+
+class _FastInputs:
+    """A batch as the compiled diagnostics kernel takes it: flat arrays, not yet checked."""
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+
+def _fast_inputs(y_true, y_pred, sample_weight, by, ids, names):
+    """The batch's flat arrays and the kernel's dtype codes, or None when the compiled kernel
+    does not take them as they are (the NumPy path then checks, converts and computes)."""
+    if not isinstance(y_true, np.ndarray) or not y_true.size:
+        return None
+    predictions = dict(y_pred) if isinstance(y_pred, Mapping) else {"model": y_pred}
+    if not predictions:
+        return None
+    model_names = [str(name) for name in predictions]
+    if names is not None and model_names != list(names):
+        return None
+    shape = y_true.shape
+    y = chunked._flat(y_true)
+    xs = [chunked._flat(x) if isinstance(x, np.ndarray) and x.shape == shape else None
+          for x in predictions.values()]
+    w = None
+    if sample_weight is not None:
+        if not isinstance(sample_weight, np.ndarray) or sample_weight.shape != shape:
+            return None
+        w = chunked._flat(sample_weight)
+        if w is None:
+            return None
+    if y is None or any(x is None for x in xs):
+        return None
+    n = y.size
+    codes = keys = by_names = None
+    if isinstance(by, SegmentCodes):
+        if by.codes.shape != (n,) or not by.codes.flags.c_contiguous:
+            return None
+        codes, keys, by_names, by = by.codes, by.keys, by.names, None
+    if ids is not None and not callable(ids):
+        ids = np.asarray(ids)
+        if ids.shape != (n,):
+            return None
+    found = chunked.diagnostics_kernels(y, xs, w, codes)
+    if found is None:
+        return None
+    kernels, yt, xts, wt, ct = found
+    return _FastInputs(kernels=kernels, types=(yt, xts, wt, ct), y=y, xs=xs, w=w, n=n,
+                       names=model_names, by=by, by_names=by_names, codes=codes, keys=keys,
+                       ids=ids)
 
 
 def _segments(by, n: int):
@@ -314,10 +372,15 @@ class _ModelState:
         self.loss_hist = np.zeros((2, 3, LOSS_BINS))  # class x (weight, loss, count) x bin
         self.worst = _empty_worst()
         self.segments = np.zeros((0, len(_SEGMENT)))
+        self.scratch = None  # the compiled kernel's per-thread partial sums (chunked.py)
 
 
 def _empty_worst() -> dict:
-    return {"loss": np.zeros(0), "id": [], "label": np.zeros(0, dtype=bool),
+    """The k worst rows. ``row``: the row's position in the order rows reached the state (a
+    merge renumbers the other state's rows after this one's; -1 where a version-1 state did not
+    say); ``id``: the caller's id where ``named``, else unused (the row is named by ``row``)."""
+    return {"loss": np.zeros(0), "row": np.zeros(0, dtype=np.int64), "id": [],
+            "named": np.zeros(0, dtype=bool), "label": np.zeros(0, dtype=bool),
             "prediction": np.zeros(0), "weight": np.zeros(0)}
 
 
@@ -354,7 +417,10 @@ class DiagnosticsState:
     (see :func:`logloss.diagnose`), ``to_dict`` / ``from_dict`` round-trip through JSON.
 
     Memory: per model, ``resolution + 2`` histogram bins of 5 floats, 3 x 2 x 1002 loss bins,
-    ``k`` rows, and 7 floats per segment (11 per pair of models and segment).
+    ``k`` rows, and 7 floats per segment (11 per pair of models and segment); while the compiled
+    kernel adds batches, one partial copy of the histograms and segment sums per thread, at most
+    ``chunked.DIAGNOSTICS_SCRATCH_LIMIT`` (32 MB) for the state (fewer threads beyond), folded in
+    when the state is read, merged or saved.
     """
 
     def __init__(self, *, from_logits: bool = False, k: int = DEFAULTS["k"],
@@ -373,15 +439,130 @@ class DiagnosticsState:
         self._segment_index: dict = {}
         self.pairs: dict = {}  # (i, j) -> {"overall": (len(_PAIR),) array, "segments": 2-D}
         self.rows = 0
+        self._last_keys, self._last_remap = None, None  # a batch's segment keys -> rows
 
     # -- adding rows
 
     def update(self, y_true, y_pred, sample_weight=None, *, by=None, ids=None):
         """Add a batch. Returns self."""
-        batch = _Batch(y_true, y_pred, sample_weight=sample_weight, from_logits=self.from_logits,
-                       by=by, ids=ids, names=self.names)
-        self._add(batch)
+        if self._add_compiled(y_true, y_pred, sample_weight, by, ids) is None:
+            batch = _Batch(y_true, y_pred, sample_weight=sample_weight,
+                           from_logits=self.from_logits, by=by, ids=ids, names=self.names)
+            self._add(batch)
         return self
+
+    def _add_compiled(self, y_true, y_pred, sample_weight, by, ids, *, keep_losses=False):
+        """Add a batch in one pass of the compiled diagnostics kernel (all threads), or return
+        None, adding nothing: kernels not built or engine "numpy", input the kernel does not take
+        as it is (lists, strided or broadcast arrays, integer predictions or weights, an empty
+        batch), or a value the checks of the NumPy path must name. Returns the fast inputs, with
+        each model's per-row losses when ``keep_losses`` (or several models) asked for them."""
+        fast = _fast_inputs(y_true, y_pred, sample_weight, by, ids, self.names)
+        if fast is None:
+            return None
+        kernels, types = fast.kernels, fast.types
+        for index, x in enumerate(fast.xs):
+            codes = fast.codes if index == 0 else None
+            if not chunked.diagnostics_check(kernels, (types[0], types[1][index], types[2],
+                                                       types[3]), fast.y, x, fast.w, codes,
+                                             len(fast.keys or ()), from_logits=self.from_logits):
+                return None
+        by_names, codes, keys = fast.by_names, fast.codes, fast.keys
+        if fast.by is not None:  # values to number: after the checks, as the NumPy path does
+            by_names, codes, keys = _segments(fast.by, fast.n)
+            codes = np.ascontiguousarray(codes, dtype=np.int64).reshape(-1)
+            types = (types[0], types[1], types[2], chunked._code(codes))
+        self._start(fast.names, by_names)
+        remap = segments = None
+        if codes is not None:
+            if keys is not self._last_keys:  # the same key list as the last batch: same rows
+                self._last_remap = np.fromiter((self._segment(key) for key in keys),
+                                               dtype=np.int64, count=len(keys))
+                self._last_keys = keys
+            remap = self._last_remap
+            segments = len(self.segment_keys)
+            for state in self.models:
+                _grow(state, "segments", segments)
+            for pair in self.pairs.values():
+                _grow(pair, "segments", segments)
+        for state in self.models:
+            if state.scratch is None:
+                state.scratch = chunked.DiagnosticsScratch(kernels, self.resolution)
+        slots = chunked.diagnostics_slots([m.scratch for m in self.models], segments or 0)
+        if any(len(m.scratch.slots) > slots for m in self.models):
+            self._drain()  # more segments than before: fewer, larger slots stay within the cap
+        keep = keep_losses or bool(self.pairs)
+        first_row = self.rows
+        fast.losses = []
+        for index, (state, x) in enumerate(zip(self.models, fast.xs)):
+            losses = np.empty(fast.n) if keep else None
+            worst = state.worst["loss"]
+            threshold = float(worst[-1]) if self.k and len(worst) == self.k else -1.0
+            out = chunked.diagnostics_update(
+                kernels, (types[0], types[1][index], types[2], types[3]), fast.y, x, fast.w,
+                codes, remap, segments, state.scratch, slots, from_logits=self.from_logits,
+                k=self.k, threshold=threshold, losses=losses)
+            for name, (hi, lo) in zip(_TOTALS, out["totals"].tolist()):
+                state.totals[name].merge(CompensatedSum(hi, lo))
+            counts = out["counts"].tolist()
+            for name, value in zip(_COUNTS, counts):
+                state.counts[name] += int(value)
+            for name, value in zip(CAPS, counts[len(_COUNTS):]):
+                state.caps[name] += int(value)
+            if self.k:
+                candidates, loss = out["worst"]
+                self._add_candidates(state, fast, x, candidates, loss, first_row)
+            fast.losses.append(losses)
+        if self.pairs:
+            weight = None if fast.w is None else fast.w.astype(np.float64, copy=False)
+            segment_rows = None if codes is None else remap[codes]
+            for (i, j), pair in self.pairs.items():
+                _add_pair(pair, fast.losses[i], fast.losses[j], weight, segment_rows,
+                          len(self.segment_keys))
+        self.rows += fast.n
+        return fast
+
+    def _add_candidates(self, state, fast, x, candidates, loss, first_row) -> None:
+        """The kernel's candidates for the worst rows, worst first, into ``state.worst``."""
+        if not len(candidates):
+            return
+        ids = fast.ids
+        if ids is None:
+            named = [None] * len(candidates)
+        elif callable(ids):
+            order = np.argsort(candidates, kind="stable")  # ids named in row order, as NumPy's
+            named = [None] * len(candidates)
+            for position, value in zip(order.tolist(), list(ids(candidates[order]))):
+                named[position] = value
+        else:
+            named = ids[candidates].tolist()
+        values = x[candidates].astype(np.float64)
+        if self.from_logits:
+            with np.errstate(over="ignore"):
+                values = np.exp(-np.logaddexp(0.0, -values))
+        new = {"loss": loss.astype(np.float64), "row": first_row + candidates,
+               "id": [_scalar(i) for i in named],
+               "named": np.full(len(candidates), ids is not None),
+               "label": fast.y[candidates] != 0,
+               "prediction": values,
+               "weight": (np.ones(len(candidates)) if fast.w is None
+                          else fast.w[candidates].astype(np.float64))}
+        state.worst = _keep_worst(state.worst, new, self.k)
+
+    def _drain(self) -> None:
+        """Fold the compiled kernel's per-thread partial sums into the histograms."""
+        for state in self.models:
+            if state.scratch is None:
+                continue
+            drained = state.scratch.drain()
+            if drained is None:
+                continue
+            hist, loss_hist, segments = drained
+            state.hist += hist
+            state.loss_hist += loss_hist
+            if segments is not None:
+                rows = min(len(segments), len(state.segments))
+                state.segments[:rows] += segments[:rows]
 
     def _start(self, names, by_names):
         if self.names is None:
@@ -427,7 +608,8 @@ class DiagnosticsState:
         p, z, loss = arrays["p"], arrays["z"], arrays["loss"]
         # Without weights every weighted sum is a plain one (w = 1): no weight products.
         unweighted = weight is None
-        wloss = loss if unweighted else np.where(w > 0, w * loss, 0.0)  # 0 * inf = 0
+        with np.errstate(invalid="ignore"):  # 0 * inf: dropped by the where
+            wloss = loss if unweighted else np.where(w > 0, w * loss, 0.0)
         infinite = np.isinf(loss)
         if not unweighted:
             infinite &= w > 0
@@ -506,16 +688,21 @@ class DiagnosticsState:
         if len(state.worst["loss"]) == k:  # only a row worse than the k-th can enter
             live &= loss > state.worst["loss"][-1]
         candidates = np.flatnonzero(live)
-        if len(candidates) > k:
-            top = np.argpartition(-loss[candidates], k - 1)[:k]
-            candidates = np.sort(candidates[top])
+        if len(candidates) > k:  # the k worst; among equal losses the earlier rows, as the kernel
+            values = loss[candidates]
+            kth = np.partition(values, len(values) - k)[len(values) - k]
+            above = candidates[values > kth]
+            tied = candidates[values == kth][: k - len(above)]
+            candidates = np.sort(np.concatenate([above, tied]))
         if batch.ids is None:
-            ids = (first_row + candidates).tolist()
+            ids = [None] * len(candidates)
         elif callable(batch.ids):  # ids named on demand, for the k candidates only
             ids = list(batch.ids(candidates))
         else:
             ids = batch.ids[candidates].tolist()
-        new = {"loss": loss[candidates], "id": [_scalar(i) for i in ids],
+        new = {"loss": loss[candidates], "row": first_row + candidates,
+               "id": [_scalar(i) for i in ids],
+               "named": np.full(len(candidates), batch.ids is not None),
                "label": batch.y[candidates], "prediction": p[candidates],
                "weight": batch.w[candidates]}
         state.worst = _keep_worst(state.worst, new, k)
@@ -536,6 +723,8 @@ class DiagnosticsState:
             return self
         if self.names is not None and other.names != self.names:
             raise ValueError(f"Cannot merge diagnostics of models {other.names} into {self.names}.")
+        self._drain()
+        other._drain()
         self._start(other.names, other.by)
         remap = np.array([self._segment(key) for key in other.segment_keys], dtype=np.int64)
         size = len(self.segment_keys)
@@ -548,8 +737,10 @@ class DiagnosticsState:
                 mine.caps[name] += theirs.caps[name]
             mine.hist += theirs.hist
             mine.loss_hist += theirs.loss_hist
-            # ids are kept as given: without `ids`, a row's id is its index in its own state
-            mine.worst = _keep_worst(mine.worst, theirs.worst, self.k)
+            # the other state's rows come after this one's: their positions move by self.rows
+            moved = dict(theirs.worst)
+            moved["row"] = np.where(moved["row"] >= 0, moved["row"] + self.rows, -1)
+            mine.worst = _keep_worst(mine.worst, moved, self.k)
             _grow(mine, "segments", size)
             np.add.at(mine.segments, remap, theirs.segments)
         for key, pair in self.pairs.items():
@@ -564,6 +755,7 @@ class DiagnosticsState:
 
     def to_dict(self) -> dict:
         """A JSON-serializable copy of the state (plain lists and numbers)."""
+        self._drain()
         models = []
         for state in self.models:
             models.append({
@@ -572,7 +764,9 @@ class DiagnosticsState:
                 "caps": dict(state.caps),
                 "hist": state.hist.tolist(),
                 "loss_hist": state.loss_hist.tolist(),
-                "worst": {"loss": state.worst["loss"].tolist(), "id": list(state.worst["id"]),
+                "worst": {"loss": state.worst["loss"].tolist(),
+                          "row": state.worst["row"].tolist(), "id": list(state.worst["id"]),
+                          "named": state.worst["named"].tolist(),
                           "label": state.worst["label"].astype(int).tolist(),
                           "prediction": state.worst["prediction"].tolist(),
                           "weight": state.worst["weight"].tolist()},
@@ -580,7 +774,7 @@ class DiagnosticsState:
             })
         return {
             "kind": "logloss.DiagnosticsState",
-            "version": 1,
+            "version": 2,
             "settings": {"from_logits": self.from_logits, "k": self.k, "bins": self.bins,
                          "resolution": self.resolution},
             "names": self.names,
@@ -599,9 +793,10 @@ class DiagnosticsState:
         if not isinstance(state, Mapping) or state.get("kind") != "logloss.DiagnosticsState":
             raise ValueError("`state` must be a mapping written by DiagnosticsState.to_dict() "
                              "(kind 'logloss.DiagnosticsState').")
-        if state.get("version") != 1:
-            raise ValueError(f"Unsupported diagnostics state version {state.get('version')!r}; "
-                             "this logloss reads version 1.")
+        version = state.get("version")
+        if version not in (1, 2):
+            raise ValueError(f"Unsupported diagnostics state version {version!r}; "
+                             "this logloss reads versions 1 and 2.")
         new = cls(**state["settings"])
         if state["names"] is None:
             return new
@@ -623,8 +818,15 @@ class DiagnosticsState:
                                  f"{mine.loss_hist.shape}; resolution {new.resolution} needs "
                                  f"{expected_hist} and {(2, 3, LOSS_BINS)}.")
             worst = saved["worst"]
+            # version 1 kept no positions: its ids (given, or positions in its own state)
+            # stay as they were written
+            count = len(worst["loss"])
             mine.worst = {"loss": np.array(worst["loss"], dtype=np.float64),
+                          "row": np.array(worst["row"] if version == 2 else [-1] * count,
+                                          dtype=np.int64),
                           "id": list(worst["id"]),
+                          "named": np.array(worst["named"] if version == 2 else [True] * count,
+                                            dtype=bool),
                           "label": np.array(worst["label"], dtype=bool),
                           "prediction": np.array(worst["prediction"], dtype=np.float64),
                           "weight": np.array(worst["weight"], dtype=np.float64)}
@@ -646,6 +848,7 @@ class DiagnosticsState:
 
     def _result(self, *, max_segments, exact) -> dict:
         max_segments = check_setting("max_segments", max_segments)
+        self._drain()
         if self.names is None or self.models[0].counts["count"] == 0:
             raise ValueError("The diagnostics have seen no rows, so there is nothing to report.")
         models = {}
@@ -686,13 +889,14 @@ class DiagnosticsState:
         if exact is not None:
             decomposition = _decomposition(log_loss, uncertainty, exact["recalibrated"], 0.0, True)
             reliability = {"bins": exact["bins"], "pav": exact["pav"]}
-            ece = exact["ece"]
+            ece, ece_bound = exact["ece"], 0.0
         else:
             decomposition, pav = self._histogram_decomposition(state, log_loss, uncertainty,
                                                                weight)
             bins = _histogram_bins(state.hist, self.bins, weight, t["loss"])
             reliability = {"bins": bins, "pav": pav}
             ece = _ece(bins, weight)
+            ece_bound = _histogram_ece_bound(state.hist, self.bins, weight, self.resolution)
         reliability["histogram"] = _probability_histogram(state.hist, self.resolution, weight)
         weight_positive = t["label"]
         weight_negative = t["weight_negative"]
@@ -715,6 +919,7 @@ class DiagnosticsState:
         out = {
             **headline,
             "ece": ece,
+            "ece_bound": ece_bound,
             "ece_bins": self.bins,
             "ece_exact": exact is not None,
             "decomposition": decomposition,
@@ -757,7 +962,9 @@ class DiagnosticsState:
         return decomposition, pav
 
     def _segments_result(self, sums: np.ndarray, total_loss: float, max_segments: int) -> dict:
-        order = sorted(range(len(sums)), key=lambda s: (-sums[s, 6], -sums[s, 4], s))
+        # segments without a row (a reader's key that no kept row had) are not segments
+        present = np.flatnonzero(sums[:, 0] > 0)
+        order = present[np.lexsort((present, -sums[present, 4], -sums[present, 6]))].tolist()
         shown = order[:max_segments]
         rows = [{"segment": dict(zip(self.by, self.segment_keys[s])),
                  **_segment_figures(sums[s], total_loss)} for s in shown]
@@ -766,16 +973,18 @@ class DiagnosticsState:
         if folded:
             other = {"segments": len(folded),
                      **_segment_figures(sums[folded].sum(axis=0), total_loss)}
-        return {"by": self.by, "total": len(sums), "rows": rows, "other": other}
+        return {"by": self.by, "total": len(order), "rows": rows, "other": other}
 
     def _pair_result(self, i, j, pair, max_segments) -> dict:
         out = {"a": self.names[i], "b": self.names[j], **_pair_figures(pair["overall"])}
         if self.by is not None:
             seg = pair["segments"]
-            order = sorted(range(len(seg)), key=lambda s: (-abs(seg[s, 2]), s))
+            rows = self.models[i].segments[: len(seg), 0]  # segments with a row
+            present = np.flatnonzero(rows > 0)
+            order = present[np.lexsort((present, -np.abs(seg[present, 2])))].tolist()
             out["segments"] = [{"segment": dict(zip(self.by, self.segment_keys[s])),
                                 **_pair_figures(seg[s])} for s in order[:max_segments]]
-            out["segments_total"] = len(seg)
+            out["segments_total"] = len(order)
         return out
 
 
@@ -796,18 +1005,22 @@ def _keep_worst(current: dict, new: dict, k: int) -> dict:
         return current
     order = np.argsort(-loss, kind="stable")[:k]  # ties: the row seen first stays first
     ids = current["id"] + new["id"]
-    return {"loss": loss[order], "id": [ids[i] for i in order.tolist()],
+    return {"loss": loss[order], "row": np.concatenate([current["row"], new["row"]])[order],
+            "id": [ids[i] for i in order.tolist()],
+            "named": np.concatenate([current["named"], new["named"]])[order],
             "label": np.concatenate([current["label"], new["label"]])[order],
             "prediction": np.concatenate([current["prediction"], new["prediction"]])[order],
             "weight": np.concatenate([current["weight"], new["weight"]])[order]}
 
 
 def _worst_rows(worst: dict) -> list[dict]:
-    return [{"id": i, "label": int(label), "prediction": float(p), "loss": float(loss),
-             "weight": float(w)}
-            for i, label, p, loss, w in zip(worst["id"], worst["label"].tolist(),
-                                            worst["prediction"].tolist(), worst["loss"].tolist(),
-                                            worst["weight"].tolist())]
+    """Each worst row named by the caller's id, else by its position among the rows."""
+    return [{"id": i if named else row, "label": int(label), "prediction": float(p),
+             "loss": float(loss), "weight": float(w)}
+            for i, named, row, label, p, loss, w in zip(
+                worst["id"], worst["named"].tolist(), worst["row"].tolist(),
+                worst["label"].tolist(), worst["prediction"].tolist(), worst["loss"].tolist(),
+                worst["weight"].tolist())]
 
 
 def _headline(count, weight, label, prediction, loss, brier, infinite) -> dict:
@@ -857,6 +1070,51 @@ def _probability_histogram(hist, resolution, weight, bins: int = 40) -> dict:
     index = np.minimum((p * bins).astype(np.int64), bins - 1)
     shares = np.bincount(index, weights=hist[0] + hist[1], minlength=bins) / weight
     return {"edges": np.linspace(0, 1, bins + 1).tolist(), "weight": shares.tolist()}
+
+
+def _histogram_ece_bound(hist, bins: int, weight: float, resolution: int) -> float:
+    """How far the ECE of the histogram's bins can be from the exact one. Cells wholly inside
+    a bin carry their exact sums; only a cell cut by a bin boundary is split in proportion, where
+    the exact bins take its lowest predictions first. For a piece of weight ``part`` of a cell
+    with weight ``n + y`` (negatives, positives) and predictions in [lo, hi], the exact piece's
+    weighted labels lie in [max(0, part - n), min(part, y)] and its weighted predictions within
+    part (hi - lo) of the proportional share: each bin's |sum w p - sum w y| moves by at most the
+    sum over its (at most two) cut pieces."""
+    cell_weight = hist[0] + hist[1]
+    used = np.flatnonzero(cell_weight > 0)
+    if not len(used) or not weight > 0:
+        return math.nan
+    cw, neg, pos = cell_weight[used], hist[0][used], hist[1][used]
+    with np.errstate(over="ignore"):
+        p_edges = 1 / (1 + np.exp(-prediction_bin_edges(resolution)))  # 0 .. 1, tails included
+    width = p_edges[used + 1] - p_edges[used]
+    # the cuts of _equal_mass_bins: bin b ends `fraction[b]` into used cell `cut[b]`
+    ends = np.cumsum(cw)
+    targets = weight * np.arange(1, bins) / bins
+    cut = np.minimum(np.searchsorted(ends, targets, side="right"), len(cw) - 1)
+    fraction = np.clip((targets - (ends[cut] - cw[cut])) / cw[cut], 0.0, 1.0)
+
+    def piece(c: int, share: float) -> float:
+        if not 0 < share < 1:
+            return 0.0  # the whole cell, or none of it: exact
+        part = share * cw[c]
+        estimate = share * pos[c]
+        labels = max(estimate - max(0.0, part - neg[c]), min(part, pos[c]) - estimate)
+        return labels + part * width[c]
+
+    total = 0.0
+    lo_index, lo_fraction = 0, 0.0
+    for b in range(bins):
+        if b < bins - 1:
+            hi_index, hi_fraction = int(cut[b]), float(fraction[b])
+        else:
+            hi_index, hi_fraction = len(cw) - 1, 1.0
+        if hi_index == lo_index:
+            total += piece(lo_index, hi_fraction - lo_fraction)
+        else:
+            total += piece(lo_index, 1.0 - lo_fraction) + piece(hi_index, hi_fraction)
+        lo_index, lo_fraction = hi_index, hi_fraction
+    return total / weight
 
 
 def _ece(bins: list[dict], weight: float) -> float:
@@ -1013,7 +1271,7 @@ def _pair_figures(sums: np.ndarray) -> dict:
 # -- exact, in memory --------------------------------------------------------------------------
 
 
-def _exact_parts(batch: _Batch, arrays: dict, bins: int) -> dict:
+def _exact_parts(batch, arrays: dict, bins: int) -> dict:
     """What the histograms approximate, computed exactly from the rows: everything here works
     on the sorted unique predictions, each with the weight of its negatives and positives."""
     if batch.weight is None and arrays["key"] is arrays["p"]:
@@ -1039,7 +1297,8 @@ def _exact_parts(batch: _Batch, arrays: dict, bins: int) -> dict:
     total_loss = float(np.sum(wloss))
     table = _equal_mass_bins(weight, wp, pos, wloss, bins, weight_total, total_loss)
     ece = _ece(table, weight_total)
-    shares = _exact_shares(arrays["loss"], batch.weight, float(np.sum(batch.w)))
+    shares = _exact_shares(arrays["loss"], batch.weight,
+                           float(len(batch.y)) if batch.weight is None else float(np.sum(batch.w)))
     return {"recalibrated": recalibrated, "pav": pav, "bins": table, "ece": ece,
             "shares": shares}
 
@@ -1070,7 +1329,7 @@ def _unique_probabilities(y: np.ndarray, p: np.ndarray):
     return p_u, neg, pos, count * p_u, wloss
 
 
-def _unique_keys(batch: _Batch, arrays: dict):
+def _unique_keys(batch, arrays: dict):
     """Weighted rows or logits: an argsort by the key (the logit, which tells apart logits
     whose probabilities round to the same float)."""
     order = np.argsort(arrays["key"], kind="stable")
@@ -1169,13 +1428,45 @@ def diagnose_numbers(y_true, y_pred, *, sample_weight=None, from_logits: bool = 
     """
     state = DiagnosticsState(from_logits=from_logits, k=k, bins=bins, resolution=resolution)
     check_setting("max_segments", max_segments)
-    batch = _Batch(y_true, y_pred, sample_weight=sample_weight, from_logits=state.from_logits,
-                   by=by, ids=ids)
-    if batch.n == 0:
-        raise ValueError("`y_true` is empty: there is nothing to diagnose.")
-    if not np.sum(batch.w) > 0:
-        raise ValueError("The total `sample_weight` is zero, so the weighted figures are "
-                         "undefined.")
-    state._add(batch)
-    exact = [_exact_parts(batch, arrays, state.bins) for arrays in batch.models]
+    fast = state._add_compiled(y_true, y_pred, sample_weight, by, ids, keep_losses=True)
+    if fast is not None:
+        if not state.models[0].totals["weight"].value > 0:
+            raise ValueError("The total `sample_weight` is zero, so the weighted figures are "
+                             "undefined.")
+        rows = _Rows(fast.y, fast.w)
+        models = []
+        for x, loss in zip(fast.xs, fast.losses):
+            p = x.astype(np.float64, copy=False)
+            if state.from_logits:
+                with np.errstate(over="ignore"):
+                    models.append({"p": np.exp(-np.logaddexp(0.0, -p)), "key": p, "loss": loss})
+            else:
+                models.append({"p": p, "key": p, "loss": loss})
+    else:
+        rows = _Batch(y_true, y_pred, sample_weight=sample_weight,
+                      from_logits=state.from_logits, by=by, ids=ids)
+        if rows.n == 0:
+            raise ValueError("`y_true` is empty: there is nothing to diagnose.")
+        if not np.sum(rows.w) > 0:
+            raise ValueError("The total `sample_weight` is zero, so the weighted figures are "
+                             "undefined.")
+        state._add(rows)
+        models = rows.models
+    exact = [_exact_parts(rows, arrays, state.bins) for arrays in models]
     return state, state._result(max_segments=max_segments, exact=exact)
+
+
+class _Rows:
+    """What the exact in-memory figures read of a batch the compiled kernel took: labels as
+    booleans, the weights (None without) and ``w`` (ones without)."""
+
+    def __init__(self, y: np.ndarray, weight):
+        self.y = y if y.dtype == np.bool_ else y != 0
+        self.weight = None if weight is None else weight.astype(np.float64, copy=False)
+        self._w = None
+
+    @property
+    def w(self) -> np.ndarray:
+        if self._w is None:
+            self._w = np.ones(len(self.y)) if self.weight is None else self.weight
+        return self._w

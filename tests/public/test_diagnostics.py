@@ -348,3 +348,93 @@ def test_tied_predictions_make_the_same_figures_in_any_row_order_and_on_both_pat
             a.decomposition["miscalibration"], rel=1e-12)
         assert other.reliability["pav"]["observed"] == pytest.approx(
             a.reliability["pav"]["observed"], rel=1e-12)
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+def test_merge_numbers_the_other_states_rows_after_this_ones(engine):
+    """Without ids a worst row is named by its position; a merged state's rows come after the
+    state it is merged into (a version-1 state named them by their place in their own state)."""
+    rng = np.random.default_rng(21)
+    y = np.ones(3000, dtype=np.int8)
+    p = rng.uniform(0.3, 0.9, 3000)
+    p[[2500, 1700, 40]] = [1e-9, 1e-7, 1e-5]  # the three worst: two in the second part
+    with logloss.config_context(engine=engine):
+        one = DiagnosticsState(k=3).update(y, p)
+        first = DiagnosticsState(k=3).update(y[:1000], p[:1000])
+        second = DiagnosticsState(k=3).update(y[1000:2000], p[1000:2000])
+        third = DiagnosticsState(k=3).update(y[2000:], p[2000:])
+        merged = first.merge(second).merge(
+            DiagnosticsState.from_dict(json.loads(json.dumps(third.to_dict()))))
+        named = DiagnosticsState(k=3).update(y[:1000], p[:1000], ids=np.arange(1000) + 7)
+        named.merge(DiagnosticsState(k=3).update(y[1000:], p[1000:],
+                                                 ids=[f"r{i}" for i in range(2000)]))
+    expected = [2500, 1700, 40]
+    assert [r["id"] for r in one.result()["models"]["model"]["worst"]] == expected
+    assert [r["id"] for r in merged.result()["models"]["model"]["worst"]] == expected
+    assert [r["id"] for r in named.result()["models"]["model"]["worst"]] == ["r1500", "r700", 47]
+
+
+def test_a_version_1_state_still_loads_with_its_ids_as_written():
+    y, p, _ = _data(500, 22)
+    state = DiagnosticsState(k=4).update(y, p)
+    saved = json.loads(json.dumps(state.to_dict()))
+    assert saved["version"] == 2
+    saved["version"] = 1
+    for model in saved["models"]:
+        del model["worst"]["row"], model["worst"]["named"]
+        model["worst"]["id"] = [f"old{i}" for i in range(len(model["worst"]["loss"]))]
+    old = DiagnosticsState.from_dict(saved)
+    got = old.result()["models"]["model"]["worst"]
+    assert [r["id"] for r in got] == ["old0", "old1", "old2", "old3"]
+    assert [r["loss"] for r in got] == [r["loss"] for r in state.result()["models"]["model"]["worst"]]
+    old.merge(DiagnosticsState(k=4).update(y[:10], p[:10]))  # merges with a version-2 state
+    saved["version"] = 3
+    with pytest.raises(ValueError, match="version 3"):
+        DiagnosticsState.from_dict(saved)
+
+
+@pytest.mark.parametrize("case", ["probabilities", "weighted", "logits", "ties", "coarse"])
+def test_streamed_ece_is_within_its_bound_of_the_exact_ece(case):
+    """The exact ECE is computed here from the sorted rows (equal-mass bins, a straddling
+    prediction split in proportion), not by the library; labels drawn from a sharper model than
+    the predictions, so the calibration error changes sign across the bins and the streamed bins'
+    cuts matter."""
+    rng = np.random.default_rng(hash(case) % 2**32)
+    n = 200_000
+    z = rng.normal(0, 1.5, n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-2 * z))).astype(np.int8)
+    p = 1 / (1 + np.exp(-z))
+    w = rng.exponential(1.0, n) if case == "weighted" else None
+    if case == "ties":
+        p = np.round(p, 2)
+    logits = case == "logits"
+    resolution = 256 if case == "coarse" else 1 << 16
+    bins = 15
+    state = DiagnosticsState(from_logits=logits, bins=bins, resolution=resolution)
+    for i in range(0, n, 60_000):
+        state.update(y[i:i + 60_000], (z if logits else p)[i:i + 60_000],
+                     sample_weight=None if w is None else w[i:i + 60_000])
+    got = state.result()["models"]["model"]
+    ww = np.ones(n) if w is None else w
+    order = np.argsort(z if logits else p, kind="stable")
+    key = (z if logits else p)[order]
+    # group ties, then cut equal-mass bins splitting a straddling group in proportion
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    gw = np.add.reduceat(ww[order], starts)
+    gp = np.add.reduceat((ww * p)[order], starts)
+    gy = np.add.reduceat((ww * y)[order], starts)
+    total = gw.sum()
+    cum = np.r_[0.0, np.cumsum(gw)]
+    ece = 0.0
+    for b in range(bins):
+        lo, hi = total * b / bins, total * (b + 1) / bins
+        share = np.clip((np.minimum(cum[1:], hi) - np.maximum(cum[:-1], lo)) / gw, 0, 1)
+        ece += abs(np.sum(share * gp) - np.sum(share * gy))
+    ece /= total
+    assert got["ece_exact"] is False and got["ece_bound"] > 0
+    assert abs(got["ece"] - ece) <= got["ece_bound"] + 1e-12
+    if case == "probabilities":
+        assert got["ece_bound"] < 2e-3  # informative at the default resolution
+        assert abs(got["ece"] - ece) > 0  # and the cut cells did move the figure
+    assert diagnose(y, z if logits else p, sample_weight=w, from_logits=logits,
+                    bins=bins).ece == pytest.approx(ece, rel=1e-9)

@@ -85,6 +85,8 @@ def test_report_html_is_self_contained_escaped_and_small(tmp_path):
         svg = base64.b64decode(data).decode()
         assert "<script" not in svg and "<svg" in svg
     assert "beats" in html and "Recalibrating" in html
+    # the streamed ECE with the bound its histogram resolution allows
+    assert len(re.findall(r"<td>\d\.\d+ ± \d\.\d+(?:e-\d+)?</td>", html)) == 2
 
 
 def test_report_refuses_what_score_refuses_with_the_same_message(tmp_path, capsys):
@@ -215,3 +217,50 @@ def test_report_over_two_megabytes_is_refused_with_advice(tmp_path, capsys):
     assert main(["report", str(path), "--pred", "p", "--pred", "q", "--by", "user",
                  "-o", str(out), "-q"]) == 0
     assert out.stat().st_size <= 2_000_000
+
+
+def test_report_progress_bar_names_its_phase_on_a_terminal(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("tqdm")
+    path, *_ = _wide_file(tmp_path, n=5000)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(["report", str(path), "--format", "json", "-o", str(tmp_path / "r.json")]) == 0
+    err = capsys.readouterr().err
+    assert "diagnosing" in err and "5.00k/5.00k" in err and "scoring" not in err
+    assert main(["score", str(path), "--format", "json"]) == 0
+    assert "scoring" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint16", "int32", "int64"])
+def test_by_an_integer_column_numbered_by_value_matches_its_text(tmp_path, capsys, dtype):
+    """Integer --by values are numbered by value (no hash table) over the span seen so far, the
+    span growing across row groups; the figures are those of the same values as text. A span
+    beyond BY_VALUE_SPAN and a column with missing values take pyarrow's hash table instead."""
+    from logloss._cli import report as report_cli
+
+    rng = np.random.default_rng(5)
+    n = 40_000
+    p = rng.uniform(0.05, 0.95, n)
+    y = (rng.random(n) < p).astype(np.int8)
+    low = 0 if dtype.startswith("u") else -100
+    values = np.sort(rng.integers(low, low + 200, n)).astype(dtype)  # span grows batch by batch
+    table = pa.table({"y": y, "p": p, "g": values, "text": values.astype(str)})
+    path = tmp_path / "ints.parquet"
+    pq.write_table(table, path, row_group_size=6_000)
+
+    def segments(column):
+        assert main(["report", str(path), "--by", column, "--format", "json", "-q",
+                     "--max-segments", "500"]) == 0
+        seg = json.loads(capsys.readouterr().out)["segments"]
+        return {str(r["segment"][column]): (r["count"], r["log_loss"]) for r in seg["rows"]}
+
+    by_value, by_text = segments("g"), segments("text")
+    assert by_value.keys() == by_text.keys() == {str(v) for v in np.unique(values)}
+    for key, (count, loss) in by_text.items():
+        assert by_value[key][0] == count
+        assert by_value[key][1] == pytest.approx(loss, rel=1e-13)
+    column = pa.array(values)
+    codes, keys = report_cli._codes_by_value(column, None, {})
+    assert [keys[c][0] for c in codes[:5].tolist()] == values[:5].tolist()
+    wide = pa.array(np.array([0, report_cli.BY_VALUE_SPAN], dtype="int64"))
+    assert report_cli._codes_by_value(wide, None, {}) is None
+    assert report_cli._codes_by_value(pa.array([1, None], type=pa.int32()), None, {}) is None

@@ -28,6 +28,8 @@ exit codes:
 
 
 def add_parsers(commands) -> None:
+    from .._diagnostics import DEFAULTS
+
     report = commands.add_parser(
         "report",
         help="where the loss comes from: an HTML (or JSON) report of prediction files",
@@ -63,8 +65,9 @@ def add_parsers(commands) -> None:
                         "rows (default 10)")
     report.add_argument("--bins", type=int, default=10, metavar="N",
                         help="equal-mass calibration bins (default 10)")
-    report.add_argument("--resolution", type=int, default=4096, metavar="N",
-                        help="prediction histogram bins (default 4096)")
+    report.add_argument("--resolution", type=int, default=DEFAULTS["resolution"], metavar="N",
+                        help="prediction histogram bins (default 65536): what the streamed "
+                        "decomposition and ECE are computed from; their bounds shrink with it")
     report.add_argument("--max-segments", type=int, default=20, metavar="N",
                         help="show the N segments with the largest share of the loss; fold the "
                         "rest into 'other' (default 20)")
@@ -83,7 +86,6 @@ def add_demo_arguments(demo) -> None:
 
 
 def run_report(args) -> int:
-    from .._core.config import config_context
     from .columns import Options
     from .runs import EXIT_INVALID_DATA, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, check_output, note, read_files, write_output
     from .sources import DataError, UsageError, require_pyarrow, resolve
@@ -92,6 +94,7 @@ def run_report(args) -> int:
     try:
         require_pyarrow()
         _require_report_libraries(args.format)
+        prefetch = _prefetch_pictures() if args.format == "html" else None
         from .._diagnostics import DiagnosticsState, check_setting
 
         if args.negative is not None and args.positive is None:
@@ -126,10 +129,9 @@ def run_report(args) -> int:
         def scan(sources, progress, rereads):
             nonlocal state
             state = new_state()
-            with config_context(engine="numpy"):  # as `score` does; see score.score
-                return _diagnose_sources(sources, options, args, state, progress, rereads)
+            return _diagnose_sources(sources, options, args, state, progress, rereads)
 
-        _, run = read_files(args, scan)
+        _, run = read_files(args, scan, desc="diagnosing")
     except UsageError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -172,6 +174,13 @@ def run_report(args) -> int:
                    "files": run["files"], "columns": columns, **diagnosis.to_dict()}
         text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
     else:
+        if prefetch is not None:
+            prefetch.join()
+            if prefetch.error is not None:
+                print(f"{prog}: error: the HTML report cannot import its libraries "
+                      f"({prefetch.error}); pip install 'logloss[report]' (or pass --format "
+                      "json).", file=sys.stderr)
+                return EXIT_USAGE
         try:
             text = diagnosis.to_html()
         except ValueError as error:  # over the size limit
@@ -191,17 +200,43 @@ def run_report(args) -> int:
     return EXIT_OK
 
 
+def _prefetch_pictures():
+    """Import matplotlib and jinja2 (0.4-0.6 s) and the report's drawing modules on a thread of
+    their own while the files stream: the import overlaps the reading instead of following it.
+    Returns the thread; its ``error`` is the import's, if any (a broken install)."""
+    import threading
+
+    def load() -> None:
+        try:
+            import jinja2  # noqa: F401
+            import matplotlib.backends.backend_svg  # noqa: F401
+            import matplotlib.figure  # noqa: F401
+
+            from ..report import html, plots  # noqa: F401
+        except Exception as error:  # noqa: BLE001 - reported by the caller after the join
+            thread.error = error
+
+    thread = threading.Thread(target=load, name="logloss-prefetch", daemon=True)
+    thread.error = None
+    thread.start()
+    return thread
+
+
 def _require_report_libraries(output_format: str) -> None:
     from .sources import UsageError
 
     if output_format != "html":
         return
-    for module in ("matplotlib", "jinja2"):
+    import importlib.util
+
+    for module in ("matplotlib", "jinja2"):  # found, not imported: _prefetch_pictures imports
         try:
-            __import__(module)
-        except ImportError:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
             raise UsageError(f"the HTML report needs {module}: pip install 'logloss[report]' "
-                             "(or pass --format json).") from None
+                             "(or pass --format json).")
 
 
 def _diagnose_sources(sources, options, args, state, progress, rereads) -> dict:
@@ -235,19 +270,61 @@ def _diagnose_sources(sources, options, args, state, progress, rereads) -> dict:
                        "preds": plan[0]["preds"], "weight": plan[0]["weight"],
                        "by": list(options.by), "id": args.id},
            "files": [s.name for s in sources], "rows_read": 0, "rows_scored": 0,
-           "rejected": {}}
+           "rejected": {}, "numbering": {}}
     several_files = len(sources) > 1 or any(len(s.paths) > 1 for s in sources)
     batches = stream(sources, plan, text_columns(sources, plan, rereads, ("label", "preds", "weight")),
                      progress)
     for columns, batch, path, offset, n in batches:
         run["rows_read"] += n
         _diagnose_batch(batch, columns, path, offset, n, options, labels, state, run, several_files)
+    del run["numbering"]
     return run
+
+
+# Integer --by values are numbered by value (the value itself when 0 <= values < the span, else
+# value - lowest) while the values seen span at most this many: no hash table, and the same keys
+# (a list kept across batches) while the span holds.
+BY_VALUE_SPAN = 1 << 17
+
+
+def _codes_by_value(column, keep, numbering: dict):
+    """(codes, keys) of an integer column without missing values, numbered by value over the
+    span of the values seen so far (kept in ``numbering``); None for any other column, or when
+    the span would exceed BY_VALUE_SPAN (pyarrow's hash table numbers those)."""
+    import pyarrow as pa
+
+    from .batches import numpy_view
+
+    if isinstance(column, pa.ChunkedArray):
+        if column.num_chunks != 1:
+            return None
+        column = column.chunk(0)
+    if not isinstance(column, pa.Array) or not pa.types.is_integer(column.type) or column.null_count:
+        return None
+    values = numpy_view(column)
+    if not len(values):
+        return None
+    low, high = int(values.min()), int(values.max())
+    if numbering:
+        low, high = min(low, numbering["low"]), max(high, numbering["high"])
+    if 0 <= low and high < BY_VALUE_SPAN:
+        low = 0  # the values are their own codes: no pass to subtract
+    if high - low >= BY_VALUE_SPAN:
+        return None
+    if numbering.get("low") != low or numbering.get("high") != high:
+        numbering.update(low=low, high=high, keys=[(v,) for v in range(low, high + 1)])
+    if low == 0:
+        codes = values
+    else:
+        if values.dtype.itemsize < 4:
+            values = values.astype(np.int32)
+        # value - low is below the span: exact in the column's own (wrapping) integers
+        codes = (values - values.dtype.type(low)).astype(np.int32, copy=False)
+    return (codes if keep is None else codes[keep]), numbering["keys"]
 
 
 def _diagnose_batch(batch, columns, path, offset, n, options, labels, state, run,
                     several_files) -> None:
-    from .._diagnostics import SegmentCodes
     from .batches import (
         check_labels,
         check_predictions,
@@ -255,7 +332,6 @@ def _diagnose_batch(batch, columns, path, offset, n, options, labels, state, run
         numeric_values,
         reject_bad_rows,
     )
-    from .groups import group_codes
     from .sources import DataError
 
     reasons: dict = {}
@@ -263,27 +339,38 @@ def _diagnose_batch(batch, columns, path, offset, n, options, labels, state, run
     names = {"label": columns["label"]}
     try:
         y = labels(raw["label"], reasons) if labels else numeric_values(raw["label"], reasons, "label")
-        if labels is None:
-            check_labels(y, reasons)
-        predictions = {}
+        predictions, found = {}, {}
         for index, column in enumerate(columns["preds"]):
             role = "pred" if index == 0 else f"pred{index}"
             raw[role] = batch[column]
             names[role] = column
-            found: dict = {}
-            p = numeric_values(raw[role], found, "pred")
-            check_predictions(p, found, options.logits)
-            for (_, reason), mask in found.items():
-                reasons[(role, reason)] = mask
-            predictions[column] = p
+            found[role] = {}
+            predictions[column] = numeric_values(raw[role], found[role], "pred")
         w = None
         if columns["weight"]:
             raw["weight"] = batch[columns["weight"]]
             names["weight"] = columns["weight"]
             w = numeric_values(raw["weight"], reasons, "weight")
-            check_weights(w, reasons)
     except DataError as error:
         raise DataError(f"{path}: {error}") from None
+    if not reasons and not any(found.values()) and labels is None:
+        # The common batch: the compiled kernel checks every value and adds the batch in one
+        # pass on all threads; a value it refuses sends the batch to the checks below, which
+        # name or skip the bad rows.
+        by, ids = _segments_and_ids(batch, columns, options, None, n, path, offset, several_files,
+                                    run["numbering"])
+        if state._add_compiled(y, _models(predictions, columns), w, by, ids) is not None:
+            run["rows_scored"] += n
+            return
+    if labels is None:
+        check_labels(y, reasons)
+    for index, column in enumerate(columns["preds"]):
+        role = "pred" if index == 0 else f"pred{index}"
+        check_predictions(predictions[column], found[role], options.logits)
+        for (_, reason), mask in found[role].items():
+            reasons[(role, reason)] = mask
+    if w is not None:
+        check_weights(w, reasons)
     keep = None
     if reasons:
         keep = reject_bad_rows(reasons, n, raw, names, path, offset, options.on_invalid,
@@ -294,28 +381,52 @@ def _diagnose_batch(batch, columns, path, offset, n, options, labels, state, run
     run["rows_scored"] += len(y)
     if not len(y):
         return
+    by, ids = _segments_and_ids(batch, columns, options, keep, n, path, offset, several_files,
+                                run["numbering"])
+    state.update(y, _models(predictions, columns), sample_weight=w, by=by, ids=ids)
+
+
+def _models(predictions: dict, columns: dict) -> dict:
+    return predictions if len(predictions) > 1 else {columns["preds"][0]:
+                                                     next(iter(predictions.values()))}
+
+
+def _segments_and_ids(batch, columns, options, keep, n, path, offset, several_files, numbering):
+    """The batch's segment codes (--by) and the function that names its worst rows: the --id
+    value, or the row number in the file (file:row with several files)."""
+    from .._diagnostics import SegmentCodes
+    from .groups import group_codes, one_column_codes
+
     by = None
-    if options.by:
+    if len(options.by) == 1:
+        column = batch[options.by[0]]
+        found = _codes_by_value(column, keep, numbering)
+        if found is None:  # pyarrow's hash table; its keys may repeat or be empty: merged by key
+            found = one_column_codes(column, keep, options.by[0])
+        by = SegmentCodes(options.by, *found, plain=True)
+    elif options.by:
         codes, keys = group_codes([batch[c] for c in options.by], keep, options.by)
-        by = SegmentCodes(options.by, codes, keys)
-    rows = np.arange(n) if keep is None else np.flatnonzero(keep)
+        by = SegmentCodes(options.by, codes, keys, plain=True)
+    rows = None if keep is None else np.flatnonzero(keep)
+
+    def position(candidates):
+        return candidates if rows is None else rows[candidates]
+
     if columns["id"]:
         id_values = batch[columns["id"]]
 
-        def ids(candidates, id_values=id_values, rows=rows):
-            picked = rows[candidates]
+        def ids(candidates):
+            picked = position(candidates)
             if hasattr(id_values, "take"):
                 return id_values.take(picked).to_pylist()
             return np.asarray(id_values)[picked].tolist()
     elif several_files:
-        def ids(candidates, rows=rows):
-            return [f"{path}:{offset + r + 1}" for r in rows[candidates].tolist()]
+        def ids(candidates):
+            return [f"{path}:{offset + r + 1}" for r in position(candidates).tolist()]
     else:
-        def ids(candidates, rows=rows):
-            return (offset + rows[candidates] + 1).tolist()  # the row number in the file
-    state.update(y, predictions if len(predictions) > 1 else
-                 {columns["preds"][0]: next(iter(predictions.values()))},
-                 sample_weight=w, by=by, ids=ids)
+        def ids(candidates):
+            return (offset + position(candidates) + 1).tolist()  # the row number in the file
+    return by, ids
 
 
 # -- logloss explain --plot -----------------------------------------------------------------

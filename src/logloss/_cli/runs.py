@@ -96,8 +96,9 @@ def _umask() -> int:
     os.umask(mask)
     return mask
 
-def progress_bar(sources, quiet: bool):
-    """A tqdm bar on a terminal: rows with ETA when the row count is known, else bytes."""
+def progress_bar(sources, quiet: bool, desc: str = "scoring"):
+    """A tqdm bar on a terminal: rows with ETA when the row count is known, else bytes; ``desc``
+    names the phase."""
     if quiet or not sys.stderr.isatty():
         return None
     try:
@@ -111,10 +112,10 @@ def progress_bar(sources, quiet: bool):
     total_bytes = sum(sizes) if size_known else None
     if rows_known:
         bar = tqdm(total=sum(counts), unit=" rows", unit_scale=True, file=sys.stderr,
-                   desc="scoring", dynamic_ncols=True)
+                   desc=desc, dynamic_ncols=True)
     else:
         bar = tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024,
-                   file=sys.stderr, desc="scoring", dynamic_ncols=True)
+                   file=sys.stderr, desc=desc, dynamic_ncols=True)
     state = {"rows": 0, "bytes": 0, "base": 0, "source_pos": 0}
 
     class Progress:
@@ -140,7 +141,7 @@ def progress_bar(sources, quiet: bool):
     return Progress()
 
 
-def read_files(args, scan):
+def read_files(args, scan, desc: str = "scoring"):
     """``scan(sources, progress, rereads)`` over the files named by ``args.files``, again with a
     source read another way each time it raises ``Reread`` (a CSV column that changes type after
     its first block, JSON Lines whose types change, a line longer than the block)."""
@@ -151,7 +152,7 @@ def read_files(args, scan):
     if any(s.paths == ["-"] for s in sources) and args.on_invalid == "skip":
         rereads["<stdin>"] = ["text"]  # standard input cannot be read twice
     while True:
-        progress = progress_bar(sources, args.quiet)
+        progress = progress_bar(sources, args.quiet, desc)
         try:
             return sources, scan(sources, progress, rereads)
         except Reread as retry:

@@ -124,6 +124,14 @@ def _code(array: np.ndarray) -> int | None:
     return _CODES.get((array.dtype.kind, array.dtype.itemsize))
 
 
+def _weight_code(w: np.ndarray) -> int | None:
+    """The dtype code of weights, or None for 64-bit integers: kernels.c's loader clamps those
+    to [-1, 2] (for labels), so a weight of 5 would count as 2."""
+    if w.dtype.kind in "iu" and w.dtype.itemsize == 8:
+        return None
+    return _code(w)
+
+
 def kernel_sums(y, x, w, *, from_logits: bool, result_float32: bool = False, stats: bool = False):
     """(loss, weight, label, prediction) sums of flat arrays on the compiled kernels (labels and
     predictions weighted; the prediction of a logit is its sigmoid; the last two only with
@@ -135,7 +143,7 @@ def kernel_sums(y, x, w, *, from_logits: bool, result_float32: bool = False, sta
     if kernels is None:
         return None
     yt, xt = _code(y), _code(x)
-    wt = _F64 if w is None else _code(w)
+    wt = _F64 if w is None else _weight_code(w)
     if yt is None or xt not in (_F32, _F64) or wt is None:
         return None
     f32 = result_float32 and xt == _F32
@@ -247,7 +255,7 @@ def grouped_pairs(y, x, w, codes, groups: int, *, from_logits: bool):
     if not (y.size == x.size == codes.size and (w is None or w.size == x.size)):
         return None
     yt, xt, ct = _code(y), _code(x), _code(codes)
-    wt = _F64 if w is None else _code(w)
+    wt = _F64 if w is None else _weight_code(w)
     if yt is None or xt not in (_F32, _F64) or wt is None or codes.dtype.kind not in "iu":
         return None
 
@@ -764,3 +772,181 @@ def binary_reduction(
             return None  # the reference path raises the zero-total-weight error
         total /= weight
     return (np.float32 if result_float32 else np.float64)(total)
+
+
+# ---------------------------------------------------------------- diagnostics (logloss.diagnose)
+
+# Bytes of per-thread partial histograms and segment sums one DiagnosticsState may hold, all its
+# models together: threads beyond it share nothing, they are not used (see diagnostics_slots).
+DIAGNOSTICS_SCRATCH_LIMIT = 32 << 20
+
+
+class DiagnosticsScratch:
+    """One model's per-thread partial histograms and segment sums, added to by the diagnostics
+    kernel batch after batch (thread i of a batch adds into slot i, so no thread waits for
+    another and no batch pays for a fold); :meth:`drain` folds them into the state's layout.
+    Weighted and unweighted batches have layouts of their own (kernels.c: an unweighted
+    sample's weight is its count, so it adds fewer fields)."""
+
+    def __init__(self, kernels, resolution: int):
+        self.resolution = resolution
+        self.loss_bins = kernels.DIAG_LOSS_BINS
+        self.fields = {True: (kernels.DIAG_HIST, kernels.DIAG_LOSS, kernels.DIAG_SEGMENT),
+                       False: (kernels.DIAG_HIST_U, kernels.DIAG_LOSS_U, kernels.DIAG_SEGMENT_U)}
+        self.slots: list[dict] = []  # per thread: weighted -> [hist, loss_hist, segments|None]
+        self.rows = 0  # segment rows each slot holds room for
+
+    def slot_bytes(self, segments: int) -> int:
+        hist, loss, segment = self.fields[True]
+        return 8 * ((self.resolution + 2) * hist + self.loss_bins * loss + segments * segment)
+
+    def prepare(self, slots: int, segments: int | None, weighted: bool) -> None:
+        """At least ``slots`` slots of this layout, each with room for ``segments`` rows."""
+        hist, loss, segment = self.fields[weighted]
+        while len(self.slots) < slots:
+            self.slots.append({})
+        if segments is not None and segments > self.rows:
+            self.rows = max(segments, 2 * self.rows)  # grown by doubling: amortized
+        for slot in self.slots[:slots]:
+            arrays = slot.get(weighted)
+            if arrays is None:
+                # np.zeros: pages the kernel never touches are never written (calloc)
+                arrays = slot[weighted] = [np.zeros((self.resolution + 2) * hist),
+                                           np.zeros(self.loss_bins * loss), None]
+            old = arrays[2]
+            if segments is not None and (old is None or old.size < self.rows * segment):
+                grown = np.zeros(self.rows * segment)
+                if old is not None:
+                    grown[: old.size] = old
+                arrays[2] = grown
+
+    def drain(self):
+        """(hist (5, resolution + 2), loss_hist (2, 3, LOSS_BINS), segments (rows, 7) or None)
+        in _diagnostics' layout, summed over the slots, which are then released; None when
+        nothing was added."""
+        if not self.slots:
+            return None
+        hist = np.zeros((5, self.resolution + 2))
+        loss_hist = np.zeros((2, 3, self.loss_bins))
+        segments = np.zeros((self.rows, 7)) if self.rows else None
+        for slot in self.slots:
+            for weighted, (h, lh, s) in slot.items():
+                if weighted:  # the state's layouts
+                    hist += h.reshape(-1, 5).T
+                    loss_hist += lh.reshape(self.loss_bins, 2, 3).transpose(1, 2, 0)
+                    if s is not None:
+                        segments[: s.size // 7] += s.reshape(-1, 7)
+                    continue
+                h = h.reshape(-1, 4).T  # negatives, positives, p, loss
+                hist[:4] += h
+                hist[4] += h[0] + h[1]
+                lh = lh.reshape(self.loss_bins, 2, 2).transpose(1, 2, 0)  # class, (loss, count)
+                loss_hist[:, 0] += lh[:, 1]
+                loss_hist[:, 1:] += lh
+                if s is not None:  # count, positives, p, loss, brier, infinite
+                    s = s.reshape(-1, 6)
+                    part = segments[: len(s)]
+                    part[:, 0] += s[:, 0]
+                    part[:, 1:] += s
+        self.slots, self.rows = [], 0
+        return hist, loss_hist, segments
+
+
+def diagnostics_kernels(y, xs, w, codes):
+    """The kernel module and the dtype codes (yt, [xt...], wt, ct) when the compiled diagnostics
+    kernel takes these flat arrays as they are, else None."""
+    kernels = compiled_kernels()
+    if kernels is None or not hasattr(kernels, "diagnose"):
+        return None
+    yt = _code(y)
+    if yt is None or y.dtype.kind not in "biuf":
+        return None
+    xts = [_code(x) for x in xs]
+    if any(xt not in (_F32, _F64) for xt in xts):
+        return None
+    wt = _F64
+    if w is not None:
+        wt = _code(w)
+        if wt not in (_F32, _F64):  # integer weights: the loader clamps 64-bit ones
+            return None
+    ct = None
+    if codes is not None:
+        ct = _code(codes)
+        if ct is None or codes.dtype.kind not in "iu":
+            return None
+    return kernels, yt, xts, wt, ct
+
+
+def diagnostics_check(kernels, types, y, x, w, codes, ncodes: int, *, from_logits: bool) -> bool:
+    """Whether every row is what the diagnostics kernel takes (labels 0/1, probabilities in
+    [0, 1] or logits not NaN, weights finite and >= 0, codes in [0, ncodes)), on all threads.
+    ``types``: (yt, xt, wt, ct) as diagnostics_kernels gives them."""
+    yt, xt, wt, ct = types
+
+    def run(lo, hi):
+        return kernels.diagnose_check(y, yt, x, xt, w, wt, codes, ct or 0, ncodes, lo, hi,
+                                      from_logits)
+
+    return all(status == kernels.OK for status in run_in_ranges(run, x.size, kernels.CHUNK))
+
+
+def diagnostics_slots(scratches, segments: int) -> int:
+    """How many threads a batch may use: the threads setting, bounded so that every model's
+    per-thread scratch stays within DIAGNOSTICS_SCRATCH_LIMIT (at least one)."""
+    per_slot = sum(s.slot_bytes(segments) for s in scratches)
+    return max(1, min(thread_count(), DIAGNOSTICS_SCRATCH_LIMIT // max(per_slot, 1)))
+
+
+def diagnostics_update(kernels, types, y, x, w, codes, remap, segments: int | None,
+                       scratch: DiagnosticsScratch, slots: int, *, from_logits: bool, k: int,
+                       threshold: float, losses: np.ndarray | None = None) -> dict:
+    """Add one model's batch to ``scratch`` (input already checked by diagnostics_check), on up
+    to ``slots`` threads. Returns ``totals`` (10 compensated (hi, lo) pairs, _TOTALS order),
+    ``counts`` (count, positives, infinite, infinite_positive, confident, then the 4 caps) and
+    ``worst``: (row indices, losses) of at most k candidates, worst first, ties by row. ``losses``
+    (float64, one per row) receives each row's loss. ``remap[code]`` is the segment row (of
+    ``segments``) of a row whose code is ``code``; None without segments."""
+    yt, xt, wt, ct = types
+    n = x.size
+    workers = max(1, min(slots, -(-n // kernels.CHUNK)))
+    scratch.prepare(workers, segments, w is not None)
+    cap = max(4 * k, 256) if k else 1
+
+    def run(slot, lo, hi):
+        hist, loss_hist, segments = scratch.slots[slot][w is not None]
+        index, loss = np.empty(cap, dtype=np.int64), np.empty(cap)
+        totals, counts = np.empty(2 * kernels.DIAG_TOTALS), np.empty(kernels.DIAG_COUNTS, np.int64)
+        if remap is None:
+            segments = None
+        status, found = kernels.diagnose(y, yt, x, xt, w, wt, codes, ct or 0, remap, hist,
+                                         loss_hist, segments, losses, index, loss, totals, counts,
+                                         k, threshold, scratch.resolution, lo, hi, from_logits)
+        if status != kernels.OK:  # only for unchecked input, a caller's error
+            raise ValueError("diagnostics_update: input not checked by diagnostics_check")
+        return totals, counts, index[:found], loss[:found]
+
+    if workers == 1:
+        parts = [run(0, 0, n)]
+    else:
+        bounds = [(n * i // workers) // kernels.CHUNK * kernels.CHUNK for i in range(workers)] + [n]
+        futures = [_executor().submit(run, i, bounds[i], bounds[i + 1])
+                   for i in range(workers) if bounds[i] < bounds[i + 1]]
+        parts = [future.result() for future in futures]
+    totals = parts[0][0].reshape(-1, 2).copy()
+    for part in parts[1:]:  # (hi, lo) pairs merged with TwoSum, as CompensatedSum does
+        for j, (hi, lo) in enumerate(part[0].reshape(-1, 2).tolist()):
+            a = totals[j, 0]
+            if math.isfinite(a) and math.isfinite(hi):
+                s = a + hi
+                v = s - a
+                totals[j, 1] += (a - (s - v)) + (hi - v) + lo
+                totals[j, 0] = s
+            else:
+                totals[j] = (a + hi, 0.0)
+    counts = np.sum([part[1] for part in parts], axis=0)
+    index = np.concatenate([part[2] for part in parts])
+    loss = np.concatenate([part[3] for part in parts])
+    if len(parts) > 1:
+        order = np.lexsort((index, -loss))[:k]  # worst first, ties by row
+        index, loss = index[order], loss[order]
+    return {"totals": totals, "counts": counts, "worst": (index, loss)}

@@ -1142,6 +1142,9 @@ static PyObject *py_train(PyObject *self, PyObject *args) {
     return Py_BuildValue("idd", status, sum[0], sum[1]);
 }
 
+/* ------------------------------------------------------------------ diagnostics (logloss.diagnose) */
+#include "diagnostics.c"
+
 static PyMethodDef methods[] = {
     {"sums", py_sums, METH_VARARGS, "Loss, weight, label and prediction sums over a range."},
     {"losses", py_losses, METH_VARARGS, "Per-element losses for hard labels over a range."},
@@ -1149,6 +1152,7 @@ static PyMethodDef methods[] = {
     {"block", py_block, METH_VARARGS, "One product block (tests)."},
     {"vector", py_vector, METH_VARARGS, "A bare function elementwise (tests)."},
     {"train", py_train, METH_VARARGS, "Loss and scaled gradient in one pass (training step)."},
+    DIAGNOSTICS_METHODS
     {NULL, NULL, 0, NULL},
 };
 
@@ -1166,5 +1170,6 @@ PyMODINIT_FUNC CAT(PyInit__kernels_, PATH_NAME)(void) {
     PyModule_AddObject(m, "SOFTPLUS_HIGH", PyFloat_FromDouble(SOFTPLUS_HIGH));
     PyModule_AddObject(m, "TOLERANCE32", PyFloat_FromDouble(TOLERANCE32));
     PyModule_AddStringConstant(m, "PATH", STR(PATH_NAME));
+    diag_add_constants(m);
     return m;
 }
