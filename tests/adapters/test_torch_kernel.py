@@ -228,3 +228,31 @@ def test_repeated_backward_does_not_change_the_saved_gradient():
     z.grad = None
     (2 * logloss.bce(y, z, from_logits=True)).backward()
     torch.testing.assert_close(z.grad, 2 * once, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("view", [
+    lambda w: w.squeeze(1),
+    lambda w: w.view(3),
+    lambda w: w.reshape(3),
+    lambda w: w[:, 0],
+])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_retained_graph_backward_through_a_view_of_the_leaf(view, reduction):
+    # The first backward hands out the saved gradient; a view of it (squeeze, view, indexing) is
+    # stolen by AccumulateGrad as the leaf's .grad, so accumulating or zeroing .grad wrote into the
+    # saved gradient and the next backward of the retained graph raised (or would have been wrong).
+    y = torch.tensor([1.0, 0.0, 1.0])
+    w = torch.tensor([[0.5], [-1.0], [2.0]], requires_grad=True)
+    loss = logloss.bce(y, view(w), from_logits=True, reduction=reduction)
+    assert _through_kernel(loss)
+    loss.backward(retain_graph=True)
+    once = w.grad.clone()
+    loss.backward(retain_graph=True)
+    loss.backward(retain_graph=True)
+    torch.testing.assert_close(w.grad, 3 * once, rtol=0, atol=0)
+    w.grad.zero_()  # optimizer.zero_grad(set_to_none=False)
+    loss.backward(retain_graph=True)
+    torch.testing.assert_close(w.grad, once, rtol=0, atol=0)
+    w.grad = None
+    loss.backward(gradient=torch.tensor(2.0))
+    torch.testing.assert_close(w.grad, 2 * once, rtol=0, atol=0)
