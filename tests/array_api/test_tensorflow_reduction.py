@@ -133,3 +133,29 @@ def test_eager_calls_without_options_skip_the_generic_preparation(monkeypatch):
         with pytest.raises(ValueError) as tf_error:
             logloss.bce(y, tf.constant(bad, dtype=tf.float32))
         assert str(tf_error.value) == str(numpy_error.value)
+
+
+@pytest.mark.parametrize("case", [
+    # (labels, predictions, from_logits, dtype): saturated but correct probabilities (loss 0)
+    ([1.0, 0.0, 1.0, 0.0], [1.0, 0.0, 0.5, 0.25], False, np.float32),
+    ([1.0, 0.0, 0.3, 0.0], [3.0, -2.0, 0.5, 80.0], True, np.float32),
+    ([1.0, 0.0, 0.3, 0.0], [3.0, -2.0, 0.5, 800.0], True, np.float64),
+])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_tape_outside_a_tf_function_gets_the_analytic_gradient(case, reduction):
+    # While tracing, a tape outside the tf.function is not seen: the eager shortcut that skips the
+    # custom gradient for unwatched inputs left the loss's own ops to be differentiated, NaN at p = 1
+    # with y = 1 (log1p(-p)'s -inf times 0).
+    labels, predictions, from_logits, dtype = case
+    y, x = tf.constant(labels, dtype), tf.constant(predictions, dtype)
+    function = tf.function(lambda a, b: logloss.bce(a, b, from_logits=from_logits, reduction=reduction))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        traced = function(y, x)
+    with tf.GradientTape() as eager_tape:
+        eager_tape.watch(x)
+        eager = logloss.bce(y, x, from_logits=from_logits, reduction=reduction)
+    expected = eager_tape.gradient(eager, x).numpy()
+    assert np.all(np.isfinite(expected))
+    assert float(traced) == float(eager)
+    np.testing.assert_array_equal(tape.gradient(traced, x).numpy(), expected)

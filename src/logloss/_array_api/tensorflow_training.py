@@ -151,8 +151,10 @@ def binary_reduction(y, x, *, from_logits, mean):
         return value(y, x_), lambda g: grad_x(g, y, x_)
 
     # Eagerly nothing is pruned: labels no tape watches are left out of the gradient, and with
-    # no tape at all (inference) the custom gradient's own overhead is skipped.
-    if _watched(y):
+    # no tape at all (inference) the custom gradient's own overhead is skipped. Not while tracing:
+    # a tape outside the tf.function is not seen there, and value's own ops differentiated give
+    # NaN where the loss is 0 (p = 1 with y = 1).
+    if not tf.executing_eagerly() or _watched(y):
         return forward(y, x)
     return forward_x(x) if _watched(x) else value(y, x)
 
