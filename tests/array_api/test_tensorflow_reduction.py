@@ -159,3 +159,20 @@ def test_tape_outside_a_tf_function_gets_the_analytic_gradient(case, reduction):
     assert np.all(np.isfinite(expected))
     assert float(traced) == float(eager)
     np.testing.assert_array_equal(tape.gradient(traced, x).numpy(), expected)
+
+
+@pytest.mark.parametrize("case", [
+    ("ragged labels", lambda: (tf.ragged.constant([[1.0], [0.0, 1.0]]), tf.ragged.constant([[0.3], [0.6, 0.2]])),
+     "`y_true`", "tf.RaggedTensor"),
+    ("sparse labels", lambda: (tf.sparse.from_dense(tf.constant([1.0, 0.0])), tf.constant([0.3, 0.6])),
+     "`y_true`", "tf.SparseTensor"),
+    ("sparse predictions", lambda: (tf.constant([1.0, 0.0]), tf.sparse.from_dense(tf.constant([0.3, 0.6]))),
+     "`y_pred`", "tf.SparseTensor"),
+], ids=lambda case: case[0] if isinstance(case, tuple) else case)
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_ragged_and_sparse_tensors_are_refused_by_name(case, reduction):
+    # They used to fail inside XLA or TensorFlow's tracing, with messages about neither argument.
+    _, make, name, kind = case
+    y, x = make()
+    with pytest.raises(TypeError, match=f"{name}.*{kind}"):
+        logloss.bce(y, x, reduction=reduction)
