@@ -176,3 +176,23 @@ def test_ragged_and_sparse_tensors_are_refused_by_name(case, reduction):
     y, x = make()
     with pytest.raises(TypeError, match=f"{name}.*{kind}"):
         logloss.bce(y, x, reduction=reduction)
+
+
+@pytest.mark.parametrize("case", [
+    # (labels, predictions, from_logits, dtype): one NaN label beside valid ones
+    ([np.nan, 1.0, 0.0], [0.3, 0.6, 0.2], False, np.float32),
+    ([1.0, np.nan, 0.0], [3.0, 0.6, 0.2], True, np.float32),
+    ([1.0, 0.0, np.nan], [3.0, 0.6, 0.2], True, np.float64),
+    ([1.0, 0.0, 1.0], [0.3, np.nan, 0.2], False, np.float32),
+])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_eager_fused_call_raises_the_numpy_error_for_a_nan(case, reduction):
+    # The eager checks took XLA's reduce_min / reduce_max of the labels, which skip NaN: a NaN
+    # label beside valid ones gave a NaN loss instead of the error.
+    labels, predictions, from_logits, dtype = case
+    y, x = np.array(labels, dtype), np.array(predictions, dtype)
+    with pytest.raises(ValueError) as expected:
+        logloss.bce(y, x, from_logits=from_logits, reduction=reduction)
+    with pytest.raises(ValueError) as got:
+        logloss.bce(tf.constant(y), tf.constant(x), from_logits=from_logits, reduction=reduction)
+    assert str(got.value) == str(expected.value)
