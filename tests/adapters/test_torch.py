@@ -80,3 +80,18 @@ def test_training_loop_decreases_the_loss_and_matches_torch():
         final = model(x)
         assert float(criterion(final, y)) == pytest.approx(float(torch.nn.BCEWithLogitsLoss()(final, y)), rel=1e-6)
         assert float(criterion(final, y)) == pytest.approx(float(logloss.bce(ARTICLE_Y, final.double().numpy()[:, 0], from_logits=True)), rel=1e-6)
+
+
+@pytest.mark.parametrize("case", [
+    ("sparse predictions", lambda y, x: (y, x.to_sparse()), "`y_pred`", "sparse_coo"),
+    ("sparse labels", lambda y, x: (y.to_sparse(), x), "`y_true`", "sparse_coo"),
+    ("csr predictions", lambda y, x: (y.reshape(1, 3), x.reshape(1, 3).to_sparse_csr()), "`y_pred`", "sparse_csr"),
+], ids=lambda case: case[0])
+@pytest.mark.parametrize("validate", [True, False])
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")
+def test_sparse_tensors_are_refused_by_name(case, validate):
+    # They used to fail in aminmax or is_contiguous, with messages about neither argument.
+    _, make, name, layout = case
+    y, x = make(torch.tensor([1.0, 0.0, 1.0]), torch.tensor([0.3, 0.1, 0.8]))
+    with pytest.raises(TypeError, match=f"{name}.*{layout}"):
+        logloss.bce(y, x, validate=validate)

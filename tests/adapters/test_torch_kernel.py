@@ -228,3 +228,59 @@ def test_repeated_backward_does_not_change_the_saved_gradient():
     z.grad = None
     (2 * logloss.bce(y, z, from_logits=True)).backward()
     torch.testing.assert_close(z.grad, 2 * once, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("view", [
+    lambda w: w.squeeze(1),
+    lambda w: w.view(3),
+    lambda w: w.reshape(3),
+    lambda w: w[:, 0],
+])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_retained_graph_backward_through_a_view_of_the_leaf(view, reduction):
+    # The first backward hands out the saved gradient; a view of it (squeeze, view, indexing) is
+    # stolen by AccumulateGrad as the leaf's .grad, so accumulating or zeroing .grad wrote into the
+    # saved gradient and the next backward of the retained graph raised (or would have been wrong).
+    y = torch.tensor([1.0, 0.0, 1.0])
+    w = torch.tensor([[0.5], [-1.0], [2.0]], requires_grad=True)
+    loss = logloss.bce(y, view(w), from_logits=True, reduction=reduction)
+    assert _through_kernel(loss)
+    loss.backward(retain_graph=True)
+    once = w.grad.clone()
+    loss.backward(retain_graph=True)
+    loss.backward(retain_graph=True)
+    torch.testing.assert_close(w.grad, 3 * once, rtol=0, atol=0)
+    w.grad.zero_()  # optimizer.zero_grad(set_to_none=False)
+    loss.backward(retain_graph=True)
+    torch.testing.assert_close(w.grad, once, rtol=0, atol=0)
+    w.grad = None
+    loss.backward(gradient=torch.tensor(2.0))
+    torch.testing.assert_close(w.grad, 2 * once, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_float32_soft_label_gradient_near_its_zero_within_1_ulp_of_mpmath(reduction):
+    # sigmoid(z) - y cancels where sigmoid(z) is near the soft label (a converged soft target):
+    # the float32 kernel's short exp (2^-37 relative, 1e-12 absolute) was more than the whole
+    # derivative, millions of ulps off and sometimes of the wrong sign.
+    labels = np.array([0.05, 0.1, 0.3, 0.37, 0.5, 0.6, 0.77, 0.9, 0.99], dtype=np.float32)
+    center = np.log(labels.astype(np.float64) / (1 - labels.astype(np.float64))).astype(np.float32)
+    z, below, above = [center], center, center
+    for _ in range(3):  # a few float32 ulps either side of logit(y)
+        below, above = np.nextafter(below, np.float32(-np.inf)), np.nextafter(above, np.float32(np.inf))
+        z += [below, above]
+    z = np.concatenate(z)
+    y = np.tile(labels, 7)
+    leaf = torch.tensor(z, requires_grad=True)
+    loss = logloss.bce(torch.tensor(y), leaf, from_logits=True, reduction=reduction)
+    assert _through_kernel(loss)
+    (loss.sum() if reduction == "none" else loss).backward()
+    scale = z.size if reduction == "mean" else 1
+    exact = [_sigmoid_minus_label(a, b) / scale for a, b in zip(y.tolist(), z.tolist())]
+    # Where the derivative is above 1e-9 of a gradient step a float64 evaluation's 1e-17 is below
+    # a tenth of a float32 ulp; closer to zero only float64 conditioning is asked of it.
+    big = np.array([abs(e) * scale > 1e-9 for e in exact])
+    assert big.sum() > z.size // 2
+    assert max_ulp_error(leaf.grad.numpy()[big], [e for e, b in zip(exact, big) if b], np.float32) <= 1
+    small = leaf.grad.numpy()[~big].astype(np.float64) - np.array([float(e) for e, b in zip(exact, big) if not b])
+    assert np.all(np.abs(small) * scale <= 1e-15)

@@ -133,3 +133,66 @@ def test_eager_calls_without_options_skip_the_generic_preparation(monkeypatch):
         with pytest.raises(ValueError) as tf_error:
             logloss.bce(y, tf.constant(bad, dtype=tf.float32))
         assert str(tf_error.value) == str(numpy_error.value)
+
+
+@pytest.mark.parametrize("case", [
+    # (labels, predictions, from_logits, dtype): saturated but correct probabilities (loss 0)
+    ([1.0, 0.0, 1.0, 0.0], [1.0, 0.0, 0.5, 0.25], False, np.float32),
+    ([1.0, 0.0, 0.3, 0.0], [3.0, -2.0, 0.5, 80.0], True, np.float32),
+    ([1.0, 0.0, 0.3, 0.0], [3.0, -2.0, 0.5, 800.0], True, np.float64),
+])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_tape_outside_a_tf_function_gets_the_analytic_gradient(case, reduction):
+    # While tracing, a tape outside the tf.function is not seen: the eager shortcut that skips the
+    # custom gradient for unwatched inputs left the loss's own ops to be differentiated, NaN at p = 1
+    # with y = 1 (log1p(-p)'s -inf times 0).
+    labels, predictions, from_logits, dtype = case
+    y, x = tf.constant(labels, dtype), tf.constant(predictions, dtype)
+    function = tf.function(lambda a, b: logloss.bce(a, b, from_logits=from_logits, reduction=reduction))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        traced = function(y, x)
+    with tf.GradientTape() as eager_tape:
+        eager_tape.watch(x)
+        eager = logloss.bce(y, x, from_logits=from_logits, reduction=reduction)
+    expected = eager_tape.gradient(eager, x).numpy()
+    assert np.all(np.isfinite(expected))
+    assert float(traced) == float(eager)
+    np.testing.assert_array_equal(tape.gradient(traced, x).numpy(), expected)
+
+
+@pytest.mark.parametrize("case", [
+    ("ragged labels", lambda: (tf.ragged.constant([[1.0], [0.0, 1.0]]), tf.ragged.constant([[0.3], [0.6, 0.2]])),
+     "`y_true`", "tf.RaggedTensor"),
+    ("sparse labels", lambda: (tf.sparse.from_dense(tf.constant([1.0, 0.0])), tf.constant([0.3, 0.6])),
+     "`y_true`", "tf.SparseTensor"),
+    ("sparse predictions", lambda: (tf.constant([1.0, 0.0]), tf.sparse.from_dense(tf.constant([0.3, 0.6]))),
+     "`y_pred`", "tf.SparseTensor"),
+], ids=lambda case: case[0] if isinstance(case, tuple) else case)
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_ragged_and_sparse_tensors_are_refused_by_name(case, reduction):
+    # They used to fail inside XLA or TensorFlow's tracing, with messages about neither argument.
+    _, make, name, kind = case
+    y, x = make()
+    with pytest.raises(TypeError, match=f"{name}.*{kind}"):
+        logloss.bce(y, x, reduction=reduction)
+
+
+@pytest.mark.parametrize("case", [
+    # (labels, predictions, from_logits, dtype): one NaN label beside valid ones
+    ([np.nan, 1.0, 0.0], [0.3, 0.6, 0.2], False, np.float32),
+    ([1.0, np.nan, 0.0], [3.0, 0.6, 0.2], True, np.float32),
+    ([1.0, 0.0, np.nan], [3.0, 0.6, 0.2], True, np.float64),
+    ([1.0, 0.0, 1.0], [0.3, np.nan, 0.2], False, np.float32),
+])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_eager_fused_call_raises_the_numpy_error_for_a_nan(case, reduction):
+    # The eager checks took XLA's reduce_min / reduce_max of the labels, which skip NaN: a NaN
+    # label beside valid ones gave a NaN loss instead of the error.
+    labels, predictions, from_logits, dtype = case
+    y, x = np.array(labels, dtype), np.array(predictions, dtype)
+    with pytest.raises(ValueError) as expected:
+        logloss.bce(y, x, from_logits=from_logits, reduction=reduction)
+    with pytest.raises(ValueError) as got:
+        logloss.bce(tf.constant(y), tf.constant(x), from_logits=from_logits, reduction=reduction)
+    assert str(got.value) == str(expected.value)

@@ -100,6 +100,20 @@ def within(xp, values, low, high):
     return (xp.min(values) >= low) & (xp.max(values) <= high)
 
 
+def _check_dense(**values):
+    """Sparse and ragged tensors are refused by name: they reached operations (aminmax, XLA) that
+    failed with messages about the library's internals, not about the argument."""
+    for name, value in values.items():
+        kind = type(value).__name__
+        if kind in ("RaggedTensor", "SparseTensor") and root_of(value) in ("tensorflow", "keras"):
+            how = "value.to_tensor()" if kind == "RaggedTensor" else "tf.sparse.to_dense(value)"
+            raise TypeError(f"`{name}` must be a dense tensor. Received a tf.{kind}. Convert it with {how} first.")
+        layout = getattr(value, "layout", None)
+        if root_of(value) == "torch" and layout is not None and str(layout) != "torch.strided":
+            raise TypeError(f"`{name}` must be a dense tensor. Received a tensor of layout {layout}. "
+                            "Convert it with .to_dense() first.")
+
+
 def _framework(*values):
     """The module with the training-step path for these arrays (torch, jax, tensorflow), or None."""
     roots = {root_of(v) for v in values if is_foreign(v)}
@@ -133,6 +147,7 @@ def binary_cross_entropy(
     y_true, y_pred, *, from_logits, sample_weight, pos_weight, label_smoothing, reduction, axis, clip,
     validate=True, kernel=None,
 ):
+    _check_dense(y_true=y_true, y_pred=y_pred, sample_weight=sample_weight, pos_weight=pos_weight)
     framework = _framework(y_pred, y_true, sample_weight, pos_weight)
     # torch's whole-call path does not carry clip's term bounds, the weight scaling or the check
     # that pos_weight only broadcasts to the labels: those calls take the generic path below.

@@ -151,8 +151,10 @@ def binary_reduction(y, x, *, from_logits, mean):
         return value(y, x_), lambda g: grad_x(g, y, x_)
 
     # Eagerly nothing is pruned: labels no tape watches are left out of the gradient, and with
-    # no tape at all (inference) the custom gradient's own overhead is skipped.
-    if _watched(y):
+    # no tape at all (inference) the custom gradient's own overhead is skipped. Not while tracing:
+    # a tape outside the tf.function is not seen there, and value's own ops differentiated give
+    # NaN where the loss is 0 (p = 1 with y = 1).
+    if not tf.executing_eagerly() or _watched(y):
         return forward(y, x)
     return forward_x(x) if _watched(x) else value(y, x)
 
@@ -170,14 +172,16 @@ def _watched(tensor) -> bool:
 
 @functools.cache
 def _check(from_logits):
-    """One XLA computation: whether labels and predictions are valid (NaN fails every test)."""
+    """One XLA computation: whether labels and predictions are valid (NaN fails every test).
+
+    Elementwise tests, all reduced: XLA's reduce_min and reduce_max skip NaN, so a NaN label
+    beside valid ones passed a min/max test and the loss came back NaN instead of the error."""
 
     def ok(y, x):
         yw, xw = tf.cast(y, tf.float64), tf.cast(x, tf.float64)
-        valid = (tf.reduce_min(yw) >= 0) & (tf.reduce_max(yw) <= 1) & ~tf.reduce_any(tf.math.is_nan(xw))
-        if not from_logits:
-            valid = valid & (tf.reduce_min(xw) >= 0) & (tf.reduce_max(xw) <= 1)
-        return valid
+        inside = (yw >= 0) & (yw <= 1)
+        inside = inside & ~tf.math.is_nan(xw) if from_logits else inside & (xw >= 0) & (xw <= 1)
+        return tf.reduce_all(inside)
 
     return tf.function(ok, jit_compile=True)
 

@@ -235,25 +235,35 @@ class _Declined(Exception):
 
 class _KernelLoss(torch.autograd.Function):
     """Loss and gradient from one pass of the caller's kernel over zero-copy NumPy views; the
-    backward only scales the saved gradient."""
+    backward only scales the saved gradient.
+
+    The saved gradient is handed out by the first backward (it is the caller's then: autograd may
+    make it, or a view of it, a leaf's ``.grad`` and accumulate or zero into it), so it is kept
+    out of ``save_for_backward`` (whose version check would then refuse a second backward) and a
+    second backward (``retain_graph=True``) computes it afresh with the kernel."""
 
     @staticmethod
     def forward(ctx, x, y, kernel, from_logits, reduction):
         grad = torch.empty_like(x, memory_format=torch.contiguous_format)
         result = _run_kernel(kernel, y, x, grad, from_logits, reduction)
-        ctx.from_logits, ctx.reduction = from_logits, reduction
-        ctx.save_for_backward(x, y, grad)
+        ctx.from_logits, ctx.reduction, ctx.kernel, ctx.grad = from_logits, reduction, kernel, grad
+        ctx.save_for_backward(x, y)
         return result
 
     @staticmethod
     def backward(ctx, grad_output):
-        x, y, grad = ctx.saved_tensors
+        x, y = ctx.saved_tensors
+        grad, ctx.grad = ctx.grad, None
         if torch.is_grad_enabled():
             # create_graph=True: a gradient autograd can differentiate again.
             function = derivatives.grad_logits if ctx.from_logits else derivatives.grad_probabilities
             grad = function(torch, y.to(torch.float64), x.to(torch.float64), None)
             grad = (grad / x.numel() if ctx.reduction == "mean" else grad).to(x.dtype)
-        elif grad_output.dim() == 0 and float(grad_output) == 1.0:
+        elif grad is None:
+            # A later backward of a retained graph: the first one gave its gradient away.
+            grad = torch.empty_like(x, memory_format=torch.contiguous_format)
+            _run_kernel(ctx.kernel, y, x, grad, ctx.from_logits, ctx.reduction)
+        if not torch.is_grad_enabled() and grad_output.dim() == 0 and float(grad_output) == 1.0:
             return grad, None, None, None, None  # loss.backward(): the saved gradient as it is
         return grad * grad_output.to(grad.dtype), None, None, None, None
 

@@ -965,6 +965,18 @@ static inline double logit_grad(double y, double z, double e) {
     return (1.0 - y) * (z >= 0.0 ? sp : sn) - y * (z >= 0.0 ? sn : sp);
 }
 
+/* Float32 logits: the derivative of a soft label again with the full exp. sigmoid(z) - y cancels
+ * where sigmoid(z) is near y (a converged soft target), and exp_neg_short's 2^-37 relative error
+ * (1e-12 absolute) was then more than the whole derivative: wrong by millions of float32 ulps, even
+ * in sign. Hard labels do not cancel; |z| >= EXP_LIMIT is train_logits_fixup's (libm exp). */
+static void train_soft_logit_grad(const double *restrict y, const double *restrict z, int m, double scale,
+                                  double *restrict grad) {
+    for (int i = 0; i < m; i++) {
+        double yi = y[i], zi = z[i], a = fabs(zi);
+        if (yi != 0.0 && yi != 1.0 && a < EXP_LIMIT) grad[i] = logit_grad(yi, zi, exp_neg(-a)) * scale;
+    }
+}
+
 /* Logits, one block; 0 when some element needs train_fixup. */
 static int train_logits(const double *restrict y, const double *restrict z, int m, int f64, double scale,
                         double *restrict loss, double *restrict grad) {
@@ -1091,6 +1103,7 @@ static int train_range(const Inputs *in, void *grad, void *losses, double scale,
             double tol = in->xt == T_F32 ? TOLERANCE32 : TOLERANCE64;
             double block = train_logit_product(y, x, m, in->xt == T_F32, scale, tol, loss, B->w, grad ? g : NULL);
             if (block >= 0.0) {
+                if (grad && in->xt == T_F32) train_soft_logit_grad(y, x, m, scale, g);
                 if (grad) store(grad, in->xt, b, g, m);
                 add2(&total, &err, block);
                 continue;
@@ -1103,6 +1116,7 @@ static int train_range(const Inputs *in, void *grad, void *losses, double scale,
             status = train_probabilities(y, x, m, f64, scale, loss, g);
         }
         if (status != OK) break;
+        if (grad && in->logits && in->xt == T_F32) train_soft_logit_grad(y, x, m, scale, g);
         if (grad) store(grad, in->xt, b, g, m);
         if (losses) store(losses, in->xt, b, loss, m);
         else add2(&total, &err, tree_sum(loss, m));
