@@ -228,6 +228,30 @@ def test_csv_blocks_parsed_in_parallel_give_every_row_once(tmp_path, capsys, mon
     assert result["log_loss"] == pytest.approx(exact(y.tolist(), p.tolist()), rel=1e-13)
 
 
+@pytest.mark.parametrize("first, later, groups", [
+    ("x", "1", {"x": 1, "1": 400}),   # text in the first block: "1" is text after the quote too
+    ("", "1", {None: 200, 1: 201}),   # empty in the first block (type null): the rest infers
+    ("2", "1", {2: 200, 1: 201}),
+])
+def test_csv_by_column_keeps_the_first_blocks_type_after_a_quoted_value(tmp_path, capsys,
+                                                                       monkeypatch, first, later,
+                                                                       groups):
+    # From the first block holding a quote, the file goes to pyarrow's streaming reader, which
+    # inferred the --by column's type again from its own first block: "1" was text before the
+    # quote and an integer after it, two groups for one value.
+    import logloss._cli.sources as io_module
+
+    monkeypatch.setattr(io_module, "CSV_BLOCK_BYTES", 256)
+    rows = ["y,p,g,note"]  # "x" only on the first row, the others as later
+    rows += [f"{i % 2},0.25,{later if first == 'x' and i else first}," for i in range(200)]
+    rows += ['1,0.25,1,"a quoted\nnewline"']
+    rows += [f"{i % 2},0.25,{later}," for i in range(200)]
+    path = write_csv(tmp_path / "q.csv", "\n".join(rows) + "\n")
+    result = run_json(capsys, path, "--label", "y", "--pred", "p", "--by", "g")
+    assert {g["group"]["g"]: g["rows_scored"] for g in result["groups"]} == groups
+    assert result["rows_scored"] == 401
+
+
 # -- options ---------------------------------------------------------------------------------
 
 
