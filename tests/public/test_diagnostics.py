@@ -438,3 +438,20 @@ def test_streamed_ece_is_within_its_bound_of_the_exact_ece(case):
         assert abs(got["ece"] - ece) > 0  # and the cut cells did move the figure
     assert diagnose(y, z if logits else p, sample_weight=w, from_logits=logits,
                     bins=bins).ece == pytest.approx(ece, rel=1e-9)
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+@pytest.mark.parametrize("weights", [np.array([3.0, 2.0, 1.0]), np.array([3.0, 2.0, 1.0], np.float32),
+                                     np.array([1e300, 1.0, 1.0])])
+def test_a_finite_loss_whose_weighted_product_overflows_is_not_counted_infinite(engine, weights):
+    # The compiled kernel counted a row infinite when w * loss overflowed (loss 1e308, w 3),
+    # though its loss is finite: 2 infinite rows on the compiled path, 0 on NumPy's.
+    y = np.array([0, 0, 1])
+    x = np.array([1e308, 1e308, 0.0]) if weights[0] < 1e10 else np.array([1e10, 1e10, 0.0])
+    with logloss.config_context(engine=engine), np.errstate(over="ignore"):  # NumPy's w * loss
+        state = DiagnosticsState(from_logits=True, k=2)
+        state.update(y, x, weights, by=np.array([1, 1, 2]))
+    model = state.result()["models"]["model"]
+    assert model["infinite"] == 0
+    assert model["by_class"]["negative"]["infinite"] == 0
+    assert [row["infinite"] for row in model["segments"]["rows"]] == [0, 0]

@@ -284,7 +284,8 @@ static int diag_range(const Inputs *in, DiagOut *o, Py_ssize_t lo, Py_ssize_t hi
                 double wy = wi * yi;
                 double d = pi - yi;
                 int64_t conf = li > DIAG_CONFIDENT;
-                int64_t inf = wl == INFINITY;
+                /* an infinite loss, not a finite one whose product with its weight overflows */
+                int64_t inf = (li == INFINITY) & (wi > 0.0);
                 int64_t positive = yi != 0.0;
                 t0[i] = wi;
                 t1[i] = wy;
@@ -406,7 +407,8 @@ static int diag_range(const Inputs *in, DiagOut *o, Py_ssize_t lo, Py_ssize_t hi
                 int field = weighted ? DIAG_SEGMENT - 1 : DIAG_SEGMENT_U - 1;
                 int fields = weighted ? DIAG_SEGMENT : DIAG_SEGMENT_U;
                 for (int i = 0; i < m; i++)
-                    if (t3[i] == INFINITY) segments[rows[i] * fields + field] += 1.0;
+                    if (loss[i] == INFINITY && (!weighted || w[i] > 0.0))
+                        segments[rows[i] * fields + field] += 1.0;
             }
         }
         if (o->k > 0) {
