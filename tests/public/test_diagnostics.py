@@ -451,7 +451,24 @@ def test_a_finite_loss_whose_weighted_product_overflows_is_not_counted_infinite(
     with logloss.config_context(engine=engine), np.errstate(over="ignore"):  # NumPy's w * loss
         state = DiagnosticsState(from_logits=True, k=2)
         state.update(y, x, weights, by=np.array([1, 1, 2]))
-    model = state.result()["models"]["model"]
-    assert model["infinite"] == 0
-    assert model["by_class"]["negative"]["infinite"] == 0
-    assert [row["infinite"] for row in model["segments"]["rows"]] == [0, 0]
+    state._drain()  # (result() refuses these sums: they leave float64)
+    model = state.models[0]
+    assert model.counts["infinite"] == model.counts["infinite_positive"] == 0
+    assert model.segments[:, -1].tolist() == [0, 0]
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+@pytest.mark.parametrize("x, weights", [
+    (np.array([1e308, 1e308, 0.0]), None),                     # the loss sum overflows
+    (np.array([1e308, 1e308, 0.0]), np.array([3.0, 2.0, 1.0])),  # w * loss overflows
+    (np.array([1.0, 2.0, 0.0]), np.array([1e308, 1e308, 1.0])),  # the weight sum overflows
+])
+def test_sums_beyond_float64_are_refused_not_reported_as_an_infinite_loss(engine, x, weights):
+    # Every loss is finite and so is the exact mean (bce gives it), but the state's sums leave
+    # float64: the result said log_loss inf with infinite 0. Accumulator refuses these too.
+    y = np.array([0, 0, 1])
+    with logloss.config_context(engine=engine), np.errstate(over="ignore", invalid="ignore"):
+        state = DiagnosticsState(from_logits=True)
+        state.update(y, x, weights)
+        with pytest.raises(OverflowError, match="float64 range"):
+            state.result()
