@@ -472,3 +472,26 @@ def test_sums_beyond_float64_are_refused_not_reported_as_an_infinite_loss(engine
         state.update(y, x, weights)
         with pytest.raises(OverflowError, match="float64 range"):
             state.result()
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+@pytest.mark.parametrize("y, p, confident, keras", [
+    # p = 0.01 given to the true class is not under 1%: no confident mistake (the compiled
+    # kernel's log put -log(0.01) 1 ulp above the threshold and counted every such row)
+    ([1, 1, 0, 0], [0.01, 0.01, 0.99, 0.99], 0, 0),
+    ([1, 0, 1], [0.0, 1.0, 0.5], 2, 2),                        # the infinite ones only
+    ([1, 1], [0.009, 1e-7], 2, 0),                             # 1e-7: at Keras's cap, not above
+    ([1, 0], [np.nextafter(1e-7, 0), 1 - 1e-7], 2, 1),
+])
+def test_confident_mistakes_and_caps_count_the_same_rows_on_both_paths(engine, y, p, confident,
+                                                                        keras):
+    y, p = np.array(y), np.array(p)
+    rng = np.random.default_rng(0)
+    y, p = np.tile(y, 300), np.tile(p, 300)  # a batch the compiled kernel takes
+    order = rng.permutation(len(y))
+    with logloss.config_context(engine=engine), np.errstate(divide="ignore"):
+        state = DiagnosticsState()
+        state.update(y[order], p[order])
+        state._drain()
+    assert state.models[0].counts["confident"] == 300 * confident
+    assert state.models[0].caps["keras"] == 300 * keras
