@@ -746,3 +746,30 @@ def test_by_merges_the_kernels_groups_with_a_batch_the_general_path_took(tmp_pat
                                for r in rows)
             assert group["rows_scored"] == rows.size
             assert ref.ulp_error(group["log_loss"], loss / weight) <= 2, group["group"]
+
+
+@pytest.mark.parametrize("weight_dtype", ["float32", "float64"])
+@pytest.mark.parametrize("y, x, w, expected, infinite", [
+    # a finite loss (1e308, a logit of -1e308 for a positive) times 2.5 overflows: the grouped
+    # kernel counted it infinite and the group's log loss was inf; exactly 2.5e308 / 3.5
+    ([1, 0], [-1e308, 0.5], [2.5, 1.0], 2.5 * (1e308 / 3.5), 0),
+    ([0, 0], [1e308, 0.5], [2.0, 1.5], None, 0),               # 2e308 + softplus(0.5), over 3.5
+    ([1, 0], [-math.inf, 0.5], [2.5, 1.0], math.inf, 1),        # a loss that is infinite stays so
+    ([1, 0], [-math.inf, 0.5], [0.0, 1.0], math.log1p(math.exp(0.5)), 0),  # weight 0 drops it
+])
+def test_by_group_whose_weighted_losses_overflow_is_exact_not_infinite(tmp_path, capsys, weight_dtype,
+                                                                        y, x, w, expected, infinite):
+    if expected is None:
+        expected = 2 * (1e308 / 3.5) + 1.5 * math.log1p(math.exp(0.5)) / 3.5  # the sum overflows
+    path = tmp_path / "big.parquet"
+    pq.write_table(table(y=np.array(y + [1]), x=np.array(x + [0.0]),
+                         w=np.array(w + [1.0], dtype=weight_dtype), g=["a", "a", "b"]), path)
+    with np.errstate(over="ignore"):
+        out = run_json(capsys, path, "--label", "y", "--pred", "x", "--logits", "--weight", "w",
+                       "--by", "g")
+    group = out["groups"][0]
+    assert group["group"] == {"g": "a"} and group["infinite"] == infinite
+    if math.isinf(expected):
+        assert group["log_loss"] is None  # inf in strict JSON
+    else:
+        assert group["log_loss"] == pytest.approx(expected, rel=1e-15)
