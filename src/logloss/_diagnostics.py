@@ -851,6 +851,17 @@ class DiagnosticsState:
         self._drain()
         if self.names is None or self.models[0].counts["count"] == 0:
             raise ValueError("The diagnostics have seen no rows, so there is nothing to report.")
+        for name, state in zip(self.names, self.models):
+            # Finite losses whose sum leaves the float64 range (logits near 1e308): the mean is
+            # finite, so "inf" with no infinite row would be a wrong number; refuse, as
+            # Accumulator does.
+            total = {key: state.totals[key].value for key in ("weight", "loss")}
+            if math.isinf(total["weight"]) or (math.isinf(total["loss"])
+                                               and not state.counts["infinite"]):
+                raise OverflowError(
+                    f"Model {name!r}: the total {'weight' if math.isinf(total['weight']) else 'loss'}"
+                    " exceeds the float64 range (~1.8e308) that the diagnostics state holds; "
+                    "use smaller weights or losses.")
         models = {}
         for index, (name, state) in enumerate(zip(self.names, self.models)):
             models[name] = self._model_result(state, exact[index] if exact else None,

@@ -110,3 +110,18 @@ def test_integers_far_from_zero_still_use_a_narrow_table():
     _check(encoder, [values[::-1] + 3])
     table = encoder._columns[0]._tables[(np.dtype(np.int64).str, groups._Lookup)]
     assert not table.wide and table.table.size == 53
+
+
+@pytest.mark.parametrize("batches", [
+    [pa.array([None, None], pa.string())],                       # the first batch all null
+    [pa.array(["a"]), pa.array([None, None], pa.string())],      # a later batch all null
+    [pa.array([None], pa.float64()), pa.array([None, None], pa.float64())],
+    [pa.nulls(3), pa.nulls(2)],                                 # the null type itself
+    [pa.array([None, None], pa.int64()), pa.array([1, None], pa.int64())],
+])
+def test_all_null_batches_are_the_null_group(batches):
+    # An all-null batch has an empty dictionary: its rows were taken from an empty array
+    # (IndexError) rather than given the number of None.
+    encoder = GroupEncoder(["g"])
+    for array in batches:
+        _check(encoder, [array])

@@ -228,6 +228,30 @@ def test_csv_blocks_parsed_in_parallel_give_every_row_once(tmp_path, capsys, mon
     assert result["log_loss"] == pytest.approx(exact(y.tolist(), p.tolist()), rel=1e-13)
 
 
+@pytest.mark.parametrize("first, later, groups", [
+    ("x", "1", {"x": 1, "1": 400}),   # text in the first block: "1" is text after the quote too
+    ("", "1", {None: 200, 1: 201}),   # empty in the first block (type null): the rest infers
+    ("2", "1", {2: 200, 1: 201}),
+])
+def test_csv_by_column_keeps_the_first_blocks_type_after_a_quoted_value(tmp_path, capsys,
+                                                                       monkeypatch, first, later,
+                                                                       groups):
+    # From the first block holding a quote, the file goes to pyarrow's streaming reader, which
+    # inferred the --by column's type again from its own first block: "1" was text before the
+    # quote and an integer after it, two groups for one value.
+    import logloss._cli.sources as io_module
+
+    monkeypatch.setattr(io_module, "CSV_BLOCK_BYTES", 256)
+    rows = ["y,p,g,note"]  # "x" only on the first row, the others as later
+    rows += [f"{i % 2},0.25,{later if first == 'x' and i else first}," for i in range(200)]
+    rows += ['1,0.25,1,"a quoted\nnewline"']
+    rows += [f"{i % 2},0.25,{later}," for i in range(200)]
+    path = write_csv(tmp_path / "q.csv", "\n".join(rows) + "\n")
+    result = run_json(capsys, path, "--label", "y", "--pred", "p", "--by", "g")
+    assert {g["group"]["g"]: g["rows_scored"] for g in result["groups"]} == groups
+    assert result["rows_scored"] == 401
+
+
 # -- options ---------------------------------------------------------------------------------
 
 
@@ -722,3 +746,30 @@ def test_by_merges_the_kernels_groups_with_a_batch_the_general_path_took(tmp_pat
                                for r in rows)
             assert group["rows_scored"] == rows.size
             assert ref.ulp_error(group["log_loss"], loss / weight) <= 2, group["group"]
+
+
+@pytest.mark.parametrize("weight_dtype", ["float32", "float64"])
+@pytest.mark.parametrize("y, x, w, expected, infinite", [
+    # a finite loss (1e308, a logit of -1e308 for a positive) times 2.5 overflows: the grouped
+    # kernel counted it infinite and the group's log loss was inf; exactly 2.5e308 / 3.5
+    ([1, 0], [-1e308, 0.5], [2.5, 1.0], 2.5 * (1e308 / 3.5), 0),
+    ([0, 0], [1e308, 0.5], [2.0, 1.5], None, 0),               # 2e308 + softplus(0.5), over 3.5
+    ([1, 0], [-math.inf, 0.5], [2.5, 1.0], math.inf, 1),        # a loss that is infinite stays so
+    ([1, 0], [-math.inf, 0.5], [0.0, 1.0], math.log1p(math.exp(0.5)), 0),  # weight 0 drops it
+])
+def test_by_group_whose_weighted_losses_overflow_is_exact_not_infinite(tmp_path, capsys, weight_dtype,
+                                                                        y, x, w, expected, infinite):
+    if expected is None:
+        expected = 2 * (1e308 / 3.5) + 1.5 * math.log1p(math.exp(0.5)) / 3.5  # the sum overflows
+    path = tmp_path / "big.parquet"
+    pq.write_table(table(y=np.array(y + [1]), x=np.array(x + [0.0]),
+                         w=np.array(w + [1.0], dtype=weight_dtype), g=["a", "a", "b"]), path)
+    with np.errstate(over="ignore"):
+        out = run_json(capsys, path, "--label", "y", "--pred", "x", "--logits", "--weight", "w",
+                       "--by", "g")
+    group = out["groups"][0]
+    assert group["group"] == {"g": "a"} and group["infinite"] == infinite
+    if math.isinf(expected):
+        assert group["log_loss"] is None  # inf in strict JSON
+    else:
+        assert group["log_loss"] == pytest.approx(expected, rel=1e-15)

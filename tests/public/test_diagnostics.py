@@ -438,3 +438,60 @@ def test_streamed_ece_is_within_its_bound_of_the_exact_ece(case):
         assert abs(got["ece"] - ece) > 0  # and the cut cells did move the figure
     assert diagnose(y, z if logits else p, sample_weight=w, from_logits=logits,
                     bins=bins).ece == pytest.approx(ece, rel=1e-9)
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+@pytest.mark.parametrize("weights", [np.array([3.0, 2.0, 1.0]), np.array([3.0, 2.0, 1.0], np.float32),
+                                     np.array([1e300, 1.0, 1.0])])
+def test_a_finite_loss_whose_weighted_product_overflows_is_not_counted_infinite(engine, weights):
+    # The compiled kernel counted a row infinite when w * loss overflowed (loss 1e308, w 3),
+    # though its loss is finite: 2 infinite rows on the compiled path, 0 on NumPy's.
+    y = np.array([0, 0, 1])
+    x = np.array([1e308, 1e308, 0.0]) if weights[0] < 1e10 else np.array([1e10, 1e10, 0.0])
+    with logloss.config_context(engine=engine), np.errstate(over="ignore"):  # NumPy's w * loss
+        state = DiagnosticsState(from_logits=True, k=2)
+        state.update(y, x, weights, by=np.array([1, 1, 2]))
+    state._drain()  # (result() refuses these sums: they leave float64)
+    model = state.models[0]
+    assert model.counts["infinite"] == model.counts["infinite_positive"] == 0
+    assert model.segments[:, -1].tolist() == [0, 0]
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+@pytest.mark.parametrize("x, weights", [
+    (np.array([1e308, 1e308, 0.0]), None),                     # the loss sum overflows
+    (np.array([1e308, 1e308, 0.0]), np.array([3.0, 2.0, 1.0])),  # w * loss overflows
+    (np.array([1.0, 2.0, 0.0]), np.array([1e308, 1e308, 1.0])),  # the weight sum overflows
+])
+def test_sums_beyond_float64_are_refused_not_reported_as_an_infinite_loss(engine, x, weights):
+    # Every loss is finite and so is the exact mean (bce gives it), but the state's sums leave
+    # float64: the result said log_loss inf with infinite 0. Accumulator refuses these too.
+    y = np.array([0, 0, 1])
+    with logloss.config_context(engine=engine), np.errstate(over="ignore", invalid="ignore"):
+        state = DiagnosticsState(from_logits=True)
+        state.update(y, x, weights)
+        with pytest.raises(OverflowError, match="float64 range"):
+            state.result()
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+@pytest.mark.parametrize("y, p, confident, keras", [
+    # p = 0.01 given to the true class is not under 1%: no confident mistake (the compiled
+    # kernel's log put -log(0.01) 1 ulp above the threshold and counted every such row)
+    ([1, 1, 0, 0], [0.01, 0.01, 0.99, 0.99], 0, 0),
+    ([1, 0, 1], [0.0, 1.0, 0.5], 2, 2),                        # the infinite ones only
+    ([1, 1], [0.009, 1e-7], 2, 0),                             # 1e-7: at Keras's cap, not above
+    ([1, 0], [np.nextafter(1e-7, 0), 1 - 1e-7], 2, 1),
+])
+def test_confident_mistakes_and_caps_count_the_same_rows_on_both_paths(engine, y, p, confident,
+                                                                        keras):
+    y, p = np.array(y), np.array(p)
+    rng = np.random.default_rng(0)
+    y, p = np.tile(y, 300), np.tile(p, 300)  # a batch the compiled kernel takes
+    order = rng.permutation(len(y))
+    with logloss.config_context(engine=engine), np.errstate(divide="ignore"):
+        state = DiagnosticsState()
+        state.update(y[order], p[order])
+        state._drain()
+    assert state.models[0].counts["confident"] == 300 * confident
+    assert state.models[0].caps["keras"] == 300 * keras

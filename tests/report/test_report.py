@@ -134,6 +134,29 @@ def test_report_keeps_infinite_losses_infinite(tmp_path, capsys):
     assert "infinite loss" in captured.err
 
 
+@pytest.mark.parametrize("command", ["report", "score"])
+@pytest.mark.parametrize("extra, rows", [
+    ([], "0,1e308,a\n0,1e308,a\n1,0,b\n"),                  # two finite losses of 1e308
+    (["--by", "g"], "0,1e308,a\n0,1e308,a\n1,0,b\n"),
+    (["--weight", "w"], "0,1e308,a,3\n1,0,b,1\n"),          # 3 * 1e308: the weighted sum
+])
+def test_finite_losses_whose_sum_overflows_are_refused_not_reported_inf(tmp_path, capsys, command,
+                                                                         extra, rows):
+    # The exact mean is finite (about 6.7e307), but the sum of the losses leaves float64: report
+    # printed "log_loss": "inf" with "infinite": 0, and score crashed with a traceback.
+    path = tmp_path / "big.csv"
+    path.write_text(("y,x,g,w\n" if "--weight" in extra else "y,x,g\n") + rows)
+    with np.errstate(over="ignore"):
+        code = main([command, str(path), "--label", "y", "--pred", "x", "--logits", "-q",
+                     "--format", "json", *extra])
+    captured = capsys.readouterr()
+    if command == "score" and "--weight" in extra:  # score scales by the largest weight: exact
+        assert code == 0 and json.loads(captured.out)["log_loss"] == 7.5e307
+        return
+    assert code == 1 and captured.out == ""
+    assert "invalid data" in captured.err and "float64 range" in captured.err
+
+
 def test_demo_prints_commands_that_run(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["demo"]) == 0

@@ -375,6 +375,8 @@ def _take(numbers: np.ndarray, indices, column: _ColumnNumbers) -> np.ndarray:
     index = numpy_view(indices)
     if not indices.null_count:
         return numbers[index]
+    if not numbers.size:  # every row null (an all-null batch): nothing to take from
+        return np.full(len(index), column.numbers_of([None])[0], dtype=np.int64)
     valid = numpy_view(indices.is_valid())
     codes = numbers[np.where(valid, index, 0)]  # a null slot's index may be anything
     codes[~valid] = column.numbers_of([None])[0]

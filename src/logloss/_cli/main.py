@@ -182,7 +182,7 @@ def _run_score(args) -> int:
     except UsageError as error:
         print(f"{command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except DataError as error:
+    except (DataError, OverflowError) as error:  # OverflowError: Accumulator's sums leave float64
         print(f"{command}: invalid data: {error}", file=sys.stderr)
         return EXIT_INVALID_DATA
     summary = report(result, options)

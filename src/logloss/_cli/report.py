@@ -158,7 +158,7 @@ def run_report(args) -> int:
         diagnosis = Diagnosis.from_state(state, max_segments=args.max_segments,
                                          title=args.title or "Where the loss comes from",
                                          sources=run["files"])
-    except ValueError as error:  # every remaining row has weight 0
+    except (ValueError, OverflowError) as error:  # every remaining row has weight 0, or sums overflow
         print(f"{prog}: invalid data: {error}", file=sys.stderr)
         return EXIT_INVALID_DATA
     infinite = sum(m["infinite"] for m in diagnosis.models.values())

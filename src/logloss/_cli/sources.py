@@ -370,7 +370,7 @@ class Source:
         raw = pa.OSFile(self.paths[0], "rb")
         return raw, (pa.CompressedInputStream(raw, self.compression) if self.compression else raw)
 
-    def _text_reader(self, columns, text_columns, stream=None, column_names=None):
+    def _text_reader(self, columns, text_columns, stream=None, column_names=None, types=None):
         import pyarrow as pa
         import pyarrow.csv as csv
         import pyarrow.json as pjson
@@ -381,7 +381,8 @@ class Source:
             return pjson.open_json(stream, read_options=pjson.ReadOptions(block_size=CSV_BLOCK_BYTES))
         convert = csv.ConvertOptions(
             include_columns=columns,
-            column_types={**self._numeric_types(columns), **{c: pa.string() for c in text_columns}},
+            column_types=types or {**self._numeric_types(columns),
+                                   **{c: pa.string() for c in text_columns}},
             null_values=[""],
             strings_can_be_null=True,
         )
@@ -480,7 +481,13 @@ class Source:
             raw = pa.OSFile(path, "rb")
             raw.seek(quoted_from)
             self._raw = raw
-            reader = self._text_reader(columns, text_columns, stream=raw, column_names=names)
+            # The types of the first block, every column's: the rest of the file read on its own
+            # would infer its own (a --by column of "x" and "1" as text there, of "1" only as
+            # integers here: one value, two groups).
+            # (A column empty in the first block, of type null, is left to infer.)
+            reader = self._text_reader(columns, text_columns, stream=raw, column_names=names,
+                                       types={name: kind for name, kind in types.items()
+                                              if not pa.types.is_null(kind)})
             yield from self._streamed(reader, columns)
 
     def _streamed_text_batches(self, columns, text_columns):

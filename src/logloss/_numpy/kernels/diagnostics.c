@@ -49,6 +49,14 @@ static const double DIAG_CONFIDENT = 4.605170185988091;
 static const double DIAG_CAP[DIAG_CAPS] = {16.11809565095832, 34.538776394910684,
                                            36.04365338911715, 100.0};
 
+/* Whether a loss lies within 4 ulps (relative 1e-15) of the confident-mistake bound or a cap. */
+static inline int64_t diag_near_threshold(double l) {
+    const double r = 1e-15;
+    return (fabs(l - DIAG_CONFIDENT) <= r * DIAG_CONFIDENT) | (fabs(l - DIAG_CAP[0]) <= r * DIAG_CAP[0])
+         | (fabs(l - DIAG_CAP[1]) <= r * DIAG_CAP[1]) | (fabs(l - DIAG_CAP[2]) <= r * DIAG_CAP[2])
+         | (fabs(l - DIAG_CAP[3]) <= r * DIAG_CAP[3]);
+}
+
 typedef struct {
     double y[BLOCK], x[BLOCK], w[BLOCK], p[BLOCK], loss[BLOCK], z[BLOCK];
     double t[DIAG_TOTALS][BLOCK];
@@ -215,6 +223,21 @@ static void diag_probability_block(DiagBuffers *B, const double *restrict y, con
         z[i] = lp - lq;
         p[i] = pi;
     }
+    /* A loss within a few ulps of a threshold the rows are counted by (a confident mistake, a
+     * cap): libm's logs, as the NumPy path takes, so both count the same rows. log_core may be
+     * 1 ulp off: at p = 0.01 exactly (predictions rounded to 2 decimals) it gave 1 ulp above
+     * -log(0.01), and every such row was counted a confident mistake. */
+    int64_t near = 0;
+    for (int i = 0; i < m; i++) near |= diag_near_threshold(loss[i]);
+    if (near) {
+        for (int i = 0; i < m; i++) {
+            if (!diag_near_threshold(loss[i])) continue;
+            double pi = x[i];
+            double lp = log(pi), lq = log1p(-pi);
+            loss[i] = y[i] != 0.0 ? -lp : -lq;
+            z[i] = lp - lq;
+        }
+    }
     if (rare) {
         for (int i = 0; i < m; i++) {
             double pi = x[i];
@@ -284,7 +307,8 @@ static int diag_range(const Inputs *in, DiagOut *o, Py_ssize_t lo, Py_ssize_t hi
                 double wy = wi * yi;
                 double d = pi - yi;
                 int64_t conf = li > DIAG_CONFIDENT;
-                int64_t inf = wl == INFINITY;
+                /* an infinite loss, not a finite one whose product with its weight overflows */
+                int64_t inf = (li == INFINITY) & (wi > 0.0);
                 int64_t positive = yi != 0.0;
                 t0[i] = wi;
                 t1[i] = wy;
@@ -406,7 +430,8 @@ static int diag_range(const Inputs *in, DiagOut *o, Py_ssize_t lo, Py_ssize_t hi
                 int field = weighted ? DIAG_SEGMENT - 1 : DIAG_SEGMENT_U - 1;
                 int fields = weighted ? DIAG_SEGMENT : DIAG_SEGMENT_U;
                 for (int i = 0; i < m; i++)
-                    if (t3[i] == INFINITY) segments[rows[i] * fields + field] += 1.0;
+                    if (loss[i] == INFINITY && (!weighted || w[i] > 0.0))
+                        segments[rows[i] * fields + field] += 1.0;
             }
         }
         if (o->k > 0) {

@@ -705,6 +705,13 @@ static int logit_losses_range(const Inputs *in, void *out, int ot, Py_ssize_t lo
 #define GROUP_FIELDS 11  /* loss hi, lo; weight hi, lo; label hi, lo; prediction hi, lo; count; infinite;
                           * unweighted label sum */
 
+/* Whether a sample's unweighted loss is +inf: its true class given probability exactly 0
+ * (a logit of -inf or +inf against its label); softplus of any finite logit is finite. */
+static inline int group_loss_infinite(double y, double x, int logits) {
+    if (logits) return (x == -INFINITY && y != 0.0) || (x == INFINITY && y != 1.0);
+    return (x == 0.0 && y != 0.0) || (x == 1.0 && y != 1.0);
+}
+
 static inline int64_t code_at(const void *codes, int ct, Py_ssize_t i) {
     switch (ct) {
     case T_I8: return ((const int8_t *)codes)[i];
@@ -774,7 +781,9 @@ static int grouped_range(const Inputs *in, const void *codes, int ct, Py_ssize_t
             add2(&acc[4], &acc[5], w ? (wi == 0.0 ? 0.0 : y[i] * wi) : y[i]);
             add2(&acc[6], &acc[7], w ? (wi == 0.0 ? 0.0 : pred[i] * wi) : pred[i]);
             acc[8] += 1.0;
-            acc[9] += loss == INFINITY;
+            /* infinite: the sample's own loss, not a finite one whose product with a large
+             * weight overflowed (that sum is then refused below the kernel, not counted) */
+            acc[9] += loss == INFINITY && (!w || group_loss_infinite(y[i], x[i], in->logits));
             acc[10] += y[i];
         }
     }
