@@ -176,7 +176,9 @@ def stream(sources, plan, text_columns_by_source, progress=None):
     """``(columns, batch, path, offset, n)`` for every batch of every source in file order, read
     by a reader thread into a bounded hand-off: ``offset`` is the batch's first row in ``path``.
     Each source's ``plan`` entry names the columns it reads (label, pred, weight and ``by``)."""
-    pipe = _Pipe(3)
+    # One batch waiting: the reader's pool already holds its own read-ahead, and each batch more
+    # here is tens of MB of peak memory with no gain in time (benchmarks/results-2core-epyc-score-groups-s3.txt).
+    pipe = _Pipe(1)
     # The reader runs in the caller's settings (a thread starts with none of its context).
     thread = threading.Thread(target=contextvars.copy_context().run,
                               args=(_reader, sources, plan, text_columns_by_source, pipe),
