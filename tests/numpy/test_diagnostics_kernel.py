@@ -31,15 +31,6 @@ if not paths.supported_paths():
                 allow_module_level=True)
 
 
-@pytest.fixture(params=paths.supported_paths())
-def K(request):
-    """The kernel module of one CPU path, made the active one."""
-    paths.set_cpu_path(request.param)
-    logloss.set_config(engine="auto")
-    yield paths.module()
-    paths.set_cpu_path(None)
-
-
 def _probabilities(n, rng, dtype=np.float64):
     p = rng.beta(0.7, 1.5, n)
     special = np.array([0.0, 1.0, 5e-324, 1e-310, 2.2250738585072014e-308, 1e-300, 0.5,

@@ -36,15 +36,6 @@ LABELS = [np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, 
           np.float16, np.float32, np.float64]
 
 
-@pytest.fixture(params=paths.supported_paths())
-def K(request):
-    """The kernel module of one CPU path, made the active one for calls through the public API."""
-    paths.set_cpu_path(request.param)
-    logloss.set_config(engine="auto")
-    yield paths.module()
-    paths.set_cpu_path(None)
-
-
 @pytest.fixture
 def small(monkeypatch):
     monkeypatch.setattr(_fast, "KERNEL_MIN_SIZE", 0)

@@ -18,13 +18,6 @@ if np.finfo(np.longdouble).nmant < 63:
     pytest.skip("needs an 80-bit long double for the reference", allow_module_level=True)
 
 
-@pytest.fixture(params=paths.supported_paths())
-def path(request):
-    paths.set_cpu_path(request.param)
-    yield request.param
-    paths.set_cpu_path(None)
-
-
 def _reference(y, x, from_logits):
     """(losses, d loss / dx) in long double."""
     y, x = y.astype(np.longdouble), x.astype(np.longdouble)
@@ -47,7 +40,7 @@ def _data(n, dtype, from_logits, soft, seed=4):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("from_logits", [True, False])
-def test_mean_and_gradient_over_many_blocks_and_threads(path, dtype, from_logits):
+def test_mean_and_gradient_over_many_blocks_and_threads(K, dtype, from_logits):
     n = 300_001  # several chunks per thread range, a partial last block
     soft = dtype == np.float32
     y, x = _data(n, dtype, from_logits, soft)
@@ -64,7 +57,7 @@ def test_mean_and_gradient_over_many_blocks_and_threads(path, dtype, from_logits
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_reduction_none_within_1_ulp_with_integer_labels(path, dtype):
+def test_reduction_none_within_1_ulp_with_integer_labels(K, dtype):
     y, z = _data(70_000, dtype, True, soft=False, seed=9)
     out, grad = np.empty_like(z), np.empty_like(z)
     labels = y.astype(np.int8)
@@ -77,7 +70,7 @@ def test_reduction_none_within_1_ulp_with_integer_labels(path, dtype):
 
 
 @pytest.mark.parametrize("from_logits", [True, False])
-def test_declines_what_the_reference_path_reports(path, from_logits):
+def test_declines_what_the_reference_path_reports(K, from_logits):
     y, x = _data(5000, np.float64, from_logits, soft=False)
     grad = np.empty_like(x)
 
