@@ -434,26 +434,32 @@ static double hard_probability_product(const double *restrict y, const double *r
 }
 
 /* Soft labels from probabilities, a full block, one log per sample: y log p + (1 - y) log(1 - p)
- * = y log(p / a) + log a + (1 - y) c / a with 1 - p = a + c exactly; log a is shared by the block
- * as log(prod a). Error below u (16 loss + 20 P + 3 BLOCK), P = -log(prod a) (the division, log_term
- * 3u |log r|, the roundings of y L and of the linear term, the pairwise sum, the product and its
- * log, with sum |linear| <= loss + P). -1 where that exceeds tol times the loss, p < TINY or
- * a < PRODUCT_MIN. */
+ * = y log(p / a) + log a + (1 - y) d, d = c / a, with 1 - p = a + c exactly; log a is shared by
+ * the block as log(prod a). Error below u (16 loss + 20 P + 3 BLOCK), P = -log(prod a) (the
+ * division, the log 3u |log r|, the roundings of L - d and of the linear term, the pairwise sum,
+ * the product and its log, with sum |linear| <= loss + P). -1 where that exceeds tol times the
+ * loss, or where the block is not clean (p < TINY, a < PRODUCT_MIN, a label outside [0, 1], NaN),
+ * *invalid then saying whether it was invalid. The checks are one condition folded per sample: a
+ * rare block pays for its classification afterwards instead of every block paying for flags. */
 static double soft_probability_product(const double *restrict y, const double *restrict p,
                                        double *restrict buf, double *restrict linear, int *invalid) {
-    int64_t bad = 0, rare = 0;
+    int64_t clean = 1;
     for (int i = 0; i < BLOCK; i++) {
         double pi = p[i], yi = y[i];
-        bad |= !((pi >= 0.0) & (pi <= 1.0) & (yi >= 0.0) & (yi <= 1.0));
         double a = 1.0 - pi;
         double c = -pi - (a - 1.0);
-        rare |= !((pi >= TINY) & (a >= PRODUCT_MIN));
+        clean &= (pi >= TINY) & (a >= PRODUCT_MIN) & (yi >= 0.0) & (yi <= 1.0);
         double r = pi / a;
-        linear[i] = -(yi * log_term(r, 0.0)) - (1.0 - yi) * (c * (1.0 + r));
+        double d = c + c * r;  /* c / a = c (1 + p / a) */
+        linear[i] = -d - yi * (log_core(r, 0.0, 0) - d);
         buf[i] = a;
     }
-    *invalid = bad;
-    if (bad || rare) return -1.0;
+    *invalid = 0;
+    if (!clean) {
+        int soft;
+        classify(y, p, NULL, BLOCK, 0, invalid, &soft);
+        return -1.0;
+    }
     int64_t exponent;
     double mantissa = tree_product(buf, &exponent);
     double e = (double)exponent;
