@@ -5,13 +5,15 @@
 
 Prints, per workload, ns per sample (best of --repeat runs, after a warm-up call that also
 compiles the jit peers), the ratio to the fastest peer (peers: everything except logloss and
-the memory-limit row), and each result's relative error against an exact reference: math.fsum
+the memory-floor rows), and each result's relative error against an exact reference: math.fsum
 of per-sample losses from logloss's reference path (extended precision, each term within 1 ulp).
 Data is converted to each framework's array type before timing (zero-copy for PyTorch).
 Peers that are not installed are skipped with a line saying so. Where the compiled kernels were
 built, logloss appears twice: with its C kernels (the CPU path is named), and NumPy only. Hard
 labels from probabilities are also timed with int64 labels (what np.array([0, 1, ...]), pandas
-and scikit-learn give) against int8 labels.
+and scikit-learn give) against int8 labels. The memory floor is the time the kernels' own
+threads take to read the same bytes once and do nothing else (kernels.c ``stream``): a row close
+to it is limited by the memory bandwidth of this machine, not by its arithmetic.
 """
 
 from __future__ import annotations
@@ -29,6 +31,15 @@ from logloss._core.inputs import prepare_binary
 from logloss._numpy.reference import binary_losses as _per_element
 
 THREADS = os.cpu_count() or 1
+
+
+def memory_floor(kernels, y, x) -> int:
+    """Read every byte of y and x once, split over the threads as the kernels split their work:
+    the time no kernel can beat on this machine (a row near it is limited by memory bandwidth)."""
+    y, x = np.ravel(y), np.ravel(x)
+    parts = _fast.run_in_ranges(lambda lo, hi: kernels.stream(y, _fast._code(y), x, _fast._code(x), lo, hi),
+                                y.size, kernels.CHUNK)
+    return sum(parts)
 
 
 # ------------------------------------------------------------------------------- peers
@@ -212,6 +223,8 @@ def main() -> None:
                     t, r = best_time(lambda: logloss.bce(yi, x), args.repeat)
                     rows.append((f"logloss (C kernels, {kernels.PATH}), {np.dtype(label_dtype).name} labels",
                                  t, as_mean(r, n), False))
+                    t, _ = best_time(lambda: memory_floor(kernels, yi, x), args.repeat)
+                    rows.append((f"memory floor, {np.dtype(label_dtype).name} labels", t, math.nan, False))
                     del yi
         with logloss.config_context(engine="numpy"):
             t, r = best_time(run, args.repeat)
@@ -228,8 +241,12 @@ def main() -> None:
             except Exception as error:  # a peer that refuses this workload (e.g. soft labels)
                 print(f"  {name}: {type(error).__name__}: {str(error).splitlines()[0][:80]}")
             del yy, xx
-        t, _ = best_time(lambda: x.sum() + y.sum(), args.repeat)
-        rows.append(("memory limit: x.sum() + y.sum()", t, math.nan, False))
+        if kernels is not None:
+            t, _ = best_time(lambda: memory_floor(kernels, y, x), args.repeat)
+            rows.append((f"memory floor: read y and x once (C, {THREADS} threads)", t, math.nan, False))
+        else:
+            t, _ = best_time(lambda: x.sum() + y.sum(), args.repeat)
+            rows.append(("x.sum() + y.sum() (NumPy, one thread)", t, math.nan, False))
         fastest = min((t for _, t, _, peer in rows if peer), default=math.nan)
         print(f"## {title}   (exact mean {exact:.17g})")
         print(f"| {'':62s} | ns/sample | vs fastest peer | rel. error |")

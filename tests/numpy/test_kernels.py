@@ -570,3 +570,27 @@ def test_environment_switches():
 def test_unknown_cpu_path_is_refused():
     with pytest.raises(ValueError, match="LOGLOSS_CPU_PATH.*Received: 'sse9'"):
         paths.set_cpu_path("sse9")
+
+
+# ---------------------------------------------------------------- the memory floor (benchmarks)
+
+
+@pytest.mark.parametrize("label_dtype", [np.int8, np.int64, np.float32, np.float64])
+@pytest.mark.parametrize(("lo", "hi"), [(0, 1001), (3, 997), (0, 0), (500, 501)])
+def test_stream_reads_every_byte_of_the_range(K, label_dtype, lo, hi):
+    """stream's checksum is the sum of the range's 64-bit words (and its tail bytes) mod 2**64,
+    computed here by NumPy on the same bytes: a floor that skipped bytes would read less."""
+    y = rng.integers(-100, 100, 1001).astype(label_dtype)
+    x = rng.uniform(0, 1, 1001)
+
+    def words(a):
+        raw = a[lo:hi].tobytes()
+        whole = len(raw) // 64 * 64
+        lanes = np.frombuffer(raw[:whole], dtype=np.uint64)
+        return int(lanes.sum(dtype=np.uint64)) + sum(raw[whole:])
+
+    expect = (words(y) + words(x)) % 2**64
+    assert K.stream(y, _fast._code(y), x, _fast._code(x), lo, hi) == expect
+    y[lo:hi] = 0
+    x[lo:hi] = 0
+    assert K.stream(y, _fast._code(y), x, _fast._code(x), lo, hi) == 0

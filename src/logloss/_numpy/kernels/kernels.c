@@ -1171,6 +1171,48 @@ static PyObject *py_train(PyObject *self, PyObject *args) {
     return Py_BuildValue("idd", status, sum[0], sum[1]);
 }
 
+/* ------------------------------------------------------------------ the memory floor (benchmarks) */
+
+/* Sum of the 64-bit words of bytes [lo, hi) of one array, eight independent lanes: nothing but
+ * the loads, so the time it takes is what reading the bytes costs on this machine. */
+static uint64_t word_sum(const unsigned char *base, Py_ssize_t lo, Py_ssize_t hi) {
+    const unsigned char *b = base + lo, *end = base + hi;
+    uint64_t lanes[8] = {0};
+    for (; b + 64 <= end; b += 64) {
+        uint64_t w[8];
+        memcpy(w, b, 64);
+        for (int k = 0; k < 8; k++) lanes[k] += w[k];
+    }
+    uint64_t total = 0;
+    for (; b < end; b++) total += *b;
+    for (int k = 0; k < 8; k++) total += lanes[k];
+    return total;
+}
+
+/* stream(y, yt, x, xt, lo, hi) -> int: reads samples [lo, hi) of y and x once (a checksum of
+ * their bytes), with the GIL released. The floor under every kernel: benchmarks print it beside
+ * them, so a row limited by memory bandwidth shows as such. */
+static PyObject *py_stream(PyObject *self, PyObject *args) {
+    PyObject *yo, *xo;
+    int yt, xt;
+    Py_ssize_t lo, hi;
+    if (!PyArg_ParseTuple(args, "OiOinn", &yo, &yt, &xo, &xt, &lo, &hi)) return NULL;
+    if (check_range(lo, hi) < 0) return NULL;
+    Buf y, x;
+    x.held = 0;
+    if (get_buffer(yo, &y, 0, yt, hi, "y") < 0 || get_buffer(xo, &x, 0, xt, hi, "x") < 0) {
+        release(&y); release(&x);
+        return NULL;
+    }
+    uint64_t total;
+    Py_BEGIN_ALLOW_THREADS
+    total = word_sum(y.view.buf, lo * ITEMSIZE[yt], hi * ITEMSIZE[yt])
+            + word_sum(x.view.buf, lo * ITEMSIZE[xt], hi * ITEMSIZE[xt]);
+    Py_END_ALLOW_THREADS
+    release(&y); release(&x);
+    return PyLong_FromUnsignedLongLong(total);
+}
+
 /* ------------------------------------------------------------------ diagnostics (logloss.diagnose) */
 #include "diagnostics.c"
 
@@ -1181,6 +1223,7 @@ static PyMethodDef methods[] = {
     {"block", py_block, METH_VARARGS, "One product block (tests)."},
     {"vector", py_vector, METH_VARARGS, "A bare function elementwise (tests)."},
     {"train", py_train, METH_VARARGS, "Loss and scaled gradient in one pass (training step)."},
+    {"stream", py_stream, METH_VARARGS, "Read two arrays once: the memory floor (benchmarks)."},
     DIAGNOSTICS_METHODS
     {NULL, NULL, 0, NULL},
 };
