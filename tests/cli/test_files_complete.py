@@ -438,3 +438,38 @@ def test_csv_written_by_pyarrow_scores_like_memory(tmp_path, capsys):
     result = score_json(capsys, tmp_path / "x.csv")
     assert result["log_loss"] == pytest.approx(float(logloss.binary_cross_entropy(y, p)),
                                                rel=4e-16)
+
+
+@pytest.mark.parametrize("layout", ["plain", "quoted later", "gzip"])
+@pytest.mark.parametrize("command", ["score", "report"])
+def test_a_by_column_empty_throughout_the_first_block_is_read_as_text(tmp_path, capsys, monkeypatch,
+                                                                       layout, command):
+    """The first block fixes every column's type; a --by column with no value in it (type null
+    there) used to refuse the first value after it ("conversion error to null")."""
+    import logloss._cli.sources as sources
+
+    monkeypatch.setattr(sources, "CSV_BLOCK_BYTES", 256)
+    rows = [(i % 2, 0.25 + 0.5 * (i % 2), "") for i in range(80)]
+    rows += [(i % 2, 0.6, "de" if i % 3 else "7") for i in range(40)]
+    if layout == "quoted later":
+        rows.append((1, 0.9, '"d,e"'))
+    text = "label,pred,country\n" + "".join(f"{y},{p},{c}\n" for y, p, c in rows)
+    path = tmp_path / ("x.csv.gz" if layout == "gzip" else "x.csv")
+    path.write_bytes(gzip.compress(text.encode()) if layout == "gzip" else text.encode())
+    argv = [command, str(path), "--by", "country", "--format", "json", "-q"]
+    if command == "report":
+        argv += ["-o", str(tmp_path / "r.json")]
+    assert main(argv) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    result = json.loads(out if command == "score" else (tmp_path / "r.json").read_text())
+    expect = {}
+    for y, p, c in rows:
+        expect.setdefault(None if c == "" else c.strip('"'), []).append((y, p))
+    if command == "score":
+        got = {g["group"]["country"]: (g["rows_scored"], g["log_loss"]) for g in result["groups"]}
+    else:
+        got = {s["segment"]["country"]: (s["count"], s["log_loss"]) for s in result["segments"]["rows"]}
+    assert set(got) == set(expect)
+    for key, members in expect.items():
+        assert got[key][0] == len(members)
+        assert got[key][1] == pytest.approx(exact(*zip(*members)), rel=1e-13)

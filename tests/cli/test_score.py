@@ -230,7 +230,7 @@ def test_csv_blocks_parsed_in_parallel_give_every_row_once(tmp_path, capsys, mon
 
 @pytest.mark.parametrize("first, later, groups", [
     ("x", "1", {"x": 1, "1": 400}),   # text in the first block: "1" is text after the quote too
-    ("", "1", {None: 200, 1: 201}),   # empty in the first block (type null): the rest infers
+    ("", "1", {None: 200, "1": 201}),  # empty in the first block (type null): text from then on
     ("2", "1", {2: 200, 1: 201}),
 ])
 def test_csv_by_column_keeps_the_first_blocks_type_after_a_quoted_value(tmp_path, capsys,

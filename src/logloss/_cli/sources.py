@@ -412,7 +412,19 @@ class Source:
                 kind = self._schema.field(name).type
                 if pa.types.is_integer(kind) or pa.types.is_floating(kind):
                     types[name] = kind
+                elif pa.types.is_null(kind):
+                    types[name] = pa.string()  # empty in the first block: see _first_block_types
         return types
+
+    def _first_block_types(self, columns) -> dict:
+        """Every column's type as the first block was read, for the blocks after it. A column
+        that is empty throughout the first block (type null there) is read as text: a null
+        column cannot hold the values that come later, and text holds any of them (the roles'
+        own parsing and the --by grouping then see the same values in every block)."""
+        import pyarrow as pa
+
+        types = {name: self._schema.field(name).type for name in columns}
+        return {name: pa.string() if pa.types.is_null(kind) else kind for name, kind in types.items()}
 
     def _text_batches(self, columns, text_columns):
         if (self.kind == "csv" and self.compression is None and self.paths != ["-"]
@@ -435,7 +447,7 @@ class Source:
         import pyarrow.csv as csv
 
         names = list(self._schema.names)
-        types = {name: self._schema.field(name).type for name in columns}
+        types = self._first_block_types(columns)
         types.update({c: pa.string() for c in text_columns})
         read = csv.ReadOptions(column_names=names, use_threads=False, block_size=1 << 30)
         parse = csv.ParseOptions(delimiter=self.delimiter)
@@ -484,10 +496,8 @@ class Source:
             # The types of the first block, every column's: the rest of the file read on its own
             # would infer its own (a --by column of "x" and "1" as text there, of "1" only as
             # integers here: one value, two groups).
-            # (A column empty in the first block, of type null, is left to infer.)
             reader = self._text_reader(columns, text_columns, stream=raw, column_names=names,
-                                       types={name: kind for name, kind in types.items()
-                                              if not pa.types.is_null(kind)})
+                                       types=types)
             yield from self._streamed(reader, columns)
 
     def _streamed_text_batches(self, columns, text_columns):
