@@ -636,3 +636,23 @@ def test_a_missing_required_array_is_a_type_error_not_a_crash(name):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, (out.returncode, out.stdout, out.stderr)
     assert out.stdout.split() == ["refused"] * len(_MISSING), out.stdout
+
+
+# hi beyond the array by so much that hi * itemsize wraps around 2**64: the length check compared
+# the wrapped product, so stream read 8 bytes of the wrong range and sums read past the array.
+_WRAPPING = [
+    "K.stream(x, 11, x, 11, 0, 2**61 + 1)",
+    "K.stream(x, 11, x, 11, 2**61, 2**61 + 1)",
+    "K.sums(x, 11, x, 11, None, 11, 0, 2**61 + 1, False, False, False)",
+    "K.losses(x, 11, x, 11, o, 11, 0, 2**61 + 1, False)",
+    "K.sums(h, 9, x, 11, None, 11, 0, 2**62 + 1, False, False, False)",
+]
+
+
+def test_a_range_whose_byte_count_wraps_is_refused(K):
+    x = np.full(10, 0.5)
+    o = np.zeros(10)
+    h = np.zeros(10, dtype=np.float16)
+    for call in _WRAPPING:
+        with pytest.raises(ValueError, match="does not fit"):
+            eval(call, {"K": K, "x": x, "o": o, "h": h})

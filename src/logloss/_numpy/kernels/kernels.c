@@ -807,7 +807,7 @@ static int get_buffer(PyObject *obj, Buf *b, int writable, int t, Py_ssize_t nee
     if (t < 0 || t >= T_COUNT) { PyErr_Format(PyExc_ValueError, "%s: unknown dtype code %d", what, t); return -1; }
     if (PyObject_GetBuffer(obj, &b->view, PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0)) < 0) return -1;
     b->held = 1;
-    if (b->view.itemsize != ITEMSIZE[t] || b->view.len < need * ITEMSIZE[t]) {
+    if (b->view.itemsize != ITEMSIZE[t] || need > b->view.len / ITEMSIZE[t]) {  /* need * size could wrap */
         PyErr_Format(PyExc_ValueError, "%s: itemsize %zd or length %zd does not fit dtype code %d and %zd samples",
                      what, b->view.itemsize, b->view.len, t, need);
         return -1;
