@@ -594,3 +594,65 @@ def test_stream_reads_every_byte_of_the_range(K, label_dtype, lo, hi):
     y[lo:hi] = 0
     x[lo:hi] = 0
     assert K.stream(y, _fast._code(y), x, _fast._code(x), lo, hi) == 0
+
+
+# ---------------------------------------------------------------- a missing array is refused
+
+# Entry points called with None where an array is required (w of sums, grad and losses of train
+# may be None; y, x, p and out may not). get_buffer accepts None for the optional ones and then
+# leaves the view unset: stream(None, ...) read through an uninitialized pointer (a segfault),
+# sums(None, ...) summed whatever it pointed at. Run in a child, so a crash is a failure here.
+_MISSING = [
+    "K.stream(None, 11, x, 11, 0, 5)",
+    "K.stream(x, 11, None, 11, 0, 5)",
+    "K.sums(None, 11, x, 11, None, 11, 0, 5, False, False, False)",
+    "K.sums(x, 11, None, 11, None, 11, 0, 5, False, False, False)",
+    "K.losses(None, 11, x, 11, o, 11, 0, 5, False)",
+    "K.losses(x, 11, None, 11, o, 11, 0, 5, False)",
+    "K.losses(x, 11, x, 11, None, 11, 0, 5, False)",
+    "K.block(1, None, b)",
+    "K.block(1, b, None)",
+    "K.train(None, 11, x, 11, None, None, 1.0, 0, 5, False)",
+    "K.train(x, 11, None, 11, None, None, 1.0, 0, 5, False)",
+]
+
+
+@pytest.mark.parametrize("name", paths.supported_paths())
+def test_a_missing_required_array_is_a_type_error_not_a_crash(name):
+    code = (
+        "import numpy as np\n"
+        "from logloss._numpy import kernels as paths\n"
+        f"paths.set_cpu_path({name!r}); K = paths.module()\n"
+        "x = np.full(10, 0.5); o = np.zeros(10); b = np.full(512, 0.5)\n"
+        f"for call in {_MISSING!r}:\n"
+        "    try:\n"
+        "        eval(call)\n"
+        "    except TypeError as e:\n"
+        "        assert 'None' in str(e), (call, str(e))\n"
+        "        print('refused')\n"
+        "    else:\n"
+        "        print('accepted', call)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, (out.returncode, out.stdout, out.stderr)
+    assert out.stdout.split() == ["refused"] * len(_MISSING), out.stdout
+
+
+# hi beyond the array by so much that hi * itemsize wraps around 2**64: the length check compared
+# the wrapped product, so stream read 8 bytes of the wrong range and sums read past the array.
+_WRAPPING = [
+    "K.stream(x, 11, x, 11, 0, 2**61 + 1)",
+    "K.stream(x, 11, x, 11, 2**61, 2**61 + 1)",
+    "K.sums(x, 11, x, 11, None, 11, 0, 2**61 + 1, False, False, False)",
+    "K.losses(x, 11, x, 11, o, 11, 0, 2**61 + 1, False)",
+    "K.sums(h, 9, x, 11, None, 11, 0, 2**62 + 1, False, False, False)",
+]
+
+
+def test_a_range_whose_byte_count_wraps_is_refused(K):
+    x = np.full(10, 0.5)
+    o = np.zeros(10)
+    h = np.zeros(10, dtype=np.float16)
+    for call in _WRAPPING:
+        with pytest.raises(ValueError, match="does not fit"):
+            eval(call, {"K": K, "x": x, "o": o, "h": h})

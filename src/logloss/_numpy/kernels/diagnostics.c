@@ -508,7 +508,7 @@ static PyObject *py_diagnose_check(PyObject *self, PyObject *args) {
     }
     Buf y, x, w, c;
     x.held = w.held = c.held = 0;
-    if (get_buffer(yo, &y, 0, yt, hi, "y") < 0 || get_buffer(xo, &x, 0, xt, hi, "x") < 0
+    if (get_array(yo, &y, 0, yt, hi, "y") < 0 || get_array(xo, &x, 0, xt, hi, "x") < 0
         || get_buffer(wo, &w, 0, wt, hi, "w") < 0 || get_buffer(co, &c, 0, ct, hi, "codes") < 0) {
         release(&y); release(&x); release(&w); release(&c);
         return NULL;
@@ -550,7 +550,7 @@ static PyObject *py_diagnose(PyObject *self, PyObject *args) {
     Buf y, x, w, c, r, h, lh, s, l, ci, cl, t, cn;
     x.held = w.held = c.held = r.held = h.held = lh.held = s.held = l.held = ci.held = cl.held = t.held = cn.held = 0;
     PyObject *result = NULL;
-    if (get_buffer(yo, &y, 0, yt, hi, "y") < 0 || get_buffer(xo, &x, 0, xt, hi, "x") < 0
+    if (get_array(yo, &y, 0, yt, hi, "y") < 0 || get_array(xo, &x, 0, xt, hi, "x") < 0
         || get_buffer(wo, &w, 0, wt, hi, "w") < 0 || get_buffer(co, &c, 0, ct, hi, "codes") < 0
         || get_buffer(ro, &r, 0, T_I64, 0, "remap") < 0
         || get_buffer(ho, &h, 1, T_F64, ((Py_ssize_t)resolution + 2) * (wo == Py_None ? DIAG_HIST_U : DIAG_HIST), "hist") < 0

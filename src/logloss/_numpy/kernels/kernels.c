@@ -807,12 +807,20 @@ static int get_buffer(PyObject *obj, Buf *b, int writable, int t, Py_ssize_t nee
     if (t < 0 || t >= T_COUNT) { PyErr_Format(PyExc_ValueError, "%s: unknown dtype code %d", what, t); return -1; }
     if (PyObject_GetBuffer(obj, &b->view, PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0)) < 0) return -1;
     b->held = 1;
-    if (b->view.itemsize != ITEMSIZE[t] || b->view.len < need * ITEMSIZE[t]) {
+    if (b->view.itemsize != ITEMSIZE[t] || need > b->view.len / ITEMSIZE[t]) {  /* need * size could wrap */
         PyErr_Format(PyExc_ValueError, "%s: itemsize %zd or length %zd does not fit dtype code %d and %zd samples",
                      what, b->view.itemsize, b->view.len, t, need);
         return -1;
     }
     return 0;
+}
+
+/* get_buffer for an argument that must be an array: None is refused here (get_buffer accepts it
+ * for the optional ones, then leaves the view unset, which a caller that reads it would follow). */
+static int get_array(PyObject *obj, Buf *b, int writable, int t, Py_ssize_t need, const char *what) {
+    b->held = 0;
+    if (obj == Py_None) { PyErr_Format(PyExc_TypeError, "%s: an array is required, not None", what); return -1; }
+    return get_buffer(obj, b, writable, t, need, what);
 }
 
 static void release(Buf *b) { if (b->held) PyBuffer_Release(&b->view); b->held = 0; }
@@ -832,7 +840,7 @@ static PyObject *py_sums(PyObject *self, PyObject *args) {
     if (check_range(lo, hi) < 0) return NULL;
     Buf y, x, w;
     w.held = x.held = 0;
-    if (get_buffer(yo, &y, 0, yt, hi, "y") < 0 || get_buffer(xo, &x, 0, xt, hi, "x") < 0
+    if (get_array(yo, &y, 0, yt, hi, "y") < 0 || get_array(xo, &x, 0, xt, hi, "x") < 0
         || get_buffer(wo, &w, 0, wt, hi, "w") < 0) {
         release(&y); release(&x); release(&w);
         return NULL;
@@ -858,8 +866,8 @@ static PyObject *py_losses(PyObject *self, PyObject *args) {
     if (ot != T_F32 && ot != T_F64) { PyErr_SetString(PyExc_ValueError, "out must be float32 or float64"); return NULL; }
     Buf y, x, o;
     x.held = o.held = 0;
-    if (get_buffer(yo, &y, 0, yt, hi, "y") < 0 || get_buffer(xo, &x, 0, xt, hi, "x") < 0
-        || get_buffer(oo, &o, 1, ot, hi, "out") < 0) {
+    if (get_array(yo, &y, 0, yt, hi, "y") < 0 || get_array(xo, &x, 0, xt, hi, "x") < 0
+        || get_array(oo, &o, 1, ot, hi, "out") < 0) {
         release(&y); release(&x); release(&o);
         return NULL;
     }
@@ -887,9 +895,9 @@ static PyObject *py_grouped(PyObject *self, PyObject *args) {
     }
     Buf y, x, w, c, o;
     x.held = w.held = c.held = o.held = 0;
-    if (get_buffer(yo, &y, 0, yt, hi, "y") < 0 || get_buffer(xo, &x, 0, xt, hi, "x") < 0
+    if (get_array(yo, &y, 0, yt, hi, "y") < 0 || get_array(xo, &x, 0, xt, hi, "x") < 0
         || get_buffer(wo, &w, 0, wt, hi, "w") < 0 || get_buffer(co, &c, 0, ct, hi, "codes") < 0
-        || get_buffer(oo, &o, 1, T_F64, ngroups * GROUP_FIELDS, "out") < 0) {
+        || get_array(oo, &o, 1, T_F64, ngroups * GROUP_FIELDS, "out") < 0) {
         release(&y); release(&x); release(&w); release(&c); release(&o);
         return NULL;
     }
@@ -912,7 +920,7 @@ static PyObject *py_block(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "iOO|d", &kind, &yo, &po, &tol)) return NULL;
     Buf y, p;
     p.held = 0;
-    if (get_buffer(yo, &y, 0, T_F64, BLOCK, "y") < 0 || get_buffer(po, &p, 0, T_F64, BLOCK, "p") < 0) {
+    if (get_array(yo, &y, 0, T_F64, BLOCK, "y") < 0 || get_array(po, &p, 0, T_F64, BLOCK, "p") < 0) {
         release(&y); release(&p);
         return NULL;
     }
@@ -938,7 +946,7 @@ static PyObject *py_vector(PyObject *self, PyObject *args) {
     if (PyObject_GetBuffer(ao, &a.view, PyBUF_C_CONTIGUOUS) < 0) return NULL;
     a.held = 1;
     Py_ssize_t n = a.view.len / 8;
-    if (get_buffer(co, &c, 0, T_F64, n, "c") < 0 || get_buffer(oo, &o, 1, T_F64, n, "out") < 0
+    if (get_buffer(co, &c, 0, T_F64, n, "c") < 0 || get_array(oo, &o, 1, T_F64, n, "out") < 0
         || a.view.itemsize != 8) {
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "float64 arrays expected");
         release(&a); release(&c); release(&o);
@@ -1155,7 +1163,7 @@ static PyObject *py_train(PyObject *self, PyObject *args) {
     if (xt != T_F32 && xt != T_F64) { PyErr_SetString(PyExc_ValueError, "x must be float32 or float64"); return NULL; }
     Buf y, x, g, o;
     x.held = g.held = o.held = 0;
-    if (get_buffer(yo, &y, 0, yt, hi, "y") < 0 || get_buffer(xo, &x, 0, xt, hi, "x") < 0
+    if (get_array(yo, &y, 0, yt, hi, "y") < 0 || get_array(xo, &x, 0, xt, hi, "x") < 0
         || get_buffer(go, &g, 1, xt, hi, "grad") < 0 || get_buffer(oo, &o, 1, xt, hi, "losses") < 0) {
         release(&y); release(&x); release(&g); release(&o);
         return NULL;
@@ -1200,7 +1208,7 @@ static PyObject *py_stream(PyObject *self, PyObject *args) {
     if (check_range(lo, hi) < 0) return NULL;
     Buf y, x;
     x.held = 0;
-    if (get_buffer(yo, &y, 0, yt, hi, "y") < 0 || get_buffer(xo, &x, 0, xt, hi, "x") < 0) {
+    if (get_array(yo, &y, 0, yt, hi, "y") < 0 || get_array(xo, &x, 0, xt, hi, "x") < 0) {
         release(&y); release(&x);
         return NULL;
     }
