@@ -309,6 +309,13 @@ def test_by_an_integer_column_numbered_by_value_matches_its_text(tmp_path, capsy
     column = pa.array(values)
     codes, keys = report_cli._codes_by_value(column, None, {})
     assert [keys[c][0] for c in codes[:5].tolist()] == values[:5].tolist()
+    numbering: dict = {}
+    report_cli._codes_by_value(pa.array(np.array([0, 3], dtype="uint16")), None, numbering)
+    codes, keys = report_cli._codes_by_value(pa.array(np.array([7], dtype="uint16")), None,
+                                             numbering, trust=True)
+    assert codes.tolist() == [7] and len(keys) == 4  # trusted: the kernel's check refuses it
+    assert len(report_cli._codes_by_value(pa.array(np.array([7], dtype="uint16")), None,
+                                          numbering)[1]) == 8  # untrusted: the keys grow
     wide = pa.array(np.array([0, report_cli.BY_VALUE_SPAN], dtype="int64"))
     assert report_cli._codes_by_value(wide, None, {}) is None
     assert report_cli._codes_by_value(pa.array([1, None], type=pa.int32()), None, {}) is None
