@@ -201,8 +201,9 @@ def run_report(args) -> int:
 
 
 def _prefetch_pictures():
-    """Import matplotlib and jinja2 (0.4-0.6 s) and the report's drawing modules on a thread of
-    their own while the files stream: the import overlaps the reading instead of following it.
+    """Import matplotlib and jinja2 (0.4-0.6 s) and the report's drawing modules, and compile
+    its template, on a thread of their own while the files stream: the import overlaps the
+    reading instead of following it.
     Returns the thread; its ``error`` is the import's, if any (a broken install)."""
     import threading
 
@@ -213,6 +214,8 @@ def _prefetch_pictures():
             import matplotlib.figure  # noqa: F401
 
             from ..report import html, plots  # noqa: F401
+
+            html.template()
         except Exception as error:  # noqa: BLE001 - reported by the caller after the join
             thread.error = error
 
