@@ -219,6 +219,31 @@ def test_user_text_with_dollars_is_drawn_as_written():
     assert not math.isnan(d.comparison[0]["mean_difference"])
 
 
+def test_log_axes_are_labelled_in_plain_text_and_every_text_fits_its_figure():
+    """The log axes' labels are Unicode powers of ten (no mathtext, which was half the drawing
+    time), and the figures laid out with fixed margins still hold every text they draw."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from logloss.report import plots
+
+    rng = np.random.default_rng(3)
+    p = rng.uniform(1e-5, 1 - 1e-5, 5000)
+    y = (rng.random(5000) < p).astype(int)
+    figures = logloss.diagnose(y, p).plot()
+    for name, figure in figures.items():
+        svg = plots.to_svg(figure)
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
+        drawn = figure.get_tightbbox(canvas.get_renderer())  # every text drawn, in inches
+        width, height = figure.get_size_inches()
+        assert drawn.x0 >= -0.01 and drawn.y0 >= -0.01, (name, drawn)
+        assert drawn.x1 <= width + 0.01 and drawn.y1 <= height + 0.01, (name, drawn)
+        if name in ("concentration", "losses by class"):
+            assert "\u2212" not in svg and "$" not in svg  # no mathtext minus, no TeX
+            labels = [t.get_text() for t in figure.axes[0].get_xticklabels() if t.get_text()]
+            assert "10\u207b\u00b2" in labels and "10\u207b\u00b9" in labels and "1" in labels, labels
+
+
 def test_notebook_view_is_the_report_in_a_sandboxed_iframe():
     d = logloss.diagnose([0, 1, 1, 0], [0.2, 0.7, 0.4, 0.1], by=["<b>", "<b>", "x", "x"])
     shown = d._repr_html_()
@@ -284,6 +309,13 @@ def test_by_an_integer_column_numbered_by_value_matches_its_text(tmp_path, capsy
     column = pa.array(values)
     codes, keys = report_cli._codes_by_value(column, None, {})
     assert [keys[c][0] for c in codes[:5].tolist()] == values[:5].tolist()
+    numbering: dict = {}
+    report_cli._codes_by_value(pa.array(np.array([0, 3], dtype="uint16")), None, numbering)
+    codes, keys = report_cli._codes_by_value(pa.array(np.array([7], dtype="uint16")), None,
+                                             numbering, trust=True)
+    assert codes.tolist() == [7] and len(keys) == 4  # trusted: the kernel's check refuses it
+    assert len(report_cli._codes_by_value(pa.array(np.array([7], dtype="uint16")), None,
+                                          numbering)[1]) == 8  # untrusted: the keys grow
     wide = pa.array(np.array([0, report_cli.BY_VALUE_SPAN], dtype="int64"))
     assert report_cli._codes_by_value(wide, None, {}) is None
     assert report_cli._codes_by_value(pa.array([1, None], type=pa.int32()), None, {}) is None

@@ -201,8 +201,9 @@ def run_report(args) -> int:
 
 
 def _prefetch_pictures():
-    """Import matplotlib and jinja2 (0.4-0.6 s) and the report's drawing modules on a thread of
-    their own while the files stream: the import overlaps the reading instead of following it.
+    """Import matplotlib and jinja2 (0.4-0.6 s) and the report's drawing modules, and compile
+    its template, on a thread of their own while the files stream: the import overlaps the
+    reading instead of following it.
     Returns the thread; its ``error`` is the import's, if any (a broken install)."""
     import threading
 
@@ -213,6 +214,8 @@ def _prefetch_pictures():
             import matplotlib.figure  # noqa: F401
 
             from ..report import html, plots  # noqa: F401
+
+            html.template()
         except Exception as error:  # noqa: BLE001 - reported by the caller after the join
             thread.error = error
 
@@ -287,10 +290,13 @@ def _diagnose_sources(sources, options, args, state, progress, rereads) -> dict:
 BY_VALUE_SPAN = 1 << 17
 
 
-def _codes_by_value(column, keep, numbering: dict):
+def _codes_by_value(column, keep, numbering: dict, *, trust: bool = False):
     """(codes, keys) of an integer column without missing values, numbered by value over the
     span of the values seen so far (kept in ``numbering``); None for any other column, or when
-    the span would exceed BY_VALUE_SPAN (pyarrow's hash table numbers those)."""
+    the span would exceed BY_VALUE_SPAN (pyarrow's hash table numbers those). With ``trust``,
+    when the values seen so far are their own codes, the batch's values are taken as codes of
+    the same keys without a pass for their bounds: the kernel's check of every code against
+    the keys refuses a batch whose values leave them, and the caller asks again untrusted."""
     import pyarrow as pa
 
     from .batches import numpy_view
@@ -304,6 +310,8 @@ def _codes_by_value(column, keep, numbering: dict):
     values = numpy_view(column)
     if not len(values):
         return None
+    if trust and keep is None and numbering.get("low") == 0:
+        return values, numbering["keys"]
     low, high = int(values.min()), int(values.max())
     if numbering:
         low, high = min(low, numbering["low"]), max(high, numbering["high"])
@@ -357,11 +365,14 @@ def _diagnose_batch(batch, columns, path, offset, n, options, labels, state, run
         # The common batch: the compiled kernel checks every value and adds the batch in one
         # pass on all threads; a value it refuses sends the batch to the checks below, which
         # name or skip the bad rows.
-        by, ids = _segments_and_ids(batch, columns, options, None, n, path, offset, several_files,
-                                    run["numbering"])
-        if state._add_compiled(y, _models(predictions, columns), w, by, ids) is not None:
-            run["rows_scored"] += n
-            return
+        for trust in (True, False):  # a batch whose values leave the keys: counted again
+            by, ids = _segments_and_ids(batch, columns, options, None, n, path, offset,
+                                        several_files, run["numbering"], trust=trust)
+            if state._add_compiled(y, _models(predictions, columns), w, by, ids) is not None:
+                run["rows_scored"] += n
+                return
+            if len(options.by) != 1:
+                break
     if labels is None:
         check_labels(y, reasons)
     for index, column in enumerate(columns["preds"]):
@@ -391,7 +402,8 @@ def _models(predictions: dict, columns: dict) -> dict:
                                                      next(iter(predictions.values()))}
 
 
-def _segments_and_ids(batch, columns, options, keep, n, path, offset, several_files, numbering):
+def _segments_and_ids(batch, columns, options, keep, n, path, offset, several_files, numbering,
+                      *, trust=False):
     """The batch's segment codes (--by) and the function that names its worst rows: the --id
     value, or the row number in the file (file:row with several files)."""
     from .._diagnostics import SegmentCodes
@@ -400,7 +412,7 @@ def _segments_and_ids(batch, columns, options, keep, n, path, offset, several_fi
     by = None
     if len(options.by) == 1:
         column = batch[options.by[0]]
-        found = _codes_by_value(column, keep, numbering)
+        found = _codes_by_value(column, keep, numbering, trust=trust)
         if found is None:  # pyarrow's hash table; its keys may repeat or be empty: merged by key
             found = one_column_codes(column, keep, options.by[0])
         by = SegmentCodes(options.by, *found, plain=True)

@@ -102,6 +102,40 @@ def run_in_ranges(function, n: int, chunk: int, *args) -> list:
     return [future.result() for future in futures]
 
 
+def run_chunks(function, count: int) -> list:
+    """``function(i)`` for i in ``range(count)`` on up to ``thread_count()`` threads, this one
+    among them, each taking the next i as it finishes the last: a thread slowed by another
+    process (the file reader) takes fewer. The results in order of i, so that which thread ran
+    which never shows."""
+    workers = _workers(count)
+    if workers == 1:
+        return [function(i) for i in range(count)]
+    results: list = [None] * count
+    indices = iter(range(count))
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                i = next(indices, None)
+            if i is None:
+                return
+            results[i] = function(i)
+
+    futures = [_executor().submit(work) for _ in range(workers - 1)]
+    try:
+        work()
+    finally:
+        for future in futures:  # every chunk is finished (or failed) before returning
+            future.result()
+    return results
+
+
+def _chunk_bounds(n: int, chunks: int, chunk: int) -> list:
+    """``chunks + 1`` bounds cutting [0, n) at multiples of ``chunk`` (empty ranges possible)."""
+    return [(n * i // chunks) // chunk * chunk for i in range(chunks)] + [n]
+
+
 # ---------------------------------------------------------------- compiled kernels (C)
 
 # dtype codes of kernels.c, by (kind, itemsize): every label, prediction and weight dtype is
@@ -776,9 +810,14 @@ def binary_reduction(
 
 # ---------------------------------------------------------------- diagnostics (logloss.diagnose)
 
-# Bytes of per-thread partial histograms and segment sums one DiagnosticsState may hold, all its
-# models together: threads beyond it share nothing, they are not used (see diagnostics_slots).
+# Bytes of partial histograms and segment sums one DiagnosticsState may hold, all its models
+# together: fewer slots when more would not fit (see diagnostics_slots).
 DIAGNOSTICS_SCRATCH_LIMIT = 32 << 20
+# A batch is cut into this many chunks (at most), chunk i always added into slot i whichever
+# thread takes it: threads take chunks as they finish (none waits for a slow half, as with one
+# range per thread while the reader shares the cores), and the sums, whose rounding depends on
+# their order, are the same whatever the threads setting and the timing.
+DIAGNOSTICS_SLOTS = 4
 
 
 class DiagnosticsScratch:
@@ -882,37 +921,46 @@ def diagnostics_check(kernels, types, y, x, w, codes, ncodes: int, *, from_logit
     [0, 1] or logits not NaN, weights finite and >= 0, codes in [0, ncodes)), on all threads.
     ``types``: (yt, xt, wt, ct) as diagnostics_kernels gives them."""
     yt, xt, wt, ct = types
+    n = x.size
+    bounds = _chunk_bounds(n, max(1, min(DIAGNOSTICS_SLOTS, -(-n // kernels.CHUNK))), kernels.CHUNK)
 
-    def run(lo, hi):
-        return kernels.diagnose_check(y, yt, x, xt, w, wt, codes, ct or 0, ncodes, lo, hi,
-                                      from_logits)
+    def run(i):
+        if bounds[i] == bounds[i + 1]:
+            return kernels.OK
+        return kernels.diagnose_check(y, yt, x, xt, w, wt, codes, ct or 0, ncodes, bounds[i],
+                                      bounds[i + 1], from_logits)
 
-    return all(status == kernels.OK for status in run_in_ranges(run, x.size, kernels.CHUNK))
+    return all(status == kernels.OK for status in run_chunks(run, len(bounds) - 1))
 
 
 def diagnostics_slots(scratches, segments: int) -> int:
-    """How many threads a batch may use: the threads setting, bounded so that every model's
-    per-thread scratch stays within DIAGNOSTICS_SCRATCH_LIMIT (at least one)."""
+    """How many chunks (and slots) a batch is cut into: DIAGNOSTICS_SLOTS, fewer when every
+    model's slots would not stay within DIAGNOSTICS_SCRATCH_LIMIT (at least one). Not the
+    threads setting: the sums do not depend on it."""
     per_slot = sum(s.slot_bytes(segments) for s in scratches)
-    return max(1, min(thread_count(), DIAGNOSTICS_SCRATCH_LIMIT // max(per_slot, 1)))
+    return max(1, min(DIAGNOSTICS_SLOTS, DIAGNOSTICS_SCRATCH_LIMIT // max(per_slot, 1)))
 
 
 def diagnostics_update(kernels, types, y, x, w, codes, remap, segments: int | None,
                        scratch: DiagnosticsScratch, slots: int, *, from_logits: bool, k: int,
                        threshold: float, losses: np.ndarray | None = None) -> dict:
-    """Add one model's batch to ``scratch`` (input already checked by diagnostics_check), on up
-    to ``slots`` threads. Returns ``totals`` (10 compensated (hi, lo) pairs, _TOTALS order),
+    """Add one model's batch to ``scratch`` (input already checked by diagnostics_check), cut
+    into up to ``slots`` chunks, chunk i into slot i, on the threads setting. Returns ``totals`` (10 compensated (hi, lo) pairs, _TOTALS order),
     ``counts`` (count, positives, infinite, infinite_positive, confident, then the 4 caps) and
     ``worst``: (row indices, losses) of at most k candidates, worst first, ties by row. ``losses``
     (float64, one per row) receives each row's loss. ``remap[code]`` is the segment row (of
     ``segments``) of a row whose code is ``code``; None without segments."""
     yt, xt, wt, ct = types
     n = x.size
-    workers = max(1, min(slots, -(-n // kernels.CHUNK)))
-    scratch.prepare(workers, segments, w is not None)
+    chunks = max(1, min(slots, -(-n // kernels.CHUNK)))
+    scratch.prepare(chunks, segments, w is not None)
     cap = max(4 * k, 256) if k else 1
+    bounds = _chunk_bounds(n, chunks, kernels.CHUNK)
 
-    def run(slot, lo, hi):
+    def run(slot):
+        lo, hi = bounds[slot], bounds[slot + 1]
+        if lo == hi and n:  # an empty chunk of a longer batch (an empty batch runs once)
+            return None
         hist, loss_hist, segments = scratch.slots[slot][w is not None]
         index, loss = np.empty(cap, dtype=np.int64), np.empty(cap)
         totals, counts = np.empty(2 * kernels.DIAG_TOTALS), np.empty(kernels.DIAG_COUNTS, np.int64)
@@ -925,13 +973,7 @@ def diagnostics_update(kernels, types, y, x, w, codes, remap, segments: int | No
             raise ValueError("diagnostics_update: input not checked by diagnostics_check")
         return totals, counts, index[:found], loss[:found]
 
-    if workers == 1:
-        parts = [run(0, 0, n)]
-    else:
-        bounds = [(n * i // workers) // kernels.CHUNK * kernels.CHUNK for i in range(workers)] + [n]
-        futures = [_executor().submit(run, i, bounds[i], bounds[i + 1])
-                   for i in range(workers) if bounds[i] < bounds[i + 1]]
-        parts = [future.result() for future in futures]
+    parts = [part for part in run_chunks(run, chunks) if part is not None]
     totals = parts[0][0].reshape(-1, 2).copy()
     for part in parts[1:]:  # (hi, lo) pairs merged with TwoSum, as CompensatedSum does
         for j, (hi, lo) in enumerate(part[0].reshape(-1, 2).tolist()):
