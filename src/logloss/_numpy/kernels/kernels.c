@@ -925,6 +925,10 @@ static PyObject *py_block(PyObject *self, PyObject *args) {
         return NULL;
     }
     Buffers *B = new_buffers();
+    if (!B) {
+        release(&y); release(&p);
+        return PyErr_NoMemory();
+    }
     int invalid = 0, soft = 0;
     double loss;
     const double *yy = y.view.buf, *pp = p.view.buf;
