@@ -26,6 +26,7 @@ fills the same state. Pictures, words and HTML are the report layer's.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import warnings
@@ -415,6 +416,9 @@ class DiagnosticsState:
     ``worst`` (default: the row's position in the order rows reached this state).
     ``merge`` folds in another state with the same settings, ``result`` gives the figures
     (see :func:`logloss.diagnose`), ``to_dict`` / ``from_dict`` round-trip through JSON.
+    Bad input is refused before anything is added; a call that raises after that (out of memory,
+    Ctrl-C) leaves part of its rows in, so every later call raises ``RuntimeError`` instead of
+    reporting partial figures as complete.
 
     Memory: per model, ``resolution + 2`` histogram bins of 5 floats, 3 x 2 x 1002 loss bins,
     ``k`` rows, and 7 floats per segment (11 per pair of models and segment); while the compiled
@@ -440,11 +444,31 @@ class DiagnosticsState:
         self.pairs: dict = {}  # (i, j) -> {"overall": (len(_PAIR),) array, "segments": 2-D}
         self.rows = 0
         self._last_keys, self._last_remap = None, None  # a batch's segment keys -> rows
+        self._interrupted: str | None = None  # why a change stopped half way, if one did
+
+    @contextlib.contextmanager
+    def _changing(self, what: str):
+        """Run a change of the state; if it raises part way (out of memory, Ctrl-C, a second
+        model's kernel failing), the figures would mix added and missing parts, so the state
+        refuses every later use instead of reporting them as complete."""
+        try:
+            yield
+        except BaseException as error:
+            self._interrupted = f"{what} stopped part way ({type(error).__name__}: {error})"
+            raise
+
+    def _check_complete(self) -> None:
+        if self._interrupted is not None:
+            raise RuntimeError(
+                f"This DiagnosticsState is incomplete: {self._interrupted}, so its histograms "
+                "and sums hold part of that batch. Its figures would be wrong; start a new state "
+                "(or rebuild one saved with to_dict() before that call).")
 
     # -- adding rows
 
     def update(self, y_true, y_pred, sample_weight=None, *, by=None, ids=None):
         """Add a batch. Returns self."""
+        self._check_complete()
         if self._add_compiled(y_true, y_pred, sample_weight, by, ids) is None:
             batch = _Batch(y_true, y_pred, sample_weight=sample_weight,
                            from_logits=self.from_logits, by=by, ids=ids, names=self.names)
@@ -473,6 +497,11 @@ class DiagnosticsState:
             codes = np.ascontiguousarray(codes, dtype=np.int64).reshape(-1)
             types = (types[0], types[1], types[2], chunked._code(codes))
         self._start(fast.names, by_names)
+        with self._changing("adding a batch"):
+            return self._add_checked(fast, types, codes, keys, keep_losses)
+
+    def _add_checked(self, fast, types, codes, keys, keep_losses):
+        kernels = fast.kernels
         remap = segments = None
         if codes is not None:
             if keys is not self._last_keys:  # the same key list as the last batch: same rows
@@ -551,6 +580,10 @@ class DiagnosticsState:
 
     def _drain(self) -> None:
         """Fold the compiled kernel's per-thread partial sums into the histograms."""
+        with self._changing("folding the kernel's partial sums in"):
+            self._drain_scratch()
+
+    def _drain_scratch(self) -> None:
         for state in self.models:
             if state.scratch is None:
                 continue
@@ -580,6 +613,10 @@ class DiagnosticsState:
         self._start(batch.names, batch.by_names)
         if batch.n == 0:
             return
+        with self._changing("adding a batch"):
+            self._add_rows(batch)
+
+    def _add_rows(self, batch: _Batch) -> None:
         segment_rows = None
         if batch.by_codes is not None:
             segment_rows = np.array([self._segment(key) for key in batch.by_keys],
@@ -719,6 +756,8 @@ class DiagnosticsState:
         if self._settings() != other._settings():
             raise ValueError("Cannot merge diagnostics with different settings (from_logits, k, "
                              f"bins, resolution): {self._settings()} and {other._settings()}.")
+        self._check_complete()
+        other._check_complete()
         if other.names is None:
             return self
         if self.names is not None and other.names != self.names:
@@ -726,6 +765,11 @@ class DiagnosticsState:
         self._drain()
         other._drain()
         self._start(other.names, other.by)
+        with self._changing("merging another state"):
+            self._merge_checked(other)
+        return self
+
+    def _merge_checked(self, other: DiagnosticsState) -> None:
         remap = np.array([self._segment(key) for key in other.segment_keys], dtype=np.int64)
         size = len(self.segment_keys)
         for mine, theirs in zip(self.models, other.models):
@@ -751,10 +795,10 @@ class DiagnosticsState:
                 merged = _merge_pair(pair["segments"][remap], theirs["segments"])
                 pair["segments"][remap] = merged
         self.rows += other.rows
-        return self
 
     def to_dict(self) -> dict:
         """A JSON-serializable copy of the state (plain lists and numbers)."""
+        self._check_complete()
         self._drain()
         models = []
         for state in self.models:
@@ -848,6 +892,7 @@ class DiagnosticsState:
 
     def _result(self, *, max_segments, exact) -> dict:
         max_segments = check_setting("max_segments", max_segments)
+        self._check_complete()
         self._drain()
         if self.names is None or self.models[0].counts["count"] == 0:
             raise ValueError("The diagnostics have seen no rows, so there is nothing to report.")

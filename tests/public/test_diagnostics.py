@@ -495,3 +495,117 @@ def test_confident_mistakes_and_caps_count_the_same_rows_on_both_paths(engine, y
         state._drain()
     assert state.models[0].counts["confident"] == 300 * confident
     assert state.models[0].caps["keras"] == 300 * keras
+
+
+def _fail_on_call(calls: int, error: BaseException):
+    """A wrapper that lets the first ``calls - 1`` calls through and raises on the next."""
+    seen = {"n": 0}
+
+    def wrap(function):
+        def failing(*args, **kwargs):
+            seen["n"] += 1
+            if seen["n"] == calls:
+                raise error
+            return function(*args, **kwargs)
+        return failing
+    return wrap
+
+
+# (engine, what breaks part way, the function it replaces); each leaves part of a batch or of a
+# merge in the state: a model's histograms without its totals, models without the rows count...
+_INTERRUPTIONS = [
+    ("auto", "second model's kernel out of memory", "chunked", "diagnostics_update",
+     2, MemoryError()),
+    ("auto", "Ctrl-C while naming the worst rows", "_diagnostics", "_keep_worst",
+     1, KeyboardInterrupt()),
+    ("numpy", "Ctrl-C between the models and the pair", "_diagnostics", "_add_pair",
+     1, KeyboardInterrupt()),
+    ("numpy", "out of memory in the second model", "_diagnostics", "_loss_bin",
+     2, MemoryError()),
+    ("auto", "out of memory keeping the second model's worst rows", "_diagnostics",
+     "_keep_worst", 2, MemoryError()),
+]
+
+
+@pytest.mark.parametrize("engine, case, module, name, calls, error", _INTERRUPTIONS,
+                         ids=[case[1] for case in _INTERRUPTIONS])
+def test_a_batch_interrupted_part_way_leaves_a_state_that_refuses_to_report(
+        engine, case, module, name, calls, error, monkeypatch):
+    """An exception inside update, after the input checks, must not leave a state whose figures
+    look complete: result, to_dict, merge and update refuse it, naming what happened."""
+    from logloss import _diagnostics
+    from logloss._numpy import chunked
+
+    y, p, rng = _data(5000, 31)
+    q = np.clip(p + rng.normal(0, 0.05, len(p)), 1e-6, 1 - 1e-6)
+    by = rng.integers(0, 4, len(p))
+    target = {"chunked": chunked, "_diagnostics": _diagnostics}[module]
+    with logloss.config_context(engine=engine):
+        state = DiagnosticsState(k=5).update(y[:2500], {"a": p[:2500], "b": q[:2500]},
+                                             by=by[:2500])
+        monkeypatch.setattr(target, name, _fail_on_call(calls, error)(getattr(target, name)))
+        with pytest.raises(type(error)):
+            state.update(y[2500:], {"a": p[2500:], "b": q[2500:]}, by=by[2500:])
+        monkeypatch.undo()
+        other = DiagnosticsState(k=5).update(y[:10], {"a": p[:10], "b": q[:10]}, by=by[:10])
+        for use in (state.result, state.to_dict, lambda: other.merge(state),
+                    lambda: state.merge(other),
+                    lambda: state.update(y[:10], {"a": p[:10], "b": q[:10]}, by=by[:10])):
+            with pytest.raises(RuntimeError, match="incomplete: adding a batch stopped part way "
+                                                   rf"\({type(error).__name__}"):
+                use()
+        assert other.result()["models"]["a"]["count"] == 10  # the refused merge changed nothing
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+def test_a_merge_interrupted_part_way_leaves_a_state_that_refuses_to_report(engine, monkeypatch):
+    from logloss import _diagnostics
+
+    y, p, _ = _data(2000, 32)
+    with logloss.config_context(engine=engine):
+        first = DiagnosticsState().update(y[:1000], {"a": p[:1000], "b": p[:1000] ** 2})
+        second = DiagnosticsState().update(y[1000:], {"a": p[1000:], "b": p[1000:] ** 2})
+        monkeypatch.setattr(_diagnostics, "_merge_pair", _fail_on_call(1, MemoryError())(
+            _diagnostics._merge_pair))
+        with pytest.raises(MemoryError):
+            first.merge(second)
+    with pytest.raises(RuntimeError, match=r"incomplete: merging another state stopped part way"):
+        first.result()
+    assert second.result()["models"]["a"]["count"] == 1000  # the state merged in is intact
+
+
+def test_a_fold_of_the_threads_sums_interrupted_part_way_is_refused_too(monkeypatch):
+    """The compiled kernel's per-thread sums are folded in when the state is read: a failure
+    between two models' folds leaves them apart."""
+    from logloss._numpy import chunked
+
+    y, p, _ = _data(3000, 34)
+    with logloss.config_context(engine="auto"):
+        state = DiagnosticsState().update(y, {"a": p, "b": p ** 2})
+    monkeypatch.setattr(chunked.DiagnosticsScratch, "drain", _fail_on_call(2, MemoryError())(
+        chunked.DiagnosticsScratch.drain))
+    with pytest.raises(MemoryError):
+        state.result()
+    monkeypatch.undo()
+    with pytest.raises(RuntimeError, match="incomplete: folding the kernel's partial sums in"):
+        state.to_dict()
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+def test_a_refused_batch_leaves_the_state_as_it_was(engine):
+    """Bad input is refused before anything is added: the state goes on, and it holds exactly
+    what the same good batches give without the refused one (an error is not an interruption)."""
+    y, p, rng = _data(3000, 33)
+    by = rng.integers(0, 3, len(y))
+    bad = p[1000:2000].copy()
+    bad[17] = 1.5
+    with logloss.config_context(engine=engine):
+        state = DiagnosticsState().update(y[:1000], p[:1000], by=by[:1000])
+        with pytest.raises(ValueError, match="1.5"):
+            state.update(y[1000:2000], bad, by=by[1000:2000])
+        with pytest.raises(ValueError, match="`by` must name the same columns"):
+            state.update(y[1000:2000], p[1000:2000])
+        state.update(y[2000:], p[2000:], by=by[2000:])
+        good = DiagnosticsState().update(y[:1000], p[:1000], by=by[:1000])
+        good.update(y[2000:], p[2000:], by=by[2000:])
+    assert state.to_dict() == good.to_dict()
