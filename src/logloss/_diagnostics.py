@@ -182,8 +182,18 @@ def _model_arrays(y: np.ndarray, x: np.ndarray, from_logits: bool) -> dict:
     return {"p": p, "z": z, "key": z if from_logits else p, "loss": loss}
 
 
+# Integer segment values spread over at most this many (or one per row) are numbered through a
+# table indexed by value, not by sorting.
+SEGMENT_TABLE_SPAN = 1 << 20
+
+
 def _factorize(values: np.ndarray):
-    """Codes 0..k-1 and the k distinct values (JSON-safe), for one segment column."""
+    """Codes 0..k-1 and the k distinct values (JSON-safe) in sorted order, for one segment
+    column: integers and booleans through a table when their span is small, else np.unique."""
+    if values.dtype.kind in "biu" and values.ndim == 1:
+        codes, distinct = _integer_codes(values)
+        if codes is not None:
+            return codes, [_scalar(v) for v in distinct.tolist()]
     try:
         unique, codes = np.unique(values, return_inverse=True)
         return codes.reshape(-1), [_scalar(v) for v in unique.tolist()]
@@ -192,6 +202,33 @@ def _factorize(values: np.ndarray):
         codes = np.fromiter((seen.setdefault(_scalar(v), len(seen)) for v in values.tolist()),
                             dtype=np.int64, count=len(values))
         return codes, list(seen)
+
+
+def _integer_codes(values: np.ndarray):
+    """np.unique(values, return_inverse=True) for integers or booleans spread over a small span,
+    in a few passes instead of a sort: mark the values present, number them in order, look each
+    row up. (None, None) when the span is too wide for a table."""
+    if not values.size:
+        return None, None
+    if values.dtype.kind == "b":
+        offsets, low, span = values.view(np.uint8), 0, 2
+    else:
+        low = values.min()
+        span = int(values.max()) - int(low) + 1
+        if span > max(SEGMENT_TABLE_SPAN, values.size):
+            return None, None
+        # value - low lies in [0, span): exact modulo 2**bits, so read as unsigned it is right
+        # (int8 -128..127 moved to 0..255 wraps as int8, not as uint8); 64-bit offsets are read
+        # as int64, which bincount takes (they are below the span)
+        size = values.dtype.itemsize
+        offsets = (values - low).view(f"u{size}" if size < 8 else "i8")
+    present = np.bincount(offsets, minlength=span) > 0
+    # the k-th value present gets number k (int32: k < span, at most about a row count)
+    table = np.cumsum(present, dtype=np.int32 if span < 1 << 31 else np.int64) - 1
+    distinct = np.flatnonzero(present)
+    if values.dtype.kind == "b":
+        return np.take(table, offsets), distinct.astype(bool)
+    return np.take(table, offsets), distinct.astype(values.dtype) + low
 
 
 class SegmentCodes:
@@ -269,24 +306,23 @@ def _segments(by, n: int):
     columns = dict(by) if isinstance(by, Mapping) else {"segment": by}
     if not columns:
         raise ValueError("`by` is an empty mapping: give at least one segment column, or None.")
-    codes, parts = None, []
+    codes, keys = None, None
     for name, values in columns.items():
         array = np.asarray(values)
         if array.shape != (n,):
             raise ValueError(f"`by[{name!r}]` must have one value per row, shape ({n},). "
                              f"Received shape {array.shape}.")
         column_codes, distinct = _factorize(array)
-        parts.append(distinct)
-        codes = column_codes if codes is None else codes * len(distinct) + column_codes
-    unique, inverse = np.unique(codes, return_inverse=True)
-    keys = []
-    for code in unique.tolist():
-        key = []
-        for distinct in reversed(parts):
-            code, i = divmod(code, len(distinct))
-            key.append(distinct[i])
-        keys.append(tuple(reversed(key)))
-    return [str(name) for name in columns], inverse.reshape(-1), keys
+        if codes is None:
+            codes, keys = column_codes, [(value,) for value in distinct]
+            continue
+        # the pairs (segments so far, this column), numbered again at once: a code stays below
+        # the row count, so the pair code, below rows * distinct values, never overflows
+        pairs = codes.astype(np.int64) * len(distinct) + column_codes
+        codes, numbered = _factorize(pairs)
+        keys = [keys[pair // len(distinct)] + (distinct[pair % len(distinct)],)
+                for pair in numbered]
+    return [str(name) for name in columns], codes.reshape(-1), keys
 
 
 # -- pooling adjacent violators ----------------------------------------------------------------
@@ -494,7 +530,7 @@ class DiagnosticsState:
         by_names, codes, keys = fast.by_names, fast.codes, fast.keys
         if fast.by is not None:  # values to number: after the checks, as the NumPy path does
             by_names, codes, keys = _segments(fast.by, fast.n)
-            codes = np.ascontiguousarray(codes, dtype=np.int64).reshape(-1)
+            codes = np.ascontiguousarray(codes.reshape(-1))
             types = (types[0], types[1], types[2], chunked._code(codes))
         self._start(fast.names, by_names)
         with self._changing("adding a batch"):

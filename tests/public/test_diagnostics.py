@@ -609,3 +609,64 @@ def test_a_refused_batch_leaves_the_state_as_it_was(engine):
         good = DiagnosticsState().update(y[:1000], p[:1000], by=by[:1000])
         good.update(y[2000:], p[2000:], by=by[2000:])
     assert state.to_dict() == good.to_dict()
+
+
+def _segment_reference(columns: dict, y, p):
+    """Per key tuple (Python values, as written in the row): row count and the log loss from
+    math.log / math.log1p, grouped with a dict; nothing from logloss."""
+    rows: dict = {}
+    for i in range(len(y)):
+        key = tuple(v.item() for v in (column[i] for column in columns.values()))
+        loss = -math.log(p[i]) if y[i] else -math.log1p(-p[i])
+        rows.setdefault(key, []).append(loss)
+    return {key: (len(losses), math.fsum(losses) / len(losses)) for key, losses in rows.items()}
+
+
+def _segment_columns(case: str, n: int, rng):
+    big = np.int64(2 ** 63 - 1)
+    return {
+        "bool": lambda: {"s": rng.random(n) < 0.3},
+        "all True": lambda: {"s": np.ones(n, dtype=bool)},
+        "int8 full range": lambda: {"s": np.arange(n).astype(np.int8)},
+        "uint8": lambda: {"s": rng.integers(250, 256, n).astype(np.uint8)},
+        "int16 negative": lambda: {"s": rng.integers(-32768, -32700, n).astype(np.int16)},
+        "int32": lambda: {"s": rng.integers(-3, 4, n).astype(np.int32)},
+        "int64 at the top": lambda: {"s": big - rng.integers(0, 5, n)},
+        "int64 at the bottom": lambda: {"s": -big - 1 + rng.integers(0, 5, n)},
+        "uint64 at the top": lambda: {"s": np.uint64(2 ** 64 - 1) - rng.integers(0, 5, n).astype(
+            np.uint64)},
+        "int64 spread wide": lambda: {"s": rng.choice([-(2 ** 62), 0, 2 ** 62], n)},
+        "text": lambda: {"s": rng.choice(["fr", "de", "<b>"], n)},
+        # five columns of distinct values: their combined numbers, rows ** 5, pass 2**63
+        "five distinct columns": lambda: {c: rng.permutation(n).astype(t)
+                                          for c, t in zip("abcde", [np.int64, np.int32, np.uint32,
+                                                                    np.int64, np.uint16])},
+        "mixed columns": lambda: {"a": rng.integers(0, 3, n).astype(np.int8),
+                                  "b": rng.random(n) < 0.5, "c": rng.choice(["x", "y"], n),
+                                  "d": rng.integers(10 ** 12, 10 ** 12 + 4, n)},
+    }[case]()
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+@pytest.mark.parametrize("case", ["bool", "all True", "int8 full range", "uint8", "int16 negative",
+                                  "int32", "int64 at the top", "int64 at the bottom",
+                                  "uint64 at the top", "int64 spread wide", "text",
+                                  "five distinct columns", "mixed columns"])
+def test_segments_of_every_value_type_count_and_score_their_own_rows(case, engine):
+    """Segment values numbered through a table (small integer spans) or by sorting: every key is
+    the row's values as written, and each segment's count and loss are those of its rows."""
+    n = 60000 if case == "five distinct columns" else 3000
+    rng = np.random.default_rng(41)
+    y = (rng.random(n) < 0.4).astype(np.int8)
+    p = rng.uniform(0.02, 0.98, n)
+    columns = _segment_columns(case, n, rng)
+    with logloss.config_context(engine=engine):
+        found = diagnose(y, p, by=columns, max_segments=100_000).to_dict()["segments"]
+    expected = _segment_reference(columns, y, p)
+    assert found["by"] == list(columns) and found["other"] is None
+    got = {tuple(row["segment"][c] for c in columns): (row["count"], row["log_loss"])
+           for row in found["rows"]}
+    assert got.keys() == expected.keys()
+    for key, (count, loss) in expected.items():
+        assert got[key][0] == count
+        assert got[key][1] == pytest.approx(loss, rel=1e-13)
