@@ -14,7 +14,9 @@ falls on all of them: `score`, `report --format json` (the streamed state and it
 `report --by segment`, `report` to HTML (adds the pictures) and, on the second file, `report --by
 segment` with 10^5 segments. Prints the median seconds of --repeat runs, their range, peak RSS
 and the ratio of medians to `score`'s. Then times `diagnose` (exact, in memory) on --memory-rows
-rows, median of --repeat, in this process. The load average is printed before and after.
+rows, alone and with `by=` 100 int32 segments or 50 text segments (Python objects, as pandas gives
+them), median of --repeat, in this process, beside Polars grouping the log loss alone by the same
+columns. The load average is printed before and after.
 """
 
 from __future__ import annotations
@@ -87,9 +89,16 @@ def main() -> None:
     parser.add_argument("--segment-rows", type=int, default=10_000_000,
                         help="rows of the 100,000-segment file (0: skip it)")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--memory-only", action="store_true", help="only the in-memory part")
     parser.add_argument("--data", type=Path, default=DATA, help="where the Parquet files are "
                         "(generated there if absent)")
     args = parser.parse_args()
+    if not args.memory_only:
+        files(args)
+    in_memory(args)
+
+
+def files(args) -> None:
     path = generate(args.rows, args.data)
     cli = [sys.executable, "-m", "logloss"]
     runs = {
@@ -123,6 +132,8 @@ def main() -> None:
         print(f"{name:<36}{median:>9.2f}{spread:>14}{peaks[name]:>13.0f}{ratio}")
     print(load())
 
+
+def in_memory(args) -> None:
     sys.path.insert(0, str(ROOT / "src"))
     import logloss
 
@@ -130,18 +141,42 @@ def main() -> None:
     n = args.memory_rows
     p = rng.beta(2, 5, n)
     y = (rng.random(n) < np.clip(1.3 * p, 0, 1)).astype(np.int8)
-    runs = []
-    for _ in range(args.repeat):
-        start = time.perf_counter()
-        logloss.diagnose(y, p)
-        runs.append(time.perf_counter() - start)
+    segments = rng.integers(0, 100, n).astype(np.int32)
+    countries = np.array([f"country {i:02d}" for i in range(50)], dtype=object)[segments % 50]
+
+    def timed(call) -> list[float]:
+        runs = []
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            call()
+            runs.append(time.perf_counter() - start)
+        return runs
+
     start = time.perf_counter()
     logloss.binary_cross_entropy(y, p)
     bce = time.perf_counter() - start
-    print(f"diagnose, {n:,} float64 rows in memory (exact), {logloss.get_config()}: median "
-          f"{np.median(runs):.2f} s, range {min(runs):.2f}-{max(runs):.2f} "
+    print(f"in memory, {n:,} float64 rows, {logloss.get_config()}, median of {args.repeat} "
           f"(binary_cross_entropy on them: {bce:.2f} s); {load()}")
-
+    calls = {
+        "diagnose (exact)": lambda: logloss.diagnose(y, p),
+        "diagnose by= 100 int32 segments": lambda: logloss.diagnose(y, p, by=segments),
+        "diagnose by= 50 text segments (objects)": lambda: logloss.diagnose(y, p, by=countries),
+    }
+    try:
+        import polars as pl
+    except ImportError:
+        pl = None
+    if pl is not None:  # a peer for the per-segment part: the log loss alone, grouped
+        frame = pl.DataFrame({"y": y, "p": p, "s": segments, "c": countries.astype(str)})
+        loss = -(pl.when(pl.col("y") == 1).then(pl.col("p").log())
+                 .otherwise((1 - pl.col("p")).log())).mean()
+        calls["Polars: log loss by 100 int32 segments"] = lambda: frame.group_by("s").agg(loss)
+        calls["Polars: log loss by 50 text segments"] = lambda: frame.group_by("c").agg(loss)
+    for name, call in calls.items():
+        runs = timed(call)
+        print(f"  {name:<42} median {np.median(runs):.2f} s, range "
+              f"{min(runs):.2f}-{max(runs):.2f}")
+    print(load())
 
 if __name__ == "__main__":
     main()

@@ -194,14 +194,27 @@ def _factorize(values: np.ndarray):
         codes, distinct = _integer_codes(values)
         if codes is not None:
             return codes, [_scalar(v) for v in distinct.tolist()]
+    if values.dtype.kind == "O":  # Python objects (pandas' strings): a dict, not a sort
+        return _object_codes(values)
     try:
         unique, codes = np.unique(values, return_inverse=True)
         return codes.reshape(-1), [_scalar(v) for v in unique.tolist()]
     except TypeError:  # mixed types (None among strings): a dictionary in first-seen order
-        seen: dict = {}
-        codes = np.fromiter((seen.setdefault(_scalar(v), len(seen)) for v in values.tolist()),
-                            dtype=np.int64, count=len(values))
-        return codes, list(seen)
+        return _object_codes(values)
+
+
+def _object_codes(values: np.ndarray):
+    """Codes and distinct values of Python objects through a dict: sorted as np.unique sorts
+    them where they compare (strings), else in first-seen order (None among strings)."""
+    items = values.tolist()
+    number = dict.fromkeys(items)
+    try:
+        distinct = sorted(number)
+    except TypeError:
+        distinct = list(number)
+    number.update(zip(distinct, range(len(distinct))))
+    codes = np.fromiter(map(number.__getitem__, items), dtype=np.int64, count=len(items))
+    return codes, [_scalar(v) for v in distinct]
 
 
 def _integer_codes(values: np.ndarray):

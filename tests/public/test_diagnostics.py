@@ -616,7 +616,8 @@ def _segment_reference(columns: dict, y, p):
     math.log / math.log1p, grouped with a dict; nothing from logloss."""
     rows: dict = {}
     for i in range(len(y)):
-        key = tuple(v.item() for v in (column[i] for column in columns.values()))
+        key = tuple(v.item() if isinstance(v, np.generic) else v
+                    for v in (column[i] for column in columns.values()))
         loss = -math.log(p[i]) if y[i] else -math.log1p(-p[i])
         rows.setdefault(key, []).append(loss)
     return {key: (len(losses), math.fsum(losses) / len(losses)) for key, losses in rows.items()}
@@ -637,6 +638,10 @@ def _segment_columns(case: str, n: int, rng):
             np.uint64)},
         "int64 spread wide": lambda: {"s": rng.choice([-(2 ** 62), 0, 2 ** 62], n)},
         "text": lambda: {"s": rng.choice(["fr", "de", "<b>"], n)},
+        "text as objects": lambda: {"s": rng.choice(["fr", "de", "<b>"], n).astype(object)},
+        "objects with None": lambda: {"s": rng.choice(np.array(["fr", None, "de"], dtype=object),
+                                                      n)},
+        "integers as objects": lambda: {"s": rng.integers(-2, 3, n).astype(object)},
         # five columns of distinct values: their combined numbers, rows ** 5, pass 2**63
         "five distinct columns": lambda: {c: rng.permutation(n).astype(t)
                                           for c, t in zip("abcde", [np.int64, np.int32, np.uint32,
@@ -651,6 +656,7 @@ def _segment_columns(case: str, n: int, rng):
 @pytest.mark.parametrize("case", ["bool", "all True", "int8 full range", "uint8", "int16 negative",
                                   "int32", "int64 at the top", "int64 at the bottom",
                                   "uint64 at the top", "int64 spread wide", "text",
+                                  "text as objects", "objects with None", "integers as objects",
                                   "five distinct columns", "mixed columns"])
 def test_segments_of_every_value_type_count_and_score_their_own_rows(case, engine):
     """Segment values numbered through a table (small integer spans) or by sorting: every key is
