@@ -207,7 +207,11 @@ def _object_codes(values: np.ndarray):
     """Codes and distinct values of Python objects through a dict: sorted as np.unique sorts
     them where they compare (strings), else in first-seen order (None among strings)."""
     items = values.tolist()
-    number = dict.fromkeys(items)
+    try:
+        number = dict.fromkeys(items)
+    except TypeError:  # unhashable values (lists): by their JSON-safe text, as keys show them
+        items = [_scalar(v) for v in items]
+        number = dict.fromkeys(items)
     try:
         distinct = sorted(number)
     except TypeError:

@@ -616,11 +616,18 @@ def _segment_reference(columns: dict, y, p):
     math.log / math.log1p, grouped with a dict; nothing from logloss."""
     rows: dict = {}
     for i in range(len(y)):
-        key = tuple(v.item() if isinstance(v, np.generic) else v
-                    for v in (column[i] for column in columns.values()))
+        # NumPy scalars as Python values; a list (unhashable) is shown by its text
+        key = tuple(v.item() if isinstance(v, np.generic) else str(v) if isinstance(v, list)
+                    else v for v in (column[i] for column in columns.values()))
         loss = -math.log(p[i]) if y[i] else -math.log1p(-p[i])
         rows.setdefault(key, []).append(loss)
     return {key: (len(losses), math.fsum(losses) / len(losses)) for key, losses in rows.items()}
+
+
+def _objects(values: list, index: np.ndarray) -> np.ndarray:
+    out = np.empty(len(index), dtype=object)
+    out[:] = [values[i] for i in index.tolist()]
+    return out
 
 
 def _segment_columns(case: str, n: int, rng):
@@ -642,6 +649,8 @@ def _segment_columns(case: str, n: int, rng):
         "objects with None": lambda: {"s": rng.choice(np.array(["fr", None, "de"], dtype=object),
                                                       n)},
         "integers as objects": lambda: {"s": rng.integers(-2, 3, n).astype(object)},
+        "lists as objects": lambda: {"s": _objects([[1, 2], [3], []], rng.integers(0, 3, n))},
+        "big-endian int32": lambda: {"s": rng.integers(-5, 5, n).astype(">i4")},
         # five columns of distinct values: their combined numbers, rows ** 5, pass 2**63
         "five distinct columns": lambda: {c: rng.permutation(n).astype(t)
                                           for c, t in zip("abcde", [np.int64, np.int32, np.uint32,
@@ -657,6 +666,7 @@ def _segment_columns(case: str, n: int, rng):
                                   "int32", "int64 at the top", "int64 at the bottom",
                                   "uint64 at the top", "int64 spread wide", "text",
                                   "text as objects", "objects with None", "integers as objects",
+                                  "lists as objects", "big-endian int32",
                                   "five distinct columns", "mixed columns"])
 def test_segments_of_every_value_type_count_and_score_their_own_rows(case, engine):
     """Segment values numbered through a table (small integer spans) or by sorting: every key is
