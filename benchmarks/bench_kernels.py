@@ -21,6 +21,8 @@ import time
 
 import numpy as np
 
+from _bytecode import compile_logloss
+
 F32, F64, I8, I64 = 10, 11, 1, 4  # kernels.c dtype codes
 
 
@@ -71,6 +73,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--path", default="all", help="a CPU path, or all")
     args = parser.parse_args()
+    compile_logloss()  # the timed processes read bytecode, as an installed copy does
     from logloss._numpy import kernels as paths
 
     available = paths.supported_paths()
