@@ -41,3 +41,64 @@ def test_import_logloss_takes_at_most_one_and_a_half_numpys(tmp_path):
     ratio = statistics.median(logloss_ms) / statistics.median(numpy_ms)
     print(f"import numpy {statistics.median(numpy_ms):.1f} ms, import logloss {statistics.median(logloss_ms):.1f} ms, ratio {ratio:.2f}")
     assert ratio <= 1.5
+
+
+# (how the process started: sys.argv while logloss is imported, sys.orig_argv, __main__'s file;
+#  whether it is the `logloss` command, which alone gets OPENBLAS_NUM_THREADS=1 by default)
+_STARTS = [
+    ("python -m logloss score f", ["-m", "score", "f"], ["python", "-m", "logloss", "score", "f"],
+     None, True),
+    ("python -X importtime -m logloss", ["-m"], ["python", "-X", "importtime", "-m", "logloss"],
+     None, True),
+    ("python -m another tool importing logloss", ["-m", "x"], ["python", "-m", "tool", "x"], None,
+     False),
+    ("python -m logloss_plugin", ["-m"], ["python", "-m", "logloss_plugin"], None, False),
+    ("the console script", ["/venv/bin/logloss", "score"], ["/venv/bin/python",
+                                                           "/venv/bin/logloss", "score"],
+     "/venv/bin/logloss", True),
+    ("the console script as an .exe", [os.path.join("venv", "Scripts", "logloss.exe")], [],
+     os.path.join("venv", "Scripts", "logloss.exe"), True),
+    ("a user's script", ["train.py"], ["python", "train.py"], "train.py", False),
+    ("python -c", ["-c"], ["python", "-c", "import logloss"], None, False),
+    ("a notebook or embedded interpreter", [], [], None, False),
+    ("a script named logloss that is not __main__", ["/venv/bin/logloss"], ["python"],
+     "/elsewhere/main.py", False),
+]
+
+
+def test_only_the_logloss_command_counts_as_the_command(monkeypatch):
+    import types
+
+    from logloss import _command
+
+    for name, argv, orig_argv, main_file, expected in _STARTS:
+        main = types.ModuleType("__main__")
+        if main_file is not None:
+            main.__file__ = main_file
+        monkeypatch.setattr(sys, "argv", argv)
+        monkeypatch.setattr(sys, "orig_argv", orig_argv)
+        monkeypatch.setitem(sys.modules, "__main__", main)
+        assert _command.started_as_the_command() is expected, name
+
+
+_SHOW_OPENBLAS = "import os; print(os.environ.get('OPENBLAS_NUM_THREADS'))"
+
+
+def test_the_command_sets_openblas_to_one_thread_and_a_library_process_keeps_its_own():
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    # python -m logloss, as the package import sees it
+    as_command = ("import sys; sys.argv = ['-m']; sys.orig_argv = ['python', '-m', 'logloss']; "
+                  "import logloss; " + _SHOW_OPENBLAS)
+    as_library = "import logloss; " + _SHOW_OPENBLAS
+    chosen = dict(env, OPENBLAS_NUM_THREADS="4")
+
+    def run(code, environment):
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              check=True, env=environment).stdout.strip()
+
+    assert run(as_command, env) == "1"
+    assert run(as_library, env) == "None"
+    assert run(as_command, chosen) == "4"  # a value the user set wins
+    # NumPy already imported (its OpenBLAS already started): nothing is changed
+    assert run("import sys, numpy; sys.argv = ['-m']; sys.orig_argv = ['python', '-m', "
+               "'logloss']; import logloss; " + _SHOW_OPENBLAS, env) == "None"

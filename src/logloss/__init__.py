@@ -1,5 +1,6 @@
 """logloss: exact, fast and explained binary cross-entropy (log loss)."""
 
+from . import _command  # noqa: F401 - before NumPy: the command's process settings
 from ._about import show_config
 from ._accumulator import Accumulator
 from ._binary import binary_cross_entropy
