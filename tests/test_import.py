@@ -81,24 +81,26 @@ def test_only_the_logloss_command_counts_as_the_command(monkeypatch):
         assert _command.started_as_the_command() is expected, name
 
 
-_SHOW_OPENBLAS = "import os; print(os.environ.get('OPENBLAS_NUM_THREADS'))"
+_SHOW_SETTINGS = ("import os; print(os.environ.get('OPENBLAS_NUM_THREADS'), "
+                  "os.environ.get('MIMALLOC_PURGE_DELAY'))")
 
 
-def test_the_command_sets_openblas_to_one_thread_and_a_library_process_keeps_its_own():
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+def test_the_command_sets_its_process_defaults_and_a_library_process_keeps_its_own():
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_NUM_THREADS", "MIMALLOC_PURGE_DELAY")}
     # python -m logloss, as the package import sees it
     as_command = ("import sys; sys.argv = ['-m']; sys.orig_argv = ['python', '-m', 'logloss']; "
-                  "import logloss; " + _SHOW_OPENBLAS)
-    as_library = "import logloss; " + _SHOW_OPENBLAS
-    chosen = dict(env, OPENBLAS_NUM_THREADS="4")
+                  "import logloss; " + _SHOW_SETTINGS)
+    as_library = "import logloss; " + _SHOW_SETTINGS
+    chosen = dict(env, OPENBLAS_NUM_THREADS="4", MIMALLOC_PURGE_DELAY="10")
 
     def run(code, environment):
         return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                               check=True, env=environment).stdout.strip()
 
-    assert run(as_command, env) == "1"
-    assert run(as_library, env) == "None"
-    assert run(as_command, chosen) == "4"  # a value the user set wins
+    assert run(as_command, env) == "1 -1"
+    assert run(as_library, env) == "None None"
+    assert run(as_command, chosen) == "4 10"  # values the user set win
     # NumPy already imported (its OpenBLAS already started): nothing is changed
     assert run("import sys, numpy; sys.argv = ['-m']; sys.orig_argv = ['python', '-m', "
-               "'logloss']; import logloss; " + _SHOW_OPENBLAS, env) == "None"
+               "'logloss']; import logloss; " + _SHOW_SETTINGS, env) == "None None"
