@@ -319,6 +319,12 @@ def _segments(by, n: int):
         if by.codes.shape != (n,):
             raise ValueError(f"`by` must number every row: codes of shape ({n},). "
                              f"Received shape {by.codes.shape}.")
+        # a code that names no key: negative ones would index from the end (another segment's
+        # rows), larger ones fail half way through the batch; refused before anything is added
+        if n and (by.codes.min() < 0 or by.codes.max() >= len(by.keys)):
+            bad = (by.codes < 0) | (by.codes >= len(by.keys))
+            raise ValueError(f"`by` codes must be in [0, {len(by.keys)}), one per key. Received "
+                             f"{by.codes[bad][0].item()!r} at index {first_index(bad)}.")
         return by.names, by.codes, by.keys
     columns = dict(by) if isinstance(by, Mapping) else {"segment": by}
     if not columns:

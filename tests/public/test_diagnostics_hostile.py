@@ -1,0 +1,61 @@
+"""DiagnosticsState and diagnose(by=...) against hostile inputs, checked against independent
+computations (a dict grouping and math.fsum of -log p / -log1p(-p)), never against logloss."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import logloss
+from logloss import DiagnosticsState
+from logloss._diagnostics import SegmentCodes
+
+
+def _reference(y, p, keys):
+    """Per segment key: row count and log loss, grouped with a dict."""
+    rows: dict = {}
+    for label, prob, key in zip(y.tolist(), p.tolist(), keys):
+        rows.setdefault(key, []).append(-math.log(prob) if label else -math.log1p(-prob))
+    return {key: (len(losses), math.fsum(losses) / len(losses)) for key, losses in rows.items()}
+
+
+def _segments(state) -> dict:
+    seg = state.result(max_segments=100_000)["models"]["model"]["segments"]
+    return {tuple(row["segment"].values()): (row["count"], row["log_loss"])
+            for row in seg["rows"]}
+
+
+def _assert_segments(state, expected) -> None:
+    got = _segments(state)
+    assert got.keys() == expected.keys()
+    for key, (count, loss) in expected.items():
+        assert got[key][0] == count, key
+        assert got[key][1] == pytest.approx(loss, rel=1e-13), key
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+@pytest.mark.parametrize("bad_code", [-1, -2, 2, 1000])
+def test_segment_codes_outside_their_keys_are_refused_before_anything_is_added(engine, bad_code):
+    """Pre-numbered segments (the file reader's SegmentCodes) whose code names no key: a
+    negative code picked a key from the end (rows silently scored in another segment), one past
+    the keys failed half way and left the state unusable. Both are refused like any bad input:
+    the state stays as it was and goes on."""
+    rng = np.random.default_rng(7)
+    n = 300
+    y = (rng.random(n) < 0.4).astype(np.int8)
+    p = rng.uniform(0.02, 0.98, n)
+    keys = [("a",), ("b",)]
+    codes = rng.integers(0, 2, n)
+    bad = codes[100:200].copy()
+    bad[37] = bad_code
+    with logloss.config_context(engine=engine):
+        state = DiagnosticsState(k=3).update(y[:100], p[:100], by=SegmentCodes(["s"], codes[:100],
+                                                                                keys))
+        before = json.dumps(state.to_dict())
+        with pytest.raises(ValueError, match="code"):
+            state.update(y[100:200], p[100:200], by=SegmentCodes(["s"], bad, keys))
+        assert json.dumps(state.to_dict()) == before
+        state.update(y[200:], p[200:], by=SegmentCodes(["s"], codes[200:], keys))
+    kept = np.r_[0:100, 200:300]
+    _assert_segments(state, _reference(y[kept], p[kept], [keys[c] for c in codes[kept]]))
