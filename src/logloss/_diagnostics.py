@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
+import sys
 import warnings
 from collections.abc import Mapping
 
@@ -106,6 +107,9 @@ def _scalar(value):
         return None
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
+    pandas = sys.modules.get("pandas")  # only pandas makes its missing values: not imported here
+    if pandas is not None and (value is pandas.NA or value is pandas.NaT):
+        return None  # missing, as NaN and None: not the text "<NA>" or "NaT" a row may hold
     return str(value)
 
 

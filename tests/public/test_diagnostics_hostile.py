@@ -59,3 +59,41 @@ def test_segment_codes_outside_their_keys_are_refused_before_anything_is_added(e
         state.update(y[200:], p[200:], by=SegmentCodes(["s"], codes[200:], keys))
     kept = np.r_[0:100, 200:300]
     _assert_segments(state, _reference(y[kept], p[kept], [keys[c] for c in codes[kept]]))
+
+
+def _missing_cases():
+    pd = pytest.importorskip("pandas")
+    stamp = pd.Timestamp("2020-01-01", tz="UTC")
+    return {
+        # (column as the user passes it, each row's expected key); the text "<NA>" or "NaT" in
+        # a row is that text, a missing value is None (JSON null), as NaN and None already are
+        "pandas string dtype": (pd.array(["x", None, "<NA>", "x", None, "<NA>"], dtype="string"),
+                                ["x", None, "<NA>", "x", None, "<NA>"]),
+        "pandas boolean dtype": (pd.array([True, None, False, None, True, True], dtype="boolean"),
+                                 [True, None, False, None, True, True]),
+        "pd.NA and text in objects": (np.array(["<NA>", pd.NA, None, "a", pd.NA, "<NA>"],
+                                               dtype=object),
+                                      ["<NA>", None, None, "a", None, "<NA>"]),
+        "tz-aware stamps with NaT": (pd.Series([stamp, pd.NaT, stamp, pd.NaT, stamp, stamp]),
+                                     [str(stamp), None, str(stamp), None, str(stamp),
+                                      str(stamp)]),
+        "NaT beside the text NaT": (np.array([pd.NaT, "NaT", "NaT", pd.NaT, "b", "b"],
+                                             dtype=object),
+                                    [None, "NaT", "NaT", None, "b", "b"]),
+    }
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+@pytest.mark.parametrize("case", ["pandas string dtype", "pandas boolean dtype",
+                                  "pd.NA and text in objects", "tz-aware stamps with NaT",
+                                  "NaT beside the text NaT"])
+def test_pandas_missing_values_are_their_own_segment_keyed_none(engine, case):
+    """pd.NA and pd.NaT were keyed by their text, "<NA>" and "NaT": a missing value was shown as
+    a string, and its rows were pooled with rows holding that very text."""
+    column, row_keys = _missing_cases()[case]
+    rng = np.random.default_rng(3)
+    y = np.array([1, 0, 1, 1, 0, 0], dtype=np.int8)
+    p = rng.uniform(0.05, 0.95, len(y))
+    with logloss.config_context(engine=engine):
+        state = DiagnosticsState().update(y, p, by={"c": column})
+    _assert_segments(state, _reference(y, p, [(key,) for key in row_keys]))
