@@ -218,7 +218,7 @@ def _object_codes(values: np.ndarray):
         number = dict.fromkeys(items)
     try:
         distinct = sorted(number)
-    except TypeError:
+    except (TypeError, ArithmeticError):  # ArithmeticError: Decimal("NaN") refuses to compare
         distinct = list(number)
     number.update(zip(distinct, range(len(distinct))))
     codes = np.fromiter(map(number.__getitem__, items), dtype=np.int64, count=len(items))

@@ -97,3 +97,20 @@ def test_pandas_missing_values_are_their_own_segment_keyed_none(engine, case):
     with logloss.config_context(engine=engine):
         state = DiagnosticsState().update(y, p, by={"c": column})
     _assert_segments(state, _reference(y, p, [(key,) for key in row_keys]))
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+def test_decimal_segment_values_with_a_nan_are_numbered_not_a_decimal_error(engine):
+    """Decimals (an object column read from a database) that include Decimal("NaN"): sorting
+    them raised decimal.InvalidOperation out of diagnose; they are numbered in first-seen order,
+    as other values that do not sort, each keyed by its text."""
+    from decimal import Decimal
+
+    values = [Decimal("1.5"), Decimal("NaN"), Decimal("0.25"), Decimal("NaN"), Decimal("1.5")]
+    column = np.empty(len(values), dtype=object)
+    column[:] = values
+    y = np.array([1, 0, 0, 1, 1], dtype=np.int8)
+    p = np.array([0.3, 0.6, 0.2, 0.9, 0.55])
+    with logloss.config_context(engine=engine):
+        state = DiagnosticsState().update(y, p, by={"amount": column})
+    _assert_segments(state, _reference(y, p, [(str(v),) for v in values]))
