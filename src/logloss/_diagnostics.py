@@ -113,6 +113,16 @@ def _scalar(value):
     return str(value)
 
 
+def _distinct_names(what: str, names: list[str]) -> list[str]:
+    """Names shown by their text (models, segment columns) must differ as text: two that read
+    the same would show as one (a model's figures dropped, a segment label ambiguous)."""
+    if len(set(names)) != len(names):
+        repeated = next(name for name in names if names.count(name) > 1)
+        raise ValueError(f"{what} must be distinct as text: {repeated!r} names more than one "
+                         f"of {names}.")
+    return names
+
+
 # -- inputs ------------------------------------------------------------------------------------
 
 
@@ -136,7 +146,8 @@ class _Batch:
         if names is not None and [str(name) for name in predictions] != list(names):
             raise ValueError(f"`y_pred` must hold the models {list(names)}, as in the first "
                              f"batch. Received {list(predictions)}.")
-        self.names = [str(name) for name in predictions]
+        self.names = _distinct_names("The model names in `y_pred`",
+                                     [str(name) for name in predictions])
         self.weight = check_sample_weight(sample_weight, y.shape)
         if self.weight is not None:
             self.weight = self.weight.ravel()
@@ -282,7 +293,8 @@ def _fast_inputs(y_true, y_pred, sample_weight, by, ids, names):
     if not predictions:
         return None
     model_names = [str(name) for name in predictions]
-    if names is not None and model_names != list(names):
+    if (names is not None and model_names != list(names)) or len(set(model_names)) < len(
+            model_names):
         return None
     shape = y_true.shape
     y = chunked._flat(y_true)
@@ -300,7 +312,8 @@ def _fast_inputs(y_true, y_pred, sample_weight, by, ids, names):
     n = y.size
     codes = keys = by_names = None
     if isinstance(by, SegmentCodes):
-        if by.codes.shape != (n,) or not by.codes.flags.c_contiguous:
+        if (by.codes.shape != (n,) or not by.codes.flags.c_contiguous
+                or len(set(by.names)) < len(by.names)):
             return None
         codes, keys, by_names, by = by.codes, by.keys, by.names, None
     if ids is not None and not callable(ids):
@@ -320,6 +333,7 @@ def _segments(by, n: int):
     if by is None:
         return None, None, None
     if isinstance(by, SegmentCodes):
+        _distinct_names("The `by` columns", by.names)
         if by.codes.shape != (n,):
             raise ValueError(f"`by` must number every row: codes of shape ({n},). "
                              f"Received shape {by.codes.shape}.")
@@ -333,6 +347,7 @@ def _segments(by, n: int):
     columns = dict(by) if isinstance(by, Mapping) else {"segment": by}
     if not columns:
         raise ValueError("`by` is an empty mapping: give at least one segment column, or None.")
+    names = _distinct_names("The `by` columns", [str(name) for name in columns])
     codes, keys = None, None
     for name, values in columns.items():
         array = np.asarray(values)
@@ -349,7 +364,7 @@ def _segments(by, n: int):
         codes, numbered = _factorize(pairs)
         keys = [keys[pair // len(distinct)] + (distinct[pair % len(distinct)],)
                 for pair in numbered]
-    return [str(name) for name in columns], codes.reshape(-1), keys
+    return names, codes.reshape(-1), keys
 
 
 # -- pooling adjacent violators ----------------------------------------------------------------

@@ -114,3 +114,58 @@ def test_decimal_segment_values_with_a_nan_are_numbered_not_a_decimal_error(engi
     with logloss.config_context(engine=engine):
         state = DiagnosticsState().update(y, p, by={"amount": column})
     _assert_segments(state, _reference(y, p, [(str(v),) for v in values]))
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+@pytest.mark.parametrize("what", ["models", "by", "by codes"])
+def test_names_that_read_the_same_as_text_are_refused(engine, what):
+    """Model names and segment columns are shown by their text: {1: p, "1": q} kept one model
+    "1" (the other's figures silently dropped), and by={1: a, "1": b} showed two columns as one,
+    so different segments printed the same label. Refused, before anything is added."""
+    rng = np.random.default_rng(2)
+    n = 100
+    y = (rng.random(n) < 0.5).astype(np.int8)
+    p, q = rng.uniform(0.1, 0.9, n), rng.uniform(0.1, 0.9, n)
+    a, b = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    kwargs = {
+        "models": {"y_pred": {1: p, "1": q}},
+        "by": {"y_pred": p, "by": {1: a, "1": b}},
+        "by codes": {"y_pred": p, "by": SegmentCodes([1, "1"], a, [(0, 0), (1, 1)])},
+    }[what]
+    with logloss.config_context(engine=engine):
+        state = DiagnosticsState()
+        with pytest.raises(ValueError, match="distinct"):
+            state.update(y, **kwargs)
+        with pytest.raises(ValueError, match="distinct"):
+            logloss.diagnose(y, **kwargs)
+        state.update(y, {"1": p, "2": q}, by={"1": a, "2": b})  # the state is still fresh
+    assert state.result()["settings"]["by"] == ["1", "2"]
+
+
+def test_the_report_command_takes_a_repeated_by_column_as_one(tmp_path, capsys):
+    """`logloss report f --by seg --by seg`: a column repeated in a combination adds nothing;
+    it gave the segments of --by seg until segment columns had to differ, then a traceback."""
+    pytest.importorskip("pyarrow")
+    from logloss._cli import main
+
+    rng = np.random.default_rng(4)
+    n = 60
+    y = (rng.random(n) < 0.5).astype(int)
+    p = rng.uniform(0.05, 0.95, n)
+    seg = rng.integers(0, 3, n)
+    path = tmp_path / "d.csv"
+    path.write_text("label,pred,seg\n" + "".join(f"{a},{b!r},{c}\n" for a, b, c in zip(y.tolist(), p.tolist(), seg.tolist())))
+    reports = []
+    for by in (["--by", "seg", "--by", "seg"], ["--by", "seg"]):
+        out = tmp_path / f"r{len(by)}.json"
+        assert main(["report", str(path), *by, "--format", "json", "--output", str(out)]) == 0, (
+            capsys.readouterr().err)
+        reports.append(json.loads(out.read_text()))
+    segments = [r["models"]["pred"]["segments"] if "models" in r else r["segments"]
+                for r in reports]
+    assert segments[0] == segments[1]
+    rows = {row["segment"]["seg"]: (row["count"], row["log_loss"]) for row in segments[0]["rows"]}
+    expected = _reference(y, p, seg.tolist())
+    assert rows.keys() == expected.keys()
+    for key, (count, loss) in expected.items():
+        assert rows[key][0] == count and rows[key][1] == pytest.approx(loss, rel=1e-13)
