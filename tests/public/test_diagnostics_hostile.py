@@ -3,6 +3,7 @@ computations (a dict grouping and math.fsum of -log p / -log1p(-p)), never again
 
 import json
 import math
+import zlib
 
 import numpy as np
 import pytest
@@ -169,3 +170,96 @@ def test_the_report_command_takes_a_repeated_by_column_as_one(tmp_path, capsys):
     assert rows.keys() == expected.keys()
     for key, (count, loss) in expected.items():
         assert rows[key][0] == count and rows[key][1] == pytest.approx(loss, rel=1e-13)
+
+
+def _objects(values) -> np.ndarray:
+    values = list(values)
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _python_key(value):
+    """A row's value as its segment key: NumPy scalars as Python values, NaN as None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _batches(case: str, rng) -> list:
+    """Lists of segment columns, one per batch (lengths may differ; 0 and 1 included)."""
+    from logloss._diagnostics import SEGMENT_TABLE_SPAN as span
+
+    def extremes(dtype):
+        info = np.iinfo(np.dtype(dtype))
+        picks = rng.integers(0, 4, 200)
+        values = [info.min, info.min + 1, info.max - 1, info.max]
+        return np.array([values[i] for i in picks.tolist()], dtype=dtype)
+
+    def at_span(width):  # values 0 and width - 1: a table of exactly `width`, 200 rows
+        v = rng.integers(0, 3, 200)
+        v[:2] = 0, width - 1
+        return v
+
+    return {
+        **{f"extremes {t}": lambda t=t: [extremes(t)]
+           for t in ["i1", "u1", "i2", ">u2", "i4", ">i4", "u4", "i8", ">i8", "u8", ">u8"]},
+        "span at the table's size": lambda: [at_span(span)],
+        "span one above it": lambda: [at_span(span + 1)],
+        "span above it, below the rows": lambda: [np.r_[rng.integers(0, 5, span + 10), span + 4]],
+        "new values in later batches": lambda: [
+            rng.integers(0, 3, 50).astype(np.int16), np.array([], dtype=np.int16),
+            np.array([-32768], dtype=np.int16), rng.integers(2, 9, 40).astype(np.int16),
+            np.array([32767] * 3, dtype=np.int16)],
+        "bool batches": lambda: [np.zeros(5, bool), np.ones(1, bool), rng.random(30) < 0.5],
+        "NaN objects, each its own": lambda: [_objects(float("nan") if i % 3 else "a"
+                                                       for i in range(60)),
+                                              _objects([None, float("nan"), "b"] * 5)],
+        "floats with -0.0, 0.0 and NaN": lambda: [rng.choice([0.0, -0.0, np.nan, 2.5], 80),
+                                                   np.array([-0.0, np.nan])],
+        "np.str_, str, np.int64 and int": lambda: [
+            _objects([np.str_("a"), "a", np.int64(3), 3, "3"] * 8)],
+        "datetime64[D] with NaT": lambda: [rng.choice(np.array(
+            ["2020-01-01", "2021-06-30", "NaT"], dtype="datetime64[D]"), 50)],
+    }[case]()
+
+
+_BATCH_CASES = [
+    *[f"extremes {t}" for t in ["i1", "u1", "i2", ">u2", "i4", ">i4", "u4", "i8", ">i8", "u8",
+                                 ">u8"]],
+    "span at the table's size", "span one above it", "span above it, below the rows",
+    "new values in later batches", "bool batches", "NaN objects, each its own",
+    "floats with -0.0, 0.0 and NaN", "np.str_, str, np.int64 and int", "datetime64[D] with NaT",
+]
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+@pytest.mark.parametrize("case", _BATCH_CASES)
+def test_segments_across_batches_states_merges_and_saves(engine, case):
+    """Batches whose segment values differ (new ones later, empty and one-row batches), added
+    to one state, to two states merged, and through to_dict / JSON / from_dict: every segment
+    holds exactly its rows, keyed by their value (datetime64[D] keyed by its date's text)."""
+    rng = np.random.default_rng(zlib.crc32(case.encode()))
+    columns = _batches(case, rng)
+    ys, ps = [], []
+    for column in columns:
+        ys.append((rng.random(len(column)) < 0.4).astype(np.int8))
+        ps.append(rng.uniform(0.02, 0.98, len(column)))
+    keys = []
+    for column in columns:
+        if column.dtype.kind == "M":  # a date (datetime.date from NumPy) by its text
+            keys += [(None if v is None else str(v),) for v in column.tolist()]
+        else:
+            keys += [(_python_key(v),) for v in column]
+    expected = _reference(np.concatenate(ys), np.concatenate(ps), keys)
+    half = len(columns) // 2
+    with logloss.config_context(engine=engine):
+        one, first, second = DiagnosticsState(), DiagnosticsState(), DiagnosticsState()
+        for index, (y, p, column) in enumerate(zip(ys, ps, columns)):
+            one.update(y, p, by={"s": column})
+            (first if index < half or not half else second).update(y, p, by={"s": column})
+        merged = DiagnosticsState.from_dict(json.loads(json.dumps(first.to_dict())))
+        merged.merge(DiagnosticsState.from_dict(json.loads(json.dumps(second.to_dict()))))
+    _assert_segments(one, expected)
+    _assert_segments(merged, expected)
+    _assert_segments(DiagnosticsState.from_dict(json.loads(json.dumps(one.to_dict()))), expected)
