@@ -263,3 +263,52 @@ def test_segments_across_batches_states_merges_and_saves(engine, case):
     _assert_segments(one, expected)
     _assert_segments(merged, expected)
     _assert_segments(DiagnosticsState.from_dict(json.loads(json.dumps(one.to_dict()))), expected)
+
+
+_EXTREME_PREDICTIONS = {
+    # rows added to 40 ordinary ones; every probability distinct (the path without ties)
+    "p = 0, label 1 (infinite)": ([0.0], [1]),
+    "p = 1, label 0 (infinite)": ([1.0], [0]),
+    "p = 0 and 1, right labels": ([0.0, 1.0], [0, 1]),
+    "p = 0 and 1, wrong labels": ([0.0, 1.0], [1, 0]),
+    "-0.0, label 0": ([-0.0], [0]),
+    "subnormals": ([5e-324, 1e-310, 2e-320], [1, 0, 0]),
+    "1 - 2**-53 and 1 - 2**-52": ([1 - 2**-53, 1 - 2**-52], [0, 1]),
+}
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+@pytest.mark.parametrize("labels", ["mixed", "all 1", "all 0"])
+@pytest.mark.parametrize("case", list(_EXTREME_PREDICTIONS))
+def test_exact_decomposition_without_ties_at_the_ends_of_the_unit_interval(case, labels, engine):
+    """The in-place per-row losses of the exact path against scikit-learn's isotonic fit and a
+    log loss from math.log / math.log1p (infinite where a row's true class has p = 0)."""
+    isotonic = pytest.importorskip("sklearn.isotonic")
+    special = pytest.importorskip("scipy.special")
+    rng = np.random.default_rng(3)
+    extra_p, extra_y = _EXTREME_PREDICTIONS[case]
+    p = np.r_[rng.uniform(0.01, 0.99, 40), extra_p]
+    y = np.r_[(rng.random(40) < 0.5).astype(np.int64), extra_y]
+    y = {"mixed": y, "all 1": np.ones_like(y), "all 0": np.zeros_like(y)}[labels]
+    losses = [(-math.log(q) if q > 0 else math.inf) if t else
+              (-math.log1p(-q) if q < 1 else math.inf) for t, q in zip(y.tolist(), p.tolist())]
+    log_loss = math.inf if math.inf in losses else math.fsum(losses) / len(losses)
+    # out_of_bounds="clip": without it scikit-learn's interpolation gives NaN at 1 - 2**-53
+    fit = isotonic.IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(p, y)
+    fitted = fit.predict(p)
+    recalibrated = -math.fsum((special.xlogy(y, fitted)
+                               + special.xlogy(1 - y, 1 - fitted)).tolist()) / len(y)
+    rate = y.mean()
+    uncertainty = 0.0 if rate in (0, 1) else -(rate * math.log(rate)
+                                                + (1 - rate) * math.log1p(-rate))
+    with logloss.config_context(engine=engine):
+        d = logloss.diagnose(y, p)
+    decomposition = d.decomposition
+    assert d.log_loss == pytest.approx(log_loss, rel=1e-13)
+    assert decomposition["exact"]
+    assert decomposition["recalibrated_log_loss"] == pytest.approx(recalibrated, rel=1e-9,
+                                                                   abs=1e-14)
+    assert decomposition["miscalibration"] == pytest.approx(log_loss - recalibrated, rel=1e-9,
+                                                            abs=1e-12)
+    assert decomposition["discrimination"] == pytest.approx(uncertainty - recalibrated, rel=1e-9,
+                                                            abs=1e-12)
