@@ -1272,8 +1272,10 @@ def _concentration(state, total_loss, weight, exact_shares) -> dict:
     # the Lorenz curve from the histogram, worst first; a partly taken bin counted at its mean
     cw = np.cumsum(hist[0][::-1])
     cl = np.cumsum(hist[1][::-1])
-    curve = [[0.0, 0.0]] + [[float(a / weight), float(b / finite_total)]
-                            for a, b in zip(cw, cl) if a > 0]
+    curve = []  # none without a finite loss to share (every row exact: 0 / 0)
+    if math.isfinite(finite_total) and finite_total > 0:
+        curve = [[0.0, 0.0]] + [[float(a / weight), float(b / finite_total)]
+                                for a, b in zip(cw, cl) if a > 0]
     shares = []
     for q in CONCENTRATION_SHARES:
         if exact_shares is not None:
@@ -1284,7 +1286,7 @@ def _concentration(state, total_loss, weight, exact_shares) -> dict:
     return {
         "worst": shares,
         "exact": exact_shares is not None,
-        "curve": curve if math.isfinite(finite_total) and finite_total > 0 else [],
+        "curve": curve,
         "caps": [{"framework": name, "cap": cap, "rows_above": state.caps[name]}
                  for name, cap in CAPS.items()],
         "infinite": infinite,

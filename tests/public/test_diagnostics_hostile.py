@@ -312,3 +312,24 @@ def test_exact_decomposition_without_ties_at_the_ends_of_the_unit_interval(case,
                                                             abs=1e-12)
     assert decomposition["discrimination"] == pytest.approx(uncertainty - recalibrated, rel=1e-9,
                                                             abs=1e-12)
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+@pytest.mark.parametrize("how", ["state", "diagnose"])
+def test_perfect_hard_predictions_report_without_a_division_warning(engine, how):
+    """Every row predicted exactly (p = y, total loss 0): the loss's concentration is undefined
+    (no loss to share), and the figures said so with NaN, but its curve divided 0 by 0 first, a
+    RuntimeWarning (an error under -W error) out of result() and diagnose()."""
+    y = np.array([0, 1, 1, 0, 1], dtype=np.int8)
+    p = y.astype(np.float64)
+    with logloss.config_context(engine=engine):
+        if how == "state":
+            figures = DiagnosticsState().update(y, p).result()["models"]["model"]
+        else:
+            figures = logloss.diagnose(y, p).to_dict()
+    assert figures["log_loss"] == 0.0
+    concentration = figures["concentration"]
+    assert concentration["curve"] == []
+    # undefined: NaN in the state's figures, null (None) in the diagnosis's JSON-safe dict
+    assert all(share["share_of_loss"] is None or math.isnan(share["share_of_loss"])
+               for share in concentration["worst"])
