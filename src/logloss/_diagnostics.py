@@ -704,8 +704,11 @@ class DiagnosticsState:
             for pair in self.pairs.values():
                 _grow(pair, "segments", len(self.segment_keys))
         first_row = self.rows
-        for state, arrays in zip(self.models, batch.models):
-            self._add_model(state, batch, arrays, segment_rows, first_row)
+        # weights near the float64 limit: products and sums past it are inf, as the compiled
+        # kernel's are, and result() refuses such totals; no warning from NumPy here
+        with np.errstate(over="ignore"):
+            for state, arrays in zip(self.models, batch.models):
+                self._add_model(state, batch, arrays, segment_rows, first_row)
         for (i, j), pair in self.pairs.items():
             _add_pair(pair, batch.models[i]["loss"], batch.models[j]["loss"], batch.weight,
                       segment_rows, len(self.segment_keys))
@@ -974,17 +977,7 @@ class DiagnosticsState:
         self._drain()
         if self.names is None or self.models[0].counts["count"] == 0:
             raise ValueError("The diagnostics have seen no rows, so there is nothing to report.")
-        for name, state in zip(self.names, self.models):
-            # Finite losses whose sum leaves the float64 range (logits near 1e308): the mean is
-            # finite, so "inf" with no infinite row would be a wrong number; refuse, as
-            # Accumulator does.
-            total = {key: state.totals[key].value for key in ("weight", "loss")}
-            if math.isinf(total["weight"]) or (math.isinf(total["loss"])
-                                               and not state.counts["infinite"]):
-                raise OverflowError(
-                    f"Model {name!r}: the total {'weight' if math.isinf(total['weight']) else 'loss'}"
-                    " exceeds the float64 range (~1.8e308) that the diagnostics state holds; "
-                    "use smaller weights or losses.")
+        self._check_range()
         models = {}
         for index, (name, state) in enumerate(zip(self.names, self.models)):
             models[name] = self._model_result(state, exact[index] if exact else None,
@@ -1007,6 +1000,19 @@ class DiagnosticsState:
             "by": self.by,
         }
         return out
+
+    def _check_range(self) -> None:
+        for name, state in zip(self.names, self.models):
+            # Finite losses whose sum leaves the float64 range (logits near 1e308): the mean is
+            # finite, so "inf" with no infinite row would be a wrong number; refuse, as
+            # Accumulator does.
+            total = {key: state.totals[key].value for key in ("weight", "loss")}
+            if math.isinf(total["weight"]) or (math.isinf(total["loss"])
+                                               and not state.counts["infinite"]):
+                raise OverflowError(
+                    f"Model {name!r}: the total {'weight' if math.isinf(total['weight']) else 'loss'}"
+                    " exceeds the float64 range (~1.8e308) that the diagnostics state holds; "
+                    "use smaller weights or losses.")
 
     def _model_result(self, state: _ModelState, exact, max_segments) -> dict:
         t = {name: s.value for name, s in state.totals.items()}
@@ -1589,11 +1595,13 @@ def diagnose_numbers(y_true, y_pred, *, sample_weight=None, from_logits: bool = 
                       from_logits=state.from_logits, by=by, ids=ids)
         if rows.n == 0:
             raise ValueError("`y_true` is empty: there is nothing to diagnose.")
-        if not np.sum(rows.w) > 0:
-            raise ValueError("The total `sample_weight` is zero, so the weighted figures are "
-                             "undefined.")
+        with np.errstate(over="ignore"):  # past the float64 range: refused just below
+            if not np.sum(rows.w) > 0:
+                raise ValueError("The total `sample_weight` is zero, so the weighted figures "
+                                 "are undefined.")
         state._add(rows)
         models = rows.models
+    state._check_range()  # totals past the float64 range: refused before the exact figures
     exact = [_exact_parts(rows, arrays, state.bins) for arrays in models]
     return state, state._result(max_segments=max_segments, exact=exact)
 

@@ -333,3 +333,23 @@ def test_perfect_hard_predictions_report_without_a_division_warning(engine, how)
     # undefined: NaN in the state's figures, null (None) in the diagnosis's JSON-safe dict
     assert all(share["share_of_loss"] is None or math.isnan(share["share_of_loss"])
                for share in concentration["worst"])
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+@pytest.mark.parametrize("weights", [[1e308, 1.0, 1.0], [1e308, 1e308, 1e308]],
+                         ids=["a weighted loss past the range", "a total weight past it"])
+def test_weights_whose_sums_leave_the_float64_range_are_refused_by_result_not_update(engine,
+                                                                                     weights):
+    """The NumPy path multiplied and summed such weights with NumPy's overflow warning on: a
+    RuntimeWarning out of update (an error under -W error, which left the state incomplete),
+    where the compiled kernel adds the batch and result() refuses the figures, on both paths."""
+    y = np.array([1, 0, 1], dtype=np.int8)
+    p = np.array([0.01, 0.5, 0.9])  # -log 0.01 = 4.6: times 1e308 past the range
+    with logloss.config_context(engine=engine):
+        state = DiagnosticsState().update(y, p, np.array(weights), by=np.array([1, 2, 1]))
+        with pytest.raises(OverflowError, match="float64 range"):
+            state.result()
+        with pytest.raises(OverflowError, match="float64 range"):
+            state.result()  # refused again, the state still whole
+        with pytest.raises(OverflowError, match="float64 range"):
+            logloss.diagnose(y, p, sample_weight=np.array(weights))  # before its exact figures
