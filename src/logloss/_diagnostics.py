@@ -929,6 +929,13 @@ class DiagnosticsState:
         new.rows = int(state["rows"])
         for key in state["segment_keys"]:
             new._segment(tuple(key))
+        segments = len(state["segment_keys"])
+        if len(new.segment_keys) != segments:
+            raise ValueError("The saved segment keys repeat a key; the state was not written by "
+                             "to_dict() as it stands.")
+        if {(saved["a"], saved["b"]) for saved in state["pairs"]} != set(new.pairs):
+            raise ValueError(f"The saved pairs of models {[(p['a'], p['b']) for p in state['pairs']]}"
+                             f" do not match the models {new.names}.")
         expected_hist = (len(_HIST), new.resolution + 2)
         for mine, saved in zip(new.models, state["models"], strict=True):
             for name in _TOTALS:
@@ -957,11 +964,17 @@ class DiagnosticsState:
                           "weight": np.array(worst["weight"], dtype=np.float64)}
             mine.segments = np.array(saved["segments"], dtype=np.float64).reshape(
                 -1, len(_SEGMENT))
+            if len(mine.segments) != segments:
+                raise ValueError(f"The saved segments have {len(mine.segments)} rows for "
+                                 f"{segments} segment keys.")
         for saved in state["pairs"]:
             pair = new.pairs[(saved["a"], saved["b"])]
             pair["overall"] = np.array(saved["overall"], dtype=np.float64)
             pair["segments"] = np.array(saved["segments"], dtype=np.float64).reshape(
                 -1, len(_PAIR))
+            if len(pair["segments"]) != segments:
+                raise ValueError(f"The saved pair segments have {len(pair['segments'])} rows "
+                                 f"for {segments} segment keys.")
         return new
 
     # -- the figures

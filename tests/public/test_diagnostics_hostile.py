@@ -353,3 +353,35 @@ def test_weights_whose_sums_leave_the_float64_range_are_refused_by_result_not_up
             state.result()  # refused again, the state still whole
         with pytest.raises(OverflowError, match="float64 range"):
             logloss.diagnose(y, p, sample_weight=np.array(weights))  # before its exact figures
+
+
+def _corrupt(saved: dict, how: str) -> None:
+    if how == "a segment key dropped":
+        saved["segment_keys"].pop()
+    elif how == "a segment key repeated":
+        saved["segment_keys"][1] = saved["segment_keys"][0]
+    elif how == "a model with an extra segment row":
+        saved["models"][1]["segments"].append([0.0] * 7)
+    elif how == "a pair's segment rows cut":
+        saved["pairs"][0]["segments"].pop()
+    elif how == "the pair missing":
+        saved["pairs"].clear()
+
+
+@pytest.mark.parametrize("how", ["a segment key dropped", "a segment key repeated",
+                                 "a model with an extra segment row", "a pair's segment rows cut",
+                                 "the pair missing"])
+def test_a_saved_state_whose_parts_disagree_is_refused_by_from_dict(how):
+    """A saved state (a JSON file, edited or cut) whose segment keys, segment rows and pairs
+    disagree loaded, then failed in result() (IndexError), reported a comparison of zeros, or,
+    merged into a good state, failed half way and left that state incomplete."""
+    rng = np.random.default_rng(8)
+    n = 90
+    y = (rng.random(n) < 0.5).astype(np.int8)
+    p = rng.uniform(0.1, 0.9, n)
+    models = {"a": p, "b": p ** 2}
+    saved = json.loads(json.dumps(DiagnosticsState().update(y, models, by=np.arange(n) % 3)
+                                  .to_dict()))
+    _corrupt(saved, how)
+    with pytest.raises(ValueError, match="saved"):
+        DiagnosticsState.from_dict(saved)
