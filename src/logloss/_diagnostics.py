@@ -962,6 +962,11 @@ class DiagnosticsState:
                           "label": np.array(worst["label"], dtype=bool),
                           "prediction": np.array(worst["prediction"], dtype=np.float64),
                           "weight": np.array(worst["weight"], dtype=np.float64)}
+            lengths = {len(values) for values in mine.worst.values()}
+            if len(lengths) != 1 or count > new.k:
+                raise ValueError(f"The saved worst rows have fields of lengths "
+                                 f"{sorted(lengths)}; they must be one length, at most k = "
+                                 f"{new.k}.")
             mine.segments = np.array(saved["segments"], dtype=np.float64).reshape(
                 -1, len(_SEGMENT))
             if len(mine.segments) != segments:

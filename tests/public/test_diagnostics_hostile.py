@@ -366,21 +366,31 @@ def _corrupt(saved: dict, how: str) -> None:
         saved["pairs"][0]["segments"].pop()
     elif how == "the pair missing":
         saved["pairs"].clear()
+    elif how == "a worst row without its id":
+        saved["models"][0]["worst"]["id"].pop()
+    elif how == "a worst loss too many":
+        saved["models"][0]["worst"]["loss"].append(5.0)
+    elif how == "more worst rows than k":
+        worst = saved["models"][0]["worst"]
+        for field in worst:
+            worst[field] = worst[field] + worst[field][:1]
 
 
 @pytest.mark.parametrize("how", ["a segment key dropped", "a segment key repeated",
                                  "a model with an extra segment row", "a pair's segment rows cut",
-                                 "the pair missing"])
+                                 "the pair missing", "a worst row without its id",
+                                 "a worst loss too many", "more worst rows than k"])
 def test_a_saved_state_whose_parts_disagree_is_refused_by_from_dict(how):
     """A saved state (a JSON file, edited or cut) whose segment keys, segment rows and pairs
-    disagree loaded, then failed in result() (IndexError), reported a comparison of zeros, or,
-    merged into a good state, failed half way and left that state incomplete."""
+    disagree loaded, then failed in result() (IndexError), reported a comparison of zeros or
+    the wrong worst rows (one dropped, more than k), or, merged into a good state, failed half
+    way and left that state incomplete."""
     rng = np.random.default_rng(8)
     n = 90
     y = (rng.random(n) < 0.5).astype(np.int8)
     p = rng.uniform(0.1, 0.9, n)
     models = {"a": p, "b": p ** 2}
-    saved = json.loads(json.dumps(DiagnosticsState().update(y, models, by=np.arange(n) % 3)
+    saved = json.loads(json.dumps(DiagnosticsState(k=3).update(y, models, by=np.arange(n) % 3)
                                   .to_dict()))
     _corrupt(saved, how)
     with pytest.raises(ValueError, match="saved"):
