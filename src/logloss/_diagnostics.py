@@ -934,8 +934,9 @@ class DiagnosticsState:
             raise ValueError("The saved segment keys repeat a key; the state was not written by "
                              "to_dict() as it stands.")
         if {(saved["a"], saved["b"]) for saved in state["pairs"]} != set(new.pairs):
-            raise ValueError(f"The saved pairs of models {[(p['a'], p['b']) for p in state['pairs']]}"
-                             f" do not match the models {new.names}.")
+            pairs = [(saved["a"], saved["b"]) for saved in state["pairs"]]
+            raise ValueError(f"The saved pairs of models {pairs} do not match the models "
+                             f"{new.names}.")
         expected_hist = (len(_HIST), new.resolution + 2)
         for mine, saved in zip(new.models, state["models"], strict=True):
             for name in _TOTALS:

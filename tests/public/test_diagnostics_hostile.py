@@ -155,7 +155,8 @@ def test_the_report_command_takes_a_repeated_by_column_as_one(tmp_path, capsys):
     p = rng.uniform(0.05, 0.95, n)
     seg = rng.integers(0, 3, n)
     path = tmp_path / "d.csv"
-    path.write_text("label,pred,seg\n" + "".join(f"{a},{b!r},{c}\n" for a, b, c in zip(y.tolist(), p.tolist(), seg.tolist())))
+    rows = zip(y.tolist(), p.tolist(), seg.tolist())
+    path.write_text("label,pred,seg\n" + "".join(f"{a},{b!r},{c}\n" for a, b, c in rows))
     reports = []
     for by in (["--by", "seg", "--by", "seg"], ["--by", "seg"]):
         out = tmp_path / f"r{len(by)}.json"
