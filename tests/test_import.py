@@ -3,6 +3,8 @@ import statistics
 import subprocess
 import sys
 
+import pytest
+
 HEAVY = [
     "torch", "jax", "tensorflow", "keras", "dask", "cupy", "array_api_compat", "array_api_strict",
     "pyarrow", "matplotlib", "jinja2", "pandas", "scipy", "numba",
@@ -63,6 +65,23 @@ _STARTS = [
     ("a notebook or embedded interpreter", [], [], None, False),
     ("a script named logloss that is not __main__", ["/venv/bin/logloss"], ["python"],
      "/elsewhere/main.py", False),
+    # Python makes __main__.__file__ absolute; sys.argv[0] stays as typed
+    ("the console script by a relative path", [os.path.join(".", "bin", "logloss")],
+     ["python", os.path.join(".", "bin", "logloss")],
+     os.path.join(os.getcwd(), ".", "bin", "logloss"), True),
+    ("python bin/logloss", [os.path.join("bin", "logloss")],
+     ["python", os.path.join("bin", "logloss")], os.path.join(os.getcwd(), "bin", "logloss"),
+     True),
+    ("python -mlogloss", ["-m"], ["python", "-mlogloss"], None, True),
+    ("python -Im logloss", ["-m"], ["python", "-Im", "logloss"], None, True),
+    ("python -W ignore -m logloss", ["-m"], ["python", "-W", "ignore", "-m", "logloss"], None,
+     True),
+    ("python -W-m -m tool (-m as a value)", ["-m"], ["python", "-W", "-m", "-m", "tool"], None,
+     False),
+    ("python -mtool importing logloss", ["-m"], ["python", "-mtool", "logloss"], None, False),
+    ("python -m logloss.__main__", ["-m"], ["python", "-m", "logloss.__main__"], None, True),
+    ("python -m tool.logloss", ["-m"], ["python", "-m", "tool.logloss"], None, False),
+    ("an embedding host without sys.argv", None, [], None, False),
 ]
 
 
@@ -75,7 +94,10 @@ def test_only_the_logloss_command_counts_as_the_command(monkeypatch):
         main = types.ModuleType("__main__")
         if main_file is not None:
             main.__file__ = main_file
-        monkeypatch.setattr(sys, "argv", argv)
+        if argv is None:
+            monkeypatch.delattr(sys, "argv")
+        else:
+            monkeypatch.setattr(sys, "argv", argv)
         monkeypatch.setattr(sys, "orig_argv", orig_argv)
         monkeypatch.setitem(sys.modules, "__main__", main)
         assert _command.started_as_the_command() is expected, name
@@ -83,6 +105,19 @@ def test_only_the_logloss_command_counts_as_the_command(monkeypatch):
 
 _SHOW_SETTINGS = ("import os; print(os.environ.get('OPENBLAS_NUM_THREADS'), "
                   "os.environ.get('MIMALLOC_PURGE_DELAY'))")
+
+
+@pytest.mark.parametrize("setup", ["del sys.argv", "sys.argv = None", "sys.argv = []",
+                                   "sys.argv = [None]"])
+def test_an_embedding_without_sys_argv_imports_the_library_untouched(setup):
+    """A host that embeds Python may leave sys.argv out (or empty): `import logloss` works there
+    and leaves the process settings alone, as in any library process."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_NUM_THREADS", "MIMALLOC_PURGE_DELAY")}
+    out = subprocess.run([sys.executable, "-c", f"import sys; {setup}; import logloss; "
+                          + _SHOW_SETTINGS], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "None None"
 
 
 def test_the_command_sets_its_process_defaults_and_a_library_process_keeps_its_own():

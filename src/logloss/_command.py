@@ -19,14 +19,46 @@ import os
 import sys
 
 
+def _module_run(argv) -> str | None:
+    """MODULE of `python [options] -m MODULE ...` (also `-mMODULE`, `-Im MODULE`), read from the
+    interpreter's own arguments; None for a script, `-c` or anything else."""
+    args = iter(list(argv)[1:])
+    for arg in args:
+        if not isinstance(arg, str) or not arg.startswith("-") or arg in ("-", "--"):
+            return None  # a script, stdin, or the end of the options
+        if arg.startswith("--"):
+            if arg == "--check-hash-based-pycs":  # the only long option that takes a value
+                next(args, None)
+            continue
+        for i, flag in enumerate(arg[1:], 1):
+            if flag in "cmWX":  # the short options that take a value: the rest, or the next
+                value = arg[i + 1:] or next(args, None)
+                if flag == "m":
+                    return value
+                if flag == "c":
+                    return None
+                break
+    return None
+
+
 def started_as_the_command() -> bool:
     """Whether this process is `logloss ...` or `python -m logloss ...`."""
-    if sys.argv[:1] == ["-m"]:  # while `python -m PACKAGE` imports its package
-        argv = list(getattr(sys, "orig_argv", ()))
-        return "-m" in argv and argv[argv.index("-m") + 1:argv.index("-m") + 2] == ["logloss"]
-    main = sys.modules.get("__main__")
-    return (bool(sys.argv) and os.path.basename(sys.argv[0]) in ("logloss", "logloss.exe")
-            and getattr(main, "__file__", None) == sys.argv[0])
+    # sys.argv may be missing or empty where Python is embedded (a notebook kernel, a host
+    # program): such a process is never the command, and importing the library must not fail
+    argv = getattr(sys, "argv", None)
+    if not isinstance(argv, list) or not argv or not isinstance(argv[0], str):
+        return False
+    if argv[0] == "-m":  # while `python -m PACKAGE` imports its package
+        return _module_run(getattr(sys, "orig_argv", ())) in ("logloss", "logloss.__main__")
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    if os.path.basename(argv[0]) not in ("logloss", "logloss.exe") or not main_file:
+        return False
+    # __main__.__file__ is made absolute by Python (3.9+); sys.argv[0] is the path as typed
+    # (`./bin/logloss`, `python bin/logloss`)
+    try:
+        return os.path.abspath(main_file) == os.path.abspath(argv[0])
+    except OSError:  # the working directory is gone: a relative argv[0] can't be told apart
+        return False
 
 
 DEFAULTS = {"OPENBLAS_NUM_THREADS": "1", "MIMALLOC_PURGE_DELAY": "-1"}

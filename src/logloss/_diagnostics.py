@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
+import sys
 import warnings
 from collections.abc import Mapping
 
@@ -106,7 +107,20 @@ def _scalar(value):
         return None
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
+    pandas = sys.modules.get("pandas")  # only pandas makes its missing values: not imported here
+    if pandas is not None and (value is pandas.NA or value is pandas.NaT):
+        return None  # missing, as NaN and None: not the text "<NA>" or "NaT" a row may hold
     return str(value)
+
+
+def _distinct_names(what: str, names: list[str]) -> list[str]:
+    """Names shown by their text (models, segment columns) must differ as text: two that read
+    the same would show as one (a model's figures dropped, a segment label ambiguous)."""
+    if len(set(names)) != len(names):
+        repeated = next(name for name in names if names.count(name) > 1)
+        raise ValueError(f"{what} must be distinct as text: {repeated!r} names more than one "
+                         f"of {names}.")
+    return names
 
 
 # -- inputs ------------------------------------------------------------------------------------
@@ -132,7 +146,8 @@ class _Batch:
         if names is not None and [str(name) for name in predictions] != list(names):
             raise ValueError(f"`y_pred` must hold the models {list(names)}, as in the first "
                              f"batch. Received {list(predictions)}.")
-        self.names = [str(name) for name in predictions]
+        self.names = _distinct_names("The model names in `y_pred`",
+                                     [str(name) for name in predictions])
         self.weight = check_sample_weight(sample_weight, y.shape)
         if self.weight is not None:
             self.weight = self.weight.ravel()
@@ -214,7 +229,7 @@ def _object_codes(values: np.ndarray):
         number = dict.fromkeys(items)
     try:
         distinct = sorted(number)
-    except TypeError:
+    except (TypeError, ArithmeticError):  # ArithmeticError: Decimal("NaN") refuses to compare
         distinct = list(number)
     number.update(zip(distinct, range(len(distinct))))
     codes = np.fromiter(map(number.__getitem__, items), dtype=np.int64, count=len(items))
@@ -278,7 +293,8 @@ def _fast_inputs(y_true, y_pred, sample_weight, by, ids, names):
     if not predictions:
         return None
     model_names = [str(name) for name in predictions]
-    if names is not None and model_names != list(names):
+    if (names is not None and model_names != list(names)) or len(set(model_names)) < len(
+            model_names):
         return None
     shape = y_true.shape
     y = chunked._flat(y_true)
@@ -296,7 +312,8 @@ def _fast_inputs(y_true, y_pred, sample_weight, by, ids, names):
     n = y.size
     codes = keys = by_names = None
     if isinstance(by, SegmentCodes):
-        if by.codes.shape != (n,) or not by.codes.flags.c_contiguous:
+        if (by.codes.shape != (n,) or not by.codes.flags.c_contiguous
+                or len(set(by.names)) < len(by.names)):
             return None
         codes, keys, by_names, by = by.codes, by.keys, by.names, None
     if ids is not None and not callable(ids):
@@ -316,13 +333,21 @@ def _segments(by, n: int):
     if by is None:
         return None, None, None
     if isinstance(by, SegmentCodes):
+        _distinct_names("The `by` columns", by.names)
         if by.codes.shape != (n,):
             raise ValueError(f"`by` must number every row: codes of shape ({n},). "
                              f"Received shape {by.codes.shape}.")
+        # a code that names no key: negative ones would index from the end (another segment's
+        # rows), larger ones fail half way through the batch; refused before anything is added
+        if n and (by.codes.min() < 0 or by.codes.max() >= len(by.keys)):
+            bad = (by.codes < 0) | (by.codes >= len(by.keys))
+            raise ValueError(f"`by` codes must be in [0, {len(by.keys)}), one per key. Received "
+                             f"{by.codes[bad][0].item()!r} at index {first_index(bad)}.")
         return by.names, by.codes, by.keys
     columns = dict(by) if isinstance(by, Mapping) else {"segment": by}
     if not columns:
         raise ValueError("`by` is an empty mapping: give at least one segment column, or None.")
+    names = _distinct_names("The `by` columns", [str(name) for name in columns])
     codes, keys = None, None
     for name, values in columns.items():
         array = np.asarray(values)
@@ -339,7 +364,7 @@ def _segments(by, n: int):
         codes, numbered = _factorize(pairs)
         keys = [keys[pair // len(distinct)] + (distinct[pair % len(distinct)],)
                 for pair in numbered]
-    return [str(name) for name in columns], codes.reshape(-1), keys
+    return names, codes.reshape(-1), keys
 
 
 # -- pooling adjacent violators ----------------------------------------------------------------
@@ -679,8 +704,11 @@ class DiagnosticsState:
             for pair in self.pairs.values():
                 _grow(pair, "segments", len(self.segment_keys))
         first_row = self.rows
-        for state, arrays in zip(self.models, batch.models):
-            self._add_model(state, batch, arrays, segment_rows, first_row)
+        # weights near the float64 limit: products and sums past it are inf, as the compiled
+        # kernel's are, and result() refuses such totals; no warning from NumPy here
+        with np.errstate(over="ignore"):
+            for state, arrays in zip(self.models, batch.models):
+                self._add_model(state, batch, arrays, segment_rows, first_row)
         for (i, j), pair in self.pairs.items():
             _add_pair(pair, batch.models[i]["loss"], batch.models[j]["loss"], batch.weight,
                       segment_rows, len(self.segment_keys))
@@ -901,6 +929,14 @@ class DiagnosticsState:
         new.rows = int(state["rows"])
         for key in state["segment_keys"]:
             new._segment(tuple(key))
+        segments = len(state["segment_keys"])
+        if len(new.segment_keys) != segments:
+            raise ValueError("The saved segment keys repeat a key; the state was not written by "
+                             "to_dict() as it stands.")
+        if {(saved["a"], saved["b"]) for saved in state["pairs"]} != set(new.pairs):
+            pairs = [(saved["a"], saved["b"]) for saved in state["pairs"]]
+            raise ValueError(f"The saved pairs of models {pairs} do not match the models "
+                             f"{new.names}.")
         expected_hist = (len(_HIST), new.resolution + 2)
         for mine, saved in zip(new.models, state["models"], strict=True):
             for name in _TOTALS:
@@ -927,13 +963,24 @@ class DiagnosticsState:
                           "label": np.array(worst["label"], dtype=bool),
                           "prediction": np.array(worst["prediction"], dtype=np.float64),
                           "weight": np.array(worst["weight"], dtype=np.float64)}
+            lengths = {len(values) for values in mine.worst.values()}
+            if len(lengths) != 1 or count > new.k:
+                raise ValueError(f"The saved worst rows have fields of lengths "
+                                 f"{sorted(lengths)}; they must be one length, at most k = "
+                                 f"{new.k}.")
             mine.segments = np.array(saved["segments"], dtype=np.float64).reshape(
                 -1, len(_SEGMENT))
+            if len(mine.segments) != segments:
+                raise ValueError(f"The saved segments have {len(mine.segments)} rows for "
+                                 f"{segments} segment keys.")
         for saved in state["pairs"]:
             pair = new.pairs[(saved["a"], saved["b"])]
             pair["overall"] = np.array(saved["overall"], dtype=np.float64)
             pair["segments"] = np.array(saved["segments"], dtype=np.float64).reshape(
                 -1, len(_PAIR))
+            if len(pair["segments"]) != segments:
+                raise ValueError(f"The saved pair segments have {len(pair['segments'])} rows "
+                                 f"for {segments} segment keys.")
         return new
 
     # -- the figures
@@ -949,17 +996,7 @@ class DiagnosticsState:
         self._drain()
         if self.names is None or self.models[0].counts["count"] == 0:
             raise ValueError("The diagnostics have seen no rows, so there is nothing to report.")
-        for name, state in zip(self.names, self.models):
-            # Finite losses whose sum leaves the float64 range (logits near 1e308): the mean is
-            # finite, so "inf" with no infinite row would be a wrong number; refuse, as
-            # Accumulator does.
-            total = {key: state.totals[key].value for key in ("weight", "loss")}
-            if math.isinf(total["weight"]) or (math.isinf(total["loss"])
-                                               and not state.counts["infinite"]):
-                raise OverflowError(
-                    f"Model {name!r}: the total {'weight' if math.isinf(total['weight']) else 'loss'}"
-                    " exceeds the float64 range (~1.8e308) that the diagnostics state holds; "
-                    "use smaller weights or losses.")
+        self._check_range()
         models = {}
         for index, (name, state) in enumerate(zip(self.names, self.models)):
             models[name] = self._model_result(state, exact[index] if exact else None,
@@ -982,6 +1019,19 @@ class DiagnosticsState:
             "by": self.by,
         }
         return out
+
+    def _check_range(self) -> None:
+        for name, state in zip(self.names, self.models):
+            # Finite losses whose sum leaves the float64 range (logits near 1e308): the mean is
+            # finite, so "inf" with no infinite row would be a wrong number; refuse, as
+            # Accumulator does.
+            total = {key: state.totals[key].value for key in ("weight", "loss")}
+            if math.isinf(total["weight"]) or (math.isinf(total["loss"])
+                                               and not state.counts["infinite"]):
+                raise OverflowError(
+                    f"Model {name!r}: the total {'weight' if math.isinf(total['weight']) else 'loss'}"
+                    " exceeds the float64 range (~1.8e308) that the diagnostics state holds; "
+                    "use smaller weights or losses.")
 
     def _model_result(self, state: _ModelState, exact, max_segments) -> dict:
         t = {name: s.value for name, s in state.totals.items()}
@@ -1247,8 +1297,10 @@ def _concentration(state, total_loss, weight, exact_shares) -> dict:
     # the Lorenz curve from the histogram, worst first; a partly taken bin counted at its mean
     cw = np.cumsum(hist[0][::-1])
     cl = np.cumsum(hist[1][::-1])
-    curve = [[0.0, 0.0]] + [[float(a / weight), float(b / finite_total)]
-                            for a, b in zip(cw, cl) if a > 0]
+    curve = []  # none without a finite loss to share (every row exact: 0 / 0)
+    if math.isfinite(finite_total) and finite_total > 0:
+        curve = [[0.0, 0.0]] + [[float(a / weight), float(b / finite_total)]
+                                for a, b in zip(cw, cl) if a > 0]
     shares = []
     for q in CONCENTRATION_SHARES:
         if exact_shares is not None:
@@ -1259,7 +1311,7 @@ def _concentration(state, total_loss, weight, exact_shares) -> dict:
     return {
         "worst": shares,
         "exact": exact_shares is not None,
-        "curve": curve if math.isfinite(finite_total) and finite_total > 0 else [],
+        "curve": curve,
         "caps": [{"framework": name, "cap": cap, "rows_above": state.caps[name]}
                  for name, cap in CAPS.items()],
         "infinite": infinite,
@@ -1562,11 +1614,13 @@ def diagnose_numbers(y_true, y_pred, *, sample_weight=None, from_logits: bool = 
                       from_logits=state.from_logits, by=by, ids=ids)
         if rows.n == 0:
             raise ValueError("`y_true` is empty: there is nothing to diagnose.")
-        if not np.sum(rows.w) > 0:
-            raise ValueError("The total `sample_weight` is zero, so the weighted figures are "
-                             "undefined.")
+        with np.errstate(over="ignore"):  # past the float64 range: refused just below
+            if not np.sum(rows.w) > 0:
+                raise ValueError("The total `sample_weight` is zero, so the weighted figures "
+                                 "are undefined.")
         state._add(rows)
         models = rows.models
+    state._check_range()  # totals past the float64 range: refused before the exact figures
     exact = [_exact_parts(rows, arrays, state.bins) for arrays in models]
     return state, state._result(max_segments=max_segments, exact=exact)
 

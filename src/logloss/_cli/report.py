@@ -121,7 +121,8 @@ def run_report(args) -> int:
         if args.output:
             check_output(args.output, resolve(args.files))
         options = Options(label=args.label, pred=args.pred[0] if args.pred else None,
-                          weight=args.weight, by=args.by, logits=args.logits,
+                          weight=args.weight, by=list(dict.fromkeys(args.by)),
+                          logits=args.logits,  # a repeated --by column adds nothing
                           positive=args.positive, negative=args.negative,
                           on_invalid=args.on_invalid)
         state = None

@@ -1,0 +1,398 @@
+"""DiagnosticsState and diagnose(by=...) against hostile inputs, checked against independent
+computations (a dict grouping and math.fsum of -log p / -log1p(-p)), never against logloss."""
+
+import json
+import math
+import zlib
+
+import numpy as np
+import pytest
+
+import logloss
+from logloss import DiagnosticsState
+from logloss._diagnostics import SegmentCodes
+
+
+def _reference(y, p, keys):
+    """Per segment key: row count and log loss, grouped with a dict."""
+    rows: dict = {}
+    for label, prob, key in zip(y.tolist(), p.tolist(), keys):
+        rows.setdefault(key, []).append(-math.log(prob) if label else -math.log1p(-prob))
+    return {key: (len(losses), math.fsum(losses) / len(losses)) for key, losses in rows.items()}
+
+
+def _segments(state) -> dict:
+    seg = state.result(max_segments=100_000)["models"]["model"]["segments"]
+    return {tuple(row["segment"].values()): (row["count"], row["log_loss"])
+            for row in seg["rows"]}
+
+
+def _assert_segments(state, expected) -> None:
+    got = _segments(state)
+    assert got.keys() == expected.keys()
+    for key, (count, loss) in expected.items():
+        assert got[key][0] == count, key
+        assert got[key][1] == pytest.approx(loss, rel=1e-13), key
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+@pytest.mark.parametrize("bad_code", [-1, -2, 2, 1000])
+def test_segment_codes_outside_their_keys_are_refused_before_anything_is_added(engine, bad_code):
+    """Pre-numbered segments (the file reader's SegmentCodes) whose code names no key: a
+    negative code picked a key from the end (rows silently scored in another segment), one past
+    the keys failed half way and left the state unusable. Both are refused like any bad input:
+    the state stays as it was and goes on."""
+    rng = np.random.default_rng(7)
+    n = 300
+    y = (rng.random(n) < 0.4).astype(np.int8)
+    p = rng.uniform(0.02, 0.98, n)
+    keys = [("a",), ("b",)]
+    codes = rng.integers(0, 2, n)
+    bad = codes[100:200].copy()
+    bad[37] = bad_code
+    with logloss.config_context(engine=engine):
+        state = DiagnosticsState(k=3).update(y[:100], p[:100], by=SegmentCodes(["s"], codes[:100],
+                                                                                keys))
+        before = json.dumps(state.to_dict())
+        with pytest.raises(ValueError, match="code"):
+            state.update(y[100:200], p[100:200], by=SegmentCodes(["s"], bad, keys))
+        assert json.dumps(state.to_dict()) == before
+        state.update(y[200:], p[200:], by=SegmentCodes(["s"], codes[200:], keys))
+    kept = np.r_[0:100, 200:300]
+    _assert_segments(state, _reference(y[kept], p[kept], [keys[c] for c in codes[kept]]))
+
+
+def _missing_cases():
+    pd = pytest.importorskip("pandas")
+    stamp = pd.Timestamp("2020-01-01", tz="UTC")
+    return {
+        # (column as the user passes it, each row's expected key); the text "<NA>" or "NaT" in
+        # a row is that text, a missing value is None (JSON null), as NaN and None already are
+        "pandas string dtype": (pd.array(["x", None, "<NA>", "x", None, "<NA>"], dtype="string"),
+                                ["x", None, "<NA>", "x", None, "<NA>"]),
+        "pandas boolean dtype": (pd.array([True, None, False, None, True, True], dtype="boolean"),
+                                 [True, None, False, None, True, True]),
+        "pd.NA and text in objects": (np.array(["<NA>", pd.NA, None, "a", pd.NA, "<NA>"],
+                                               dtype=object),
+                                      ["<NA>", None, None, "a", None, "<NA>"]),
+        "tz-aware stamps with NaT": (pd.Series([stamp, pd.NaT, stamp, pd.NaT, stamp, stamp]),
+                                     [str(stamp), None, str(stamp), None, str(stamp),
+                                      str(stamp)]),
+        "NaT beside the text NaT": (np.array([pd.NaT, "NaT", "NaT", pd.NaT, "b", "b"],
+                                             dtype=object),
+                                    [None, "NaT", "NaT", None, "b", "b"]),
+    }
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+@pytest.mark.parametrize("case", ["pandas string dtype", "pandas boolean dtype",
+                                  "pd.NA and text in objects", "tz-aware stamps with NaT",
+                                  "NaT beside the text NaT"])
+def test_pandas_missing_values_are_their_own_segment_keyed_none(engine, case):
+    """pd.NA and pd.NaT were keyed by their text, "<NA>" and "NaT": a missing value was shown as
+    a string, and its rows were pooled with rows holding that very text."""
+    column, row_keys = _missing_cases()[case]
+    rng = np.random.default_rng(3)
+    y = np.array([1, 0, 1, 1, 0, 0], dtype=np.int8)
+    p = rng.uniform(0.05, 0.95, len(y))
+    with logloss.config_context(engine=engine):
+        state = DiagnosticsState().update(y, p, by={"c": column})
+    _assert_segments(state, _reference(y, p, [(key,) for key in row_keys]))
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+def test_decimal_segment_values_with_a_nan_are_numbered_not_a_decimal_error(engine):
+    """Decimals (an object column read from a database) that include Decimal("NaN"): sorting
+    them raised decimal.InvalidOperation out of diagnose; they are numbered in first-seen order,
+    as other values that do not sort, each keyed by its text."""
+    from decimal import Decimal
+
+    values = [Decimal("1.5"), Decimal("NaN"), Decimal("0.25"), Decimal("NaN"), Decimal("1.5")]
+    column = np.empty(len(values), dtype=object)
+    column[:] = values
+    y = np.array([1, 0, 0, 1, 1], dtype=np.int8)
+    p = np.array([0.3, 0.6, 0.2, 0.9, 0.55])
+    with logloss.config_context(engine=engine):
+        state = DiagnosticsState().update(y, p, by={"amount": column})
+    _assert_segments(state, _reference(y, p, [(str(v),) for v in values]))
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+@pytest.mark.parametrize("what", ["models", "by", "by codes"])
+def test_names_that_read_the_same_as_text_are_refused(engine, what):
+    """Model names and segment columns are shown by their text: {1: p, "1": q} kept one model
+    "1" (the other's figures silently dropped), and by={1: a, "1": b} showed two columns as one,
+    so different segments printed the same label. Refused, before anything is added."""
+    rng = np.random.default_rng(2)
+    n = 100
+    y = (rng.random(n) < 0.5).astype(np.int8)
+    p, q = rng.uniform(0.1, 0.9, n), rng.uniform(0.1, 0.9, n)
+    a, b = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    kwargs = {
+        "models": {"y_pred": {1: p, "1": q}},
+        "by": {"y_pred": p, "by": {1: a, "1": b}},
+        "by codes": {"y_pred": p, "by": SegmentCodes([1, "1"], a, [(0, 0), (1, 1)])},
+    }[what]
+    with logloss.config_context(engine=engine):
+        state = DiagnosticsState()
+        with pytest.raises(ValueError, match="distinct"):
+            state.update(y, **kwargs)
+        with pytest.raises(ValueError, match="distinct"):
+            logloss.diagnose(y, **kwargs)
+        state.update(y, {"1": p, "2": q}, by={"1": a, "2": b})  # the state is still fresh
+    assert state.result()["settings"]["by"] == ["1", "2"]
+
+
+def test_the_report_command_takes_a_repeated_by_column_as_one(tmp_path, capsys):
+    """`logloss report f --by seg --by seg`: a column repeated in a combination adds nothing;
+    it gave the segments of --by seg until segment columns had to differ, then a traceback."""
+    pytest.importorskip("pyarrow")
+    from logloss._cli import main
+
+    rng = np.random.default_rng(4)
+    n = 60
+    y = (rng.random(n) < 0.5).astype(int)
+    p = rng.uniform(0.05, 0.95, n)
+    seg = rng.integers(0, 3, n)
+    path = tmp_path / "d.csv"
+    rows = zip(y.tolist(), p.tolist(), seg.tolist())
+    path.write_text("label,pred,seg\n" + "".join(f"{a},{b!r},{c}\n" for a, b, c in rows))
+    reports = []
+    for by in (["--by", "seg", "--by", "seg"], ["--by", "seg"]):
+        out = tmp_path / f"r{len(by)}.json"
+        assert main(["report", str(path), *by, "--format", "json", "--output", str(out)]) == 0, (
+            capsys.readouterr().err)
+        reports.append(json.loads(out.read_text()))
+    segments = [r["models"]["pred"]["segments"] if "models" in r else r["segments"]
+                for r in reports]
+    assert segments[0] == segments[1]
+    rows = {row["segment"]["seg"]: (row["count"], row["log_loss"]) for row in segments[0]["rows"]}
+    expected = _reference(y, p, seg.tolist())
+    assert rows.keys() == expected.keys()
+    for key, (count, loss) in expected.items():
+        assert rows[key][0] == count and rows[key][1] == pytest.approx(loss, rel=1e-13)
+
+
+def _objects(values) -> np.ndarray:
+    values = list(values)
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _python_key(value):
+    """A row's value as its segment key: NumPy scalars as Python values, NaN as None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _batches(case: str, rng) -> list:
+    """Lists of segment columns, one per batch (lengths may differ; 0 and 1 included)."""
+    from logloss._diagnostics import SEGMENT_TABLE_SPAN as span
+
+    def extremes(dtype):
+        info = np.iinfo(np.dtype(dtype))
+        picks = rng.integers(0, 4, 200)
+        values = [info.min, info.min + 1, info.max - 1, info.max]
+        return np.array([values[i] for i in picks.tolist()], dtype=dtype)
+
+    def at_span(width):  # values 0 and width - 1: a table of exactly `width`, 200 rows
+        v = rng.integers(0, 3, 200)
+        v[:2] = 0, width - 1
+        return v
+
+    return {
+        **{f"extremes {t}": lambda t=t: [extremes(t)]
+           for t in ["i1", "u1", "i2", ">u2", "i4", ">i4", "u4", "i8", ">i8", "u8", ">u8"]},
+        "span at the table's size": lambda: [at_span(span)],
+        "span one above it": lambda: [at_span(span + 1)],
+        "span above it, below the rows": lambda: [np.r_[rng.integers(0, 5, span + 10), span + 4]],
+        "new values in later batches": lambda: [
+            rng.integers(0, 3, 50).astype(np.int16), np.array([], dtype=np.int16),
+            np.array([-32768], dtype=np.int16), rng.integers(2, 9, 40).astype(np.int16),
+            np.array([32767] * 3, dtype=np.int16)],
+        "bool batches": lambda: [np.zeros(5, bool), np.ones(1, bool), rng.random(30) < 0.5],
+        "NaN objects, each its own": lambda: [_objects(float("nan") if i % 3 else "a"
+                                                       for i in range(60)),
+                                              _objects([None, float("nan"), "b"] * 5)],
+        "floats with -0.0, 0.0 and NaN": lambda: [rng.choice([0.0, -0.0, np.nan, 2.5], 80),
+                                                   np.array([-0.0, np.nan])],
+        "np.str_, str, np.int64 and int": lambda: [
+            _objects([np.str_("a"), "a", np.int64(3), 3, "3"] * 8)],
+        "datetime64[D] with NaT": lambda: [rng.choice(np.array(
+            ["2020-01-01", "2021-06-30", "NaT"], dtype="datetime64[D]"), 50)],
+    }[case]()
+
+
+_BATCH_CASES = [
+    *[f"extremes {t}" for t in ["i1", "u1", "i2", ">u2", "i4", ">i4", "u4", "i8", ">i8", "u8",
+                                 ">u8"]],
+    "span at the table's size", "span one above it", "span above it, below the rows",
+    "new values in later batches", "bool batches", "NaN objects, each its own",
+    "floats with -0.0, 0.0 and NaN", "np.str_, str, np.int64 and int", "datetime64[D] with NaT",
+]
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+@pytest.mark.parametrize("case", _BATCH_CASES)
+def test_segments_across_batches_states_merges_and_saves(engine, case):
+    """Batches whose segment values differ (new ones later, empty and one-row batches), added
+    to one state, to two states merged, and through to_dict / JSON / from_dict: every segment
+    holds exactly its rows, keyed by their value (datetime64[D] keyed by its date's text)."""
+    rng = np.random.default_rng(zlib.crc32(case.encode()))
+    columns = _batches(case, rng)
+    ys, ps = [], []
+    for column in columns:
+        ys.append((rng.random(len(column)) < 0.4).astype(np.int8))
+        ps.append(rng.uniform(0.02, 0.98, len(column)))
+    keys = []
+    for column in columns:
+        if column.dtype.kind == "M":  # a date (datetime.date from NumPy) by its text
+            keys += [(None if v is None else str(v),) for v in column.tolist()]
+        else:
+            keys += [(_python_key(v),) for v in column]
+    expected = _reference(np.concatenate(ys), np.concatenate(ps), keys)
+    half = len(columns) // 2
+    with logloss.config_context(engine=engine):
+        one, first, second = DiagnosticsState(), DiagnosticsState(), DiagnosticsState()
+        for index, (y, p, column) in enumerate(zip(ys, ps, columns)):
+            one.update(y, p, by={"s": column})
+            (first if index < half or not half else second).update(y, p, by={"s": column})
+        merged = DiagnosticsState.from_dict(json.loads(json.dumps(first.to_dict())))
+        merged.merge(DiagnosticsState.from_dict(json.loads(json.dumps(second.to_dict()))))
+    _assert_segments(one, expected)
+    _assert_segments(merged, expected)
+    _assert_segments(DiagnosticsState.from_dict(json.loads(json.dumps(one.to_dict()))), expected)
+
+
+_EXTREME_PREDICTIONS = {
+    # rows added to 40 ordinary ones; every probability distinct (the path without ties)
+    "p = 0, label 1 (infinite)": ([0.0], [1]),
+    "p = 1, label 0 (infinite)": ([1.0], [0]),
+    "p = 0 and 1, right labels": ([0.0, 1.0], [0, 1]),
+    "p = 0 and 1, wrong labels": ([0.0, 1.0], [1, 0]),
+    "-0.0, label 0": ([-0.0], [0]),
+    "subnormals": ([5e-324, 1e-310, 2e-320], [1, 0, 0]),
+    "1 - 2**-53 and 1 - 2**-52": ([1 - 2**-53, 1 - 2**-52], [0, 1]),
+}
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+@pytest.mark.parametrize("labels", ["mixed", "all 1", "all 0"])
+@pytest.mark.parametrize("case", list(_EXTREME_PREDICTIONS))
+def test_exact_decomposition_without_ties_at_the_ends_of_the_unit_interval(case, labels, engine):
+    """The in-place per-row losses of the exact path against scikit-learn's isotonic fit and a
+    log loss from math.log / math.log1p (infinite where a row's true class has p = 0)."""
+    isotonic = pytest.importorskip("sklearn.isotonic")
+    special = pytest.importorskip("scipy.special")
+    rng = np.random.default_rng(3)
+    extra_p, extra_y = _EXTREME_PREDICTIONS[case]
+    p = np.r_[rng.uniform(0.01, 0.99, 40), extra_p]
+    y = np.r_[(rng.random(40) < 0.5).astype(np.int64), extra_y]
+    y = {"mixed": y, "all 1": np.ones_like(y), "all 0": np.zeros_like(y)}[labels]
+    losses = [(-math.log(q) if q > 0 else math.inf) if t else
+              (-math.log1p(-q) if q < 1 else math.inf) for t, q in zip(y.tolist(), p.tolist())]
+    log_loss = math.inf if math.inf in losses else math.fsum(losses) / len(losses)
+    # out_of_bounds="clip": without it scikit-learn's interpolation gives NaN at 1 - 2**-53
+    fit = isotonic.IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(p, y)
+    fitted = fit.predict(p)
+    recalibrated = -math.fsum((special.xlogy(y, fitted)
+                               + special.xlogy(1 - y, 1 - fitted)).tolist()) / len(y)
+    rate = y.mean()
+    uncertainty = 0.0 if rate in (0, 1) else -(rate * math.log(rate)
+                                                + (1 - rate) * math.log1p(-rate))
+    with logloss.config_context(engine=engine):
+        d = logloss.diagnose(y, p)
+    decomposition = d.decomposition
+    assert d.log_loss == pytest.approx(log_loss, rel=1e-13)
+    assert decomposition["exact"]
+    assert decomposition["recalibrated_log_loss"] == pytest.approx(recalibrated, rel=1e-9,
+                                                                   abs=1e-14)
+    assert decomposition["miscalibration"] == pytest.approx(log_loss - recalibrated, rel=1e-9,
+                                                            abs=1e-12)
+    assert decomposition["discrimination"] == pytest.approx(uncertainty - recalibrated, rel=1e-9,
+                                                            abs=1e-12)
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+@pytest.mark.parametrize("how", ["state", "diagnose"])
+def test_perfect_hard_predictions_report_without_a_division_warning(engine, how):
+    """Every row predicted exactly (p = y, total loss 0): the loss's concentration is undefined
+    (no loss to share), and the figures said so with NaN, but its curve divided 0 by 0 first, a
+    RuntimeWarning (an error under -W error) out of result() and diagnose()."""
+    y = np.array([0, 1, 1, 0, 1], dtype=np.int8)
+    p = y.astype(np.float64)
+    with logloss.config_context(engine=engine):
+        if how == "state":
+            figures = DiagnosticsState().update(y, p).result()["models"]["model"]
+        else:
+            figures = logloss.diagnose(y, p).to_dict()
+    assert figures["log_loss"] == 0.0
+    concentration = figures["concentration"]
+    assert concentration["curve"] == []
+    # undefined: NaN in the state's figures, null (None) in the diagnosis's JSON-safe dict
+    assert all(share["share_of_loss"] is None or math.isnan(share["share_of_loss"])
+               for share in concentration["worst"])
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+@pytest.mark.parametrize("weights", [[1e308, 1.0, 1.0], [1e308, 1e308, 1e308]],
+                         ids=["a weighted loss past the range", "a total weight past it"])
+def test_weights_whose_sums_leave_the_float64_range_are_refused_by_result_not_update(engine,
+                                                                                     weights):
+    """The NumPy path multiplied and summed such weights with NumPy's overflow warning on: a
+    RuntimeWarning out of update (an error under -W error, which left the state incomplete),
+    where the compiled kernel adds the batch and result() refuses the figures, on both paths."""
+    y = np.array([1, 0, 1], dtype=np.int8)
+    p = np.array([0.01, 0.5, 0.9])  # -log 0.01 = 4.6: times 1e308 past the range
+    with logloss.config_context(engine=engine):
+        state = DiagnosticsState().update(y, p, np.array(weights), by=np.array([1, 2, 1]))
+        with pytest.raises(OverflowError, match="float64 range"):
+            state.result()
+        with pytest.raises(OverflowError, match="float64 range"):
+            state.result()  # refused again, the state still whole
+        with pytest.raises(OverflowError, match="float64 range"):
+            logloss.diagnose(y, p, sample_weight=np.array(weights))  # before its exact figures
+
+
+def _corrupt(saved: dict, how: str) -> None:
+    if how == "a segment key dropped":
+        saved["segment_keys"].pop()
+    elif how == "a segment key repeated":
+        saved["segment_keys"][1] = saved["segment_keys"][0]
+    elif how == "a model with an extra segment row":
+        saved["models"][1]["segments"].append([0.0] * 7)
+    elif how == "a pair's segment rows cut":
+        saved["pairs"][0]["segments"].pop()
+    elif how == "the pair missing":
+        saved["pairs"].clear()
+    elif how == "a worst row without its id":
+        saved["models"][0]["worst"]["id"].pop()
+    elif how == "a worst loss too many":
+        saved["models"][0]["worst"]["loss"].append(5.0)
+    elif how == "more worst rows than k":
+        worst = saved["models"][0]["worst"]
+        for field in worst:
+            worst[field] = worst[field] + worst[field][:1]
+
+
+@pytest.mark.parametrize("how", ["a segment key dropped", "a segment key repeated",
+                                 "a model with an extra segment row", "a pair's segment rows cut",
+                                 "the pair missing", "a worst row without its id",
+                                 "a worst loss too many", "more worst rows than k"])
+def test_a_saved_state_whose_parts_disagree_is_refused_by_from_dict(how):
+    """A saved state (a JSON file, edited or cut) whose segment keys, segment rows and pairs
+    disagree loaded, then failed in result() (IndexError), reported a comparison of zeros or
+    the wrong worst rows (one dropped, more than k), or, merged into a good state, failed half
+    way and left that state incomplete."""
+    rng = np.random.default_rng(8)
+    n = 90
+    y = (rng.random(n) < 0.5).astype(np.int8)
+    p = rng.uniform(0.1, 0.9, n)
+    models = {"a": p, "b": p ** 2}
+    saved = json.loads(json.dumps(DiagnosticsState(k=3).update(y, models, by=np.arange(n) % 3)
+                                  .to_dict()))
+    _corrupt(saved, how)
+    with pytest.raises(ValueError, match="saved"):
+        DiagnosticsState.from_dict(saved)
