@@ -244,6 +244,53 @@ def test_log_axes_are_labelled_in_plain_text_and_every_text_fits_its_figure():
             assert "10\u207b\u00b2" in labels and "10\u207b\u00b9" in labels and "1" in labels, labels
 
 
+def test_titles_of_our_figures_stand_where_matplotlib_would_place_them():
+    """The figures made by the plot functions fix their title just above the axes (placing it
+    automatically measured the axes at each drawing): it must be where matplotlib's automatic
+    placement puts it on the same axes, here also with a y offset text (losses of 1e-9)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from logloss.report import plots
+
+    rng = np.random.default_rng(4)
+    y = (rng.random(4000) < 0.5).astype(int)
+    tiny = np.where(y == 1, 1 - 1e-9, 1e-9) + rng.uniform(-1e-10, 1e-10, 4000)
+    p = rng.uniform(0.01, 0.99, 4000)
+    diagnoses = [logloss.diagnose(y, tiny),
+                 logloss.diagnose(y, {"a": p, "b": p ** 1.2}, by=rng.integers(0, 4, 4000))]
+    offsets = set()
+    for d in diagnoses:
+        pictures = [(lambda ax, hist_ax=None, f=f, m=m: f(d, model=m, ax=ax), f.__name__)
+                    for f in (plots.plot_loss_by_bin, plots.plot_concentration,
+                              plots.plot_class_losses, plots.plot_segments)
+                    for m in d.model_names
+                    if f is not plots.plot_segments or d.models[m].get("segments")]
+        pictures += [(lambda ax, hist_ax=None, m=m: plots.plot_reliability(
+            d, model=m, ax=ax, hist_ax=hist_ax), "reliability") for m in d.model_names]
+        if d.comparison:
+            pictures.append((lambda ax, hist_ax=None: plots.plot_comparison(d, ax=ax),
+                             "comparison"))
+        pictures.append((lambda ax, hist_ax=None: plots.plot_explain(ax=ax), "explain"))
+        for draw, name in pictures:
+            ours = draw(None).figure
+            if ours.get_layout_engine() is None:  # fixed margins
+                given = Figure(figsize=ours.get_size_inches())
+                axes = [given.add_axes(ax.get_position()) for ax in ours.axes]
+            else:
+                given = Figure(figsize=ours.get_size_inches(), layout="constrained")
+                axes = [given.add_subplot()]
+            draw(*axes)
+            titles = []
+            for figure in (ours, given):
+                canvas = FigureCanvasAgg(figure)
+                canvas.draw()
+                titles.append(figure.axes[0].title.get_window_extent(canvas.get_renderer()))
+                offsets.add(figure.axes[0].yaxis.get_offset_text().get_text())
+            assert np.allclose(titles[0].get_points(), titles[1].get_points(), atol=0.01), name
+    assert offsets - {""}  # the case where automatic placement looks at an offset text is covered
+
+
 def test_notebook_view_is_the_report_in_a_sandboxed_iframe():
     d = logloss.diagnose([0, 1, 1, 0], [0.2, 0.7, 0.4, 0.1], by=["<b>", "<b>", "x", "x"])
     shown = d._repr_html_()

@@ -259,4 +259,10 @@ def entrypoint() -> None:
         # Point stdout at devnull so the interpreter's final flush cannot fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = EXIT_BROKEN_PIPE
+    # The process ends here, its output written and closed: gc.freeze() spares the interpreter's
+    # last collection a walk over every object left (all of matplotlib's after a report), whose
+    # memory goes with the process anyway; no finalizer of ours is left to run.
+    import gc
+
+    gc.freeze()
     sys.exit(code)

@@ -47,8 +47,9 @@ def _environment():
 def _data_uri(figure) -> str:
     from .plots import to_svg
 
+    # no figure.clear() after: it clears each axes first, building their ticks anew, only for
+    # the figure to be dropped
     svg = to_svg(figure)
-    figure.clear()
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
 
 

@@ -75,6 +75,15 @@ def _axis(ax, width=6.4, height=4.0, margins=None):
     return ax if ax is not None else new_figure(width, height, margins=margins).add_subplot()
 
 
+def _title(ax, text, *, own: bool, **kwargs) -> None:
+    """The title; on a figure of our own (``own``) at y = 1, just above the axes. That is where
+    matplotlib's automatic placement puts it when nothing (tick labels, an offset text) is drawn
+    above the axes under the title, as on these figures; placing it automatically measures every
+    y tick label once more at each drawing. On an axis the caller gave, it is placed
+    automatically."""
+    ax.set_title(text, y=1.0 if own else None, **kwargs)
+
+
 def _model(figures, model=None) -> dict:
     """One model's figures from a Diagnosis, its ``figures`` or one model's mapping."""
     figures = getattr(figures, "figures", figures)
@@ -93,7 +102,8 @@ def plot_reliability(figures, *, model=None, ax=None, hist_ax=None):
     diagonal, and (on ``hist_ax``, or below when a new figure is made) the weight of the
     predictions."""
     m = _model(figures, model)
-    if ax is None:
+    own = ax is None
+    if own:
         figure = new_figure(6.4, 5.2, margins=MARGINS)
         grid = figure.add_gridspec(2, 1, height_ratios=[3, 1], hspace=0.3)
         ax = figure.add_subplot(grid[0])
@@ -115,7 +125,7 @@ def plot_reliability(figures, *, model=None, ax=None, hist_ax=None):
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_ylabel("observed rate of positives")
-    ax.set_title("Reliability")
+    _title(ax, "Reliability", own=own)
     ax.legend(loc="upper left", frameon=False, fontsize="small")
     if hist_ax is not None:
         histogram = m["reliability"]["histogram"]
@@ -131,6 +141,7 @@ def plot_reliability(figures, *, model=None, ax=None, hist_ax=None):
 def plot_loss_by_bin(figures, *, model=None, ax=None):
     """Mean loss in each equal-mass bin of predicted probability, with its share of the loss."""
     m = _model(figures, model)
+    own = ax is None
     ax = _axis(ax, margins=MARGINS[:2] + (0.85, MARGINS[3]))  # room for the slanted labels
     bins = m["reliability"]["bins"]
     labels = [f"{b['prediction']:.2g}" for b in bins]
@@ -145,13 +156,14 @@ def plot_loss_by_bin(figures, *, model=None, ax=None):
     ax.set_xticks(range(len(bins)), labels, rotation=45, fontsize="small")
     ax.set_xlabel("mean predicted probability of the bin (labels: share of the total loss)")
     ax.set_ylabel("mean log loss")
-    ax.set_title("Loss by predicted-probability bin")
+    _title(ax, "Loss by predicted-probability bin", own=own)
     return ax
 
 
 def plot_concentration(figures, *, model=None, ax=None):
     """The concentration curve: share of the loss against share of the rows, worst rows first."""
     m = _model(figures, model)
+    own = ax is None
     ax = _axis(ax, margins=MARGINS)
     curve = m["concentration"]["curve"]
     if curve:
@@ -170,7 +182,7 @@ def plot_concentration(figures, *, model=None, ax=None):
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("share of rows, worst first (log scale)")
     ax.set_ylabel("share of the total loss")
-    ax.set_title("Concentration of the loss")
+    _title(ax, "Concentration of the loss", own=own)
     ax.legend(loc="upper left", frameon=False, fontsize="small")
     if not curve:
         ax.text(0.5, 0.5, f"{m['infinite']} rows have infinite loss:\nthe total is infinite",
@@ -181,6 +193,7 @@ def plot_concentration(figures, *, model=None, ax=None):
 def plot_class_losses(figures, *, model=None, ax=None):
     """How the losses of the positives and of the negatives are distributed (log axis)."""
     m = _model(figures, model)
+    own = ax is None
     ax = _axis(ax, margins=MARGINS)
     hist = m["loss_histogram"]
     edges = _diagnostics.loss_bin_edges()
@@ -204,7 +217,7 @@ def plot_class_losses(figures, *, model=None, ax=None):
     ax.set_xlim(1e-6, 200)
     ax.set_xlabel("loss of a row (log scale; dotted: the frameworks' caps 16.1, 34.5, 36.0, 100)")
     ax.set_ylabel("share of the class's rows")
-    ax.set_title("Losses of the positives and of the negatives")
+    _title(ax, "Losses of the positives and of the negatives", own=own)
     ax.legend(frameon=False, fontsize="small")
     return ax
 
@@ -217,6 +230,7 @@ def plot_segments(figures, *, model=None, ax=None):
     """Each segment's share of the total loss (the largest first) beside its share of rows."""
     m = _model(figures, model)
     seg = m.get("segments")
+    own = ax is None
     ax = _axis(ax, 6.4, max(2.5, 0.32 * (min(len(seg["rows"]), BARS) + 2) if seg else 2.5))
     if not seg:
         return ax
@@ -236,7 +250,7 @@ def plot_segments(figures, *, model=None, ax=None):
     ax.set_yticks(positions, [t if len(t) < 40 else t[:37] + "..." for t in labels],
                   fontsize="small")
     ax.set_xlabel("share")
-    ax.set_title("Segments by share of the loss")
+    _title(ax, "Segments by share of the loss", own=own)
     ax.legend(fontsize="small", loc="best", framealpha=0.9)
     return ax
 
@@ -248,6 +262,7 @@ def plot_comparison(figures, *, pair: int = 0, ax=None):
     c = figures["comparison"][pair]
     rows = [("all rows", c)] + [(_segment_label(s["segment"]), s)
                                 for s in c.get("segments", [])[:BARS]]
+    own = ax is None
     ax = _axis(ax, 6.4, max(2.5, 0.35 * (len(rows) + 2)))
     positions = list(range(len(rows)))[::-1]
     for position, (_, r) in zip(positions, rows):
@@ -266,8 +281,8 @@ def plot_comparison(figures, *, pair: int = 0, ax=None):
     a, b = plain(c["a"]), plain(c["b"])
     ax.set_xlabel(f"mean loss of {b} minus {a} per row, with 95% interval\n"
                   f"(left of 0: {b} better; right: {a} better)")
-    ax.set_title(f"{a} against {b}: {a} better on {c['a_better']:.0%} of rows, "
-                 f"{b} on {c['b_better']:.0%}", fontsize="medium")
+    _title(ax, f"{a} against {b}: {a} better on {c['a_better']:.0%} of rows, "
+           f"{b} on {c['b_better']:.0%}", own=own, fontsize="medium")
     return ax
 
 
@@ -278,6 +293,7 @@ def plot_explain(*, ax=None):
 
     from .._binary import binary_cross_entropy
 
+    own = ax is None
     ax = _axis(ax)
     p = np.linspace(0.001, 0.999, 999)
     ax.plot(p, binary_cross_entropy(np.ones_like(p), p, reduction="none"), color=BLUE,
@@ -297,7 +313,7 @@ def plot_explain(*, ax=None):
     ax.set_ylim(0, 7)
     ax.set_xlabel("predicted probability p of a bird")
     ax.set_ylabel("loss")
-    ax.set_title("Binary cross-entropy of one prediction")
+    _title(ax, "Binary cross-entropy of one prediction", own=own)
     ax.legend(frameon=False, loc="upper center")
     return ax
 
