@@ -197,8 +197,9 @@ def _model_arrays(y: np.ndarray, x: np.ndarray, from_logits: bool) -> dict:
     return {"p": p, "z": z, "key": z if from_logits else p, "loss": loss}
 
 
-# Integer segment values spread over at most this many (or one per row) are numbered through a
-# table indexed by value, not by sorting.
+# Integer segment values are numbered through a table indexed by value, not by sorting, where
+# their span is at most SEGMENT_SMALL_SPAN, or 16 per row up to SEGMENT_TABLE_SPAN, or one per row.
+SEGMENT_SMALL_SPAN = 1 << 16
 SEGMENT_TABLE_SPAN = 1 << 20
 
 
@@ -247,7 +248,9 @@ def _integer_codes(values: np.ndarray):
     else:
         low = values.min()
         span = int(values.max()) - int(low) + 1
-        if span > max(SEGMENT_TABLE_SPAN, values.size):
+        # the table costs a pass over its span, a sort n log n: a wide span for few rows sorts
+        rows = values.size
+        if span > max(rows, min(16 * rows, SEGMENT_TABLE_SPAN), SEGMENT_SMALL_SPAN):
             return None, None
         # value - low lies in [0, span): exact modulo 2**bits, so read as unsigned it is right
         # (int8 -128..127 moved to 0..255 wraps as int8, not as uint8); 64-bit offsets are read
