@@ -1035,6 +1035,16 @@ class DiagnosticsState:
                     f"Model {name!r}: the total {'weight' if math.isinf(total['weight']) else 'loss'}"
                     " exceeds the float64 range (~1.8e308) that the diagnostics state holds; "
                     "use smaller weights or losses.")
+            # the same for one segment, which an infinite row elsewhere lets past the total
+            if self.by is not None and len(state.segments):
+                seg = state.segments
+                overflowed = np.isinf(seg[:, 1]) | (np.isinf(seg[:, 4]) & (seg[:, 6] == 0))
+                if overflowed.any():
+                    key = dict(zip(self.by, self.segment_keys[int(np.argmax(overflowed))]))
+                    raise OverflowError(
+                        f"Model {name!r}, segment {key}: the segment's total weight or loss "
+                        "exceeds the float64 range (~1.8e308) that the diagnostics state holds; "
+                        "use smaller weights or losses.")
 
     def _model_result(self, state: _ModelState, exact, max_segments) -> dict:
         t = {name: s.value for name, s in state.totals.items()}
@@ -1133,8 +1143,13 @@ class DiagnosticsState:
         folded = order[max_segments:]
         other = None
         if folded:
-            other = {"segments": len(folded),
-                     **_segment_figures(sums[folded].sum(axis=0), total_loss)}
+            rest = sums[folded].sum(axis=0)
+            if np.isinf(rest[1]) or (np.isinf(rest[4]) and not rest[6]):
+                raise OverflowError(
+                    f"The {len(folded)} segments folded into 'other' have a total weight or loss "
+                    "beyond the float64 range (~1.8e308); show them all (max_segments) or use "
+                    "smaller weights.")
+            other = {"segments": len(folded), **_segment_figures(rest, total_loss)}
         return {"by": self.by, "total": len(order), "rows": rows, "other": other}
 
     def _pair_result(self, i, j, pair, max_segments) -> dict:

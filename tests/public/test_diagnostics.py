@@ -686,3 +686,25 @@ def test_segments_of_every_value_type_count_and_score_their_own_rows(case, engin
     for key, (count, loss) in expected.items():
         assert got[key][0] == count
         assert got[key][1] == pytest.approx(loss, rel=1e-13)
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+def test_a_segment_whose_finite_losses_overflow_is_refused_beside_an_infinite_row(engine):
+    """Segment a: one row of weight 1e308 and loss -log(0.01) (a finite mean of 4.6, a weighted
+    sum past float64); segment b: a truly infinite loss, which lets the total pass as inf.
+    Printing segment a's loss as inf would be a wrong number: refused, naming the segment."""
+    y = np.array([1, 1, 1, 0])
+    p = np.array([0.01, 0.0, 0.5, 0.5])
+    w = np.array([1e308, 1.0, 1.0, 1.0])
+    by = np.array(["a", "b", "b", "a"])
+    with logloss.config_context(engine=engine):
+        state = DiagnosticsState().update(y, p, sample_weight=w, by=by)
+    with pytest.raises(OverflowError, match=r"segment \{'segment': 'a'\}"):
+        state.result()
+    # folded into "other", the same sum is refused there
+    many = DiagnosticsState()
+    with logloss.config_context(engine=engine):
+        many.update(np.r_[y, 1], np.r_[p, 0.0], sample_weight=np.r_[w, 1.0],
+                    by=np.array(["a", "b", "b", "a", "c"]))
+    with pytest.raises(OverflowError):
+        many.result(max_segments=1)
