@@ -57,6 +57,12 @@ static inline int64_t diag_near_threshold(double l) {
          | (fabs(l - DIAG_CAP[3]) <= r * DIAG_CAP[3]);
 }
 
+
+typedef double diag_v4 __attribute__((vector_size(32)));
+typedef int64_t diag_i4 __attribute__((vector_size(32)));
+/* the fields of a loss-histogram bin (unweighted) that a negative / a positive adds to */
+static const diag_i4 DIAG_CLASS_MASK[2] = {{-1, -1, 0, 0}, {0, 0, -1, -1}};
+
 typedef struct {
     double y[BLOCK], x[BLOCK], w[BLOCK], p[BLOCK], loss[BLOCK], z[BLOCK];
     double t[DIAG_TOTALS][BLOCK];
@@ -374,29 +380,40 @@ static int diag_range(const Inputs *in, DiagOut *o, Py_ssize_t lo, Py_ssize_t hi
         if (o->losses) memcpy(o->losses + b, loss, (size_t)m * sizeof(double));
         /* the scatter into the histograms */
         double *restrict hist = o->hist, *restrict lh = o->loss_hist;
+        /* One vector add per cell, branch-free (the label is a coin flip): the other class's
+         * fields get + 0.0, which changes no sum (they start at +0.0 and only ever have
+         * non-negative terms added, so none is -0.0); selected by masks, since a loss times 0
+         * would be NaN where the loss is infinite. */
         if (weighted) {
             for (int i = 0; i < m; i++) {
                 int yi = y[i] != 0.0;
+                double fy = (double)yi, wi = t0[i];
                 double *h = hist + (Py_ssize_t)cell[i] * DIAG_HIST;
-                h[yi] += t0[i];
-                h[2] += t2[i];
-                h[3] += t3[i];
+                diag_v4 hv, add = {wi * (1.0 - fy), wi * fy, t2[i], t3[i]};
+                memcpy(&hv, h, sizeof hv);
+                hv += add;
+                memcpy(h, &hv, sizeof hv);
                 h[4] += 1.0;
                 double *g = lh + lbin[i] * DIAG_LOSS + 3 * yi;
-                g[0] += t0[i];
+                g[0] += wi;
                 g[1] += t3[i];
                 g[2] += 1.0;
             }
         } else {
             for (int i = 0; i < m; i++) {
                 int yi = y[i] != 0.0;
+                double fy = (double)yi, li = loss[i];
                 double *h = hist + (Py_ssize_t)cell[i] * DIAG_HIST_U;
-                h[yi] += 1.0;
-                h[2] += t2[i];
-                h[3] += t3[i];
-                double *g = lh + lbin[i] * DIAG_LOSS_U + 2 * yi;
-                g[0] += t3[i];
-                g[1] += 1.0;
+                diag_v4 hv, add = {1.0 - fy, fy, p[i], li};
+                memcpy(&hv, h, sizeof hv);
+                hv += add;
+                memcpy(h, &hv, sizeof hv);
+                double *g = lh + lbin[i] * DIAG_LOSS_U;
+                diag_v4 gv, both = {li, 1.0, li, 1.0};
+                diag_v4 gadd = (diag_v4)((diag_i4)both & DIAG_CLASS_MASK[yi]);
+                memcpy(&gv, g, sizeof gv);
+                gv += gadd;
+                memcpy(g, &gv, sizeof gv);
             }
         }
         if (o->segments) {
