@@ -299,3 +299,97 @@ def test_per_thread_scratch_stays_within_its_cap_as_segments_grow(K, monkeypatch
                if a is not None)
     assert len(slots) == 1 and used <= scratch_limit + 8 * 7 * 50_000 * 2
     assert state.result()["models"]["model"]["count"] == n
+
+
+def _exact_loss_bin(loss: float) -> tuple[int, bool]:
+    """floor((log10 loss + 16) 50) + 1 clipped to [0, LOSS_BINS - 1] from a 200-bit log10, and
+    whether the position is within 1e-9 of an integer (where a formula in float64 may floor to
+    either side)."""
+    import mpmath
+
+    if not loss >= 1e-300:  # 0, NaN, subnormals: the bin below 1e-16
+        return 0, False
+    if loss == math.inf:
+        return LOSS_BINS - 1, False
+    with mpmath.workprec(200):
+        position = (mpmath.log10(mpmath.mpf(loss)) - LOSS_LOW) * LOSS_PER_DECADE
+        floor = int(mpmath.floor(position))
+        near = abs(position - mpmath.nint(position)) < mpmath.mpf("1e-9")
+    return min(max(floor, -1), LOSS_BINS - 2) + 1, bool(near)
+
+
+def test_loss_bins_without_the_log_are_the_formulas_bins(K):
+    """The kernel's loss bins come from a short polynomial, with the formula's own log taken for
+    a row whose position is within 2**-20 of an integer: they must be the formula's bins for
+    every loss, at, just below and just above every bin edge and around the margin of that
+    fallback, and (away from an edge) the bins of the exact log10."""
+    import mpmath
+
+    rng = np.random.default_rng(7)
+    with mpmath.workprec(200):
+        edges = np.array([float(mpmath.power(10, mpmath.mpf(k) / LOSS_PER_DECADE + LOSS_LOW))
+                          for k in range(LOSS_BINS - 1)])
+    values = [edges]
+    for steps in (1, 2, 3, 8):  # ulps below and above each edge
+        below, above = edges.copy(), edges.copy()
+        for _ in range(steps):
+            below, above = np.nextafter(below, 0.0), np.nextafter(above, np.inf)
+        values += [below, above]
+    # positions 0.5 to 4 fallback margins (2**-20) away from an edge, both sides
+    for factor in (0.5, 0.9, 0.99, 1.01, 1.1, 2.0, 4.0):
+        relative = factor * 2.0**-20 * math.log(10) / LOSS_PER_DECADE
+        values += [edges * (1 + relative), edges * (1 - relative)]
+    values.append(10.0 ** rng.uniform(-320, 308, 20000))
+    values.append(np.array([0.0, -0.0, 5e-324, 1e-310, 2.2250738585072014e-308, 1e-300,
+                            np.nextafter(1e-300, 0), np.nextafter(1e-300, 1), 1e-16, 1.0, 1e4,
+                            np.nextafter(1e4, 0), 1e300, 1.7976931348623157e308, math.inf,
+                            math.nan, -math.log(0.01), 34.538776394910684, 100.0]))
+    loss = np.ascontiguousarray(np.concatenate(values), dtype=np.float64)
+    fast, formula = np.empty(loss.size, np.int32), np.empty(loss.size, np.int32)
+    K.diagnose_loss_bins(loss, fast, 0)
+    K.diagnose_loss_bins(loss, formula, 1)
+    wrong = np.flatnonzero(fast != formula)
+    assert not wrong.size, (loss[wrong[:5]], fast[wrong[:5]], formula[wrong[:5]])
+    for value, got in zip(loss.tolist(), formula.tolist()):
+        exact, near = _exact_loss_bin(value)
+        assert got == exact or (near and abs(got - exact) == 1), (value, got, exact)
+    # the same bins reach the loss histogram through the kernel's update (positives: -log p)
+    with np.errstate(over="ignore"):
+        p = np.exp(-loss[(loss >= 0) & (loss < 745)])
+    n, resolution = p.size, 64
+    y = np.ones(n, dtype=np.int8)
+    hist = np.zeros((resolution + 2) * K.DIAG_HIST_U)
+    loss_hist = np.zeros(K.DIAG_LOSS_BINS * K.DIAG_LOSS_U)
+    losses = np.empty(n)
+    status, _ = K.diagnose(y, 1, p, 11, None, 0, None, 0, None, hist, loss_hist, None, losses,
+                           np.empty(1, np.int64), np.empty(1), np.empty(2 * K.DIAG_TOTALS),
+                           np.empty(K.DIAG_COUNTS, np.int64), 0, -1.0, resolution, 0, n, False)
+    assert status == K.OK
+    bins = np.empty(n, np.int32)
+    K.diagnose_loss_bins(losses, bins, 1)
+    counts = loss_hist.reshape(K.DIAG_LOSS_BINS, K.DIAG_LOSS_U)[:, 3]
+    assert np.array_equal(counts, np.bincount(bins, minlength=K.DIAG_LOSS_BINS))
+
+
+def test_the_short_loss_bin_position_is_within_its_bound(K):
+    """diagnostics.c's bound: the polynomial position is within 4e-8 of the exact one (the
+    fallback margin, 2**-20, is over 20 times that), checked on every octave and both ends of
+    the mantissa range, against a 200-bit log10."""
+    import mpmath
+
+    rng = np.random.default_rng(11)
+    exponents = np.arange(-996, 1024)
+    mantissas = np.concatenate([[1.0, np.nextafter(2.0, 0), math.sqrt(0.5) * 2, math.sqrt(2.0),
+                                 np.nextafter(math.sqrt(2.0), 0)], rng.uniform(1, 2, 40)])
+    loss = np.ascontiguousarray(np.ldexp(mantissas[None, :],
+                                         exponents[::7, None]).ravel())
+    loss = np.concatenate([loss, np.ldexp(rng.uniform(1, 2, 20000), rng.integers(-60, 20, 20000))])
+    loss = loss[(loss >= 1e-300) & np.isfinite(loss)]
+    short = np.empty(loss.size)
+    K.diagnose_loss_bins(loss, short, 2)
+    worst = 0.0
+    with mpmath.workprec(200):
+        for value, got in zip(loss.tolist(), short.tolist()):
+            exact = (mpmath.log10(mpmath.mpf(value)) - LOSS_LOW) * LOSS_PER_DECADE
+            worst = max(worst, abs(float(mpmath.mpf(got) - exact)))
+    assert worst < 4e-8, worst

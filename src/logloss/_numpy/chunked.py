@@ -820,6 +820,14 @@ DIAGNOSTICS_SCRATCH_LIMIT = 32 << 20
 DIAGNOSTICS_SLOTS = 4
 
 
+def _zeros64(n: int) -> np.ndarray:
+    """np.zeros(n) starting on a 64-byte boundary: the kernel adds a histogram cell (4 doubles)
+    as one vector, which must not straddle two cache lines."""
+    raw = np.zeros(n + 8)
+    skip = (-raw.ctypes.data % 64) // 8
+    return raw[skip: skip + n]
+
+
 class DiagnosticsScratch:
     """One model's per-thread partial histograms and segment sums, added to by the diagnostics
     kernel batch after batch (thread i of a batch adds into slot i, so no thread waits for
@@ -850,8 +858,8 @@ class DiagnosticsScratch:
             arrays = slot.get(weighted)
             if arrays is None:
                 # np.zeros: pages the kernel never touches are never written (calloc)
-                arrays = slot[weighted] = [np.zeros((self.resolution + 2) * hist),
-                                           np.zeros(self.loss_bins * loss), None]
+                arrays = slot[weighted] = [_zeros64((self.resolution + 2) * hist),
+                                           _zeros64(self.loss_bins * loss), None]
             old = arrays[2]
             if segments is not None and (old is None or old.size < self.rows * segment):
                 grown = np.zeros(self.rows * segment)

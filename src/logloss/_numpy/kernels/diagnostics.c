@@ -57,6 +57,12 @@ static inline int64_t diag_near_threshold(double l) {
          | (fabs(l - DIAG_CAP[3]) <= r * DIAG_CAP[3]);
 }
 
+
+typedef double diag_v4 __attribute__((vector_size(32)));
+typedef int64_t diag_i4 __attribute__((vector_size(32)));
+/* the fields of a loss-histogram bin (unweighted) that a negative / a positive adds to */
+static const diag_i4 DIAG_CLASS_MASK[2] = {{-1, -1, 0, 0}, {0, 0, -1, -1}};
+
 typedef struct {
     double y[BLOCK], x[BLOCK], w[BLOCK], p[BLOCK], loss[BLOCK], z[BLOCK];
     double t[DIAG_TOTALS][BLOCK];
@@ -182,6 +188,74 @@ static int diag_check_range(const Inputs *in, const void *codes, int ct, Py_ssiz
     return status;
 }
 
+/* The loss bin, floor((log10 loss + 16) 50) + 1 (0 below 1e-16, NaN and 0 too; the last from 1e4
+ * and infinity), from the position its formula gives: log_core, within 1 ulp of log. */
+static inline double diag_bin_position(double arg) {
+    return (log_core(arg, 0.0, 0) * DIAG_INV_LN10 - DIAG_LOSS_LOW) * DIAG_PER_DECADE;
+}
+static inline int32_t diag_bin_of(double li, double lp) {
+    const double top_bin = (double)(DIAG_LOSS_BINS - 2);
+    lp = li < INFINITY ? lp : top_bin;
+    lp = lp < top_bin ? lp : top_bin;
+    lp = li >= 1e-300 ? lp : -1.0;
+    lp = lp >= 0.0 ? lp : -1.0;
+    return (int32_t)lp + 1;
+}
+
+/* The same bins without that log (no division): log a = k ln 2 + log1p(f), f = z - 1 as in
+ * log_core, log1p(f) = f q(f), q of degree 9 fitted on [sqrt(1/2) - 1, sqrt 2 - 1] (within
+ * 1.5e-9). This position is within 50 / ln 10 * 1.5e-9 + a few ulps of 2**14 < 4e-8 of the exact
+ * one (tested against mpmath), diag_bin_position's within 1e-11: where this one is over
+ * DIAG_BIN_MARGIN from an integer, both floor alike. A row within the margin (about two in a
+ * million) takes diag_bin_position, so every bin is the formula's. */
+static const double DIAG_BIN_MARGIN = 9.5367431640625e-07;  /* 2**-20 */
+static const double DIAG_BIN_SCALE = 21.714724095162591;    /* 50 / ln 10 */
+static inline double diag_bin_short(double a) {
+    uint64_t ix = bits(a);
+    uint64_t kb = (ix + ONE_BITS - SQRT_HALF_BITS) >> 52;
+    double f = from_bits(ix - ((kb - 1023) << 52)) - 1.0;
+    double dk = from_bits(bits(SHIFTER) + kb) - (SHIFTER + 1023.0);
+    double q = -7.638592457931412e-02;
+    q = q * f + 1.2914170327933153e-01;
+    q = q * f - 1.324084269267096e-01;
+    q = q * f + 1.4180078718024952e-01;
+    q = q * f - 1.660912650496067e-01;
+    q = q * f + 2.000207167482522e-01;
+    q = q * f - 2.500158512304518e-01;
+    q = q * f + 3.333332402363846e-01;
+    q = q * f - 4.9999988294141867e-01;
+    q = q * f + 1.0000000000182148e+00;
+    return (dk * LN2 + f * q) * DIAG_BIN_SCALE - DIAG_LOSS_LOW * DIAG_PER_DECADE;
+}
+
+/* The loss bins of loss[:m] into lbin; exact = 1: diag_bin_position for every row (tests). */
+static void diag_loss_bins(const double *restrict loss, int32_t *restrict lbin, int m, int exact) {
+    if (exact) {
+        for (int i = 0; i < m; i++) {
+            double li = loss[i];
+            double arg = (li >= 1e-300) & (li < INFINITY) ? li : 1.0;
+            lbin[i] = diag_bin_of(li, diag_bin_position(arg));
+        }
+        return;
+    }
+    int64_t near = 0;
+    for (int i = 0; i < m; i++) {
+        double li = loss[i];
+        int64_t normal = (li >= 1e-300) & (li < INFINITY);
+        double lp = diag_bin_short(normal ? li : 1.0);
+        near |= normal & (fabs(lp - nearbyint(lp)) <= DIAG_BIN_MARGIN);
+        lbin[i] = diag_bin_of(li, lp);
+    }
+    if (near) {
+        for (int i = 0; i < m; i++) {
+            double li = loss[i];
+            if (!(li >= 1e-300) || !(li < INFINITY)) continue;
+            double lp = diag_bin_short(li);
+            if (fabs(lp - nearbyint(lp)) <= DIAG_BIN_MARGIN) lbin[i] = diag_bin_of(li, diag_bin_position(li));
+        }
+    }
+}
+
 typedef struct { double loss; int64_t index; } DiagCandidate;
 
 /* Worst first; among equal losses the earlier row first. */
@@ -283,7 +357,6 @@ static int diag_range(const Inputs *in, DiagOut *o, Py_ssize_t lo, Py_ssize_t hi
     const double R = (double)o->resolution;
     const double scale = R / (2.0 * DIAG_LOGIT_RANGE);
     const double top_cell = R;  /* cells 0 (below) .. R + 1 (at and above +20) */
-    const double top_bin = (double)(DIAG_LOSS_BINS - 2);
     const int weighted = in->w != NULL;
     int status = OK;
     for (int i = 0; i < BLOCK; i++) B->w[i] = 1.0;
@@ -359,44 +432,44 @@ static int diag_range(const Inputs *in, DiagOut *o, Py_ssize_t lo, Py_ssize_t hi
             double cp = pos < 0.0 ? -1.0 : (pos > top_cell ? top_cell : pos);
             cell[i] = (int32_t)cp + 1;
         }
-        /* loss bin: floor((log10 loss + 16) 50) + 1, 0 below 1e-16, the last from 1e4 */
-        for (int i = 0; i < m; i++) {
-            double li = loss[i];
-            double arg = li >= 1e-300 ? li : 1.0;
-            arg = arg < INFINITY ? arg : 1.0;
-            double lp = (log_core(arg, 0.0, 0) * DIAG_INV_LN10 - DIAG_LOSS_LOW) * DIAG_PER_DECADE;
-            lp = li < INFINITY ? lp : top_bin;
-            lp = lp < top_bin ? lp : top_bin;
-            lp = li >= 1e-300 ? lp : -1.0;
-            lp = lp >= 0.0 ? lp : -1.0;
-            lbin[i] = (int32_t)lp + 1;
-        }
+        diag_loss_bins(loss, lbin, m, 0);
         if (o->losses) memcpy(o->losses + b, loss, (size_t)m * sizeof(double));
         /* the scatter into the histograms */
         double *restrict hist = o->hist, *restrict lh = o->loss_hist;
+        /* One vector add per cell, branch-free (the label is a coin flip): the other class's
+         * fields get + 0.0, which changes no sum (they start at +0.0 and only ever have
+         * non-negative terms added, so none is -0.0); selected by masks, since a loss times 0
+         * would be NaN where the loss is infinite. */
         if (weighted) {
             for (int i = 0; i < m; i++) {
                 int yi = y[i] != 0.0;
+                double fy = (double)yi, wi = t0[i];
                 double *h = hist + (Py_ssize_t)cell[i] * DIAG_HIST;
-                h[yi] += t0[i];
-                h[2] += t2[i];
-                h[3] += t3[i];
+                diag_v4 hv, add = {wi * (1.0 - fy), wi * fy, t2[i], t3[i]};
+                memcpy(&hv, h, sizeof hv);
+                hv += add;
+                memcpy(h, &hv, sizeof hv);
                 h[4] += 1.0;
                 double *g = lh + lbin[i] * DIAG_LOSS + 3 * yi;
-                g[0] += t0[i];
+                g[0] += wi;
                 g[1] += t3[i];
                 g[2] += 1.0;
             }
         } else {
             for (int i = 0; i < m; i++) {
                 int yi = y[i] != 0.0;
+                double fy = (double)yi, li = loss[i];
                 double *h = hist + (Py_ssize_t)cell[i] * DIAG_HIST_U;
-                h[yi] += 1.0;
-                h[2] += t2[i];
-                h[3] += t3[i];
-                double *g = lh + lbin[i] * DIAG_LOSS_U + 2 * yi;
-                g[0] += t3[i];
-                g[1] += 1.0;
+                diag_v4 hv, add = {1.0 - fy, fy, p[i], li};
+                memcpy(&hv, h, sizeof hv);
+                hv += add;
+                memcpy(h, &hv, sizeof hv);
+                double *g = lh + lbin[i] * DIAG_LOSS_U;
+                diag_v4 gv, both = {li, 1.0, li, 1.0};
+                diag_v4 gadd = (diag_v4)((diag_i4)both & DIAG_CLASS_MASK[yi]);
+                memcpy(&gv, g, sizeof gv);
+                gv += gadd;
+                memcpy(g, &gv, sizeof gv);
             }
         }
         if (o->segments) {
@@ -601,6 +674,35 @@ out:
     return result;
 }
 
+/* diagnose_loss_bins(loss, out, mode): for tests, from float64 losses, the loss bins as the kernel
+ * takes them (mode 0) or by the formula alone (1) into int32 out, or (2) diag_bin_short's
+ * position of each normal loss into float64 out. */
+static PyObject *py_diagnose_loss_bins(PyObject *self, PyObject *args) {
+    PyObject *lo_, *oo;
+    int mode;
+    if (!PyArg_ParseTuple(args, "OOi", &lo_, &oo, &mode)) return NULL;
+    if (mode < 0 || mode > 2) { PyErr_SetString(PyExc_ValueError, "mode: 0, 1 or 2"); return NULL; }
+    Buf l, o;
+    o.held = 0;
+    if (get_array(lo_, &l, 0, T_F64, 0, "loss") < 0) { release(&l); return NULL; }
+    Py_ssize_t n = l.view.len / 8;
+    if (get_array(oo, &o, 1, mode == 2 ? T_F64 : T_I32, n, "out") < 0) { release(&l); release(&o); return NULL; }
+    const double *loss = l.view.buf;
+    if (mode == 2) {
+        double *out = o.view.buf;
+        for (Py_ssize_t i = 0; i < n; i++)
+            out[i] = loss[i] >= 1e-300 && loss[i] < INFINITY ? diag_bin_short(loss[i]) : NAN;
+    } else {
+        int32_t *out = o.view.buf;
+        for (Py_ssize_t b = 0; b < n; b += BLOCK) {
+            int m = (int)(n - b < BLOCK ? n - b : BLOCK);
+            diag_loss_bins(loss + b, out + b, m, mode);
+        }
+    }
+    release(&l); release(&o);
+    Py_RETURN_NONE;
+}
+
 static void diag_add_constants(PyObject *m) {
     PyModule_AddIntConstant(m, "DIAG_HIST", DIAG_HIST);
     PyModule_AddIntConstant(m, "DIAG_LOSS", DIAG_LOSS);
@@ -615,4 +717,5 @@ static void diag_add_constants(PyObject *m) {
 
 #define DIAGNOSTICS_METHODS \
     {"diagnose_check", py_diagnose_check, METH_VARARGS, "Whether a range is valid diagnostics input."}, \
-    {"diagnose", py_diagnose, METH_VARARGS, "Diagnostics histograms, sums and worst-row candidates over a range."},
+    {"diagnose", py_diagnose, METH_VARARGS, "Diagnostics histograms, sums and worst-row candidates over a range."}, \
+    {"diagnose_loss_bins", py_diagnose_loss_bins, METH_VARARGS, "Loss-histogram bins of float64 losses (tests)."},
