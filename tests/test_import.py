@@ -133,7 +133,7 @@ def test_the_command_sets_its_process_defaults_and_a_library_process_keeps_its_o
         return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                               check=True, env=environment).stdout.strip()
 
-    assert run(as_command, env) == "1 -1"
+    assert run(as_command, env) == "1 100"
     assert run(as_library, env) == "None None"
     assert run(as_command, chosen) == "4 10"  # values the user set win
     # NumPy already imported (its OpenBLAS already started): nothing is changed
