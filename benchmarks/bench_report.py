@@ -15,7 +15,7 @@ falls on all of them: `score`, `report --format json` (the streamed state and it
 segment` with 10^5 segments. Prints the median seconds of --repeat runs, their range, peak RSS
 and the ratio of medians to `score`'s. Then times `diagnose` (exact, in memory) on --memory-rows
 rows, alone and with `by=` 100 int32 segments or 50 text segments (Python objects, as pandas gives
-them), median of --repeat, in this process, beside Polars grouping the log loss alone by the same
+them, and NumPy strings), median of --repeat, in this process, beside Polars grouping the log loss alone by the same
 columns. The load average is printed before and after.
 """
 
@@ -164,6 +164,8 @@ def in_memory(args) -> None:
         "diagnose (exact)": lambda: logloss.diagnose(y, p),
         "diagnose by= 100 int32 segments": lambda: logloss.diagnose(y, p, by=segments),
         "diagnose by= 50 text segments (objects)": lambda: logloss.diagnose(y, p, by=countries),
+        "diagnose by= 50 text segments (NumPy str)": lambda: logloss.diagnose(
+            y, p, by=countries.astype(str)),
     }
     try:
         import polars as pl

@@ -212,6 +212,10 @@ def _factorize(values: np.ndarray):
             return codes, [_scalar(v) for v in distinct.tolist()]
     if values.dtype.kind == "O":  # Python objects (pandas' strings): a dict, not a sort
         return _object_codes(values)
+    if values.dtype.kind in "US" and values.ndim == 1:
+        codes, distinct = _text_codes(values)
+        if codes is not None:
+            return codes, [_scalar(v) for v in distinct.tolist()]
     try:
         unique, codes = np.unique(values, return_inverse=True)
         return codes.reshape(-1), [_scalar(v) for v in unique.tolist()]
@@ -264,6 +268,47 @@ def _integer_codes(values: np.ndarray):
     if values.dtype.kind == "b":
         return np.take(table, offsets), distinct.astype(bool)
     return np.take(table, offsets), distinct.astype(values.dtype) + low
+
+
+# Fixed-width text goes through the position tables (not a sort) from this many rows, where a
+# sample of about as many rows holds at most TEXT_TABLE_DISTINCT distinct values.
+TEXT_TABLE_ROWS = 4096
+TEXT_TABLE_DISTINCT = 1024
+
+
+def _text_codes(values: np.ndarray):
+    """np.unique(values, return_inverse=True) for fixed-width text ('U' or 'S', native order)
+    with few distinct values, without a sort: the strings as rows of code units, each position
+    numbered through the integer table and paired with the numbers of the positions before it,
+    so numbers follow the order NumPy compares strings in (code unit by code unit, the padding
+    NULs lowest). (None, None) where a pair's span is too wide for a table (many distinct
+    prefixes): np.unique then sorts the strings."""
+    unit = np.dtype(np.uint32 if values.dtype.kind == "U" else np.uint8)
+    width = values.dtype.itemsize // unit.itemsize
+    if values.size < TEXT_TABLE_ROWS or not width or not values.dtype.isnative:
+        return None, None  # few rows: sorting them is cheaper than a pass per position
+    sample = values[:: values.size // TEXT_TABLE_ROWS]
+    if len(np.unique(sample)) > TEXT_TABLE_DISTINCT:
+        return None, None  # many distinct values: the tables outgrow the cache, a sort wins
+    units = np.ascontiguousarray(values).view(unit).reshape(values.size, width)
+    # a position where every string holds the same unit (a common prefix, padding) orders nothing
+    varying = np.flatnonzero(units.min(axis=0) != units.max(axis=0))
+    if not varying.size:
+        return np.zeros(values.size, dtype=np.int32), values[:1]
+    codes = None
+    for position in varying.tolist():
+        column, distinct = _integer_codes(units[:, position])
+        if column is None:
+            return None, None
+        if codes is None:
+            codes = column
+            continue
+        codes, _ = _integer_codes(codes.astype(np.int64) * len(distinct) + column)
+        if codes is None:
+            return None, None
+    first = np.empty(int(codes.max()) + 1, dtype=np.int64)
+    first[codes[::-1]] = np.arange(values.size - 1, -1, -1)  # the first row of each number
+    return codes, values[first]
 
 
 class SegmentCodes:

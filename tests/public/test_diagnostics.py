@@ -616,9 +616,10 @@ def _segment_reference(columns: dict, y, p):
     math.log / math.log1p, grouped with a dict; nothing from logloss."""
     rows: dict = {}
     for i in range(len(y)):
-        # NumPy scalars as Python values; a list (unhashable) is shown by its text
-        key = tuple(v.item() if isinstance(v, np.generic) else str(v) if isinstance(v, list)
-                    else v for v in (column[i] for column in columns.values()))
+        # NumPy scalars as Python values; a list (unhashable) and bytes (not JSON) by their text
+        values = [v.item() if isinstance(v, np.generic) else v
+                  for v in (column[i] for column in columns.values())]
+        key = tuple(str(v) if isinstance(v, (list, bytes)) else v for v in values)
         loss = -math.log(p[i]) if y[i] else -math.log1p(-p[i])
         rows.setdefault(key, []).append(loss)
     return {key: (len(losses), math.fsum(losses) / len(losses)) for key, losses in rows.items()}
@@ -645,6 +646,13 @@ def _segment_columns(case: str, n: int, rng):
             np.uint64)},
         "int64 spread wide": lambda: {"s": rng.choice([-(2 ** 62), 0, 2 ** 62], n)},
         "text": lambda: {"s": rng.choice(["fr", "de", "<b>"], n)},
+        # enough rows for the position tables: prefixes, padding, a NUL inside, non-ASCII
+        "text, many rows": lambda: {"s": rng.choice(["country 07", "country 1", "country 10",
+                                                     "", "a\0b", "a", "日本", "é"], n)},
+        "bytes, many rows": lambda: {"s": rng.choice([b"x", b"xy", b"", b"\x00a", b"\xff"], n)},
+        "text, one value": lambda: {"s": np.full(n, "same")},
+        "text, many distinct": lambda: {"s": np.array([f"user{i}" for i in
+                                                       rng.integers(0, 5000, n)])},
         "text as objects": lambda: {"s": rng.choice(["fr", "de", "<b>"], n).astype(object)},
         "objects with None": lambda: {"s": rng.choice(np.array(["fr", None, "de"], dtype=object),
                                                       n)},
@@ -665,13 +673,16 @@ def _segment_columns(case: str, n: int, rng):
 @pytest.mark.parametrize("case", ["bool", "all True", "int8 full range", "uint8", "int16 negative",
                                   "int32", "int64 at the top", "int64 at the bottom",
                                   "uint64 at the top", "int64 spread wide", "text",
+                                  "text, many rows", "bytes, many rows", "text, one value",
+                                  "text, many distinct",
                                   "text as objects", "objects with None", "integers as objects",
                                   "lists as objects", "big-endian int32",
                                   "five distinct columns", "mixed columns"])
 def test_segments_of_every_value_type_count_and_score_their_own_rows(case, engine):
     """Segment values numbered through a table (small integer spans) or by sorting: every key is
     the row's values as written, and each segment's count and loss are those of its rows."""
-    n = 60000 if case == "five distinct columns" else 3000
+    n = {"five distinct columns": 60000, "text, many rows": 9000, "bytes, many rows": 9000,
+         "text, one value": 9000, "text, many distinct": 9000}.get(case, 3000)
     rng = np.random.default_rng(41)
     y = (rng.random(n) < 0.4).astype(np.int8)
     p = rng.uniform(0.02, 0.98, n)
@@ -708,3 +719,28 @@ def test_a_segment_whose_finite_losses_overflow_is_refused_beside_an_infinite_ro
                     by=np.array(["a", "b", "b", "a", "c"]))
     with pytest.raises(OverflowError):
         many.result(max_segments=1)
+
+
+@pytest.mark.parametrize("case, values, tabled", [
+    ("prefixes, padding, NUL inside, non-ASCII",
+     ["country 07", "country 1", "country 10", "", "a\0b", "a", "日本", "é"], True),
+    ("bytes", [b"x", b"xy", b"", b"\x00a", b"\xff"], True),
+    ("one value", ["same"], True),
+    ("few rows", ["b", "a"], False),
+    ("many distinct", [f"user{i}" for i in range(5000)], False),
+    ("big-endian", np.array(["b", "a", "c"], dtype=">U1"), False),
+])
+def test_text_segments_numbered_by_position_tables_equal_numpys_sort(case, values, tabled):
+    """The position tables give np.unique's numbers and values (its order: code unit by code
+    unit, padding lowest), where they are used at all; elsewhere the sort does."""
+    from logloss._diagnostics import _text_codes
+
+    rng = np.random.default_rng(51)
+    pool = np.asarray(values)
+    column = pool if case == "few rows" else pool[rng.integers(0, len(pool), 9000)]
+    codes, distinct = _text_codes(column)
+    assert (codes is not None) is tabled, case
+    if tabled:
+        unique, inverse = np.unique(column, return_inverse=True)
+        assert np.array_equal(codes, inverse.reshape(-1))
+        assert distinct.tolist() == unique.tolist()
