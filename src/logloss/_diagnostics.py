@@ -1070,20 +1070,16 @@ class DiagnosticsState:
 
     def _check_range(self) -> None:
         for name, state in zip(self.names, self.models):
-            # Finite losses whose sum leaves the float64 range (logits near 1e308): the mean is
-            # finite, so "inf" with no infinite row would be a wrong number; refuse, as
-            # Accumulator does.
             total = {key: state.totals[key].value for key in ("weight", "loss")}
-            if math.isinf(total["weight"]) or (math.isinf(total["loss"])
-                                               and not state.counts["infinite"]):
+            if _past_float64(total["weight"], total["loss"], state.counts["infinite"]):
                 raise OverflowError(
                     f"Model {name!r}: the total {'weight' if math.isinf(total['weight']) else 'loss'}"
                     " exceeds the float64 range (~1.8e308) that the diagnostics state holds; "
                     "use smaller weights or losses.")
             # the same for one segment, which an infinite row elsewhere lets past the total
-            if self.by is not None and len(state.segments):
+            if len(state.segments):
                 seg = state.segments
-                overflowed = np.isinf(seg[:, 1]) | (np.isinf(seg[:, 4]) & (seg[:, 6] == 0))
+                overflowed = _past_float64(seg[:, 1], seg[:, 4], seg[:, 6])
                 if overflowed.any():
                     key = dict(zip(self.by, self.segment_keys[int(np.argmax(overflowed))]))
                     raise OverflowError(
@@ -1189,7 +1185,7 @@ class DiagnosticsState:
         other = None
         if folded:
             rest = sums[folded].sum(axis=0)
-            if np.isinf(rest[1]) or (np.isinf(rest[4]) and not rest[6]):
+            if _past_float64(rest[1], rest[4], rest[6]):
                 raise OverflowError(
                     f"The {len(folded)} segments folded into 'other' have a total weight or loss "
                     "beyond the float64 range (~1.8e308); show them all (max_segments) or use "
@@ -1261,6 +1257,13 @@ def _headline(count, weight, label, prediction, loss, brier, infinite) -> dict:
         "calibration_ratio": _divide(prediction, label),
         "infinite": int(infinite),
     }
+
+
+def _past_float64(weight, loss, infinite):
+    """Whether weighted sums left the float64 range (element-wise for arrays): an infinite total
+    weight, or an infinite loss with no infinite row (finite losses whose sum overflowed: the
+    mean is finite, so "inf" would be a wrong number; refused, as Accumulator does)."""
+    return np.isinf(weight) | (np.isinf(loss) & (np.asarray(infinite) == 0))
 
 
 def _segment_figures(sums: np.ndarray, total_loss: float) -> dict:
