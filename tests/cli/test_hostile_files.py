@@ -224,6 +224,14 @@ CASES = [
     ("jsonl-blank-lines", "x.jsonl", b'{"label": 1, "pred": 0.5}\n\n   \n{"label": 0, "pred": 0.5}\n',
      [], 0, "", (2, 2, 0), {}),
     ("jsonl-empty", "x.jsonl", b"", [], 1, "the file has no columns (it is empty)", None, {}),
+    # pyarrow's JSON reader crashed the process on a bare null followed by more text
+    ("jsonl-null-line", "x.jsonl", jsonl({"label": 1, "pred": 0.5}, "null"), [], 1,
+     "line 2 is not a JSON object: 'null'", None, {}),
+    ("jsonl-null-then-text-past-a-block", "x.jsonl",
+     jsonl(*[{"label": 1, "pred": None}] * 2, " null}" + "\0" * 32), ["--on-invalid", "skip"], 1,
+     "line 3 is not valid JSON", None, SMALL),
+    ("jsonl-byte-order-mark", "x.jsonl", b"\xef\xbb\xbf" + jsonl({"label": 1, "pred": 0.5}), [], 0,
+     "", (1, 1, 0), {}),
     ("jsonl-gz-cut", "x.jsonl.gz", gz(jsonl(*[{"label": 1, "pred": 0.5}] * 3000))[:-6], [], 1,
      "truncated or corrupt", None, {}),
     # -- Parquet ------------------------------------------------------------------------------

@@ -1,6 +1,9 @@
-"""The fuzz target runs in CI: atheris for a fixed time budget (coverage-guided, seeded with
-the hostile-file corpus), or, where atheris does not install, hypothesis on the same entry
-point. A longer run by hand: see tests/fuzz/fuzz_readers.py."""
+"""The fuzz target runs in CI: atheris for a fixed number of inputs from a fixed random seed
+(coverage-guided, seeded with the hostile-file corpus and with every input that once crashed,
+kept in tests/fuzz/corpus/), or, where atheris does not install, hypothesis on the same entry
+point. The CI run is reproducible so that a failure there is one a developer can replay; the
+search for new crashes is the longer run by hand (see tests/fuzz/fuzz_readers.py): put what
+it finds in tests/fuzz/corpus/ with the fix."""
 
 from __future__ import annotations
 
@@ -17,7 +20,9 @@ pytest.importorskip("pyarrow")
 
 HERE = Path(__file__).resolve().parent
 SRC = str(HERE.parents[1] / "src")
-SECONDS = int(os.environ.get("LOGLOSS_FUZZ_SECONDS", "30"))
+SECONDS = int(os.environ.get("LOGLOSS_FUZZ_SECONDS", "60"))  # a cap; the runs end it first
+RUNS = int(os.environ.get("LOGLOSS_FUZZ_RUNS", "6000"))
+SEED = int(os.environ.get("LOGLOSS_FUZZ_SEED", "1"))
 
 
 def _seeds(folder: Path) -> None:
@@ -31,16 +36,19 @@ def _seeds(folder: Path) -> None:
             (folder / f"seed-{i}").write_bytes(bytes([kinds[name], i % 7]) + content)
     state = b'{"from_logits": false, "pos_weight": null, "label_smoothing": 0.0}'
     (folder / "seed-state").write_bytes(bytes([5, 0]) + state)
+    for found in (HERE / "corpus").iterdir():
+        (folder / f"found-{found.name}").write_bytes(found.read_bytes())
 
 
-def test_atheris_finds_no_crash_in_a_fixed_time(tmp_path):
+def test_atheris_finds_no_crash_in_a_fixed_run(tmp_path):
     pytest.importorskip("atheris")
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     _seeds(corpus)
     run = subprocess.run(
         [sys.executable, str(HERE / "fuzz_readers.py"), f"-max_total_time={SECONDS}",
-         "-rss_limit_mb=4096", "-timeout=20", f"-artifact_prefix={tmp_path}/", str(corpus)],
+         f"-runs={RUNS}", f"-seed={SEED}", "-rss_limit_mb=4096", "-timeout=20",
+         f"-artifact_prefix={tmp_path}/", str(corpus)],
         capture_output=True, text=True, timeout=SECONDS + 120,
         env={**os.environ, "PYTHONPATH": SRC, "LOGLOSS_DISABLE_NUMBA": "1",
              "PYTHONWARNINGS": "ignore"})
@@ -56,3 +64,15 @@ def test_hypothesis_drives_the_same_entry_point(data):
     from fuzz_readers import one_input
 
     one_input(data)
+
+
+@pytest.mark.parametrize("found", sorted(p.name for p in (HERE / "corpus").iterdir()))
+def test_an_input_that_once_crashed_passes(found):
+    # In a child process, as the fuzzer runs it: the crashes were segmentation faults.
+    run = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); import fuzz_readers; "
+         "fuzz_readers.one_input(open(sys.argv[2], 'rb').read())", str(HERE),
+         str(HERE / "corpus" / found)],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": SRC, "PYTHONWARNINGS": "ignore"})
+    assert run.returncode == 0, (run.returncode, run.stderr[-3000:])

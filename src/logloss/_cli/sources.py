@@ -20,6 +20,7 @@ import collections
 import glob
 import io
 import os
+import re
 import sys
 import threading
 from collections.abc import Iterator
@@ -378,7 +379,8 @@ class Source:
         if stream is None:
             self._raw, stream = self._byte_stream()
         if self.kind == "jsonl":
-            return pjson.open_json(stream, read_options=pjson.ReadOptions(block_size=CSV_BLOCK_BYTES))
+            return pjson.open_json(_ObjectLines(stream, self.name),
+                                   read_options=pjson.ReadOptions(block_size=CSV_BLOCK_BYTES))
         convert = csv.ConvertOptions(
             include_columns=columns,
             column_types=types or {**self._numeric_types(columns),
@@ -682,6 +684,87 @@ def _npy_columns(array: np.ndarray) -> dict[str, np.ndarray]:
         "a .npy file must hold a structured array (named fields) or an (n, 2) / (n, 3) array of "
         f"label, pred[, weight] columns; this one has dtype {array.dtype} and shape {array.shape}."
     )
+
+
+_UTF8_MARK = b"\xef\xbb\xbf"
+_NOT_AN_OBJECT_LINE = re.compile(rb"\n[ \t\r]*+[^ \t\r\n{]")
+
+
+class _ObjectLines:
+    """The bytes of a JSON Lines file on their way to pyarrow's JSON reader, refused (``Reread``
+    with ``"python_json"``) at the first line whose first byte after blanks is not ``{``.
+
+    pyarrow's JSON reader (26.0) reads past the end of its buffers, and crashes the process, on
+    a line that starts with a bare ``null`` and goes on (``null}``, ``null]xx``: found by the
+    fuzz target). Every other line that is not an object is an error anyway, so all of them go
+    to Python's ``json``, which names the line. Blank lines and a UTF-8 byte order mark at the
+    start of the file pass. The check counts line ends and line ends followed by ``{`` (two
+    passes in C); only a block where the counts differ is searched with a regular expression.
+    """
+
+    _BLANKS = b" \t\r"
+
+    def __init__(self, stream, name: str):
+        self._stream = stream
+        self._name = name
+        self._line_start = True  # no byte but blanks yet on the current line
+        self._mark_left = _UTF8_MARK
+
+    @property
+    def closed(self) -> bool:
+        return self._stream.closed
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        if data:
+            self._check(data)
+        return data
+
+    def _check(self, data: bytes) -> None:
+        start = 0
+        if self._mark_left:  # the rest of a byte order mark that may open the file
+            start = len(os.path.commonprefix([self._mark_left, data[:len(self._mark_left)]]))
+            matched_before = len(_UTF8_MARK) - len(self._mark_left)
+            if start == len(self._mark_left) or start == len(data):
+                self._mark_left = self._mark_left[start:]
+                if start == len(data):
+                    return
+            elif matched_before or start:  # a cut mark: not a line of an object
+                raise Reread(self._name, "python_json")
+            self._mark_left = b""
+        if self._line_start:
+            start = self._line_opening(data, start)
+            if start is None:
+                return
+        ends = data.count(b"\n", start)
+        if not ends:
+            return
+        if data.count(b"\n{", start) != ends - data.endswith(b"\n"):
+            if _NOT_AN_OBJECT_LINE.search(data, start):
+                raise Reread(self._name, "python_json")
+        self._line_start = not data[data.rfind(b"\n") + 1:].strip(self._BLANKS)
+
+    def _line_opening(self, data: bytes, at: int) -> int | None:
+        """Check the line starting at ``at``; the index to go on from, or None at the data's end."""
+        end = len(data)
+        while at < end and data[at] in self._BLANKS:
+            at += 1
+        if at == end:
+            self._line_start = True
+            return None
+        if data[at] not in b"{\n":
+            raise Reread(self._name, "python_json")
+        self._line_start = False
+        return at
 
 
 class _PeekedStream(io.RawIOBase):

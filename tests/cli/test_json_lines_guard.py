@@ -1,0 +1,106 @@
+"""The guard in front of pyarrow's JSON reader: every line it hands on starts with ``{``.
+
+pyarrow's JSON reader (26.0) crashes the process on a line that starts with a bare ``null``
+and goes on (found by the fuzz target). The guard must see such a line wherever the reads cut
+the file, and must not refuse a file of objects, blank lines, indentation or a byte order mark.
+The reference below decides line by line on the whole file, without the guard's counting.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("pyarrow")
+
+from logloss._cli.sources import Reread, _ObjectLines  # noqa: E402
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+BOM = b"\xef\xbb\xbf"
+
+
+def every_line_is_an_object(content: bytes) -> bool:
+    if content.startswith(BOM):
+        content = content[len(BOM):]
+    return all(line.lstrip(b" \t\r")[:1] in (b"", b"{") for line in content.split(b"\n"))
+
+
+class _Pieces(io.RawIOBase):
+    """Hands out the content in the given piece sizes, as a stream cut at odd places would."""
+
+    def __init__(self, content: bytes, sizes: list[int]):
+        self._content, self._sizes, self._at = content, list(sizes), 0
+
+    def read(self, size=-1):
+        step = self._sizes.pop(0) if self._sizes else len(self._content)
+        piece = self._content[self._at:self._at + step]
+        self._at += len(piece)
+        return piece
+
+
+def guard_refuses(content: bytes, sizes: list[int]) -> bool:
+    guard = _ObjectLines(_Pieces(content, sizes), "x.jsonl")
+    try:
+        while guard.read(1 << 20):
+            pass
+    except Reread as reread:
+        assert reread.change == "python_json"
+        return True
+    return False
+
+
+LINES = st.sampled_from([b'{"label": 1, "pred": 0.5}', b"", b"  ", b"\t{}", b" {", b"\r",
+                         b"null", b" null}", b"nullx", b"1", b"[1]", b'"a"', b"}", b"x{",
+                         b"\x00", b"\t\r null", BOM + b"{}", b"\xef{"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(lines=st.lists(LINES, min_size=1, max_size=12), bom=st.booleans(),
+       sizes=st.lists(st.integers(1, 9), max_size=40), end=st.sampled_from([b"", b"\n", b"\r\n"]))
+def test_the_guard_refuses_exactly_the_lines_that_are_not_objects(lines, bom, sizes, end):
+    content = (BOM if bom else b"") + b"\n".join(lines) + end
+    assert guard_refuses(content, sizes) is not every_line_is_an_object(content)
+
+
+@pytest.mark.parametrize(("content", "refused"), [
+    (b'{"a": 1}\n' * 3, False),
+    (BOM + b'{"a": 1}\n', False),
+    (b'{"a": 1}\n' + BOM + b'{"a": 1}\n', True),  # a byte order mark only opens the file
+    (b'\n\n  \r\n\t{"a": 1}\r\n', False),
+    (b'{"a": 1}\nnull\n', True),
+    (b'{"a": 1}\n   ', False),
+    (b'{"a": 1}\n   null', True),
+    (b"null", True),
+    (b"", False),
+])
+def test_the_guard_on_written_cases(content, refused):
+    for sizes in ([], [1] * len(content), [2, 3, 5, 7, 11]):
+        assert guard_refuses(content, sizes) is refused, sizes
+
+
+@pytest.mark.parametrize("tail", [b" null}" + b"\x00" * 40, b'null]null"a"' + b"x" * 40,
+                                  b"\tnull}" + b"x" * 40, BOM + b"null}" + b"x" * 40])
+def test_a_bare_null_line_after_the_first_block_is_named_not_a_crash(tmp_path, tail):
+    # In a child process: without the guard, pyarrow's reader ends it with SIGSEGV. Real block
+    # sizes: the bad line lies past the first 2 MiB block, where pyarrow's reader meets it.
+    path = tmp_path / "x.jsonl"
+    row = b'{"label": 1, "pred": 0.5, "note": null}\n'
+    rows = (3 << 20) // len(row)
+    path.write_bytes(row * rows + tail + b"\n")
+    run = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent("""
+            import sys
+            from logloss._cli import main
+            sys.exit(main(["score", sys.argv[1], "-q"]))
+        """), str(path)],
+        capture_output=True, text=True, timeout=300, env={"PYTHONPATH": SRC, "PATH": ""})
+    assert run.returncode == 1, (run.returncode, run.stderr[-2000:])
+    assert f"line {rows + 1} is not" in run.stderr
+    assert "Traceback" not in run.stderr
