@@ -104,3 +104,29 @@ def test_a_bare_null_line_after_the_first_block_is_named_not_a_crash(tmp_path, t
     assert run.returncode == 1, (run.returncode, run.stderr[-2000:])
     assert f"line {rows + 1} is not" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_columns_not_used_are_not_built_by_pyarrow(tmp_path, monkeypatch, capsys):
+    """An unused column of lists with leading nulls (which pyarrow 26 builds as an invalid array)
+    and an unused column whose type changes past the first block (which made pyarrow refuse the
+    file and sent it to Python's json) leave the fast reader alone and the number right."""
+    import json
+    import math
+
+    import logloss._cli.sources as sources
+    from logloss._cli import main
+
+    monkeypatch.setattr(sources, "CSV_BLOCK_BYTES", 256)
+    rows = [{"label": i % 2, "pred": 0.2 + 0.6 * (i % 3 == 0), "tags": [None, i],
+             "x": i if i < 20 else f"text {i}"} for i in range(200)]
+    path = tmp_path / "x.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    slow = []
+    monkeypatch.setattr(sources.Source, "_python_json_batches",
+                        lambda self, columns: slow.append(columns) or iter(()))
+    assert main(["score", str(path), "-q", "--format", "json"]) == 0
+    assert slow == []
+    result = json.loads(capsys.readouterr().out)
+    exact = math.fsum(-math.log(r["pred"]) if r["label"] else -math.log1p(-r["pred"]) for r in rows)
+    assert result["rows_scored"] == 200
+    assert math.isclose(result["log_loss"], exact / 200, rel_tol=1e-15)

@@ -379,8 +379,17 @@ class Source:
         if stream is None:
             self._raw, stream = self._byte_stream()
         if self.kind == "jsonl":
+            parse = None
+            if columns and self._schema is not None:
+                # Only the columns used are built, with the first block's types. pyarrow 26 builds
+                # a list with leading nulls ([null, 1]) shorter than its offsets say, an invalid
+                # array that has crashed the process; a column nobody reads is now never built.
+                parse = pjson.ParseOptions(
+                    explicit_schema=pa.schema([self._schema.field(c) for c in columns]),
+                    unexpected_field_behavior="ignore")
             return pjson.open_json(_ObjectLines(stream, self.name),
-                                   read_options=pjson.ReadOptions(block_size=CSV_BLOCK_BYTES))
+                                   read_options=pjson.ReadOptions(block_size=CSV_BLOCK_BYTES),
+                                   parse_options=parse)
         convert = csv.ConvertOptions(
             include_columns=columns,
             column_types=types or {**self._numeric_types(columns),
@@ -503,7 +512,7 @@ class Source:
             yield from self._streamed(reader, columns)
 
     def _streamed_text_batches(self, columns, text_columns):
-        reader = self._text_reader(columns if self.kind == "csv" else None, text_columns)
+        reader = self._text_reader(columns, text_columns)
         yield from self._streamed(reader, columns)
 
     def _close_raw(self) -> None:
