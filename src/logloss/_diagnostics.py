@@ -113,6 +113,16 @@ def _scalar(value):
     return str(value)
 
 
+def _time_key(value: np.generic):
+    """A NumPy date, time or duration as a segment key: Python's date, datetime or timedelta
+    text where it holds the value, else NumPy's own (nanoseconds, which ``item()`` gives as a
+    bare integer); NaT is missing (None), as NaN is."""
+    if np.isnat(value):
+        return None
+    item = value.item()
+    return str(value) if isinstance(item, int) else _scalar(item)
+
+
 def _distinct_names(what: str, names: list[str]) -> list[str]:
     """Names shown by their text (models, segment columns) must differ as text: two that read
     the same would show as one (a model's figures dropped, a segment label ambiguous)."""
@@ -218,6 +228,8 @@ def _factorize(values: np.ndarray):
             return codes, [_scalar(v) for v in distinct.tolist()]
     try:
         unique, codes = np.unique(values, return_inverse=True)
+        if values.dtype.kind in "mM":
+            return codes.reshape(-1), [_time_key(v) for v in unique]
         return codes.reshape(-1), [_scalar(v) for v in unique.tolist()]
     except TypeError:  # mixed types (None among strings): a dictionary in first-seen order
         return _object_codes(values)

@@ -222,6 +222,10 @@ def _batches(case: str, rng) -> list:
             _objects([np.str_("a"), "a", np.int64(3), 3, "3"] * 8)],
         "datetime64[D] with NaT": lambda: [rng.choice(np.array(
             ["2020-01-01", "2021-06-30", "NaT"], dtype="datetime64[D]"), 50)],
+        "datetime64[ns] with NaT": lambda: [rng.choice(np.array(
+            ["2020-01-01T00:00:00.000000001", "2020-01-01", "NaT"], dtype="datetime64[ns]"), 50),
+            np.array(["1677-09-22"], dtype="datetime64[ns]")],
+        "timedelta64[ns]": lambda: [rng.choice(np.array([1, -2, 3], dtype="timedelta64[ns]"), 40)],
     }[case]()
 
 
@@ -231,6 +235,7 @@ _BATCH_CASES = [
     "span at the table's size", "span one above it", "span above it, below the rows",
     "new values in later batches", "bool batches", "NaN objects, each its own",
     "floats with -0.0, 0.0 and NaN", "np.str_, str, np.int64 and int", "datetime64[D] with NaT",
+    "datetime64[ns] with NaT", "timedelta64[ns]",
 ]
 
 
@@ -239,7 +244,8 @@ _BATCH_CASES = [
 def test_segments_across_batches_states_merges_and_saves(engine, case):
     """Batches whose segment values differ (new ones later, empty and one-row batches), added
     to one state, to two states merged, and through to_dict / JSON / from_dict: every segment
-    holds exactly its rows, keyed by their value (datetime64[D] keyed by its date's text)."""
+    holds exactly its rows, keyed by their value (datetime64[D] keyed by its date's text;
+    nanosecond times, which Python's datetime cannot hold, by NumPy's text, not an integer)."""
     rng = np.random.default_rng(zlib.crc32(case.encode()))
     columns = _batches(case, rng)
     ys, ps = [], []
@@ -248,8 +254,10 @@ def test_segments_across_batches_states_merges_and_saves(engine, case):
         ps.append(rng.uniform(0.02, 0.98, len(column)))
     keys = []
     for column in columns:
-        if column.dtype.kind == "M":  # a date (datetime.date from NumPy) by its text
+        if column.dtype.kind == "M" and column.dtype.name.endswith("[D]"):  # datetime.date's text
             keys += [(None if v is None else str(v),) for v in column.tolist()]
+        elif column.dtype.kind in "mM":  # nanoseconds: NumPy's text of each value
+            keys += [(None if np.isnat(v) else str(v),) for v in column]
         else:
             keys += [(_python_key(v),) for v in column]
     expected = _reference(np.concatenate(ys), np.concatenate(ps), keys)
