@@ -304,14 +304,14 @@ def grouped_pairs(y, x, w, codes, groups: int, *, from_logits: bool):
     if any(status != kernels.OK for status, _ in parts):
         return None
     partial = [p.reshape(groups, kernels.GROUP_FIELDS) for _, p in parts]
-    hi, lo = partial[0][:, 0:8:2].copy(), partial[0][:, 1:8:2].copy()
+    hi, lo = partial[0][:, 0:4].copy(), partial[0][:, 4:8].copy()
     counts = partial[0][:, 8:11].copy()
     with np.errstate(invalid="ignore"):  # inf - inf where a loss sum is infinite
         for part in partial[1:]:  # (hi, lo) pairs merged across threads with TwoSum
-            b = part[:, 0:8:2]
+            b = part[:, 0:4]
             s = hi + b
             v = s - hi
-            lo += (hi - (s - v)) + (b - v) + part[:, 1:8:2]
+            lo += (hi - (s - v)) + (b - v) + part[:, 4:8]
             hi = s
             counts += part[:, 8:11]
         finite = np.isfinite(hi)
