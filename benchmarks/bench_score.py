@@ -119,7 +119,7 @@ print(repr((run.returncode, seconds, rss, run.stdout, run.stderr)))
 def generate_users(rows: int, users: int) -> Path:
     """y (int8), p (float32), user (text, ``users`` distinct values in random order)."""
     DATA.mkdir(parents=True, exist_ok=True)
-    path = DATA / f"segments_{rows}.parquet"
+    path = DATA / f"users_{rows}_{users}.parquet"  # not bench_report's segments_ROWS.parquet
     if path.exists():
         return path
     import pyarrow as pa
@@ -236,7 +236,7 @@ def command(tool: str, path: Path) -> list[str]:
         return [sys.executable, "-m", "logloss", "score", str(path), "--by", "user",
                 "--format", "json", "--quiet"]
     if tool == "read+encode":  # the floor of the --by runs
-        by, weight = ("user", None) if path.name.startswith("segments") else ("seg", "w")
+        by, weight = ("user", None) if path.name.startswith("users") else ("seg", "w")
         return [sys.executable, "-c", FLOOR.format(path=str(path), by=by, weight=weight)]
     kind = "parquet" if path.suffix == ".parquet" else "csv"
     code = PEERS[tool].format(
@@ -269,7 +269,7 @@ def main() -> None:
     parser.add_argument("--groups", type=int, help="score --weight w --by seg with this many groups "
                         "(Parquet), against DuckDB's and Polars' grouped queries")
     parser.add_argument("--users", type=int, help="score --by user, a text column with this many "
-                        "distinct values (Parquet, segments_ROWS.parquet), against the grouped queries")
+                        "distinct values (Parquet, users_ROWS_USERS.parquet), against the grouped queries")
     parser.add_argument("--data", type=Path, help="folder of the data files (default benchmarks/data)")
     args = parser.parse_args()
     compile_logloss()  # the timed processes read bytecode, as an installed copy does
