@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 from collections.abc import Sequence
@@ -161,7 +162,7 @@ def _run_score(args) -> int:
 
     try:
         require_pyarrow()
-        from ..report.text import format_csv, format_table, json_text
+        from ..report.text import csv_pieces, format_table, group_notes, json_pieces
         from .columns import Options
         from .score import report, score
 
@@ -213,15 +214,14 @@ def _run_score(args) -> int:
         print(f"{command}: invalid data: every weight is zero ({summary['rows_scored']} rows "
               "scored), so the weighted mean is undefined.", file=sys.stderr)
         return EXIT_INVALID_DATA
-    for group in summary.get("groups", []):
-        if "note" in group:
-            note(args, f"{command}: group {group['group']}: {group['note']}")
+    for group, message in group_notes(summary.get("groups", [])):
+        note(args, f"{command}: group {group}: {message}")
     if render is not None:
         text = render(result, summary, args)
     elif args.format == "json":
-        text = json_text(summary) + "\n"
+        text = itertools.chain(json_pieces(summary), ["\n"])
     elif args.format == "csv":
-        text = format_csv(summary)
+        text = csv_pieces(summary)
     else:
         text = format_table(summary) + (
             f"rows read {summary['rows_read']}, scored {summary['rows_scored']}, "

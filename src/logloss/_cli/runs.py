@@ -62,19 +62,21 @@ def for_terminal(text: str) -> str:
     return _TERMINAL_CONTROLS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
-def write_output(text: str, output: str | None) -> None:
+def write_output(text, output: str | None) -> None:
     """Write the result whole or not at all: a regular file is written beside the target and
     renamed over it, so a full disk leaves no partial report; anything else (a terminal, a
-    pipe, /dev/full) is written and flushed here, so its error is caught here."""
+    pipe, /dev/full) is written and flushed here, so its error is caught here. ``text`` is a
+    string or an iterable of pieces (a report of millions of groups is never held whole)."""
+    pieces = (text,) if isinstance(text, str) else text
     if not output:
-        if sys.stdout.isatty():
-            text = for_terminal(text)
-        sys.stdout.write(text)
+        terminal = sys.stdout.isatty()
+        for piece in pieces:
+            sys.stdout.write(for_terminal(piece) if terminal else piece)
         sys.stdout.flush()
         return
     if os.path.exists(output) and not os.path.isfile(output):
         with open(output, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            handle.writelines(pieces)
         return
     import tempfile
 
@@ -83,7 +85,7 @@ def write_output(text: str, output: str | None) -> None:
                                          prefix=".logloss-", suffix=".tmp")
     try:
         with handle:
-            handle.write(text)
+            handle.writelines(pieces)
         mode = os.stat(output).st_mode & 0o7777 if os.path.exists(output) else 0o666 & ~_umask()
         os.chmod(handle.name, mode)
         os.replace(handle.name, output)

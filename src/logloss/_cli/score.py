@@ -357,39 +357,50 @@ def _finish_groups(result, options) -> None:
         result.overall.merge(accumulator)
 
 
-def _table_stats(result, by) -> list:
-    """(key, its report entry: the group and the statistics ``_stats`` gives) of every group the
-    kernel summed, element-wise from the arrays (the same operations, so the same values)."""
+def _table_rows(result, by):
+    """The report entries of every group the kernel summed, as columns (GroupRows) in the order
+    of sort_key, computed element-wise from the arrays with the operations ``_stats`` uses (so
+    the same values); None when there is none."""
+    from ..report.text import GroupRows
+
     grouped = result.grouped
     used = np.flatnonzero(grouped.counts[:, 0] > 0)
     if not used.size:
-        return []
-    keys = result.encoder.keys()
-    keys = [keys[row] for row in used.tolist()]
-    values = grouped.values()
-    counts = grouped.counts.astype(np.int64)
-    positives = grouped.counts[used, 2]
+        return None
+    all_keys = result.encoder.keys()
+    keys = [all_keys[row] for row in used.tolist()]
+    order = np.array([i for _, i in _sorted_by_key([(key, i) for i, key in enumerate(keys)])],
+                     dtype=np.int64)
+    keys = [keys[i] for i in order.tolist()]
+    used = used[order]
+    values = grouped.values()[used]
+    counts = grouped.counts[used]
+    mean, rate = grouped.ratio(0, 1)[used], grouped.ratio(2, 1)[used]
+    weight, label = values[:, 1], values[:, 2]
+    with np.errstate(invalid="ignore"):
+        calibration = np.where(label != 0, grouped.ratio(3, 2)[used], np.nan)
+    positives = counts[:, 2]
     whole = positives == np.round(positives)
-    columns = (grouped.ratio(0, 1), grouped.ratio(2, 1), grouped.ratio(3, 2), values[:, 1],
-               values[:, 2], counts[:, 0], counts[:, 1])
-    positives = [int(v) if w else v for v, w in zip(positives.tolist(), whole.tolist())]
     log, log1p, nan = math.log, math.log1p, math.nan
-    rows = []
-    for key, mean, rate, calibration, weight, label, count, infinite, positive in zip(
-            keys, *(column[used].tolist() for column in columns), positives):
-        group = {by[0]: key[0]} if len(key) == 1 else dict(zip(by, key))
-        if weight > 0:
-            normalized = mean / -(rate * log(rate) + (1 - rate) * log1p(-rate)) if 0 < rate < 1 else nan
-            rows.append((key, {"group": group, "log_loss": mean, "rows_scored": count,
-                               "positives": positive, "total_weight": weight, "base_rate": rate,
-                               "normalized_entropy": normalized,
-                               "calibration": calibration if label else nan, "infinite": infinite}))
-        else:
-            rows.append((key, {"group": group, "log_loss": None, "rows_scored": count,
-                               "positives": positive, "total_weight": weight, "base_rate": None,
-                               "normalized_entropy": None, "calibration": None,
-                               "infinite": infinite}))
-    return rows
+    normalized = [m / -(r * log(r) + (1 - r) * log1p(-r)) if 0 < r < 1 else nan
+                  for m, r in zip(mean.tolist(), rate.tolist())]
+    fields = {
+        "log_loss": mean,
+        "rows_scored": counts[:, 0].astype(np.int64),
+        "positives": (positives.astype(np.int64) if whole.all() else
+                      [int(v) if w else v for v, w in zip(positives.tolist(), whole.tolist())]),
+        "total_weight": weight,
+        "base_rate": rate,
+        "normalized_entropy": normalized,
+        "calibration": calibration,
+        "infinite": counts[:, 1].astype(np.int64),
+    }
+    undefined = ~(weight > 0)
+    notes = dict.fromkeys(np.flatnonzero(undefined).tolist(), ZERO_WEIGHT_NOTE)
+    return GroupRows(by, keys, fields, undefined if undefined.any() else None, notes)
+
+
+ZERO_WEIGHT_NOTE = "every weight in this group is zero: the weighted mean is undefined"
 
 
 # -- reporting -----------------------------------------------------------------------------
@@ -445,15 +456,21 @@ def report(result: Result, options: Options) -> dict:
         collecting = gc.isenabled()
         gc.disable()
         try:
+            table = _table_rows(result, options.by)
+            if table is not None and not result.groups:  # the kernels' groups only: columns
+                report_["groups"] = table
+                return report_
             rows = [(key, {"group": dict(zip(options.by, key)), **_stats(acc)})
-                    for key, acc in result.groups.items()] + _table_stats(result, options.by)
+                    for key, acc in result.groups.items()]
+            if table is not None:
+                rows += list(zip(table.keys, table))
             report_["groups"] = groups = [group for _, group in _sorted_by_key(rows)]
         finally:
             if collecting:
                 gc.enable()
         for group in groups:
             if not group["total_weight"] > 0:
-                group["note"] = "every weight in this group is zero: the weighted mean is undefined"
+                group["note"] = ZERO_WEIGHT_NOTE
     return report_
 
 

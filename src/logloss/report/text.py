@@ -20,12 +20,73 @@ def jsonable(value):
     return finite_or_none(value)
 
 
+class GroupRows:
+    """Per-group entries of a report, ``{"group": {by[0]: key[0], ...}, field: value, ...}`` for
+    row i, held as columns: ``score --by`` makes one for the groups the kernels summed, which may
+    be millions (a dict per group cost about a kilobyte, and the formatters' work per value
+    grew faster than the rows). The formatters here render it a slice of rows at a time, column
+    by column. ``fields`` maps each field to a list or a 1-d array; rows where ``undefined`` (a
+    boolean array) is true have None in the fields named by UNDEFINED (groups whose weights
+    are all zero); ``notes`` maps a row number to the note its entry ends with."""
+
+    UNDEFINED = ("log_loss", "base_rate", "normalized_entropy", "calibration")
+    SLICE = 1 << 14
+
+    def __init__(self, by, keys: list, fields: dict, undefined=None, notes=None):
+        self.by, self.keys, self.fields = list(by), keys, fields
+        self.undefined, self.notes = undefined, dict(notes or {})
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def slices(self):
+        """(first row, keys, {field: list of values}) of consecutive rows, SLICE at a time."""
+        for start in range(0, len(self.keys), self.SLICE):
+            stop = start + self.SLICE
+            values = {name: column[start:stop].tolist() if hasattr(column, "tolist")
+                      else list(column[start:stop]) for name, column in self.fields.items()}
+            if self.undefined is not None:
+                for row in [int(r) for r in self.undefined[start:stop].nonzero()[0]]:
+                    for name in self.UNDEFINED:
+                        values[name][row] = None
+            yield start, self.keys[start:stop], values
+
+    def row(self, key: tuple, values: dict, i: int, number: int) -> dict:
+        entry = {"group": dict(zip(self.by, key)), **{n: column[i] for n, column in values.items()}}
+        if number in self.notes:
+            entry["note"] = self.notes[number]
+        return entry
+
+    def __iter__(self):
+        for start, keys, values in self.slices():
+            for i, key in enumerate(keys):
+                yield self.row(key, values, i, start + i)
+
+
+def group_notes(groups) -> list:
+    """(group, note) of the entries that carry a note."""
+    if isinstance(groups, GroupRows):
+        return [(dict(zip(groups.by, groups.keys[row])), note) for row, note in sorted(groups.notes.items())]
+    return [(group["group"], group["note"]) for group in groups if "note" in group]
+
+
 def json_text(value) -> str:
     """``json.dumps(jsonable(value), indent=2, allow_nan=False)``, the same text, without the
     standard library's pure-Python walk that indentation costs (a report of 20 000 groups spent
     longer in it than in scoring): a list's items are rendered column by column (each field of
     dicts that share their keys at once, through one template). Anything but dicts with text
-    keys, lists, text, ints, floats, booleans and None is left to the standard library."""
+    keys, lists, text, ints, floats, booleans, None and GroupRows is left to the standard
+    library."""
+    return "".join(json_pieces(value))
+
+
+# Stands for a GroupRows while the text around it is rendered: raw NUL is never in JSON text.
+_ROWS_HERE = "\x00rows\x00"
+
+
+def json_pieces(value):
+    """json_text's text in pieces: a GroupRows directly in ``value`` (a dict) a slice of rows
+    per piece, so that a report of millions of groups is written without being held whole."""
     import json
 
     string = json.encoder.encode_basestring_ascii
@@ -65,8 +126,36 @@ def json_text(value) -> str:
                 return [template % row for row in zip(*fields)]
         return [render(v, pad) for v in values]
 
+    def group_rows(rows: GroupRows, pad: str):
+        """render() of the entries as a list of dicts, in pieces of a slice of rows."""
+        if not len(rows):
+            yield "[]"
+            return
+        inner, deeper, deepest = pad + "  ", pad + "    ", pad + "      "
+        yield "[\n"
+        for start, keys, values in rows.slices():
+            names = list(values)
+            group = ("{\n" + ",\n".join(deepest + string(b).replace("%", "%%") + ": %s" for b in rows.by)
+                     + "\n" + deeper.replace("%", "%%") + "}")
+            groups = [group % row for row in zip(*(column([k[j] for k in keys], deepest)
+                                                   for j in range(len(rows.by))))]
+            template = ("{\n" + ",\n".join(deeper + string(k).replace("%", "%%") + ": %s"
+                                            for k in ["group", *names])
+                        + "\n" + inner.replace("%", "%%") + "}")
+            texts = [template % row for row in zip(groups, *(column(values[n], deeper) for n in names))]
+            for number in [n for n in rows.notes if start <= n < start + len(keys)]:
+                i = number - start
+                texts[i] = render(rows.row(keys[i], values, i, number), inner)
+            yield ("" if start == 0 else ",\n") + ",\n".join(inner + text for text in texts)
+        yield "\n" + pad + "]"
+
+    found = []  # (rows, pad) of the GroupRows met, rendered after the text around them
+
     def render(value, pad: str) -> str:
         kind = type(value)
+        if kind is GroupRows:
+            found.append((value, pad))
+            return _ROWS_HERE
         if kind is list:
             if not value:
                 return "[]"
@@ -81,7 +170,15 @@ def json_text(value) -> str:
         texts = scalars([value])
         return texts[0] if texts is not None else fallback(value, pad)
 
-    return render(value, "")
+    text = render(value, "")
+    if not found:
+        yield text
+        return
+    parts = text.split(_ROWS_HERE)
+    for part, (rows, pad) in zip(parts, found):
+        yield part
+        yield from group_rows(rows, pad)
+    yield parts[-1]
 
 
 _TABLE_FIELDS = ("rows_scored", "positives", "log_loss", "normalized_entropy", "calibration")
@@ -125,9 +222,17 @@ def format_table(report_: dict) -> str:
     header = head + ["rows", "positives", "log_loss", "normalized_entropy", "calibration"]
     rows = []
     if "groups" in report_:
-        for group in report_["groups"]:
-            name = ", ".join(f"{format_key(k)}={format_key(v)}" for k, v in group["group"].items())
-            rows.append([name] + [format_value(group[f]) for f in _TABLE_FIELDS])
+        groups = report_["groups"]
+        if isinstance(groups, GroupRows):
+            for _, keys, values in groups.slices():
+                names = [", ".join(f"{format_key(b)}={format_key(v)}" for b, v in zip(groups.by, key))
+                         for key in keys]
+                columns = [list(map(format_value, values[f])) for f in _TABLE_FIELDS]
+                rows.extend([name, *cells] for name, *cells in zip(names, *columns))
+        else:
+            for group in groups:
+                name = ", ".join(f"{format_key(k)}={format_key(v)}" for k, v in group["group"].items())
+                rows.append([name] + [format_value(group[f]) for f in _TABLE_FIELDS])
         rows.append([TOTAL_LABEL] + [format_value(report_[f]) for f in _TABLE_FIELDS])
     else:
         rows.append([format_value(report_[f]) for f in _TABLE_FIELDS])
@@ -142,25 +247,55 @@ def format_table(report_: dict) -> str:
 
 
 def format_csv(report_: dict) -> str:
+    return "".join(csv_pieces(report_))
+
+
+def csv_pieces(report_: dict):
+    """format_csv's text in pieces (a slice of a GroupRows' rows per piece)."""
     import csv
     import io
 
     by = report_.get("by", [])
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
+
+    def taken() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
     fields = ["rows_scored", "positives", "total_weight", "log_loss", "normalized_entropy",
               "calibration", "base_rate", "infinite"]
     # "level" tells a group's row from the total's, whatever the group values are; the
     # total's group columns are empty.
     writer.writerow((["level"] if by else []) + by + fields)
-    for group in report_.get("groups", []):
-        writer.writerow(["group"] + [_csv(group["group"][b]) for b in by]
-                        + [_csv(group[f]) for f in fields])
+    groups = report_.get("groups", [])
+    if isinstance(groups, GroupRows):
+        for _, keys, values in groups.slices():
+            columns = [_csv_column([key[j] for key in keys]) for j in range(len(by))]
+            columns += [_csv_column(values[f]) for f in fields]
+            writer.writerows(zip(["group"] * len(keys), *columns))
+            yield taken()
+    else:
+        for group in groups:
+            writer.writerow(["group"] + [_csv(group["group"][b]) for b in by]
+                            + [_csv(group[f]) for f in fields])
     writer.writerow((["total"] if by else []) + [""] * len(by) + [_csv(report_[f]) for f in fields])
-    return buffer.getvalue()
+    yield taken()
 
 
 def _csv(value) -> str:
     if value is None:
         return ""
     return repr(value) if isinstance(value, float) else str(value)
+
+
+def _csv_column(values: list) -> list:
+    """_csv of every value: at C speed where the column holds one plain type."""
+    kinds = set(map(type, values))
+    if kinds == {float}:
+        return list(map(float.__repr__, values))
+    if kinds == {int} or kinds == {str}:
+        return list(map(str, values))
+    return list(map(_csv, values))
