@@ -30,7 +30,7 @@ def _case(name: str, rng):
     if name == "text keys":
         keys = [(f"k{i} %s \"q\" \\ é\n",) for i in range(n)]
     if name == "two columns with None, bool, float and NaN keys":
-        by = ["a", "b"]
+        by = ["a %s", "b \"%%\""]
         pool = [None, True, 1.5, math.nan, "x", 7]
         keys = [(pool[i % 6], pool[(i // 6) % 6]) for i in range(n)]
     fields = {
