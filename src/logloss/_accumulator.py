@@ -130,13 +130,16 @@ class GroupedStatistics:
             grow = max(groups, 2 * len(self.hi)) - len(self.hi)
             self.hi, self.lo, self.counts = (np.concatenate([a, np.zeros((grow, a.shape[1]))])
                                              for a in (self.hi, self.lo, self.counts))
-        a = self.hi[:groups]
-        total = a + b
-        with np.errstate(invalid="ignore"):  # inf - inf where a loss sum is infinite
-            v = total - a
-            error = (a - (total - v)) + (b - v)  # TwoSum
-        self.hi[:groups] = total
-        self.lo[:groups] += np.where(np.isfinite(error), error + b_lo, 0.0)
+        step = chunked.GROUP_SLICE  # a slice of groups at a time: temporaries stay in cache
+        for start in range(0, groups, step):
+            rows = slice(start, min(start + step, groups))
+            a, b_rows = self.hi[rows], b[rows]
+            total = a + b_rows
+            with np.errstate(invalid="ignore"):  # inf - inf where a loss sum is infinite
+                v = total - a
+                error = (a - (total - v)) + (b_rows - v)  # TwoSum
+            a[...] = total
+            self.lo[rows] += np.where(np.isfinite(error), error + b_lo[rows], 0.0)
         self.counts[:groups] += counts
         return True
 

@@ -9,6 +9,7 @@ The long-double reference (x87 80-bit ``logl``/``log1pl``/``expl``, themselves w
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -534,6 +535,29 @@ def test_grouped_sums_decline_bad_input_and_codes(K):
     assert _fast.grouped_sums(y, x, None, bad, 3, from_logits=False) is None
     x[1234] = np.nan
     assert _fast.grouped_sums(y, x, None, codes, 3, from_logits=False) is None
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_grouped_sums_merged_a_slice_of_groups_at_a_time(K, monkeypatch, threads):
+    """Groups merged across threads and checked a slice at a time (slices of 3 groups here):
+    every group's sums equal a NumPy reference, and a sum near the top of the float range in
+    the last slice still declines the whole batch."""
+    monkeypatch.setattr(_fast, "GROUP_SLICE", 3)
+    n, groups = 4000, 20
+    y = (rng.uniform(size=n) < 0.4).astype(np.int8)
+    x = rng.uniform(0.01, 0.99, n)
+    w = rng.uniform(0, 2, n)
+    codes = rng.integers(0, groups, n)
+    with logloss.config_context(threads=threads):
+        got = _fast.grouped_sums(y, x, w, codes, groups, from_logits=False)
+        loss = w * np.where(y == 1, -np.log(x), -np.log1p(-x))
+        for g in range(groups):
+            rows = codes == g
+            assert got[g, 0] == pytest.approx(math.fsum(loss[rows]), rel=1e-13)
+            assert got[g, 1] == pytest.approx(math.fsum(w[rows]), rel=1e-15)
+            assert got[g, 4] == rows.sum()
+        w[np.flatnonzero(codes == groups - 1)[0]] = 1e305  # past 2**1000 once multiplied by a loss
+        assert _fast.grouped_sums(y, x, w, codes, groups, from_logits=False) is None
 
 
 # ---------------------------------------------------------------- engine and CPU path switches
