@@ -388,7 +388,7 @@ class Source:
                     explicit_schema=pa.schema([self._schema.field(c) for c in columns]),
                     unexpected_field_behavior="ignore")
             return pjson.open_json(_ObjectLines(stream, self.name),
-                                   read_options=pjson.ReadOptions(block_size=CSV_BLOCK_BYTES),
+                                   read_options=pjson.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=False),
                                    parse_options=parse)
         convert = csv.ConvertOptions(
             include_columns=columns,
@@ -527,6 +527,10 @@ class Source:
                 position = self.size or 0 if getattr(self._raw, "closed", False) else self._raw.tell()
                 yield _columns(batch, columns), position, path
             self._close_raw()
+        except GeneratorExit:  # the run stopped early (a bad row): stop pyarrow's read-ahead now
+            reader.close()
+            self._close_raw()
+            raise
         except Exception as error:  # noqa: BLE001 - sorted out below
             self._close_raw()
             text = str(error)
