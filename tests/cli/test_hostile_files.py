@@ -82,6 +82,25 @@ def zst(data: bytes) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+def ipc_unchecked(**columns) -> bytes:
+    """An IPC stream of arrays pyarrow built without checking them (as a corrupt file reads)."""
+    table = pa.table(columns)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def dictionary_out_of_range() -> object:
+    return pa.DictionaryArray.from_arrays(pa.array([0, 1, 8388609], pa.int32()),
+                                          pa.array(["a", "b", "c"]), safe=False)
+
+
+def strings_offset_out_of_range() -> object:
+    offsets = pa.py_buffer(np.array([0, 3, 1 << 30, 9], np.int32).tobytes())
+    return pa.Array.from_buffers(pa.string(), 3, [None, offsets, pa.py_buffer(b"0.50.20.7")])
+
+
 GOOD = csv("1,0.9", "0,0.2", "1,0.7")
 QUOTED_NEWLINES = csv(*[f'{i % 2},0.{i + 1},"a note\nover two lines"' for i in range(9)],
                       header="label,pred,note")
@@ -267,6 +286,12 @@ CASES = [
     ("ipc-file", "x.arrow", ipc_file(), [], 0, "", (3, 3, 0), {}),
     ("ipc-file-no-footer", "x.arrow", ipc_file()[:-20], [], 1, "has no footer", None, {}),
     ("ipc-empty", "x.arrow", b"", [], 1, "x.arrow", None, {}),
+    ("ipc-dictionary-index-out-of-range", "x.arrow",
+     ipc_unchecked(label=[1, 0, 1], pred=[0.9, 0.2, 0.7], g=dictionary_out_of_range()),
+     ["--by", "g"], 1, "Dictionary indices invalid", None, {}),
+    ("ipc-dictionary-pred-out-of-range", "x.arrow",
+     ipc_unchecked(label=[1, 0, 1], pred=dictionary_out_of_range()), [], 1,
+     "Dictionary indices invalid", None, {}),
     # -- NumPy ---------------------------------------------------------------------------------
     ("npy-cut", "x.npy", npy(np.array([[1, 0.5]] * 50))[:-40], [], 1, "truncated or corrupt",
      None, {}),
@@ -326,3 +351,22 @@ def test_hostile_file(tmp_path, capsys, monkeypatch, name, content, args, code, 
 def test_the_corpus_has_at_least_sixty_files():
     assert len(CASES) >= 60
     assert len({c[0] for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("args", [[], ["--label", "label", "--pred", "label", "--by", "g"]])
+def test_ipc_string_offsets_past_the_data_are_refused_not_a_crash(tmp_path, args):
+    # In a child process: pyarrow's IPC reader checks buffer sizes only, and parsing these
+    # strings as numbers (or grouping by them) read past the data: SIGBUS/SIGSEGV.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = tmp_path / "x.arrow"
+    path.write_bytes(ipc_unchecked(label=[1, 0, 1], pred=strings_offset_out_of_range(),
+                                   g=strings_offset_out_of_range()))
+    run = subprocess.run([sys.executable, "-m", "logloss", "score", str(path), "-q", *args],
+                         capture_output=True, text=True, timeout=120,
+                         env={"PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"),
+                              "PATH": ""})
+    assert run.returncode == 1, (run.returncode, run.stderr[-2000:])
+    assert "Offset invariant failure" in run.stderr and "truncated or corrupt" in run.stderr

@@ -322,7 +322,16 @@ class Source:
                 piece = batch.slice(start, BATCH_ROWS)
                 rows += piece.num_rows
                 position = int(self.size * rows / total) if total else 0
-                yield _columns(piece, columns), position, self.paths[0]
+                batch = _columns(piece, columns)
+                for array in batch.values():
+                    # pyarrow's IPC reader checks the buffers' sizes, not their contents: a
+                    # corrupt file can hold dictionary indices or string offsets out of range,
+                    # which the checks and --by would read past their arrays with.
+                    try:
+                        array.validate(full=True)
+                    except pa.ArrowException as error:
+                        raise unreadable(self.name, error) from None
+                yield batch, position, self.paths[0]
 
     def _npy(self):
         try:
