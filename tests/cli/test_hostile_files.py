@@ -286,6 +286,7 @@ CASES = [
     ("ipc-file", "x.arrow", ipc_file(), [], 0, "", (3, 3, 0), {}),
     ("ipc-file-no-footer", "x.arrow", ipc_file()[:-20], [], 1, "has no footer", None, {}),
     ("ipc-empty", "x.arrow", b"", [], 1, "x.arrow", None, {}),
+    ("ipc-stream-sliced", "x.arrow", ipc_stream(), [], 0, "", (6, 6, 0), {"BATCH_ROWS": 2}),
     ("ipc-dictionary-index-out-of-range", "x.arrow",
      ipc_unchecked(label=[1, 0, 1], pred=[0.9, 0.2, 0.7], g=dictionary_out_of_range()),
      ["--by", "g"], 1, "Dictionary indices invalid", None, {}),

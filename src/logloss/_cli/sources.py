@@ -322,8 +322,8 @@ class Source:
                 piece = batch.slice(start, BATCH_ROWS)
                 rows += piece.num_rows
                 position = int(self.size * rows / total) if total else 0
-                batch = _columns(piece, columns)
-                for array in batch.values():
+                read = _columns(piece, columns)
+                for array in read.values():
                     # pyarrow's IPC reader checks the buffers' sizes, not their contents: a
                     # corrupt file can hold dictionary indices or string offsets out of range,
                     # which the checks and --by would read past their arrays with.
@@ -331,7 +331,7 @@ class Source:
                         array.validate(full=True)
                     except pa.ArrowException as error:
                         raise unreadable(self.name, error) from None
-                yield batch, position, self.paths[0]
+                yield read, position, self.paths[0]
 
     def _npy(self):
         try:
