@@ -204,6 +204,11 @@ class Source:
                 # Python's json reads it, or names the line it cannot read.
                 self.python_json = True
                 return self._read_column_names()
+            if ("straddl" in str(error) and self.kind == "csv"
+                    and self.stream_block < MAX_STREAM_BLOCK_BYTES):
+                # The first row longer than the block (the header alone is read here): a bigger
+                # block, as for a long line further on.
+                raise Reread(self.name, "bigger_block") from error
             raise unreadable(self.name, error) from None
 
     def num_rows(self) -> int | None:
