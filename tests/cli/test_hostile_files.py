@@ -101,6 +101,23 @@ def strings_offset_out_of_range() -> object:
     return pa.Array.from_buffers(pa.string(), 3, [None, offsets, pa.py_buffer(b"0.50.20.7")])
 
 
+def npz_bad_crc() -> bytes:
+    """An .npz whose first member's data no longer matches its CRC (zipfile's BadZipFile)."""
+    data = bytearray(npz(label=np.array([1, 0] * 20), pred=np.full(40, 0.5)))
+    data[data.index(b"\x93NUMPY") + 140] ^= 1
+    return bytes(data)
+
+
+def npy_text_not_unicode() -> bytes:
+    """A structured .npy with a text field holding 0x110000, no code point (a corrupt file)."""
+    array = np.zeros(2, dtype=[("label", "i1"), ("pred", "f8"), ("g", "<U1")])
+    array["label"], array["pred"], array["g"] = [1, 0], [0.5, 0.2], ["a", "b"]
+    data = bytearray(npy(array))
+    at = len(data) - 4  # the last row's g
+    data[at:] = (0x110000).to_bytes(4, "little")
+    return bytes(data)
+
+
 GOOD = csv("1,0.9", "0,0.2", "1,0.7")
 QUOTED_NEWLINES = csv(*[f'{i % 2},0.{i + 1},"a note\nover two lines"' for i in range(9)],
                       header="label,pred,note")
@@ -315,6 +332,19 @@ CASES = [
      "truncated or corrupt", None, {}),
     ("npz-text-pred", "x.npz", npz(label=np.array([1, 0]), pred=np.array(["0.5", "0.9_9"])), [],
      1, "row 2, column 'pred': value '0.9_9' is not a number", None, {}),
+    ("npz-bad-crc", "x.npz", npz_bad_crc(), [], 1, "truncated or corrupt", None, {}),
+    ("npz-2d", "x.npz", npz(label=np.array([[1, 0], [0, 1]]), pred=np.full((2, 2), 0.5)), [], 1,
+     "the column 'label' has shape (2, 2); a column must be one-dimensional", None, {}),
+    ("npz-0d", "x.npz", npz(label=np.array(1), pred=np.array(0.5)), [], 1,
+     "the column 'label' has shape ()", None, {}),
+    ("npy-field-of-two", "x.npy",
+     npy(np.zeros(2, dtype=[("label", "i1"), ("pred", "f8", (2,))])), [], 1,
+     "the column 'pred' has shape (2, 2)", None, {}),
+    ("npz-void-by", "x.npz", npz(label=np.array([1, 0]), pred=np.array([0.5, 0.2]),
+                                g=np.array([b"ab", b"cd"], dtype="V2")), ["--by", "g"], 1,
+     "the column 'g' holds raw bytes (dtype |V2)", None, {}),
+    ("npy-text-not-unicode", "x.npy", npy_text_not_unicode(), ["--by", "g"], 1,
+     "row 2, column 'g': the text holds values that are not Unicode characters", None, {}),
     # -- predicted classes and pickles ----------------------------------------------------------
     ("csv-true-false-pred", "x.csv", csv("1,true", "0,false"), [], 1,
      "holds true/false values, which are predicted classes", None, {}),

@@ -348,11 +348,14 @@ class Source:
     def _npy_batches(self, columns):
         array = self._npy()
         named = _npy_columns(array)
+        for column in columns:
+            _check_column(column, named[column], self.name)
         row_bytes = array.itemsize * (1 if array.ndim == 1 else array.shape[1])
         for start in range(0, len(array), BATCH_ROWS):
             stop = min(start + BATCH_ROWS, len(array))
-            yield ({c: np.asarray(named[c][start:stop]) for c in columns}, stop * row_bytes,
-                   self.paths[0])
+            batch = {c: np.asarray(named[c][start:stop]) for c in columns}
+            _check_text(batch, self.name, start)
+            yield batch, stop * row_bytes, self.paths[0]
 
     def _npz_batches(self, columns):
         with open(self.paths[0], "rb") as handle, np.load(handle, allow_pickle=False) as archive:
@@ -361,14 +364,19 @@ class Source:
             except ValueError as error:
                 _refuse_pickled(self.name, error)
                 raise
+            except Exception as error:  # noqa: BLE001 - zipfile and zlib raise their own types
+                raise unreadable(self.name, error) from None
+        for column, array in arrays.items():
+            _check_column(column, array, self.name)
         lengths = {c: len(a) for c, a in arrays.items()}
         if len(set(lengths.values())) > 1:
             raise DataError(f"{self.name}: the arrays have different lengths: {lengths}")
         n = next(iter(lengths.values()), 0)
         for start in range(0, n, BATCH_ROWS):
             stop = min(start + BATCH_ROWS, n)
-            yield ({c: a[start:stop] for c, a in arrays.items()}, int(self.size * stop / max(n, 1)),
-                   self.paths[0])
+            batch = {c: a[start:stop] for c, a in arrays.items()}
+            _check_text(batch, self.name, start)
+            yield batch, int(self.size * stop / max(n, 1)), self.paths[0]
 
     def _stdin(self) -> _PeekedStream:
         if not hasattr(self, "_stdin_stream"):
@@ -695,6 +703,34 @@ def _refuse_pickled(name: str, error: ValueError) -> None:
             "logloss does not unpickle: loading a pickle can run code. Save the columns with a "
             "numeric dtype, e.g. np.save(path, array.astype(np.float64))."
         ) from None
+
+
+def _check_column(column: str, array: np.ndarray, name: str) -> None:
+    """A NumPy column is one value a row, of a type with values: a 2-D array (or a field of
+    several values) would be scored value by value against a count of rows, and raw bytes
+    (dtype V) have no value to read."""
+    if array.ndim != 1:
+        raise DataError(f"{name}: the column {column!r} has shape {array.shape}; a column must "
+                        "be one-dimensional (one value a row).")
+    if array.dtype.kind == "V":
+        raise DataError(f"{name}: the column {column!r} holds raw bytes (dtype {array.dtype}), "
+                        "not numbers or text.")
+
+
+def _check_text(batch: dict, name: str, start: int) -> None:
+    """NumPy text (dtype U) is UTF-32 that NumPy does not check: a corrupt file can hold values
+    that are no code point (above 0x10FFFF, or surrogates), which pyarrow refuses with an error
+    that names no file or row."""
+    for column, array in batch.items():
+        if array.dtype.kind != "U" or not array.size:
+            continue
+        codes = np.ascontiguousarray(array).view(np.dtype("u4").newbyteorder(array.dtype.byteorder))
+        bad = (codes > 0x10FFFF) | ((codes >= 0xD800) & (codes <= 0xDFFF))
+        if bad.any():
+            row = int(np.argmax(bad.reshape(len(array), -1).any(axis=1)))
+            raise DataError(f"{name}: row {start + row + 1}, column {column!r}: the text holds "
+                            "values that are not Unicode characters; the file is corrupt, so no "
+                            "result is reported.")
 
 
 def _npy_columns(array: np.ndarray) -> dict[str, np.ndarray]:
