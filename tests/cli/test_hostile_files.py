@@ -118,6 +118,12 @@ def npy_text_not_unicode() -> bytes:
     return bytes(data)
 
 
+def strings_not_utf8() -> object:
+    """Two strings, the first the bytes a\\xff (pyarrow's JSON and Parquet readers pass them)."""
+    offsets = pa.py_buffer(np.array([0, 2, 3], np.int32).tobytes())
+    return pa.Array.from_buffers(pa.string(), 2, [None, offsets, pa.py_buffer(b"a\xffb")])
+
+
 GOOD = csv("1,0.9", "0,0.2", "1,0.7")
 QUOTED_NEWLINES = csv(*[f'{i % 2},0.{i + 1},"a note\nover two lines"' for i in range(9)],
                       header="label,pred,note")
@@ -361,6 +367,18 @@ CASES = [
      ["--on-invalid", "skip"], 0, "", (3, 2, 1), {}),
     ("csv-bool-label-missing", "x.csv", csv(",0.9", "false,0.2", "true,0.7"), [], 1,
      "row 1, column 'label': value None is missing", None, {}),
+    ("jsonl-not-utf8-by", "x.jsonl",
+     b'{"label": 1, "pred": 0.5, "g": "a\xff"}\n{"label": 0, "pred": 0.2, "g": "b"}\n',
+     ["--by", "g"], 1, "line 1 is not valid JSON ('utf-8' codec can't decode", None, {}),
+    ("jsonl-not-utf8-label", "x.jsonl", b'{"label": "\xc3", "pred": 0.5}\n{"label": "n", "pred": 0.2}\n',
+     ["--positive", "n"], 1, "line 1 is not valid JSON ('utf-8' codec can't decode", None, {}),
+    ("parquet-not-utf8-by", "x.parquet",
+     parquet(label=[1, 0], pred=[0.5, 0.2], g=strings_not_utf8()), ["--by", "g"], 1,
+     "Invalid UTF8 sequence", None, {}),
+    ("parquet-not-utf8-by-sliced", "x.parquet",
+     parquet(label=[1, 0] * 3, pred=[0.5, 0.2] * 3,
+             g=pa.concat_arrays([pa.array(["c", "d", "e", "f"]), strings_not_utf8()])),
+     ["--by", "g"], 1, "Invalid UTF8 sequence", None, {"BATCH_ROWS": 1}),
     ("npy-object", "x.npy", npy(np.array([[1, 0.5], [0, 0.2]], dtype=object)), [], 1,
      "holds Python objects", None, {}),
     ("npz-object", "x.npz", npz(label=np.array([1, 0], dtype=object), pred=np.array([0.5, 0.2])), [],

@@ -264,7 +264,9 @@ class Source:
                 handles = local.__dict__.setdefault("handles", {})
                 if path not in handles:
                     handles[path] = pq.ParquetFile(path, pre_buffer=False)
-                return handles[path].read_row_group(group, columns=columns, use_threads=False), path
+                table = handles[path].read_row_group(group, columns=columns, use_threads=False)
+                _check_utf8(_columns(table, columns))
+                return table, path
             except Exception as error:  # noqa: BLE001 - named by file, not by the glob
                 raise unreadable(path, error) from None
 
@@ -287,7 +289,9 @@ class Source:
                         for piece in parquet.iter_batches(BATCH_ROWS, row_groups=[group],
                                                           columns=columns, use_threads=True):
                             rows += piece.num_rows
-                            yield _columns(piece, columns), done + int(size * rows / total), path
+                            sliced = _columns(piece, columns)
+                            _check_utf8(sliced)
+                            yield sliced, done + int(size * rows / total), path
                     except (UsageError, DataError):
                         raise
                     except Exception as error:  # noqa: BLE001
@@ -542,12 +546,20 @@ class Source:
             self._raw.close()
 
     def _streamed(self, reader, columns):
+        import pyarrow as pa
+
         path = self.paths[0] if self.paths != ["-"] else self.name
         try:
             for batch in reader:
                 # pyarrow's JSON reader closes a compressed stream (and the file) at its end
                 position = self.size or 0 if getattr(self._raw, "closed", False) else self._raw.tell()
-                yield _columns(batch, columns), position, path
+                read = _columns(batch, columns)
+                if self.kind == "jsonl":
+                    try:
+                        _check_utf8(read)
+                    except pa.ArrowInvalid as error:  # Python's json names the line
+                        raise Reread(self.name, "python_json") from error
+                yield read, position, path
             self._close_raw()
         except Exception as error:  # noqa: BLE001 - sorted out below
             self._close_raw()
@@ -685,6 +697,19 @@ def _check_ipc_stream_end(source, name: str) -> None:
 def _columns(batch, columns) -> dict:
     names = batch.schema.names
     return {c: _contiguous(batch.column(names.index(c))) for c in columns}
+
+
+def _check_utf8(batch: dict) -> None:
+    """Raise pyarrow's ArrowInvalid for a text column holding bytes that are not UTF-8. pyarrow's
+    JSON and Parquet readers take text as it comes (its CSV reader checks, and reads such a
+    column as binary); the checks, --by and --positive then fail on it with errors that name no
+    file or row."""
+    import pyarrow as pa
+
+    for array in batch.values():
+        kind = array.type.value_type if pa.types.is_dictionary(array.type) else array.type
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            array.validate(full=True)
 
 
 def _contiguous(column):
