@@ -434,3 +434,14 @@ def test_ipc_string_offsets_past_the_data_are_refused_not_a_crash(tmp_path, args
                               "PATH": ""})
     assert run.returncode == 1, (run.returncode, run.stderr[-2000:])
     assert "Offset invariant failure" in run.stderr and "truncated or corrupt" in run.stderr
+
+
+def test_a_parquet_directory_with_a_file_without_the_columns_names_it(tmp_path, capsys):
+    # It was "cannot be read completely (ValueError: 'label' is not in list) ... truncated or
+    # corrupt": the file is whole, it has other columns than the first file the run chose from.
+    (tmp_path / "a.parquet").write_bytes(parquet(label=[1, 0], pred=[0.9, 0.2]))
+    (tmp_path / "b.parquet").write_bytes(parquet(y=[1], p=[0.5]))
+    assert main(["score", str(tmp_path), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'b.parquet'}: no column 'label', which the first file of" in err
+    assert "corrupt" not in err

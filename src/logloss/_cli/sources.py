@@ -273,6 +273,12 @@ class Source:
         with _ReadAhead("logloss-parquet") as ahead:
             done = 0
             for path, parquet in self._parquet_files():
+                names = parquet.schema_arrow.names
+                missing = [c for c in columns if c not in names]
+                if missing:  # the columns were chosen from the first file of the directory or glob
+                    raise UsageError(f"{path}: no column {missing[0]!r}, which the first file of "
+                                     f"{self.name} has; the columns are: "
+                                     f"{', '.join(repr(n) for n in names)}.")
                 size, total = os.path.getsize(path), max(parquet.metadata.num_rows, 1)
                 rows = 0
                 for group in range(parquet.num_row_groups):
