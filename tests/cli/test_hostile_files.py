@@ -82,6 +82,48 @@ def zst(data: bytes) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+def ipc_unchecked(**columns) -> bytes:
+    """An IPC stream of arrays pyarrow built without checking them (as a corrupt file reads)."""
+    table = pa.table(columns)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def dictionary_out_of_range() -> object:
+    return pa.DictionaryArray.from_arrays(pa.array([0, 1, 8388609], pa.int32()),
+                                          pa.array(["a", "b", "c"]), safe=False)
+
+
+def strings_offset_out_of_range() -> object:
+    offsets = pa.py_buffer(np.array([0, 3, 1 << 30, 9], np.int32).tobytes())
+    return pa.Array.from_buffers(pa.string(), 3, [None, offsets, pa.py_buffer(b"0.50.20.7")])
+
+
+def npz_bad_crc() -> bytes:
+    """An .npz whose first member's data no longer matches its CRC (zipfile's BadZipFile)."""
+    data = bytearray(npz(label=np.array([1, 0] * 20), pred=np.full(40, 0.5)))
+    data[data.index(b"\x93NUMPY") + 140] ^= 1
+    return bytes(data)
+
+
+def npy_text_not_unicode() -> bytes:
+    """A structured .npy with a text field holding 0x110000, no code point (a corrupt file)."""
+    array = np.zeros(2, dtype=[("label", "i1"), ("pred", "f8"), ("g", "<U1")])
+    array["label"], array["pred"], array["g"] = [1, 0], [0.5, 0.2], ["a", "b"]
+    data = bytearray(npy(array))
+    at = len(data) - 4  # the last row's g
+    data[at:] = (0x110000).to_bytes(4, "little")
+    return bytes(data)
+
+
+def strings_not_utf8() -> object:
+    """Two strings, the first the bytes a\\xff (pyarrow's JSON and Parquet readers pass them)."""
+    offsets = pa.py_buffer(np.array([0, 2, 3], np.int32).tobytes())
+    return pa.Array.from_buffers(pa.string(), 2, [None, offsets, pa.py_buffer(b"a\xffb")])
+
+
 GOOD = csv("1,0.9", "0,0.2", "1,0.7")
 QUOTED_NEWLINES = csv(*[f'{i % 2},0.{i + 1},"a note\nover two lines"' for i in range(9)],
                       header="label,pred,note")
@@ -168,10 +210,20 @@ CASES = [
     ("csv-quoted-header", "x.csv", csv("1,0.5", header='"la\nbel",pred'), ["--label", "la\nbel"],
      0, "", (1, 1, 0), {}),
     ("csv-long-line", "x.csv", LONG_LINE, [], 0, "", (11, 11, 0), SMALL),
+    ("csv-long-first-line", "x.csv", csv(f"1,0.5,{'y' * 300}", "0,0.2,z", header="label,pred,x"),
+     [], 0, "", (2, 2, 0), SMALL),
+    ("csv-long-first-line-gz", "x.csv.gz",
+     gz(csv(f"1,0.5,{'y' * 300}", "0,0.2,z", header="label,pred,x")), [], 0, "", (2, 2, 0), SMALL),
     ("csv-long-line-gz", "x.csv.gz", gz(LONG_LINE), [], 0, "", (11, 11, 0), SMALL),
     ("csv-long-line-zst", "x.csv.zst", zst(LONG_LINE), [], 0, "", (11, 11, 0), SMALL),
     ("csv-type-change", "x.csv", csv(*["1,0.5"] * 20, "0.0,0.25", "1,0.5"), [], 0, "",
      (22, 22, 0), SMALL),
+    ("csv-by-type-change", "x.csv", csv(*[f"1,0.5,{i}" for i in range(20)], "0,0.25,x",
+                                        header="label,pred,g"), ["--by", "g"], 0, "", (21, 21, 0),
+     SMALL),
+    ("csv-by-and-pred-type-change", "x.csv",
+     csv(*[f"1,1,{i % 2 == 0}" for i in range(20)], "0,0.25,maybe", header="label,pred,g"),
+     ["--by", "g"], 0, "", (21, 21, 0), SMALL),
     ("csv-text-after-block", "x.csv", csv(*["1,0.5"] * 20, "0,oops", "1,0.5"), [], 1,
      "row 21, column 'pred': value 'oops' is not a number", None, SMALL),
     ("csv-unicode-after-block", "x.csv", csv(*["1,0.5"] * 20, "0,0.9_9", "1,0.5"), [], 1,
@@ -267,6 +319,13 @@ CASES = [
     ("ipc-file", "x.arrow", ipc_file(), [], 0, "", (3, 3, 0), {}),
     ("ipc-file-no-footer", "x.arrow", ipc_file()[:-20], [], 1, "has no footer", None, {}),
     ("ipc-empty", "x.arrow", b"", [], 1, "x.arrow", None, {}),
+    ("ipc-stream-sliced", "x.arrow", ipc_stream(), [], 0, "", (6, 6, 0), {"BATCH_ROWS": 2}),
+    ("ipc-dictionary-index-out-of-range", "x.arrow",
+     ipc_unchecked(label=[1, 0, 1], pred=[0.9, 0.2, 0.7], g=dictionary_out_of_range()),
+     ["--by", "g"], 1, "Dictionary indices invalid", None, {}),
+    ("ipc-dictionary-pred-out-of-range", "x.arrow",
+     ipc_unchecked(label=[1, 0, 1], pred=dictionary_out_of_range()), [], 1,
+     "Dictionary indices invalid", None, {}),
     # -- NumPy ---------------------------------------------------------------------------------
     ("npy-cut", "x.npy", npy(np.array([[1, 0.5]] * 50))[:-40], [], 1, "truncated or corrupt",
      None, {}),
@@ -279,6 +338,19 @@ CASES = [
      "truncated or corrupt", None, {}),
     ("npz-text-pred", "x.npz", npz(label=np.array([1, 0]), pred=np.array(["0.5", "0.9_9"])), [],
      1, "row 2, column 'pred': value '0.9_9' is not a number", None, {}),
+    ("npz-bad-crc", "x.npz", npz_bad_crc(), [], 1, "truncated or corrupt", None, {}),
+    ("npz-2d", "x.npz", npz(label=np.array([[1, 0], [0, 1]]), pred=np.full((2, 2), 0.5)), [], 1,
+     "the column 'label' has shape (2, 2); a column must be one-dimensional", None, {}),
+    ("npz-0d", "x.npz", npz(label=np.array(1), pred=np.array(0.5)), [], 1,
+     "the column 'label' has shape ()", None, {}),
+    ("npy-field-of-two", "x.npy",
+     npy(np.zeros(2, dtype=[("label", "i1"), ("pred", "f8", (2,))])), [], 1,
+     "the column 'pred' has shape (2, 2)", None, {}),
+    ("npz-void-by", "x.npz", npz(label=np.array([1, 0]), pred=np.array([0.5, 0.2]),
+                                g=np.array([b"ab", b"cd"], dtype="V2")), ["--by", "g"], 1,
+     "the column 'g' holds raw bytes (dtype |V2)", None, {}),
+    ("npy-text-not-unicode", "x.npy", npy_text_not_unicode(), ["--by", "g"], 1,
+     "row 2, column 'g': the text holds values that are not Unicode characters", None, {}),
     # -- predicted classes and pickles ----------------------------------------------------------
     ("csv-true-false-pred", "x.csv", csv("1,true", "0,false"), [], 1,
      "holds true/false values, which are predicted classes", None, {}),
@@ -290,6 +362,23 @@ CASES = [
      "holds true/false values", None, {}),
     ("jsonl-bool-label", "x.jsonl", jsonl({"label": True, "pred": 0.9}, {"label": False, "pred": 0.2}),
      [], 0, "", (2, 2, 0), {}),
+    ("jsonl-bool-label-missing", "x.jsonl",
+     jsonl({"pred": 0.9}, {"label": False, "pred": 0.2}, {"label": True, "pred": 0.7}),
+     ["--on-invalid", "skip"], 0, "", (3, 2, 1), {}),
+    ("csv-bool-label-missing", "x.csv", csv(",0.9", "false,0.2", "true,0.7"), [], 1,
+     "row 1, column 'label': value None is missing", None, {}),
+    ("jsonl-not-utf8-by", "x.jsonl",
+     b'{"label": 1, "pred": 0.5, "g": "a\xff"}\n{"label": 0, "pred": 0.2, "g": "b"}\n',
+     ["--by", "g"], 1, "line 1 is not valid JSON ('utf-8' codec can't decode", None, {}),
+    ("jsonl-not-utf8-label", "x.jsonl", b'{"label": "\xc3", "pred": 0.5}\n{"label": "n", "pred": 0.2}\n',
+     ["--positive", "n"], 1, "line 1 is not valid JSON ('utf-8' codec can't decode", None, {}),
+    ("parquet-not-utf8-by", "x.parquet",
+     parquet(label=[1, 0], pred=[0.5, 0.2], g=strings_not_utf8()), ["--by", "g"], 1,
+     "Invalid UTF8 sequence", None, {}),
+    ("parquet-not-utf8-by-sliced", "x.parquet",
+     parquet(label=[1, 0] * 3, pred=[0.5, 0.2] * 3,
+             g=pa.concat_arrays([pa.array(["c", "d", "e", "f"]), strings_not_utf8()])),
+     ["--by", "g"], 1, "Invalid UTF8 sequence", None, {"BATCH_ROWS": 1}),
     ("npy-object", "x.npy", npy(np.array([[1, 0.5], [0, 0.2]], dtype=object)), [], 1,
      "holds Python objects", None, {}),
     ("npz-object", "x.npz", npz(label=np.array([1, 0], dtype=object), pred=np.array([0.5, 0.2])), [],
@@ -326,3 +415,33 @@ def test_hostile_file(tmp_path, capsys, monkeypatch, name, content, args, code, 
 def test_the_corpus_has_at_least_sixty_files():
     assert len(CASES) >= 60
     assert len({c[0] for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("args", [[], ["--label", "label", "--pred", "label", "--by", "g"]])
+def test_ipc_string_offsets_past_the_data_are_refused_not_a_crash(tmp_path, args):
+    # In a child process: pyarrow's IPC reader checks buffer sizes only, and parsing these
+    # strings as numbers (or grouping by them) read past the data: SIGBUS/SIGSEGV.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = tmp_path / "x.arrow"
+    path.write_bytes(ipc_unchecked(label=[1, 0, 1], pred=strings_offset_out_of_range(),
+                                   g=strings_offset_out_of_range()))
+    run = subprocess.run([sys.executable, "-m", "logloss", "score", str(path), "-q", *args],
+                         capture_output=True, text=True, timeout=120,
+                         env={"PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"),
+                              "PATH": ""})
+    assert run.returncode == 1, (run.returncode, run.stderr[-2000:])
+    assert "Offset invariant failure" in run.stderr and "truncated or corrupt" in run.stderr
+
+
+def test_a_parquet_directory_with_a_file_without_the_columns_names_it(tmp_path, capsys):
+    # It was "cannot be read completely (ValueError: 'label' is not in list) ... truncated or
+    # corrupt": the file is whole, it has other columns than the first file the run chose from.
+    (tmp_path / "a.parquet").write_bytes(parquet(label=[1, 0], pred=[0.9, 0.2]))
+    (tmp_path / "b.parquet").write_bytes(parquet(y=[1], p=[0.5]))
+    assert main(["score", str(tmp_path), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'b.parquet'}: no column 'label', which the first file of" in err
+    assert "corrupt" not in err

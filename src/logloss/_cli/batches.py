@@ -95,7 +95,9 @@ def numeric_values(array, reasons: dict, role: str):
         mark(reasons, role, "missing", numpy_view(array.is_null()), len(array))
     if pa.types.is_null(array.type):  # a column with no value at all (no 0 to fill it with)
         return np.zeros(len(array), dtype=np.float64)
-    return numpy_view(array.fill_null(0) if array.null_count else array)
+    # a missing true/false label is filled with false (pyarrow will not fill booleans with 0)
+    fill = False if pa.types.is_boolean(array.type) else 0
+    return numpy_view(array.fill_null(fill) if array.null_count else array)
 
 
 def _refuse_boolean(role: str) -> None:

@@ -4,6 +4,7 @@ another way when pyarrow's fast reader cannot read one as it is."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -159,7 +160,8 @@ def read_files(args, scan, desc: str = "scoring"):
             return sources, scan(sources, progress, rereads)
         except Reread as retry:
             done = rereads.setdefault(retry.source, [])
-            if retry.source == "<stdin>" or (retry.change in done and retry.change != "bigger_block"):
+            again = {"bigger_block": math.inf, "text": 2}.get(retry.change, 1)  # text: roles, then --by
+            if retry.source == "<stdin>" or done.count(retry.change) >= again:
                 cause = retry.__cause__
                 raise DataError(f"{retry.source}: {cause}" if cause else str(retry)) from None
             done.append(retry.change)

@@ -162,11 +162,16 @@ def apply_rereads(sources, rereads: dict) -> None:
 
 
 def text_columns(sources, plan, rereads: dict, roles=("label", "pred", "weight")) -> dict:
-    """The columns of each CSV source to read as text, once a reread asked for it."""
+    """The columns of each CSV source to read as text, once a reread asked for it: the roles'
+    columns, and from a second reread on the ``by`` columns too (a --by column of integers in
+    the first block and "x" later; read as text only then, so its keys stay numbers otherwise)."""
     columns = {}
     for source, chosen in zip(sources, plan):
-        if source.kind == "csv" and "text" in rereads.get(source.name, ()):
+        changes = list(rereads.get(source.name, ()))
+        if source.kind == "csv" and "text" in changes:
             names = [chosen[role] for role in roles if chosen.get(role)]
+            if changes.count("text") > 1:
+                names.append(chosen.get("by") or [])
             columns[source.name] = list(dict.fromkeys(n for name in names
                                                       for n in (name if isinstance(name, list) else [name])))
     return columns

@@ -204,6 +204,11 @@ class Source:
                 # Python's json reads it, or names the line it cannot read.
                 self.python_json = True
                 return self._read_column_names()
+            if ("straddl" in str(error) and self.kind == "csv"
+                    and self.stream_block < MAX_STREAM_BLOCK_BYTES):
+                # The first row longer than the block (the header alone is read here): a bigger
+                # block, as for a long line further on.
+                raise Reread(self.name, "bigger_block") from error
             raise unreadable(self.name, error) from None
 
     def num_rows(self) -> int | None:
@@ -259,13 +264,21 @@ class Source:
                 handles = local.__dict__.setdefault("handles", {})
                 if path not in handles:
                     handles[path] = pq.ParquetFile(path, pre_buffer=False)
-                return handles[path].read_row_group(group, columns=columns, use_threads=False), path
+                table = handles[path].read_row_group(group, columns=columns, use_threads=False)
+                _check_utf8(_columns(table, columns))
+                return table, path
             except Exception as error:  # noqa: BLE001 - named by file, not by the glob
                 raise unreadable(path, error) from None
 
         with _ReadAhead("logloss-parquet") as ahead:
             done = 0
             for path, parquet in self._parquet_files():
+                names = parquet.schema_arrow.names
+                missing = [c for c in columns if c not in names]
+                if missing:  # the columns were chosen from the first file of the directory or glob
+                    raise UsageError(f"{path}: no column {missing[0]!r}, which the first file of "
+                                     f"{self.name} has; the columns are: "
+                                     f"{', '.join(repr(n) for n in names)}.")
                 size, total = os.path.getsize(path), max(parquet.metadata.num_rows, 1)
                 rows = 0
                 for group in range(parquet.num_row_groups):
@@ -282,7 +295,9 @@ class Source:
                         for piece in parquet.iter_batches(BATCH_ROWS, row_groups=[group],
                                                           columns=columns, use_threads=True):
                             rows += piece.num_rows
-                            yield _columns(piece, columns), done + int(size * rows / total), path
+                            sliced = _columns(piece, columns)
+                            _check_utf8(sliced)
+                            yield sliced, done + int(size * rows / total), path
                     except (UsageError, DataError):
                         raise
                     except Exception as error:  # noqa: BLE001
@@ -322,7 +337,16 @@ class Source:
                 piece = batch.slice(start, BATCH_ROWS)
                 rows += piece.num_rows
                 position = int(self.size * rows / total) if total else 0
-                yield _columns(piece, columns), position, self.paths[0]
+                read = _columns(piece, columns)
+                for array in read.values():
+                    # pyarrow's IPC reader checks the buffers' sizes, not their contents: a
+                    # corrupt file can hold dictionary indices or string offsets out of range,
+                    # which the checks and --by would read past their arrays with.
+                    try:
+                        array.validate(full=True)
+                    except pa.ArrowException as error:
+                        raise unreadable(self.name, error) from None
+                yield read, position, self.paths[0]
 
     def _npy(self):
         try:
@@ -334,11 +358,14 @@ class Source:
     def _npy_batches(self, columns):
         array = self._npy()
         named = _npy_columns(array)
+        for column in columns:
+            _check_column(column, named[column], self.name)
         row_bytes = array.itemsize * (1 if array.ndim == 1 else array.shape[1])
         for start in range(0, len(array), BATCH_ROWS):
             stop = min(start + BATCH_ROWS, len(array))
-            yield ({c: np.asarray(named[c][start:stop]) for c in columns}, stop * row_bytes,
-                   self.paths[0])
+            batch = {c: np.asarray(named[c][start:stop]) for c in columns}
+            _check_text(batch, self.name, start)
+            yield batch, stop * row_bytes, self.paths[0]
 
     def _npz_batches(self, columns):
         with open(self.paths[0], "rb") as handle, np.load(handle, allow_pickle=False) as archive:
@@ -347,14 +374,19 @@ class Source:
             except ValueError as error:
                 _refuse_pickled(self.name, error)
                 raise
+            except Exception as error:  # noqa: BLE001 - zipfile and zlib raise their own types
+                raise unreadable(self.name, error) from None
+        for column, array in arrays.items():
+            _check_column(column, array, self.name)
         lengths = {c: len(a) for c, a in arrays.items()}
         if len(set(lengths.values())) > 1:
             raise DataError(f"{self.name}: the arrays have different lengths: {lengths}")
         n = next(iter(lengths.values()), 0)
         for start in range(0, n, BATCH_ROWS):
             stop = min(start + BATCH_ROWS, n)
-            yield ({c: a[start:stop] for c, a in arrays.items()}, int(self.size * stop / max(n, 1)),
-                   self.paths[0])
+            batch = {c: a[start:stop] for c, a in arrays.items()}
+            _check_text(batch, self.name, start)
+            yield batch, int(self.size * stop / max(n, 1)), self.paths[0]
 
     def _stdin(self) -> _PeekedStream:
         if not hasattr(self, "_stdin_stream"):
@@ -520,12 +552,20 @@ class Source:
             self._raw.close()
 
     def _streamed(self, reader, columns):
+        import pyarrow as pa
+
         path = self.paths[0] if self.paths != ["-"] else self.name
         try:
             for batch in reader:
                 # pyarrow's JSON reader closes a compressed stream (and the file) at its end
                 position = self.size or 0 if getattr(self._raw, "closed", False) else self._raw.tell()
-                yield _columns(batch, columns), position, path
+                read = _columns(batch, columns)
+                if self.kind == "jsonl":
+                    try:
+                        _check_utf8(read)
+                    except pa.ArrowInvalid as error:  # Python's json names the line
+                        raise Reread(self.name, "python_json") from error
+                yield read, position, path
             self._close_raw()
         except GeneratorExit:  # the run stopped early (a bad row): stop pyarrow's read-ahead now
             reader.close()
@@ -669,6 +709,19 @@ def _columns(batch, columns) -> dict:
     return {c: _contiguous(batch.column(names.index(c))) for c in columns}
 
 
+def _check_utf8(batch: dict) -> None:
+    """Raise pyarrow's ArrowInvalid for a text column holding bytes that are not UTF-8. pyarrow's
+    JSON and Parquet readers take text as it comes (its CSV reader checks, and reads such a
+    column as binary); the checks, --by and --positive then fail on it with errors that name no
+    file or row."""
+    import pyarrow as pa
+
+    for array in batch.values():
+        kind = array.type.value_type if pa.types.is_dictionary(array.type) else array.type
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            array.validate(full=True)
+
+
 def _contiguous(column):
     """A table's column is a ChunkedArray; the checks want one Array."""
     if hasattr(column, "combine_chunks"):
@@ -685,6 +738,34 @@ def _refuse_pickled(name: str, error: ValueError) -> None:
             "logloss does not unpickle: loading a pickle can run code. Save the columns with a "
             "numeric dtype, e.g. np.save(path, array.astype(np.float64))."
         ) from None
+
+
+def _check_column(column: str, array: np.ndarray, name: str) -> None:
+    """A NumPy column is one value a row, of a type with values: a 2-D array (or a field of
+    several values) would be scored value by value against a count of rows, and raw bytes
+    (dtype V) have no value to read."""
+    if array.ndim != 1:
+        raise DataError(f"{name}: the column {column!r} has shape {array.shape}; a column must "
+                        "be one-dimensional (one value a row).")
+    if array.dtype.kind == "V":
+        raise DataError(f"{name}: the column {column!r} holds raw bytes (dtype {array.dtype}), "
+                        "not numbers or text.")
+
+
+def _check_text(batch: dict, name: str, start: int) -> None:
+    """NumPy text (dtype U) is UTF-32 that NumPy does not check: a corrupt file can hold values
+    that are no code point (above 0x10FFFF, or surrogates), which pyarrow refuses with an error
+    that names no file or row."""
+    for column, array in batch.items():
+        if array.dtype.kind != "U" or not array.size:
+            continue
+        codes = np.ascontiguousarray(array).view(np.dtype("u4").newbyteorder(array.dtype.byteorder))
+        bad = (codes > 0x10FFFF) | ((codes >= 0xD800) & (codes <= 0xDFFF))
+        if bad.any():
+            row = int(np.argmax(bad.reshape(len(array), -1).any(axis=1)))
+            raise DataError(f"{name}: row {start + row + 1}, column {column!r}: the text holds "
+                            "values that are not Unicode characters; the file is corrupt, so no "
+                            "result is reported.")
 
 
 def _npy_columns(array: np.ndarray) -> dict[str, np.ndarray]:
