@@ -133,11 +133,12 @@ def test_columns_not_used_are_not_built_by_pyarrow(tmp_path, monkeypatch, capsys
 
 
 def test_a_run_that_stops_early_exits_with_its_code_not_an_abort(tmp_path):
-    # The guard is a stream written in Python, so pyarrow's read-ahead threads call into Python.
-    # A bad row 2 ends the run while they still read the rest of the file; the interpreter's
-    # shutdown then aborted the process (terminate called without an active exception), crashed
-    # it or left it deadlocked in pyarrow's thread pool, in most runs. `python -m logloss`, as
-    # the console script runs it, a few times (each run on the old exit failed ~9 times in 10).
+    # The guard was once a stream that pyarrow's streaming reader read from its own read-ahead
+    # threads, calling into Python: a bad row 2 ended the run while they still read the rest of
+    # the file, and the interpreter's shutdown aborted the process (terminate called without an
+    # active exception), crashed it or left it deadlocked, in most runs. The blocks are now cut
+    # and checked on logloss's thread. `python -m logloss`, as the console script runs it, a few
+    # times (each run with the old reader failed ~9 times in 10).
     import gzip
 
     path = tmp_path / "x.jsonl.gz"

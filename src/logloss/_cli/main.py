@@ -259,16 +259,10 @@ def entrypoint() -> None:
         # Point stdout at devnull so the interpreter's final flush cannot fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = EXIT_BROKEN_PIPE
-    # The process ends here, its output written and closed, without the interpreter's shutdown:
-    # pyarrow's reader threads may still be reading a stream written in Python (the JSON Lines
-    # guard, standard input) when the run ends early on a bad row, and a thread that asks for the
-    # GIL while the interpreter shuts down aborts the process (SIGABRT, SIGSEGV) or deadlocks
-    # pyarrow's thread pool at exit. os._exit also spares the last collection of every object left
-    # (all of matplotlib's after a report), whose memory goes with the process anyway; no
-    # finalizer or atexit hook of ours is left to run.
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # stdout already pointed at devnull, or closed
-            pass
-    os._exit(code)
+    # The process ends here, its output written and closed: gc.freeze() spares the interpreter's
+    # last collection a walk over every object left (all of matplotlib's after a report), whose
+    # memory goes with the process anyway; no finalizer of ours is left to run.
+    import gc
+
+    gc.freeze()
+    sys.exit(code)

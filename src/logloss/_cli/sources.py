@@ -189,6 +189,9 @@ class Source:
                 return self._stdin().header(self.delimiter)
             if self.kind == "jsonl" and self.python_json:
                 return self._python_json_names()
+            if self.kind == "jsonl":
+                self._schema = self._json_first_block().schema
+                return list(self._schema.names)
             reader = self._text_reader(None, ())
             try:
                 self._schema = reader.schema
@@ -404,24 +407,13 @@ class Source:
         return raw, (pa.CompressedInputStream(raw, self.compression) if self.compression else raw)
 
     def _text_reader(self, columns, text_columns, stream=None, column_names=None, types=None):
+        """pyarrow's streaming CSV reader (JSON Lines are cut into blocks here: see
+        _json_blocks_in_parallel)."""
         import pyarrow as pa
         import pyarrow.csv as csv
-        import pyarrow.json as pjson
 
         if stream is None:
             self._raw, stream = self._byte_stream()
-        if self.kind == "jsonl":
-            parse = None
-            if columns and self._schema is not None:
-                # Only the columns used are built, with the first block's types. pyarrow 26 builds
-                # a list with leading nulls ([null, 1]) shorter than its offsets say, an invalid
-                # array that has crashed the process; a column nobody reads is now never built.
-                parse = pjson.ParseOptions(
-                    explicit_schema=pa.schema([self._schema.field(c) for c in columns]),
-                    unexpected_field_behavior="ignore")
-            return pjson.open_json(_ObjectLines(stream, self.name),
-                                   read_options=pjson.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=False),
-                                   parse_options=parse)
         convert = csv.ConvertOptions(
             include_columns=columns,
             column_types=types or {**self._numeric_types(columns),
@@ -473,7 +465,77 @@ class Source:
         if (self.kind == "csv" and self.compression is None and self.paths != ["-"]
                 and self._schema is not None):
             return self._csv_blocks_in_parallel(columns, text_columns)
+        if self.kind == "jsonl" and self._schema is not None:
+            return self._json_blocks_in_parallel(columns)
         return self._streamed_text_batches(columns, text_columns)
+
+    def _json_blocks_in_parallel(self, columns):
+        """JSON Lines cut at line ends into blocks by this thread, each checked by the guard
+        (_ObjectLines) and parsed by pyarrow from its own buffer on a pool of threads, with the
+        first block's types for the columns used (other keys ignored: never built).
+
+        pyarrow's streaming JSON reader would read the file through the guard, a stream written
+        in Python, from its own read-ahead threads; a run that stopped early on a bad row then
+        exited while they still called it, and the interpreter's shutdown aborted the process.
+        Here no pyarrow thread runs Python code, and whole lines make every block stand alone.
+        """
+        import pyarrow as pa
+        import pyarrow.json as pjson
+
+        schema = pa.schema([self._schema.field(c) for c in columns])
+        parse = pjson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+        path = self.paths[0]
+
+        def read(block: bytes) -> dict:
+            read = _columns(_parse_json_block(block, parse), columns)
+            _check_utf8(read)  # ArrowInvalid, as a parse error: Python's json names the line
+            return read
+
+        with _ReadAhead("logloss-json") as ahead:
+            for block, position in self._json_blocks():
+                ahead.submit(position, read, block)
+                for batch, at in ahead.ready():
+                    yield batch, at, path
+            for batch, at in ahead.drain():
+                yield batch, at, path
+
+    def _json_blocks(self):
+        """(whole lines, bytes of the file read so far) a block at a time, through the guard."""
+        self._raw, stream = self._byte_stream()
+        guard = _ObjectLines(stream, self.name)
+        try:
+            rest = b""
+            while True:
+                try:
+                    data = guard.read(CSV_BLOCK_BYTES)
+                except Reread:
+                    raise
+                except Exception as error:  # noqa: BLE001 - a cut or corrupt compressed stream
+                    raise unreadable(self.name, error) from None
+                block = rest + data
+                cut = block.rfind(b"\n") + 1 if data else len(block)
+                if cut == 0 and data:  # one line longer than a block: keep reading
+                    rest = block
+                    continue
+                block, rest = block[:cut], block[cut:]
+                if block.strip():
+                    yield block, self._raw.tell()
+                if not data:
+                    return
+        finally:
+            self._close_raw()
+
+    def _json_first_block(self):
+        """The first block of whole lines, parsed with every column's type inferred (what
+        pyarrow's streaming reader fixes its schema from)."""
+        blocks = self._json_blocks()
+        try:
+            block, _ = next(blocks, (b"", 0))
+        finally:
+            blocks.close()
+        if not block:
+            raise ValueError("the file has no line")  # read again by Python's json, which says so
+        return _parse_json_block(block, None)
 
     def _csv_blocks_in_parallel(self, columns, text_columns):
         """A plain CSV file cut at line ends into blocks that are parsed on a pool of threads.
@@ -654,6 +716,15 @@ class Source:
                 return
 
 
+def _parse_json_block(block: bytes, parse):
+    """One block of whole JSON lines parsed by pyarrow from its own buffer, on one thread."""
+    import pyarrow as pa
+    import pyarrow.json as pjson
+
+    read = pjson.ReadOptions(use_threads=False, block_size=max(len(block), 1))
+    return pjson.read_json(pa.py_buffer(block), read_options=read, parse_options=parse)
+
+
 def _python_values(values: list):
     """A pyarrow array of one JSON column: typed when the values share a type, else text."""
     import json
@@ -785,8 +856,9 @@ _NOT_AN_OBJECT_LINE = re.compile(rb"\n[ \t\r]*+[^ \t\r\n{]")
 
 
 class _ObjectLines:
-    """The bytes of a JSON Lines file on their way to pyarrow's JSON reader, refused (``Reread``
-    with ``"python_json"``) at the first line whose first byte after blanks is not ``{``.
+    """The bytes of a JSON Lines file on their way to the blocks pyarrow parses, refused
+    (``Reread`` with ``"python_json"``) at the first line whose first byte after blanks is not
+    ``{``.
 
     pyarrow's JSON reader (26.0) reads past the end of its buffers, and crashes the process, on
     a line that starts with a bare ``null`` and goes on (``null}``, ``null]xx``: found by the
@@ -794,6 +866,7 @@ class _ObjectLines:
     to Python's ``json``, which names the line. Blank lines and a UTF-8 byte order mark at the
     start of the file pass. The check counts line ends and line ends followed by ``{`` (two
     passes in C); only a block where the counts differ is searched with a regular expression.
+    It runs on the thread that cuts the blocks, never on one of pyarrow's.
     """
 
     _BLANKS = b" \t\r"
@@ -803,19 +876,6 @@ class _ObjectLines:
         self._name = name
         self._line_start = True  # no byte but blanks yet on the current line
         self._mark_left = _UTF8_MARK
-
-    @property
-    def closed(self) -> bool:
-        return self._stream.closed
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        self._stream.close()
 
     def read(self, size: int = -1) -> bytes:
         data = self._stream.read(size)
