@@ -614,20 +614,13 @@ class Source:
             self._raw.close()
 
     def _streamed(self, reader, columns):
-        import pyarrow as pa
-
+        """pyarrow's streaming CSV reader's batches (JSON Lines go by blocks of their own)."""
         path = self.paths[0] if self.paths != ["-"] else self.name
         try:
             for batch in reader:
-                # pyarrow's JSON reader closes a compressed stream (and the file) at its end
+                # a reader may close a compressed stream (and the file) at its end
                 position = self.size or 0 if getattr(self._raw, "closed", False) else self._raw.tell()
-                read = _columns(batch, columns)
-                if self.kind == "jsonl":
-                    try:
-                        _check_utf8(read)
-                    except pa.ArrowInvalid as error:  # Python's json names the line
-                        raise Reread(self.name, "python_json") from error
-                yield read, position, path
+                yield _columns(batch, columns), position, path
             self._close_raw()
         except GeneratorExit:  # the run stopped early (a bad row): stop pyarrow's read-ahead now
             reader.close()
