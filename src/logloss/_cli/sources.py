@@ -486,14 +486,14 @@ class Source:
         parse = pjson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
         path = self.paths[0]
 
-        def read(block: bytes) -> dict:
-            read = _columns(_parse_json_block(block, parse), columns)
-            _check_utf8(read)  # ArrowInvalid, as a parse error: Python's json names the line
-            return read
+        def parsed(block: bytes) -> dict:
+            batch = _columns(_parse_json_block(block, parse), columns)
+            _check_utf8(batch)  # ArrowInvalid, as a parse error: Python's json names the line
+            return batch
 
         with _ReadAhead("logloss-json") as ahead:
             for block, position in self._json_blocks():
-                ahead.submit(position, read, block)
+                ahead.submit(position, parsed, block)
                 for batch, at in ahead.ready():
                     yield batch, at, path
             for batch, at in ahead.drain():

@@ -246,12 +246,8 @@ def format_table(report_: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def format_csv(report_: dict) -> str:
-    return "".join(csv_pieces(report_))
-
-
 def csv_pieces(report_: dict):
-    """format_csv's text in pieces (a slice of a GroupRows' rows per piece)."""
+    """The report as CSV, in pieces (a slice of a GroupRows' rows per piece)."""
     import csv
     import io
 
