@@ -1,4 +1,5 @@
-"""Builds the compiled kernels: src/logloss/_numpy/kernels/kernels.c, once per CPU path.
+"""Builds the compiled kernels (src/logloss/_numpy/kernels/kernels.c, once per CPU path) and the
+CSV quoting check (src/logloss/_cli/quotes.c).
 
 Everything else about the package is in pyproject.toml. The extensions are optional: without a
 C compiler the install still succeeds and logloss computes on NumPy (``logloss.show_config()``
@@ -42,7 +43,7 @@ class BuildKernels(build_ext):
 
     def build_extensions(self):
         if self.compiler.compiler_type == "msvc":
-            self.extensions = []
+            self.extensions = [e for e in self.extensions if not e.name.startswith("logloss._numpy")]
         super().build_extensions()
 
 
@@ -60,5 +61,8 @@ extensions = [
 if paths is X86_PATHS:  # which paths the CPU runs, asked before any path module is imported
     extensions.append(Extension("logloss._numpy.kernels._cpu", ["src/logloss/_numpy/kernels/cpu.c"],
                                 optional=True))
+
+# The check of CSV quoting (sources.py reads every CSV file through it): plain C, any compiler.
+extensions.append(Extension("logloss._cli._quotes", ["src/logloss/_cli/quotes.c"], optional=True))
 
 setup(ext_modules=extensions, cmdclass={"build_ext": BuildKernels})

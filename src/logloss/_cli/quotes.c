@@ -1,0 +1,79 @@
+/* The quoting of CSV text, checked a block at a time: where the last whole record ends, and
+ * whether a quoted value is closed badly. The same rules as records.py's scan_records (the
+ * Python version, used without a C compiler); see there for the rules and the reason. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+static int is_end(char c, char delimiter) { return c == delimiter || c == '\n' || c == '\r'; }
+
+/* One past the last \n or \r in [from, to), or -1. */
+static Py_ssize_t last_record_end(const char *text, Py_ssize_t from, Py_ssize_t to) {
+    for (Py_ssize_t i = to - 1; i >= from; i--)
+        if (text[i] == '\n' || text[i] == '\r') return i + 1;
+    return -1;
+}
+
+static PyObject *scan_records(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    int delimiter_code, final;
+    if (!PyArg_ParseTuple(args, "y*ip", &view, &delimiter_code, &final)) return NULL;
+    const char *text = view.buf;
+    const char delimiter = (char)delimiter_code;
+    const Py_ssize_t n = view.len;
+    Py_ssize_t cut = 0, bad_at = -1, open_at = -1;
+
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t at = 0, outside_from = 0;
+    for (;;) {
+        /* outside quotes from `at`: the next quote that opens a value (one at a field's start) */
+        Py_ssize_t open = -1;
+        for (Py_ssize_t from = at; from < n;) {
+            const char *quote = memchr(text + from, '"', (size_t)(n - from));
+            if (!quote) break;
+            Py_ssize_t q = quote - text;
+            if (q == 0 || is_end(text[q - 1], delimiter)) { open = q; break; }
+            from = q + 1;  /* a quote inside an unquoted value is text */
+        }
+        Py_ssize_t end = last_record_end(text, outside_from, open < 0 ? n : open);
+        if (end > 0) cut = end;
+        if (open < 0) {
+            if (final) cut = n;
+            break;
+        }
+        /* inside the quoted value opened at `open`: a doubled quote is a quote */
+        Py_ssize_t from = open + 1, closed = -1;
+        for (;;) {
+            const char *quote = memchr(text + from, '"', (size_t)(n - from));
+            if (!quote) break;
+            Py_ssize_t q = quote - text;
+            if (q + 1 == n) {
+                if (final) closed = n;
+                break;  /* otherwise the next block says whether it is doubled */
+            }
+            if (text[q + 1] == '"') { from = q + 2; continue; }
+            if (!is_end(text[q + 1], delimiter)) bad_at = q + 1;
+            closed = q + 1;
+            break;
+        }
+        if (bad_at >= 0) break;
+        if (closed < 0) { open_at = open; break; }
+        if (closed == n) { cut = n; break; }
+        at = outside_from = closed;
+    }
+    Py_END_ALLOW_THREADS
+
+    PyBuffer_Release(&view);
+    return Py_BuildValue("nnn", cut, bad_at, open_at);
+}
+
+static PyMethodDef methods[] = {
+    {"scan_records", scan_records, METH_VARARGS,
+     "scan_records(text, delimiter, final) -> (cut, bad_at, open_at): see records.scan_records."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, .m_name = "_quotes", .m_size = -1,
+                                    .m_methods = methods};
+
+PyMODINIT_FUNC PyInit__quotes(void) { return PyModule_Create(&module); }

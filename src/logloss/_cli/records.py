@@ -1,0 +1,142 @@
+"""CSV text cut into blocks of whole records, with its quoting checked on the way.
+
+pyarrow's CSV parser reads a quoted value leniently: a value whose closing quote is followed by
+more text (``"ab"c``) is read on as ``abc``, and a quote never closed takes the rest of the file
+as one value. Either can hide rows inside a value without a word: a quote left open in row 2
+of a million-row file gives a file of one row, and a wrong number. logloss refuses both, as
+Python's ``csv`` module does with ``strict=True`` and as RFC 4180 reads:
+
+- a quoted value starts at a field's start (a quote inside an unquoted value is text, as
+  pyarrow, Python's ``csv`` and DuckDB read it);
+- inside it a quote is written twice (``""``);
+- its closing quote is followed by the delimiter, a line end or the end of the file.
+
+Knowing where each quoted value ends also says where each record ends, so a file is cut into
+blocks of whole records that pyarrow then parses independently, on several threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+try:
+    from ._quotes import scan_records as _compiled_scan
+except ImportError:  # no C compiler at install: the same rules in Python, slower on quoted text
+    _compiled_scan = None
+
+BOM = b"\xef\xbb\xbf"
+
+
+def scan_records(text: bytes, delimiter: str, final: bool) -> tuple[int, int, int]:
+    """``(cut, bad_at, open_at)`` for ``text``, which starts at a record's start.
+
+    ``cut``: one past the last line end outside quotes (``len(text)`` when ``final``, the text
+    being the end of the file), 0 if none. ``bad_at``: the offset of the byte after a closing
+    quote that is neither the delimiter nor a line end, or -1. ``open_at``: the offset of the
+    quote that opens a value still open at the end of ``text``, or -1 (with ``final``, a value
+    never closed). A quote as the last byte of ``text`` is undecided unless ``final``.
+    """
+    if _compiled_scan is not None:
+        return _compiled_scan(text, ord(delimiter), final)
+    return _scan_in_python(text, delimiter.encode(), final)
+
+
+def _scan_in_python(text: bytes, delimiter: bytes, final: bool) -> tuple[int, int, int]:
+    ends = (delimiter, b"\n", b"\r")
+    n = len(text)
+    cut = 0
+    at = outside_from = 0
+    while True:
+        opened = -1
+        start = at
+        while (q := text.find(b'"', start)) >= 0:
+            if q == 0 or text[q - 1 : q] in ends:
+                opened = q
+                break
+            start = q + 1
+        stop = n if opened < 0 else opened
+        end = max(text.rfind(b"\n", outside_from, stop), text.rfind(b"\r", outside_from, stop))
+        if end >= 0:
+            cut = end + 1
+        if opened < 0:
+            return (n if final else cut), -1, -1
+        start, closed = opened + 1, -1
+        while (q := text.find(b'"', start)) >= 0:
+            if q + 1 == n:
+                closed = n if final else -1
+                break
+            if text[q + 1 : q + 2] == b'"':
+                start = q + 2
+                continue
+            if text[q + 1 : q + 2] not in ends:
+                return cut, q + 1, -1
+            closed = q + 1
+            break
+        if closed < 0:
+            return cut, -1, opened
+        if closed == n:
+            return n, -1, -1
+        at = outside_from = closed
+
+
+class QuotingError(ValueError):
+    """The quoting of a CSV file hides where its records end (see the module's text)."""
+
+
+class RecordBlocks:
+    """Iterate over a CSV byte stream as ``bytes`` blocks of whole records, about ``block_bytes``
+    each; the first block starts with the header. Raises :class:`QuotingError`, naming the line,
+    for a quoted value closed badly or never closed, or a record longer than ``max_bytes``."""
+
+    def __init__(self, read, delimiter: str, block_bytes: int, max_bytes: int):
+        self._read = read
+        self._delimiter = delimiter
+        self._block_bytes = block_bytes
+        self._max_bytes = max_bytes
+        self._lines = 0  # line ends in the blocks handed out
+        self._line_end = b"\n"
+
+    def __iter__(self) -> Iterator[bytes]:
+        rest, want, first = b"", self._block_bytes, True
+        while True:
+            data = self._read(want)
+            final = not data
+            text = rest + data if rest else data
+            skip = len(BOM) if first and text.startswith(BOM) else 0
+            cut, bad_at, open_at = scan_records(text[skip:] if skip else text, self._delimiter,
+                                                final)
+            if skip:  # offsets in the text after the byte order mark
+                cut = cut + skip if cut or final else 0
+                bad_at, open_at = (x + skip if x >= 0 else -1 for x in (bad_at, open_at))
+            if bad_at >= 0:
+                shown = text[bad_at : bad_at + 1].decode("latin-1")
+                raise QuotingError(
+                    f"line {self._line_of(text, bad_at)}: a quoted value's closing quote is "
+                    f"followed by {shown!r}, not by the delimiter or a line end (a quote inside "
+                    "a quoted value is written twice: \"\"). Read leniently, the value would go "
+                    "on past it, over any rows after it.")
+            if open_at >= 0 and (final or len(text) >= self._max_bytes):
+                raise QuotingError(
+                    f"line {self._line_of(text, open_at)}: the quote that opens a value here is "
+                    + ("never closed, so the rest of the file would be read as one value."
+                       if final else f"not closed within {self._max_bytes:,} bytes, the longest "
+                       "record read here."))
+            if cut == 0 and not final:
+                if len(text) >= self._max_bytes:
+                    raise QuotingError(f"line {self._lines + 1}: a line longer than "
+                                       f"{self._max_bytes:,} bytes, the longest read here.")
+                rest, want = text, max(self._block_bytes, len(text))  # geometric: no quadratic rescans
+                continue
+            if first:
+                first = False
+                if text[cut - 1 : cut] == b"\r" and text[cut : cut + 1] != b"\n" and b"\n" not in text:
+                    self._line_end = b"\r"  # lines ended by a lone \r: counted as such
+            block, rest, want = text[:cut], text[cut:], self._block_bytes
+            if block:
+                yield block
+                self._lines += block.count(self._line_end)
+            if final:
+                return
+
+    def _line_of(self, text: bytes, offset: int) -> int:
+        return self._lines + text.count(self._line_end, 0, offset) + 1

@@ -1,0 +1,142 @@
+"""The check of CSV quoting in front of pyarrow's parser (logloss._cli.records).
+
+pyarrow reads ``"ab"c`` as ``abc`` and a quote never closed as a value that runs to the end of
+the file, so rows can vanish inside a value. The reference here is Python's ``csv`` module with
+``strict=True`` over the whole text, which refuses exactly those files; the compiled scan, the
+Python scan and the block reader, whatever its read sizes, must agree with it, and blocks must
+never cut a record.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from logloss._cli import records
+from logloss._cli.records import QuotingError, RecordBlocks, _scan_in_python, scan_records
+
+COMPILED = pytest.mark.skipif(records._compiled_scan is None, reason="no C compiler at install")
+
+
+def strict_records(text: bytes, delimiter: str = ","):
+    """Python's csv (strict): the records, or None where it refuses the text."""
+    try:
+        return list(csv.reader(io.StringIO(text.decode("latin-1"), newline=""),
+                               delimiter=delimiter, strict=True))
+    except csv.Error:
+        return None
+
+
+def scans(text: bytes, delimiter: str, final: bool):
+    yield _scan_in_python(text, delimiter.encode(), final)
+    if records._compiled_scan is not None:
+        yield records._compiled_scan(text, ord(delimiter), final)
+
+
+def read_in_pieces(text: bytes, sizes: list[int], delimiter=",", block=8, longest=1 << 20):
+    pieces = iter(sizes)
+
+    class Stream:
+        at = 0
+
+        def read(self, size):
+            step = min(size, next(pieces, size))
+            piece = text[self.at:self.at + step]
+            self.at += len(piece)
+            return piece
+
+    return list(RecordBlocks(Stream().read, delimiter, block, longest))
+
+
+TEXT = st.lists(st.sampled_from([b"a", b"1", b",", b";", b'"', b'""', b"\n", b"\r", b"\r\n", b" "]),
+                max_size=40).map(b"".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(text=TEXT, delimiter=st.sampled_from([",", ";"]))
+def test_a_text_is_refused_exactly_when_strict_csv_refuses_it(text, delimiter):
+    refused = strict_records(text, delimiter) is None
+    for cut, bad_at, open_at in scans(text, delimiter, final=True):
+        assert (bad_at >= 0 or open_at >= 0) == refused
+        if not refused:
+            assert cut == len(text)
+
+
+@settings(max_examples=600, deadline=None)
+@given(text=TEXT, sizes=st.lists(st.integers(1, 7), max_size=30))
+def test_blocks_are_whole_records_whatever_the_reads(text, sizes):
+    expected = strict_records(text)
+    try:
+        blocks = read_in_pieces(text, sizes)
+    except QuotingError:
+        assert expected is None
+        return
+    assert expected is not None
+    assert b"".join(blocks) == text
+    # a cut between \r and \n leaves an empty line, which pyarrow skips as it skips any
+    assert ([row for block in blocks for row in strict_records(block) if row]
+            == [row for row in expected if row])
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=TEXT, end=st.integers(0, 40))
+def test_the_compiled_and_python_scans_agree_on_any_prefix(text, end):
+    prefix = text[:end]
+    for final in (False, True):
+        results = set(scans(prefix, ",", final))
+        assert len(results) == 1, (prefix, final, results)
+
+
+@pytest.mark.parametrize("text, cut, bad_at, open_at", [
+    (b'a,b\n1,2\n3', 8, -1, -1),                # the last record may still go on
+    (b'a,"b\nc"\n1', 8, -1, -1),                # a quoted line end is not a record's end
+    (b'a,"b\nc', 0, -1, 2),                     # still open at the end of the text
+    (b'a,"b"c\n', 0, 5, -1),                    # text after a closing quote
+    (b'a,"b" \n', 0, 5, -1),                    # a space too (RFC 4180, strict csv)
+    (b'a,"b""c"\n', 9, -1, -1),                 # a doubled quote is a quote
+    (b'a,b"c\n1,d"e\n', 12, -1, -1),            # a quote inside an unquoted value is text
+    (b'a,"b"', 0, -1, 2),                       # undecided: "" may follow in the next read
+    (b'1,"a\rb"\r2,d\r', 12, -1, -1),           # lines ended by a lone \r
+])
+def test_written_cases(text, cut, bad_at, open_at):
+    for result in scans(text, ",", final=False):
+        assert result == (cut, bad_at, open_at)
+
+
+@pytest.mark.parametrize("text, message", [
+    (b'y,p\n0,0.2\n0,0.2,"abc\n1,0.3,"def"\n1,0.9\n', "line 4: a quoted value's closing quote is "
+                                                     "followed by 'd'"),
+    (b'y,p\n0,0.2\n1,"0.3\n1,0.9\n', "line 3: the quote that opens a value here is never closed"),
+    (b'y,p\r0,0.2\r1,"0.3\r1,0.9\r', "line 3: the quote that opens a value here is never closed"),
+    (b'\xef\xbb\xbf"y",p\n"1"x,0.2\n', "line 2: a quoted value's closing quote is followed by 'x'"),
+])
+@pytest.mark.parametrize("block", [4, 16, 1 << 10])
+def test_errors_name_the_line(text, message, block):
+    with pytest.raises(QuotingError, match=message.replace("(", r"\(")):
+        read_in_pieces(text, [], block=block)
+
+
+def test_a_quote_left_open_stops_at_the_longest_record_not_at_the_end_of_memory():
+    text = b'y,p\n1,"' + b"x" * 5000
+    with pytest.raises(QuotingError, match=r"line 2: the quote that opens a value here is not "
+                                           r"closed within 1,024 bytes"):
+        read_in_pieces(text, [], block=64, longest=1024)
+    with pytest.raises(QuotingError, match=r"line 2: a line longer than 1,024 bytes"):
+        read_in_pieces(b"y,p\n1," + b"x" * 5000, [], block=64, longest=1024)
+
+
+def test_a_byte_order_mark_before_a_quoted_header_is_not_text():
+    text = b'\xef\xbb\xbf"y\nz",p\n1,2\n'
+    # the first read ends inside the header, after its quoted line end
+    assert read_in_pieces(text, [9], block=64) == [text]
+
+
+@COMPILED
+def test_the_compiled_scan_reads_any_bytes_like_object():
+    text = bytearray(b'a,"b"\n' * 1000)
+    assert scan_records(bytes(text), ",", False) == (len(text), -1, -1)
+    assert scan_records(memoryview(text), ",", True) == (len(text), -1, -1)
