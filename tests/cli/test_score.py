@@ -404,8 +404,8 @@ def test_csv_types_from_the_first_block_are_passed_back_and_later_floats_still_w
                                                   rows=[(a, b, "s") for a, b in rows]))
     source = io_module.resolve([str(path)])[0]
     assert source.column_names() == ["label", "pred", "seg"]
-    assert source._numeric_types(["label", "pred", "seg"]) == {"label": pa.int64(),
-                                                               "pred": pa.float64()}
+    assert source._first_block_types(["label", "pred", "seg"]) == {
+        "label": pa.int64(), "pred": pa.float64(), "seg": pa.string()}
     y = [float(a) for a, _ in rows]
     p = [float(b) for _, b in rows]
     result = run_json(capsys, path)

@@ -27,18 +27,21 @@ except ImportError:  # no C compiler at install: the same rules in Python, slowe
 BOM = b"\xef\xbb\xbf"
 
 
-def scan_records(text: bytes, delimiter: str, final: bool) -> tuple[int, int, int]:
-    """``(cut, bad_at, open_at)`` for ``text``, which starts at a record's start.
+def scan_records(text: bytes, delimiter: str, final: bool,
+                 line_end: bytes = b"\n") -> tuple[int, int, int, int]:
+    """``(cut, bad_at, open_at, lines)`` for ``text``, which starts at a record's start.
 
     ``cut``: one past the last line end outside quotes (``len(text)`` when ``final``, the text
     being the end of the file), 0 if none. ``bad_at``: the offset of the byte after a closing
     quote that is neither the delimiter nor a line end, or -1. ``open_at``: the offset of the
     quote that opens a value still open at the end of ``text``, or -1 (with ``final``, a value
     never closed). A quote as the last byte of ``text`` is undecided unless ``final``.
+    ``lines``: how many ``line_end`` bytes ``text[:cut]`` holds.
     """
     if _compiled_scan is not None:
-        return _compiled_scan(text, ord(delimiter), final)
-    return _scan_in_python(text, delimiter.encode(), final)
+        return _compiled_scan(text, ord(delimiter), final, ord(line_end))
+    cut, bad_at, open_at = _scan_in_python(text, delimiter.encode(), final)
+    return cut, bad_at, open_at, text.count(line_end, 0, cut)
 
 
 def _scan_in_python(text: bytes, delimiter: bytes, final: bool) -> tuple[int, int, int]:
@@ -84,7 +87,7 @@ class QuotingError(ValueError):
 
 
 class RecordBlocks:
-    """Iterate over a CSV byte stream as ``bytes`` blocks of whole records, about ``block_bytes``
+    """Iterate over a CSV byte stream as blocks (memoryviews) of whole records, about ``block_bytes``
     each; the first block starts with the header. Raises :class:`QuotingError`, naming the line,
     for a quoted value closed badly or never closed, or a record longer than ``max_bytes``."""
 
@@ -103,8 +106,8 @@ class RecordBlocks:
             final = not data
             text = rest + data if rest else data
             skip = len(BOM) if first and text.startswith(BOM) else 0
-            cut, bad_at, open_at = scan_records(text[skip:] if skip else text, self._delimiter,
-                                                final)
+            cut, bad_at, open_at, lines = scan_records(text[skip:] if skip else text,
+                                                       self._delimiter, final, self._line_end)
             if skip:  # offsets in the text after the byte order mark
                 cut = cut + skip if cut or final else 0
                 bad_at, open_at = (x + skip if x >= 0 else -1 for x in (bad_at, open_at))
@@ -131,10 +134,11 @@ class RecordBlocks:
                 first = False
                 if text[cut - 1 : cut] == b"\r" and text[cut : cut + 1] != b"\n" and b"\n" not in text:
                     self._line_end = b"\r"  # lines ended by a lone \r: counted as such
-            block, rest, want = text[:cut], text[cut:], self._block_bytes
-            if block:
+                    lines = text.count(b"\r", 0, cut)
+            block, rest, want = memoryview(text)[:cut], text[cut:], self._block_bytes
+            if cut:
                 yield block
-                self._lines += block.count(self._line_end)
+                self._lines += lines
             if final:
                 return
 

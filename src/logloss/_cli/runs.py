@@ -4,7 +4,6 @@ another way when pyarrow's fast reader cannot read one as it is."""
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import sys
@@ -147,7 +146,7 @@ def progress_bar(sources, quiet: bool, desc: str = "scoring"):
 def read_files(args, scan, desc: str = "scoring"):
     """``scan(sources, progress, rereads)`` over the files named by ``args.files``, again with a
     source read another way each time it raises ``Reread`` (a CSV column that changes type after
-    its first block, JSON Lines whose types change, a line longer than the block)."""
+    its first block, JSON Lines whose types change or a line longer than the block)."""
     from .sources import DataError, Reread, resolve
 
     sources = resolve(args.files)
@@ -160,7 +159,7 @@ def read_files(args, scan, desc: str = "scoring"):
             return sources, scan(sources, progress, rereads)
         except Reread as retry:
             done = rereads.setdefault(retry.source, [])
-            again = {"bigger_block": math.inf, "text": 2}.get(retry.change, 1)  # text: roles, then --by
+            again = {"text": 2}.get(retry.change, 1)  # text: the roles, then --by
             if retry.source == "<stdin>" or done.count(retry.change) >= again:
                 cause = retry.__cause__
                 raise DataError(f"{retry.source}: {cause}" if cause else str(retry)) from None

@@ -158,7 +158,6 @@ def apply_rereads(sources, rereads: dict) -> None:
     for source in sources:
         changes = rereads.get(source.name, ())
         source.python_json = source.python_json or "python_json" in changes
-        source.bigger_blocks = changes.count("bigger_block")
 
 
 def text_columns(sources, plan, rereads: dict, roles=("label", "pred", "weight")) -> dict:

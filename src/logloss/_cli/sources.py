@@ -9,9 +9,10 @@ for CSV on standard input). ``Source.open(columns, text_columns)`` returns an it
 ``(batch, bytes_read, path)`` where ``batch`` maps column names to pyarrow or NumPy arrays and
 ``path`` is the file the batch came from (a directory or glob is several files).
 
-A read that pyarrow's fast reader cannot do is not a wrong answer: :class:`Reread` asks the
-caller to read the source again a safer way (CSV columns as text, JSON Lines through Python's
-``json``, a bigger streaming block for a line longer than the block).
+CSV and JSON Lines are cut here into blocks of whole records (CSV quoting checked on the way:
+see records.py) that pyarrow parses on a pool of threads. A read that pyarrow's fast reader
+cannot do is not a wrong answer: :class:`Reread` asks the caller to read the source again a
+safer way (CSV columns as text, JSON Lines through Python's ``json``).
 """
 
 from __future__ import annotations
@@ -40,8 +41,7 @@ def read_threads() -> int:
     The reader is the CLI's own thread, so the one-thread rule for callers' threads does not apply."""
     return min(MAX_READ_THREADS, get_config()["threads"] or available_cpus())
 CSV_BLOCK_BYTES = 2 << 20
-MAX_STREAM_BLOCK_BYTES = 1 << 30  # a CSV line longer than this is refused, not read
-QUOTE = b'"'
+LONGEST_CSV_RECORD = 1 << 30  # bytes; a longer record (or a quote left open) is refused, not read
 
 INSTALL_HINT = "pip install 'logloss[cli]'"
 
@@ -56,7 +56,7 @@ class DataError(Exception):
 
 class Reread(Exception):
     """pyarrow's fast reader could not read ``source`` as it is; read it again with ``change``
-    (one of ``"text"``, ``"python_json"``, ``"bigger_block"``)."""
+    (``"text"`` or ``"python_json"``)."""
 
     def __init__(self, source: str, change: str):
         super().__init__(f"{source}: read again with {change}")
@@ -162,11 +162,6 @@ class Source:
     _schema_names: list[str] | None = field(default=None, repr=False)
     _schema: object = field(default=None, repr=False)  # CSV/JSON: types inferred from block 1
     python_json: bool = False  # JSON Lines through Python's json (see Reread)
-    bigger_blocks: int = 0  # pyarrow's streaming CSV block is 16**this blocks; a line must fit
-
-    @property
-    def stream_block(self) -> int:
-        return CSV_BLOCK_BYTES * 16 ** self.bigger_blocks
 
     # -- metadata ------------------------------------------------------------------------------
     def column_names(self) -> list[str]:
@@ -185,19 +180,12 @@ class Source:
             if self.kind == "npz":
                 with open(self.paths[0], "rb") as handle, np.load(handle) as archive:
                     return list(archive.files)
-            if self.kind == "csv" and self.paths == ["-"]:
-                return self._stdin().header(self.delimiter)
             if self.kind == "jsonl" and self.python_json:
                 return self._python_json_names()
             if self.kind == "jsonl":
                 self._schema = self._json_first_block().schema
                 return list(self._schema.names)
-            reader = self._text_reader(None, ())
-            try:
-                self._schema = reader.schema
-            finally:
-                reader.close()
-                self._close_raw()
+            self._schema = self._csv_first_table().schema
             return list(self._schema.names)
         except (UsageError, DataError):
             raise
@@ -207,11 +195,6 @@ class Source:
                 # Python's json reads it, or names the line it cannot read.
                 self.python_json = True
                 return self._read_column_names()
-            if ("straddl" in str(error) and self.kind == "csv"
-                    and self.stream_block < MAX_STREAM_BLOCK_BYTES):
-                # The first row longer than the block (the header alone is read here): a bigger
-                # block, as for a long line further on.
-                raise Reread(self.name, "bigger_block") from error
             raise unreadable(self.name, error) from None
 
     def num_rows(self) -> int | None:
@@ -391,9 +374,9 @@ class Source:
             _check_text(batch, self.name, start)
             yield batch, int(self.size * stop / max(n, 1)), self.paths[0]
 
-    def _stdin(self) -> _PeekedStream:
+    def _stdin(self) -> _ReplayedStream:
         if not hasattr(self, "_stdin_stream"):
-            self._stdin_stream = _PeekedStream(sys.stdin.buffer)
+            self._stdin_stream = _ReplayedStream(sys.stdin.buffer)
         return self._stdin_stream
 
     def _byte_stream(self):
@@ -406,51 +389,6 @@ class Source:
         raw = pa.OSFile(self.paths[0], "rb")
         return raw, (pa.CompressedInputStream(raw, self.compression) if self.compression else raw)
 
-    def _text_reader(self, columns, text_columns, stream=None, column_names=None, types=None):
-        """pyarrow's streaming CSV reader (JSON Lines are cut into blocks here: see
-        _json_blocks_in_parallel)."""
-        import pyarrow as pa
-        import pyarrow.csv as csv
-
-        if stream is None:
-            self._raw, stream = self._byte_stream()
-        convert = csv.ConvertOptions(
-            include_columns=columns,
-            column_types=types or {**self._numeric_types(columns),
-                                   **{c: pa.string() for c in text_columns}},
-            null_values=[""],
-            strings_can_be_null=True,
-        )
-        # newlines_in_values: a quoted value may hold a line break (RFC 4180); pyarrow's
-        # chunker then cuts blocks only outside quotes.
-        return csv.open_csv(
-            stream,
-            read_options=csv.ReadOptions(block_size=self.stream_block, use_threads=True,
-                                         column_names=column_names),
-            parse_options=csv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True),
-            convert_options=convert,
-        )
-
-    def _numeric_types(self, columns) -> dict:
-        """The numeric types pyarrow inferred from the first block, to pass back explicitly.
-
-        The streaming reader fixes each column's type from the first block anyway, so this
-        changes no result; but with explicit types pyarrow converts faster.
-        """
-        import pyarrow as pa
-
-        if self._schema is None or not columns:
-            return {}
-        types = {}
-        for name in columns:
-            if name in self._schema.names:
-                kind = self._schema.field(name).type
-                if pa.types.is_integer(kind) or pa.types.is_floating(kind):
-                    types[name] = kind
-                elif pa.types.is_null(kind):
-                    types[name] = pa.string()  # empty in the first block: see _first_block_types
-        return types
-
     def _first_block_types(self, columns) -> dict:
         """Every column's type as the first block was read, for the blocks after it. A column
         that is empty throughout the first block (type null there) is read as text: a null
@@ -462,12 +400,10 @@ class Source:
         return {name: pa.string() if pa.types.is_null(kind) else kind for name, kind in types.items()}
 
     def _text_batches(self, columns, text_columns):
-        if (self.kind == "csv" and self.compression is None and self.paths != ["-"]
-                and self._schema is not None):
-            return self._csv_blocks_in_parallel(columns, text_columns)
-        if self.kind == "jsonl" and self._schema is not None:
+        self.column_names()  # the first block's types, which every block is read with
+        if self.kind == "jsonl":
             return self._json_blocks_in_parallel(columns)
-        return self._streamed_text_batches(columns, text_columns)
+        return self._csv_blocks_in_parallel(columns, text_columns)
 
     def _json_blocks_in_parallel(self, columns):
         """JSON Lines cut at line ends into blocks by this thread, each checked by the guard
@@ -537,16 +473,58 @@ class Source:
             raise ValueError("the file has no line")  # read again by Python's json, which says so
         return _parse_json_block(block, None)
 
-    def _csv_blocks_in_parallel(self, columns, text_columns):
-        """A plain CSV file cut at line ends into blocks that are parsed on a pool of threads.
+    def _csv_blocks(self):
+        """(whole records, bytes of the file read so far) a block at a time; the first block
+        starts with the header. The quoting is checked on the way (records.py)."""
+        from .records import QuotingError, RecordBlocks
 
-        pyarrow's streaming CSV reader parses on one thread. A line end is a safe cut only
-        outside quotes, and a quoted value may hold a line break (RFC 4180): so blocks are
-        cut here only while the text holds no quote character at all. From the first block
-        with a quote on, the rest of the file (which starts at a line end outside quotes) goes
-        to pyarrow's quote-aware streaming reader. Every block gets the types the first block
-        was read with, so a value that does not fit is the same conversion error. Blocks are
-        handed out in file order and only a few are in flight, so memory does not grow.
+        self._raw, stream = self._byte_stream()
+
+        def read(size: int) -> bytes:
+            try:
+                return stream.read(size)
+            except Exception as error:  # noqa: BLE001 - a cut or corrupt compressed stream
+                raise unreadable(self.name, error) from None
+
+        try:
+            blocks = iter(RecordBlocks(read, self.delimiter, CSV_BLOCK_BYTES, LONGEST_CSV_RECORD))
+            while True:
+                try:
+                    block = next(blocks, None)
+                except QuotingError as error:
+                    raise DataError(f"{self.name}: {error} No result is reported.") from None
+                if block is None:
+                    return
+                yield block, self._raw.tell()
+        finally:
+            self._close_raw()
+
+    def _csv_first_table(self):
+        """The first block parsed with every column's type inferred (the types every block is
+        then read with)."""
+        import pyarrow as pa
+        import pyarrow.csv as csv
+
+        blocks = self._csv_blocks()
+        try:
+            block, _ = next(blocks, (b"", 0))
+        finally:
+            blocks.close()
+            if self.paths == ["-"]:
+                self._stdin().rewind()
+        return csv.read_csv(pa.py_buffer(block),
+                            read_options=csv.ReadOptions(use_threads=False, block_size=1 << 30),
+                            parse_options=csv.ParseOptions(delimiter=self.delimiter,
+                                                           newlines_in_values=True),
+                            convert_options=csv.ConvertOptions(null_values=[""],
+                                                               strings_can_be_null=True))
+
+    def _csv_blocks_in_parallel(self, columns, text_columns):
+        """CSV (plain, compressed or standard input) cut into blocks of whole records by this
+        thread (_csv_blocks), parsed on a pool of threads: pyarrow's streaming CSV reader parses
+        on one thread. Every block gets the types the first block was read with, so a value that
+        does not fit is the same conversion error wherever it is. Blocks are handed out in file
+        order and only a few are in flight, so memory does not grow.
         """
         import pyarrow as pa
         import pyarrow.csv as csv
@@ -554,90 +532,28 @@ class Source:
         names = list(self._schema.names)
         types = self._first_block_types(columns)
         types.update({c: pa.string() for c in text_columns})
-        read = csv.ReadOptions(column_names=names, use_threads=False, block_size=1 << 30)
-        parse = csv.ParseOptions(delimiter=self.delimiter)
+        with_header = csv.ReadOptions(use_threads=False, block_size=1 << 30)
+        after_it = csv.ReadOptions(column_names=names, use_threads=False, block_size=1 << 30)
+        parse = csv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True)
         convert = csv.ConvertOptions(include_columns=columns, column_types=types,
                                      null_values=[""], strings_can_be_null=True)
-        path = self.paths[0]
+        path = self.paths[0] if self.paths != ["-"] else self.name
 
-        def parse_block(block: bytes):
-            return csv.read_csv(pa.py_buffer(block), read_options=read, parse_options=parse,
-                                convert_options=convert)
+        def parsed(block: memoryview, read):
+            return _columns(csv.read_csv(pa.py_buffer(block), read_options=read,
+                                         parse_options=parse, convert_options=convert), columns)
 
-        quoted_from = None
         with _ReadAhead("logloss-csv") as ahead:
-            with open(path, "rb") as handle:
-                head = handle.read(CSV_BLOCK_BYTES)
-                end = head.find(b"\n")
-                if end < 0 or QUOTE in head[:end]:
-                    # no row, lines ended by a lone \r, or a quoted header: pyarrow reads it
-                    yield from self._streamed_text_batches(columns, text_columns)
-                    return
-                rest, position = head[end + 1:], end + 1
-                while True:
-                    data = handle.read(CSV_BLOCK_BYTES)
-                    block = rest + data
-                    if QUOTE in block:
-                        quoted_from = position
-                        break
-                    cut = block.rfind(b"\n") + 1 if data else len(block)
-                    if cut == 0 and data:  # one line longer than a block: keep reading
-                        rest = block
-                        continue
-                    block, rest = block[:cut], block[cut:]
-                    position += len(block)
-                    if block.strip():
-                        ahead.submit(position, parse_block, block)
-                    for table, at in ahead.ready():
-                        yield _columns(table, columns), at, path
-                    if not data:
-                        break
-            for table, at in ahead.drain():
-                yield _columns(table, columns), at, path
-        if quoted_from is not None:
-            raw = pa.OSFile(path, "rb")
-            raw.seek(quoted_from)
-            self._raw = raw
-            # The types of the first block, every column's: the rest of the file read on its own
-            # would infer its own (a --by column of "x" and "1" as text there, of "1" only as
-            # integers here: one value, two groups).
-            reader = self._text_reader(columns, text_columns, stream=raw, column_names=names,
-                                       types=types)
-            yield from self._streamed(reader, columns)
-
-    def _streamed_text_batches(self, columns, text_columns):
-        reader = self._text_reader(columns, text_columns)
-        yield from self._streamed(reader, columns)
+            for number, (block, position) in enumerate(self._csv_blocks()):
+                ahead.submit(position, parsed, block, after_it if number else with_header)
+                for batch, at in ahead.ready():
+                    yield batch, at, path
+            for batch, at in ahead.drain():
+                yield batch, at, path
 
     def _close_raw(self) -> None:
         if self.paths != ["-"] and getattr(self, "_raw", None) is not None:
             self._raw.close()
-
-    def _streamed(self, reader, columns):
-        """pyarrow's streaming CSV reader's batches (JSON Lines go by blocks of their own)."""
-        path = self.paths[0] if self.paths != ["-"] else self.name
-        try:
-            for batch in reader:
-                # a reader may close a compressed stream (and the file) at its end
-                position = self.size or 0 if getattr(self._raw, "closed", False) else self._raw.tell()
-                yield _columns(batch, columns), position, path
-            self._close_raw()
-        except GeneratorExit:  # the run stopped early (a bad row): stop pyarrow's read-ahead now
-            reader.close()
-            self._close_raw()
-            raise
-        except Exception as error:  # noqa: BLE001 - sorted out below
-            self._close_raw()
-            text = str(error)
-            if "straddl" in text and self.kind == "csv":  # one line longer than the block
-                if self.paths == ["-"] or self.stream_block >= MAX_STREAM_BLOCK_BYTES:
-                    raise DataError(
-                        f"{self.name}: a line is longer than {self.stream_block:,} bytes, the "
-                        "largest block read here"
-                        + (" from standard input; pass the file name instead of -."
-                           if self.paths == ["-"] else ".")) from None
-                raise Reread(self.name, "bigger_block") from error
-            raise
 
     def _python_json_batches(self, columns):
         """JSON Lines through Python's ``json``: a line at a time, any length, any mix of types
@@ -914,36 +830,35 @@ class _ObjectLines:
         return at
 
 
-class _PeekedStream(io.RawIOBase):
-    """Standard input with its first block kept, so the CSV header can be read before the data."""
+class _ReplayedStream(io.RawIOBase):
+    """Standard input, whose first bytes (read for the header and the first block's types) are
+    kept and read again once, by the pass that scores."""
 
     def __init__(self, raw):
         super().__init__()
         self._raw = raw
-        self._head = raw.read(1 << 16) or b""
-        while b"\n" not in self._head:
-            more = raw.read(1 << 16)
-            if not more:
-                break
-            self._head += more
+        self._kept: bytearray | None = bytearray()
+        self._replay = b""
         self._pos = 0
         self._consumed = 0
 
-    def header(self, delimiter: str) -> list[str]:
-        import csv
-
-        line = self._head.split(b"\n", 1)[0].decode("utf-8-sig").rstrip("\r")
-        return next(csv.reader([line], delimiter=delimiter)) if line else []
+    def rewind(self) -> None:
+        if self._kept is None:
+            raise RuntimeError("standard input is read again only once")
+        self._replay, self._kept = bytes(self._kept), None
+        self._pos = self._consumed = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
-        if self._pos < len(self._head):
-            chunk = self._head[self._pos : self._pos + len(buffer)]
+        if self._pos < len(self._replay):
+            chunk = self._replay[self._pos : self._pos + len(buffer)]
             self._pos += len(chunk)
         else:
             chunk = self._raw.read(len(buffer))
+            if self._kept is not None:
+                self._kept += chunk
         buffer[: len(chunk)] = chunk
         self._consumed += len(chunk)
         return len(chunk)
