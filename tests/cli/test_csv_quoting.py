@@ -39,7 +39,22 @@ def scans(text: bytes, delimiter: str, final: bool):
         yield records._compiled_scan(text, ord(delimiter), final, ord("\n"))
 
 
-def read_in_pieces(text: bytes, sizes: list[int], delimiter=",", block=8, longest=1 << 20):
+ENGINES = ["python"] + (["compiled"] if records._compiled_scan is not None else [])
+
+
+def read_in_pieces(text: bytes, sizes: list[int], delimiter=",", block=8, longest=1 << 20,
+                   engine="python"):
+    """The blocks RecordBlocks hands out, the stream giving at most ``sizes`` bytes per read."""
+    if engine == "compiled":
+        return _read_in_pieces(text, sizes, delimiter, block, longest)
+    compiled, records._compiled_scan = records._compiled_scan, None
+    try:
+        return _read_in_pieces(text, sizes, delimiter, block, longest)
+    finally:
+        records._compiled_scan = compiled
+
+
+def _read_in_pieces(text, sizes, delimiter, block, longest):
     pieces = iter(sizes)
 
     class Stream:
@@ -72,16 +87,17 @@ def test_a_text_is_refused_exactly_when_strict_csv_refuses_it(text, delimiter):
 @given(text=TEXT, sizes=st.lists(st.integers(1, 7), max_size=30))
 def test_blocks_are_whole_records_whatever_the_reads(text, sizes):
     expected = strict_records(text)
-    try:
-        blocks = read_in_pieces(text, sizes)
-    except QuotingError:
-        assert expected is None
-        return
-    assert expected is not None
-    assert b"".join(blocks) == text
-    # a cut between \r and \n leaves an empty line, which pyarrow skips as it skips any
-    assert ([row for block in blocks for row in strict_records(block) if row]
-            == [row for row in expected if row])
+    for engine in ENGINES:
+        try:
+            blocks = read_in_pieces(text, sizes, engine=engine)
+        except QuotingError:
+            assert expected is None
+            continue
+        assert expected is not None
+        assert b"".join(blocks) == text
+        # a cut between \r and \n leaves an empty line, which pyarrow skips as it skips any
+        assert ([row for block in blocks for row in strict_records(block) if row]
+                == [row for row in expected if row])
 
 
 @settings(max_examples=300, deadline=None)
@@ -117,24 +133,27 @@ def test_written_cases(text, cut, bad_at, open_at):
     (b'\xef\xbb\xbf"y",p\n"1"x,0.2\n', "line 2: a quoted value's closing quote is followed by 'x'"),
 ])
 @pytest.mark.parametrize("block", [4, 16, 1 << 10])
-def test_errors_name_the_line(text, message, block):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_errors_name_the_line(text, message, block, engine):
     with pytest.raises(QuotingError, match=message.replace("(", r"\(")):
-        read_in_pieces(text, [], block=block)
+        read_in_pieces(text, [], block=block, engine=engine)
 
 
-def test_a_quote_left_open_stops_at_the_longest_record_not_at_the_end_of_memory():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_quote_left_open_stops_at_the_longest_record_not_at_the_end_of_memory(engine):
     text = b'y,p\n1,"' + b"x" * 5000
     with pytest.raises(QuotingError, match=r"line 2: the quote that opens a value here is not "
                                            r"closed within 1,024 bytes"):
-        read_in_pieces(text, [], block=64, longest=1024)
+        read_in_pieces(text, [], block=64, longest=1024, engine=engine)
     with pytest.raises(QuotingError, match=r"line 2: a line longer than 1,024 bytes"):
-        read_in_pieces(b"y,p\n1," + b"x" * 5000, [], block=64, longest=1024)
+        read_in_pieces(b"y,p\n1," + b"x" * 5000, [], block=64, longest=1024, engine=engine)
 
 
-def test_a_byte_order_mark_before_a_quoted_header_is_not_text():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_byte_order_mark_before_a_quoted_header_is_not_text(engine):
     text = b'\xef\xbb\xbf"y\nz",p\n1,2\n'
     # the first read ends inside the header, after its quoted line end
-    assert read_in_pieces(text, [9], block=64) == [text]
+    assert read_in_pieces(text, [9], block=64, engine=engine) == [text]
 
 
 @COMPILED
@@ -142,3 +161,39 @@ def test_the_compiled_scan_reads_any_bytes_like_object():
     text = bytearray(b'a,"b"\n' * 1000)
     assert scan_records(bytes(text), ",", False) == (len(text), -1, -1, 1000)
     assert scan_records(memoryview(text), ",", True, b"\r") == (len(text), -1, -1, 0)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+def test_score_reads_quoted_values_across_blocks_with_either_scan(tmp_path, capsys, monkeypatch,
+                                                                   engine, suffix):
+    """Quoted delimiters, line ends and doubled quotes in every few rows, 64-byte blocks: the
+    number is the one computed here from Python's csv and math.fsum."""
+    import gzip
+    import json
+    import math
+    import random
+
+    from logloss._cli import main, sources
+
+    pytest.importorskip("pyarrow")
+    monkeypatch.setattr(sources, "CSV_BLOCK_BYTES", 64)
+    if engine == "python":
+        monkeypatch.setattr(records, "_compiled_scan", None)
+    rng = random.Random(5)
+    notes = ['"a, b"', '"line\nbreak"', '"say ""hi"""', "plain", '""', '"\r\n"']
+    rows = [(rng.randint(0, 1), rng.uniform(0.01, 0.99), rng.choice(notes)) for _ in range(400)]
+    text = "label,pred,note\n" + "".join(f"{y},{p!r},{n}\n" for y, p, n in rows)
+    path = tmp_path / f"x{suffix}"
+    path.write_bytes(gzip.compress(text.encode()) if suffix.endswith(".gz") else text.encode())
+    parsed = list(csv.reader(io.StringIO(text, newline="")))[1:]
+    expected = math.fsum(-math.log(float(p)) if y == "1" else -math.log1p(-float(p))
+                         for y, p, _ in parsed) / len(parsed)
+    assert main(["score", str(path), "--by", "note", "--format", "json", "--quiet"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["rows_scored"] == len(rows)
+    assert result["log_loss"] == pytest.approx(expected, rel=1e-14)
+    counts = {}
+    for *_, note in parsed:  # an empty value, quoted or not, is a missing one
+        counts[note or None] = counts.get(note or None, 0) + 1
+    assert {g["group"]["note"]: g["rows_scored"] for g in result["groups"]} == counts
