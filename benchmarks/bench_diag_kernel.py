@@ -1,7 +1,8 @@
 """The diagnostics kernel per row: DiagnosticsState.update on 2**24 rows in batches of 2**20,
-beta(2, 5) float32 predictions, int8 labels; plain (no weights), weighted (float32 weights) or
+beta(2, 5) float32 predictions, int8 labels; plain (no weights), sorted (plain, the rows in
+prediction order: neighbours fall in the same histogram cells), weighted (float32 weights) or
 logits (float32). Usage: PYTHONPATH=src python benchmarks/bench_diag_kernel.py THREADS
-plain|weighted|logits REPEATS (as /tmp/diagbench.py of session 5, with the two variants)."""
+plain|sorted|weighted|logits REPEATS (as /tmp/diagbench.py of session 5, with the two variants)."""
 import sys, time, numpy as np, logloss
 from logloss import DiagnosticsState
 n = 1 << 24
@@ -11,6 +12,9 @@ y = (rng.random(n) < p).astype(np.int8)
 w = rng.random(n).astype(np.float32) + 0.5
 z = np.log(p.astype(np.float64) / (1 - p)).astype(np.float32)
 threads = int(sys.argv[1]); mode = sys.argv[2]; reps = int(sys.argv[3])
+if mode == "sorted":
+    order = np.argsort(p, kind="stable")
+    p, y = p[order], y[order]
 B = 1 << 20
 x = z if mode == "logits" else p
 with logloss.config_context(threads=threads):

@@ -197,3 +197,20 @@ def test_score_reads_quoted_values_across_blocks_with_either_scan(tmp_path, caps
     for *_, note in parsed:  # an empty value, quoted or not, is a missing one
         counts[note or None] = counts.get(note or None, 0) + 1
     assert {g["group"]["note"]: g["rows_scored"] for g in result["groups"]} == counts
+
+
+def test_a_bug_while_reading_the_header_is_not_reported_as_a_corrupt_file(tmp_path, monkeypatch):
+    """Only what a corrupt file raises becomes "truncated or corrupt"; anything else is a bug in
+    logloss and must surface as one, not send the user to check a good file."""
+    from logloss._cli import main, sources
+
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "x.csv"
+    path.write_text("label,pred\n1,0.5\n")
+
+    def broken(self):
+        raise AttributeError("a bug")
+
+    monkeypatch.setattr(sources.Source, "_csv_first_table", broken)
+    with pytest.raises(AttributeError, match="a bug"):
+        main(["score", str(path), "--quiet"])

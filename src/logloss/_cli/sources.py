@@ -100,6 +100,20 @@ class _ReadAhead:
         return future.result(), position
 
 
+def _unreadable_types() -> tuple:
+    """What reading a corrupt or truncated file raises (pyarrow's errors, the OS's, NumPy's,
+    zipfile's and zlib's for .npy/.npz, codecs' for text)."""
+    import zipfile
+    import zlib
+
+    found = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
+    try:
+        import pyarrow as pa
+    except ImportError:
+        return found
+    return (pa.ArrowException, *found)
+
+
 def unreadable(name: str, error: BaseException) -> DataError:
     return DataError(f"{name}: cannot be read completely ({type(error).__name__}: "
                      f"{str(error).strip()}). The file is truncated or corrupt; "
@@ -189,7 +203,7 @@ class Source:
             return list(self._schema.names)
         except (UsageError, DataError):
             raise
-        except Exception as error:  # noqa: BLE001 - pyarrow raises several types
+        except _unreadable_types() as error:  # not Exception: a bug here is not a corrupt file
             if self.kind == "jsonl" and not self.python_json:
                 # A line longer than the block, or types that change in the first block:
                 # Python's json reads it, or names the line it cannot read.
