@@ -5,10 +5,12 @@ One command, from the repository root:
     PYTHONPATH=src python benchmarks/bench_score.py [--repeat 3] [--sklearn] [--rows 100000000]
     PYTHONPATH=src python benchmarks/bench_score.py --rows 20000000 --groups 50   # --by with weights
     PYTHONPATH=src python benchmarks/bench_score.py --rows 10000000 --users 100000  # --by user (text)
+    PYTHONPATH=src python benchmarks/bench_score.py --rows 20000000 --formats  # + .csv.gz, quoted, .jsonl
     ... --data DIR   # read (or generate) the data files there instead of benchmarks/data
 
 Generates benchmarks/data/preds_{rows}.parquet (int8 label, float32 pred) and a CSV of a fifth
-of the rows if absent, then runs each tool in its own subprocess (so its peak RSS is its own),
+of the rows if absent (with --formats, the CSV's rows also gzip-compressed, with every field
+quoted, and as JSON Lines), then runs each tool in its own subprocess (so its peak RSS is its own),
 in the same run, interleaved, and prints the median seconds of --repeat runs, peak RSS, the
 median of each repeat's ratio to the fastest peer of that repeat, and the relative error against
 an exact reference: math.fsum of per-row -log terms computed in float64 with np.log /
@@ -180,6 +182,38 @@ def generate(rows: int) -> tuple[Path, Path]:
     return parquet, csv
 
 
+def generate_formats(csv: Path) -> list[Path]:
+    """The CSV's rows as .csv.gz, with every field quoted (the quoting check's worst case) and as
+    JSON Lines, written from the CSV if absent."""
+    import gzip
+
+    import pyarrow.csv as pcsv
+
+    stem = csv.with_suffix("")
+    paths = [stem.with_suffix(".csv.gz"), Path(f"{stem}_quoted.csv"), stem.with_suffix(".jsonl")]
+    table = None
+    for path in paths:
+        if path.exists():
+            continue
+        print(f"generating {path} ...", file=sys.stderr, flush=True)
+        table = table if table is not None else pcsv.read_csv(csv)
+        tmp = path.with_name(path.name + ".tmp")
+        if path.suffix == ".gz":
+            with open(csv, "rb") as source, gzip.open(tmp, "wb", compresslevel=6) as sink:
+                while block := source.read(1 << 24):
+                    sink.write(block)
+        elif path.suffix == ".csv":
+            pcsv.write_csv(table, tmp, pcsv.WriteOptions(quoting_style="all_valid"))
+        else:
+            with open(tmp, "w") as sink:
+                for batch in table.to_batches(1 << 20):
+                    y = batch.column("y").to_numpy()
+                    p = batch.column("p").to_numpy().astype(np.float64)  # float32 values, exact
+                    sink.writelines(f'{{"y": {a}, "p": {b!r}}}\n' for a, b in zip(y.tolist(), p.tolist()))
+        tmp.rename(path)
+    return paths
+
+
 def generate_groups(rows: int, groups: int) -> Path:
     """y (int8), p (float32), w (float32 weights), seg (int32 group number, ``groups`` of them)."""
     DATA.mkdir(parents=True, exist_ok=True)
@@ -209,12 +243,15 @@ def generate_groups(rows: int, groups: int) -> Path:
 def reference(path: Path, weighted: bool = False) -> float:
     """Exact-ish: fsum of float64 per-row terms (each within 1 ulp), over all rows."""
     import pyarrow.csv as pcsv
+    import pyarrow.json as pjson
     import pyarrow.parquet as pq
 
     if path.suffix == ".parquet":
         batches = pq.ParquetFile(path).iter_batches(batch_size=1 << 22)
+    elif path.suffix == ".jsonl":
+        batches = pjson.read_json(path).to_batches()
     else:
-        batches = pcsv.open_csv(path)
+        batches = pcsv.open_csv(path)  # gzip from the name
     partial, n = [], []
     for batch in batches:
         y = batch.column("y").to_numpy(zero_copy_only=False)
@@ -238,12 +275,12 @@ def command(tool: str, path: Path) -> list[str]:
     if tool == "read+encode":  # the floor of the --by runs
         by, weight = ("user", None) if path.name.startswith("users") else ("seg", "w")
         return [sys.executable, "-c", FLOOR.format(path=str(path), by=by, weight=weight)]
-    kind = "parquet" if path.suffix == ".parquet" else "csv"
+    kind = {".parquet": "parquet", ".jsonl": "jsonl"}.get(path.suffix, "csv")
     code = PEERS[tool].format(
         path=path,
-        reader="read_parquet" if kind == "parquet" else "read_csv",
-        scan="scan_parquet" if kind == "parquet" else "scan_csv",
-        read="read_parquet" if kind == "parquet" else "read_csv",
+        reader={"parquet": "read_parquet", "jsonl": "read_ndjson"}.get(kind, "read_csv"),
+        scan={"parquet": "scan_parquet", "jsonl": "scan_ndjson"}.get(kind, "scan_csv"),
+        read={"parquet": "read_parquet", "jsonl": "read_ndjson"}.get(kind, "read_csv"),
     )
     return [sys.executable, "-c", code]
 
@@ -266,6 +303,8 @@ def main() -> None:
     parser.add_argument("--sklearn", action="store_true", help="also pandas + scikit-learn "
                         "(about 6 GB of memory and 20 s on the full file)")
     parser.add_argument("--only", choices=["parquet", "csv"])
+    parser.add_argument("--formats", action="store_true", help="also the CSV's rows gzip-compressed, "
+                        "with every field quoted and as JSON Lines (after --only's files)")
     parser.add_argument("--groups", type=int, help="score --weight w --by seg with this many groups "
                         "(Parquet), against DuckDB's and Polars' grouped queries")
     parser.add_argument("--users", type=int, help="score --by user, a text column with this many "
@@ -286,8 +325,12 @@ def main() -> None:
     else:
         parquet, csv = generate(args.rows)
         paths = [p for p in (parquet, csv) if args.only in (None, p.suffix.lstrip("."))]
+        if args.formats:
+            paths += generate_formats(csv)
         tools = ["logloss", "duckdb", "polars"] + (["sklearn"] if args.sklearn else [])
+    all_tools = tools
     for path in paths:
+        tools = [t for t in all_tools if not (t == "sklearn" and path.suffix == ".jsonl")]
         exact = reference(path, weighted=bool(args.groups))
         size = path.stat().st_size / 1e6
         print(f"\n{path.name} ({size:.0f} MB), exact log loss {exact!r}")
