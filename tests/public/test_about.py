@@ -52,3 +52,15 @@ def test_version_prints_the_config_and_the_forced_path():
 def test_version_flag_exits_zero(capsys):
     assert main(["--version"]) == 0
     assert "engine:" in capsys.readouterr().out
+
+
+def test_version_says_which_scan_checks_csv_quoting(capsys, monkeypatch):
+    from logloss._cli import records
+
+    assert main(["--version"]) == 0
+    compiled = records._compiled_scan is not None
+    assert capsys.readouterr().out.rstrip().endswith(
+        "CSV quoting check: compiled (C)" if compiled else "slower on quoted text")
+    monkeypatch.setattr(records, "_compiled_scan", None)
+    assert main(["--version"]) == 0
+    assert "CSV quoting check: Python (the C extension was not built" in capsys.readouterr().out

@@ -30,7 +30,10 @@ class _Version(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):
+        from .records import scan_engine
+
         print(config_text())
+        print(f"CSV quoting check: {scan_engine()}")
         parser.exit()
 
 
@@ -39,7 +42,7 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="logloss",
         description="Exact binary cross-entropy (log loss): explained, and computed without clipping.",
     )
-    parser.add_argument("--version", action=_Version, help="show the version, engine, CPU path and threads, and exit")
+    parser.add_argument("--version", action=_Version, help="show the version, engine, CPU path, threads and CSV quoting check, and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     explain = commands.add_parser(
         "explain",

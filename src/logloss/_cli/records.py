@@ -27,6 +27,13 @@ except ImportError:  # no C compiler at install: the same rules in Python, slowe
 BOM = b"\xef\xbb\xbf"
 
 
+def scan_engine() -> str:
+    """Which scan checks CSV quoting here (``logloss --version`` says)."""
+    if _compiled_scan is not None:
+        return "compiled (C)"
+    return "Python (the C extension was not built: no C compiler at install), slower on quoted text"
+
+
 def scan_records(text: bytes, delimiter: str, final: bool,
                  line_end: bytes = b"\n") -> tuple[int, int, int, int]:
     """``(cut, bad_at, open_at, lines)`` for ``text``, which starts at a record's start.
