@@ -1,5 +1,4 @@
 import os
-import statistics
 import subprocess
 import sys
 
@@ -17,32 +16,26 @@ def test_import_logloss_pulls_in_no_heavy_library():
     assert out.stdout.strip() == ""
 
 
-def _import_ms(module: str, env: dict) -> float:
-    """Cumulative import time of `module` (ms) as `python -X importtime` reports it: no startup."""
-    out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
-        capture_output=True, text=True, check=True, env=env,
-    )
-    for line in out.stderr.splitlines():
-        parts = line.split("|")
-        if len(parts) == 3 and parts[2].rstrip() == f" {module}":
-            return int(parts[1]) / 1000
-    raise AssertionError(f"no import time for {module} in:\n{out.stderr[-2000:]}")
+# What `import logloss` may load beyond `import numpy`: its own modules and these of the standard
+# library (the thread pool, dataclasses, logging for warnings). A timed test flaked on a loaded
+# machine; the time itself is measured by benchmarks/bench_kernels.py (the first call, import
+# included) and benchmarks/bench_startup.py.
+STANDARD_LIBRARY_AT_IMPORT = {
+    "__future__", "_heapq", "_queue", "_string", "atexit", "concurrent", "concurrent.futures",
+    "concurrent.futures._base", "concurrent.futures.thread", "copy", "dataclasses", "heapq",
+    "logging", "queue", "string", "threading", "traceback", "weakref", "_weakrefset",
+    "contextlib", "functools", "collections", "types", "enum", "re", "warnings", "math",
+}
 
 
-def test_import_logloss_takes_at_most_one_and_a_half_numpys(tmp_path):
-    # Bytecode cached in a private folder (also where PYTHONDONTWRITEBYTECODE is set), one warm-up
-    # each, then alternating runs; medians make the comparison robust on a loaded 2-core machine.
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPYCACHEPREFIX"] = str(tmp_path)
-    _import_ms("numpy", env), _import_ms("logloss", env)
-    numpy_ms, logloss_ms = [], []
-    for _ in range(9):
-        numpy_ms.append(_import_ms("numpy", env))
-        logloss_ms.append(_import_ms("logloss", env))
-    ratio = statistics.median(logloss_ms) / statistics.median(numpy_ms)
-    print(f"import numpy {statistics.median(numpy_ms):.1f} ms, import logloss {statistics.median(logloss_ms):.1f} ms, ratio {ratio:.2f}")
-    assert ratio <= 1.5
+def test_import_logloss_loads_only_its_own_modules_and_a_few_standard_ones():
+    code = ("import sys, numpy; before = set(sys.modules); import logloss; "
+            "print(','.join(sorted(set(sys.modules) - before)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    added = set(filter(None, out.stdout.strip().split(",")))
+    others = {name for name in added if name != "logloss" and not name.startswith("logloss.")}
+    assert others <= STANDARD_LIBRARY_AT_IMPORT, sorted(others - STANDARD_LIBRARY_AT_IMPORT)
+    assert "logloss._cli" not in added and "logloss.report" not in added
 
 
 # (how the process started: sys.argv while logloss is imported, sys.orig_argv, __main__'s file;
