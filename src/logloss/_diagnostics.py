@@ -71,7 +71,10 @@ _TOTALS = ("weight", "label", "prediction", "loss", "brier", "loss_positive",
            "loss_negative", "weight_negative", "confident_weight", "confident_loss")
 _COUNTS = ("count", "positives", "infinite", "infinite_positive", "confident")
 _SEGMENT = ("count", "weight", "label", "prediction", "loss", "brier", "infinite")
-_PAIR = ("count", "weight", "sum", "sum_w2", "sum_w2_dev", "sum_w2_dev2", "a_better",
+# the pair of models' differences d = loss_b - loss_a on rows where both are finite, in shares
+# s = w / weight of the row's group: mean = sum s d, then sum s^2, sum s^2 (d - mean) and
+# sum s^2 (d - mean)^2 (saved state version 3; versions 1 and 2 kept sum w d and sums of w^2)
+_PAIR = ("count", "weight", "mean", "share2", "share2_dev", "share2_dev2", "a_better",
          "b_better", "tied", "infinite_a", "infinite_b")
 _HIST = ("negative", "positive", "prediction", "loss", "count")
 
@@ -959,7 +962,7 @@ class DiagnosticsState:
             })
         return {
             "kind": "logloss.DiagnosticsState",
-            "version": 2,
+            "version": 3,
             "settings": {"from_logits": self.from_logits, "k": self.k, "bins": self.bins,
                          "resolution": self.resolution},
             "names": self.names,
@@ -979,9 +982,9 @@ class DiagnosticsState:
             raise ValueError("`state` must be a mapping written by DiagnosticsState.to_dict() "
                              "(kind 'logloss.DiagnosticsState').")
         version = state.get("version")
-        if version not in (1, 2):
+        if version not in (1, 2, 3):
             raise ValueError(f"Unsupported diagnostics state version {version!r}; "
-                             "this logloss reads versions 1 and 2.")
+                             "this logloss reads versions 1, 2 and 3.")
         new = cls(**state["settings"])
         if state["names"] is None:
             return new
@@ -1015,10 +1018,10 @@ class DiagnosticsState:
             # stay as they were written
             count = len(worst["loss"])
             mine.worst = {"loss": np.array(worst["loss"], dtype=np.float64),
-                          "row": np.array(worst["row"] if version == 2 else [-1] * count,
+                          "row": np.array(worst["row"] if version >= 2 else [-1] * count,
                                           dtype=np.int64),
                           "id": list(worst["id"]),
-                          "named": np.array(worst["named"] if version == 2 else [True] * count,
+                          "named": np.array(worst["named"] if version >= 2 else [True] * count,
                                             dtype=bool),
                           "label": np.array(worst["label"], dtype=bool),
                           "prediction": np.array(worst["prediction"], dtype=np.float64),
@@ -1041,6 +1044,9 @@ class DiagnosticsState:
             if len(pair["segments"]) != segments:
                 raise ValueError(f"The saved pair segments have {len(pair['segments'])} rows "
                                  f"for {segments} segment keys.")
+            if version < 3:  # plain sums of w and w^2 then: in shares of the weight now
+                pair["overall"] = _pair_from_sums(pair["overall"][None])[0]
+                pair["segments"] = _pair_from_sums(pair["segments"])
         return new
 
     # -- the figures
@@ -1211,7 +1217,9 @@ class DiagnosticsState:
             seg = pair["segments"]
             rows = self.models[i].segments[: len(seg), 0]  # segments with a row
             present = np.flatnonzero(rows > 0)
-            order = present[np.lexsort((present, -np.abs(seg[present, 2])))].tolist()
+            with np.errstate(over="ignore"):  # |sum w d|, largest first
+                size = np.abs(seg[present, 2]) * seg[present, 1]
+            order = present[np.lexsort((present, -size))].tolist()
             out["segments"] = [{"segment": dict(zip(self.by, self.segment_keys[s])),
                                 **_pair_figures(seg[s])} for s in order[:max_segments]]
             out["segments_total"] = len(order)
@@ -1443,43 +1451,70 @@ def _add_pair(pair, loss_a, loss_b, weight, segment_rows, size) -> None:
 
 
 def _pair_sums(codes, n, wf, df, flags) -> np.ndarray:
-    """One batch's pair sums per group, the squared deviations about the group's batch mean."""
+    """One batch's pair sums per group (the _PAIR columns): each row's weight enters as its
+    share of its group's weight, s = w / W, so the squared weights are the squared shares (at
+    most 1) and weights of 1e200 (squares past float64) or 1e-300 (squares below it) give the
+    same figures as weights of 1; deviations are about the group's batch mean."""
     finite, a_better, b_better, tied, inf_a, inf_b = flags
-    W = np.bincount(codes, wf, n)
-    S = np.bincount(codes, wf * df, n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(W > 0, S / W, 0.0)
-    dev = np.where(finite, df - mean[codes], 0.0)
-    w2 = wf * wf
-    return np.stack([
-        np.bincount(codes, finite.astype(np.float64), n), W, S,
-        np.bincount(codes, w2, n), np.bincount(codes, w2 * dev, n),
-        np.bincount(codes, w2 * dev * dev, n),
-        np.bincount(codes, a_better, n), np.bincount(codes, b_better, n),
-        np.bincount(codes, tied, n),
-        np.bincount(codes, inf_a.astype(np.float64), n),
-        np.bincount(codes, inf_b.astype(np.float64), n),
-    ], axis=1)
+    # a total weight past float64 (inf) leaves shares of 0 or NaN here; result() refuses it
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        W = np.bincount(codes, wf, n)
+        total = W[codes]
+        share = np.where(total > 0, wf / total, 0.0)
+        mean = np.bincount(codes, share * df, n)
+        dev = np.where(finite, df - mean[codes], 0.0)
+        s2 = share * share
+        return np.stack([
+            np.bincount(codes, finite.astype(np.float64), n), W, mean,
+            np.bincount(codes, s2, n), np.bincount(codes, s2 * dev, n),
+            np.bincount(codes, s2 * dev * dev, n),
+            np.bincount(codes, a_better, n), np.bincount(codes, b_better, n),
+            np.bincount(codes, tied, n),
+            np.bincount(codes, inf_a.astype(np.float64), n),
+            np.bincount(codes, inf_b.astype(np.float64), n),
+        ], axis=1)
 
 
 def _merge_pair(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Fold the pair sums y into x, row by row: weighted moments about each side's own mean
-    (Chan et al.'s parallel update with squared weights), so no large sums cancel."""
+    """Fold the pair sums y into x, row by row: Chan et al.'s parallel update of weighted
+    moments about each side's own mean, in shares of the weight. With r = W1 / W and
+    d = m1 - m, side 1's sum of s^2 (x - m)^2 about the merged mean m, in shares of W, is
+    r^2 (C1 + 2 d B1 + d^2 A1); no large sums cancel and no weight is squared. A side without
+    weight (r = 0, or r = 1 for the other) leaves the other exactly as it was."""
     out = x + y
-    W1, S1, A1, B1 = x[:, 1], x[:, 2], x[:, 3], x[:, 4]
-    W2, S2, A2, B2 = y[:, 1], y[:, 2], y[:, 3], y[:, 4]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        m1 = np.where(W1 > 0, S1 / W1, 0.0)
-        m2 = np.where(W2 > 0, S2 / W2, 0.0)
-        m = np.where(out[:, 1] > 0, out[:, 2] / out[:, 1], 0.0)
-    d1, d2 = m1 - m, m2 - m
-    out[:, 5] = x[:, 5] + 2 * d1 * B1 + d1 * d1 * A1 + y[:, 5] + 2 * d2 * B2 + d2 * d2 * A2
-    out[:, 4] = B1 + d1 * A1 + B2 + d2 * A2
+    W1, m1, A1, B1, C1 = x[:, 1], x[:, 2], x[:, 3], x[:, 4], x[:, 5]
+    W2, m2, A2, B2, C2 = y[:, 1], y[:, 2], y[:, 3], y[:, 4], y[:, 5]
+    W = out[:, 1]
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # W = inf: refused
+        r1 = np.where(W > 0, W1 / W, 0.0)
+        r2 = np.where(W > 0, W2 / W, 0.0)
+        r1 = np.where(W2 > 0, r1, np.where(W1 > 0, 1.0, 0.0))  # exact where one side is empty
+        r2 = np.where(W1 > 0, r2, np.where(W2 > 0, 1.0, 0.0))
+        m = np.where(W1 > 0, np.where(W2 > 0, r1 * m1 + r2 * m2, m1), m2)
+        d1, d2 = m1 - m, m2 - m
+        q1, q2 = r1 * r1, r2 * r2
+        out[:, 2] = m
+        out[:, 3] = q1 * A1 + q2 * A2
+        out[:, 4] = q1 * (B1 + d1 * A1) + q2 * (B2 + d2 * A2)
+        out[:, 5] = (q1 * (C1 + 2 * d1 * B1 + d1 * d1 * A1)
+                     + q2 * (C2 + 2 * d2 * B2 + d2 * d2 * A2))
+    return out
+
+
+def _pair_from_sums(sums: np.ndarray) -> np.ndarray:
+    """Pair rows saved by version 1 or 2 (plain sums: sum w d, sum w^2, sum w^2 dev,
+    sum w^2 dev^2) in the shares of version 3 (mean, and each sum over W^2)."""
+    out = sums.copy()
+    W = sums[:, 1]
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for column in (3, 4, 5):
+            out[:, column] = np.where(W > 0, sums[:, column] / W / W, 0.0)
+        out[:, 2] = np.where(W > 0, sums[:, 2] / W, 0.0)
     return out
 
 
 def _pair_figures(sums: np.ndarray) -> dict:
-    count, weight, total, _, _, dev2, a_better, b_better, tied, inf_a, inf_b = sums.tolist()
+    count, weight, mean, _, _, dev2, a_better, b_better, tied, inf_a, inf_b = sums.tolist()
     live = a_better + b_better + tied
     if inf_a and inf_b:
         mean = math.nan
@@ -1488,10 +1523,11 @@ def _pair_figures(sums: np.ndarray) -> dict:
     elif inf_b:
         mean = math.inf
     else:
-        mean = _divide(total, weight)
+        mean = mean if weight > 0 else math.nan
     se = math.nan
     if count > 1 and weight > 0 and not (inf_a or inf_b):
-        se = math.sqrt(count / (count - 1) * dev2) / weight
+        # sum w^2 (d - mean)^2 / W^2 is dev2 itself: it is kept in shares of the weight
+        se = math.sqrt(count / (count - 1) * dev2)
     low = mean - Z_95 * se if math.isfinite(se) else math.nan
     high = mean + Z_95 * se if math.isfinite(se) else math.nan
     return {

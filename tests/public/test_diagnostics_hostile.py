@@ -4,6 +4,7 @@ computations (a dict grouping and math.fsum of -log p / -log1p(-p)), never again
 import json
 import math
 import zlib
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -404,3 +405,96 @@ def test_a_saved_state_whose_parts_disagree_is_refused_by_from_dict(how):
     _corrupt(saved, how)
     with pytest.raises(ValueError, match="saved"):
         DiagnosticsState.from_dict(saved)
+
+
+# -- huge and tiny sample weights --------------------------------------------------------------
+
+_SCALES = {"1e200": 1e200, "2**600": 2.0**600, "1e-300": 1e-300, "2**-600": 2.0**-600,
+           "subnormal 5e-324": 5e-324}
+
+
+def _row_losses(y, p) -> list[float]:
+    """-log p for a positive, -log(1 - p) for a negative, one row at a time."""
+    return [-math.log(q) if label else -math.log1p(-q) for label, q in zip(y.tolist(), p.tolist())]
+
+
+def _paired_reference(y, pa, pb, units):
+    """The weighted mean of d = loss_b - loss_a and its standard error
+    sqrt(n / (n - 1) * sum u^2 (d - mean)^2) / sum u, in exact rationals on the integer weights
+    ``units`` (scaling every weight by c cancels from both)."""
+    d = [Fraction(b) - Fraction(a) for a, b in zip(_row_losses(y, pa), _row_losses(y, pb))]
+    u = [Fraction(int(v)) for v in units]
+    total = sum(u)
+    mean = sum(ui * di for ui, di in zip(u, d)) / total
+    n = len(d)
+    spread = sum(ui * ui * (di - mean) ** 2 for ui, di in zip(u, d))
+    return float(mean), math.sqrt(float(Fraction(n, n - 1) * spread / (total * total)))
+
+
+def _two_models(n=60, seed=31):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.4).astype(np.int8)
+    pa = rng.uniform(0.05, 0.95, n)
+    pb = np.clip(pa + rng.normal(0.0, 0.15, n), 0.01, 0.99)
+    units = rng.integers(1, 5, n).astype(np.float64)
+    return y, pa, pb, units
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+@pytest.mark.parametrize("how", ["one batch", "three merged states", "saved and loaded"])
+@pytest.mark.parametrize("scale", list(_SCALES), ids=list(_SCALES))
+def test_the_paired_comparison_of_two_models_with_huge_or_tiny_weights(engine, how, scale):
+    """Weights of 1e200 made update square them (1e400): NumPy overflow warnings out of
+    _add_pair / _merge_pair (an error under -W error, leaving the state incomplete), and
+    otherwise a null standard error, which the report's sentence called an interval that
+    "includes zero". The pair's sums are kept in shares of the weight now."""
+    y, pa, pb, units = _two_models()
+    w = units * _SCALES[scale]
+    models = {"a": pa, "b": pb}
+    with logloss.config_context(engine=engine):
+        if how == "one batch":
+            figures = DiagnosticsState().update(y, models, w).result()
+        elif how == "diagnose":
+            figures = logloss.diagnose(y, models, sample_weight=w).to_dict()
+        else:
+            parts = [DiagnosticsState().update(y[s], {k: v[s] for k, v in models.items()}, w[s])
+                     for s in (slice(0, 7), slice(7, 40), slice(40, None))]
+            state = parts[0].merge(parts[1]).merge(parts[2])
+            if how == "saved and loaded":
+                state = DiagnosticsState.from_dict(json.loads(json.dumps(state.to_dict())))
+            figures = state.result()
+    pair = figures["comparison"][0]
+    mean, se = _paired_reference(y, pa, pb, units)
+    assert pair["mean_difference"] == pytest.approx(mean, rel=1e-12)
+    assert pair["standard_error"] == pytest.approx(se, rel=1e-12)
+    low, high = pair["interval_95"]
+    assert low == pytest.approx(mean - 1.959963984540054 * se, rel=1e-12)
+    assert high == pytest.approx(mean + 1.959963984540054 * se, rel=1e-12)
+    d = np.array(_row_losses(y, pb)) - np.array(_row_losses(y, pa))
+    a_wins = math.fsum(units[d > 0].tolist()) / math.fsum(units.tolist())
+    assert pair["a_better"] == pytest.approx(a_wins, rel=1e-12)
+
+
+def test_a_version_2_state_with_a_pair_of_models_loads_with_the_same_comparison():
+    """Version 2 saved the pair as plain sums (sum w d, sum w^2, sum w^2 dev, sum w^2 dev^2);
+    version 3 keeps shares of the weight. Old files must load to the same figures: the version-2
+    sums are written here from the rows, by their own definition."""
+    y, pa, pb, units = _two_models(n=40, seed=5)
+    saved = json.loads(json.dumps(DiagnosticsState().update(y, {"a": pa, "b": pb}, units)
+                                  .to_dict()))
+    assert saved["version"] == 3
+    d = [b - a for a, b in zip(_row_losses(y, pa), _row_losses(y, pb))]
+    u = units.tolist()
+    total = math.fsum(u)
+    mean = math.fsum(ui * di for ui, di in zip(u, d)) / total
+    dev = [di - mean for di in d]
+    overall = saved["pairs"][0]["overall"]
+    overall[2] = math.fsum(ui * di for ui, di in zip(u, d))
+    overall[3] = math.fsum(ui * ui for ui in u)
+    overall[4] = math.fsum(ui * ui * e for ui, e in zip(u, dev))
+    overall[5] = math.fsum(ui * ui * e * e for ui, e in zip(u, dev))
+    saved["version"] = 2
+    pair = DiagnosticsState.from_dict(saved).result()["comparison"][0]
+    ref_mean, ref_se = _paired_reference(y, pa, pb, units)
+    assert pair["mean_difference"] == pytest.approx(ref_mean, rel=1e-12)
+    assert pair["standard_error"] == pytest.approx(ref_se, rel=1e-12)
