@@ -1417,7 +1417,9 @@ def _histogram_share(hist, edges, target, total):
         if taken_w + cw >= target:
             # the worst `part` of this bin carries at least its mean share, at most all of it
             part = target - taken_w
-            estimate = taken_l + part * cl / cw
+            # part / cw first: the product part * cl leaves float64 with weights of 1e200
+            # (1e400) and loses its digits below it with weights of 1e-200
+            estimate = taken_l + cl * (part / cw)
             high = taken_l + min(part * hi, cl)
             return estimate / total, max(high - estimate, 0.0) / total
         taken_w += cw
@@ -1695,7 +1697,9 @@ def _exact_shares(loss: np.ndarray, weight, weight_total: float) -> dict:
         before_l = cum_l[i - 1] if i else 0.0
         row_w = cum_w[i] - before_w
         row_l = cum_l[i] - before_l
-        taken = before_l + (row_l * (target - before_w) / row_w if row_w > 0 else 0.0)
+        # the fraction of the boundary row taken first: row_l * (target - before_w) overflows
+        # with weights of 1e200 and underflows with weights of 1e-200
+        taken = before_l + (row_l * ((target - before_w) / row_w) if row_w > 0 else 0.0)
         shares[q] = float(taken / total)
     return shares
 

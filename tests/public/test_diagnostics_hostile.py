@@ -441,7 +441,8 @@ def _two_models(n=60, seed=31):
 
 
 @pytest.mark.parametrize("engine", ["auto", "numpy"])
-@pytest.mark.parametrize("how", ["one batch", "three merged states", "saved and loaded"])
+@pytest.mark.parametrize("how", ["one batch", "three merged states", "saved and loaded",
+                                 "diagnose"])
 @pytest.mark.parametrize("scale", list(_SCALES), ids=list(_SCALES))
 def test_the_paired_comparison_of_two_models_with_huge_or_tiny_weights(engine, how, scale):
     """Weights of 1e200 made update square them (1e400): NumPy overflow warnings out of
@@ -498,3 +499,63 @@ def test_a_version_2_state_with_a_pair_of_models_loads_with_the_same_comparison(
     ref_mean, ref_se = _paired_reference(y, pa, pb, units)
     assert pair["mean_difference"] == pytest.approx(ref_mean, rel=1e-12)
     assert pair["standard_error"] == pytest.approx(ref_se, rel=1e-12)
+
+
+def _leaves(figures, path=""):
+    """Every number in the figures, by its path (a.b[0].c)."""
+    if isinstance(figures, dict):
+        for key, value in figures.items():
+            yield from _leaves(value, f"{path}.{key}")
+    elif isinstance(figures, list):
+        for index, value in enumerate(figures):
+            yield from _leaves(value, f"{path}[{index}]")
+    else:
+        yield path, figures
+
+
+# figures that are ratios of weighted sums: a common factor of every weight cancels from them
+_RATIOS = {"log_loss", "brier", "base_rate", "calibration_ratio", "normalized_entropy", "d2",
+           "ece", "ece_bound", "miscalibration", "discrimination", "uncertainty",
+           "recalibrated_log_loss", "bound", "mean_loss", "share_of_loss", "observed",
+           "mean_difference", "standard_error", "interval_95", "a_better", "b_better", "tied"}
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+@pytest.mark.parametrize("how", ["state", "diagnose"])
+@pytest.mark.parametrize("factor", [2.0**600, 2.0**-600], ids=["2**600", "2**-600"])
+def test_scaling_every_weight_by_a_power_of_two_changes_no_ratio(engine, how, factor):
+    """Every figure that is a ratio of weighted sums (log loss, Brier, ECE and its bound, the
+    decomposition, each class's and segment's loss, the concentration shares, the paired
+    difference, its standard error and win shares) is the same bit for bit when every weight is
+    multiplied by 2**600 or 2**-600, and every other number is the same or exactly scaled.
+    Before: 2**600 raised overflow warnings (pair sums, concentration), and 2**-600 gave
+    concentration shares of 0 (row_l * (target - before) underflowed)."""
+    y, pa, pb, units = _two_models(n=300, seed=12)
+    pb = np.round(pb, 2)  # ties, pooled by the exact decomposition
+    w = units * np.random.default_rng(3).uniform(0.5, 2.0, len(y))
+    models = {"a": pa, "b": pb}
+    by = np.arange(len(y)) % 4
+
+    def figures(weights):
+        with logloss.config_context(engine=engine):
+            if how == "state":
+                return DiagnosticsState(k=5).update(y, models, weights, by=by).result()
+            return logloss.diagnose(y, models, sample_weight=weights, by=by, k=5).to_dict()
+
+    base, scaled = dict(_leaves(figures(w))), dict(_leaves(figures(w * factor)))
+    assert base.keys() == scaled.keys()
+    compared = 0
+    for path, value in base.items():
+        got = scaled[path]
+        name = path.rsplit(".", 1)[-1].split("[")[0]
+        if not isinstance(value, float):
+            assert got == value, path
+            continue
+        if math.isnan(value):
+            assert math.isnan(got), path
+        elif name in _RATIOS:
+            assert got == value, (path, got, value)
+            compared += 1
+        else:
+            assert got in (value, value * factor), (path, got, value)
+    assert compared > 100

@@ -392,6 +392,8 @@ def test_report_compares_two_models_with_weights_of_1e200(tmp_path, capsys):
     assert pair["standard_error"] == pytest.approx(se, rel=1e-12)
     state = logloss.DiagnosticsState().update(y, {"a": a, "b": b}, np.full(8, 1e200))
     sentence = pair_conclusion(state.result()["comparison"][0])
+    diagnosis = logloss.diagnose(y, {"a": a, "b": b}, sample_weight=np.full(8, 1e200))
+    assert diagnosis.conclusions()[0] == sentence  # the exact figures: the same sentence
     assert "undefined" not in sentence and "\u00b1" in sentence
 
 
