@@ -1090,10 +1090,12 @@ class DiagnosticsState:
         for name, state in zip(self.names, self.models):
             total = {key: state.totals[key].value for key in ("weight", "loss")}
             if _past_float64(total["weight"], total["loss"], state.counts["infinite"]):
+                what = ("`sample_weight`" if math.isinf(total["weight"])
+                        else "weighted loss (`sample_weight` times the loss)")
                 raise OverflowError(
-                    f"Model {name!r}: the total {'weight' if math.isinf(total['weight']) else 'loss'}"
-                    " exceeds the float64 range (~1.8e308) that the diagnostics state holds; "
-                    "use smaller weights or losses.")
+                    f"Model {name!r}: the total {what} exceeds the float64 range (~1.8e308) "
+                    "that the diagnostics state holds; scale `sample_weight` down (a common "
+                    "factor changes no figure but the weight totals).")
             # the same for one segment, which an infinite row elsewhere lets past the total
             if len(state.segments):
                 seg = state.segments
@@ -1335,7 +1337,7 @@ def _histogram_ece_bound(hist, bins: int, weight: float, resolution: int) -> flo
     width = p_edges[used + 1] - p_edges[used]
     # the cuts of _equal_mass_bins: bin b ends `fraction[b]` into used cell `cut[b]`
     ends = np.cumsum(cw)
-    targets = weight * np.arange(1, bins) / bins
+    targets = weight * (np.arange(1, bins) / bins)  # as _equal_mass_bins cuts them
     cut = np.minimum(np.searchsorted(ends, targets, side="right"), len(cw) - 1)
     fraction = np.clip((targets - (ends[cut] - cw[cut])) / cw[cut], 0.0, 1.0)
 
@@ -1640,7 +1642,8 @@ def _equal_mass_bins(weight, wp, pos, wloss, bins, weight_total, total_loss) -> 
     b/bins and (b+1)/bins of the total, and a prediction whose weight straddles a boundary is
     split in proportion (so ties, whose order means nothing, are never split by it)."""
     ends = np.cumsum(weight)
-    edges = weight_total * np.arange(1, bins) / bins
+    # b / bins first: weight_total * b leaves float64 for totals above 1.8e308 / bins
+    edges = weight_total * (np.arange(1, bins) / bins)
     cut = np.minimum(np.searchsorted(ends, edges, side="right"), len(weight) - 1)
     start_of_cut = ends[cut] - weight[cut]
     fraction = np.clip((edges - start_of_cut) / weight[cut], 0.0, 1.0)

@@ -559,3 +559,55 @@ def test_scaling_every_weight_by_a_power_of_two_changes_no_ratio(engine, how, fa
         else:
             assert got in (value, value * factor), (path, got, value)
     assert compared > 100
+
+
+def _ratio_leaves(figures) -> dict:
+    return {path: value for path, value in _leaves(figures)
+            if path.rsplit(".", 1)[-1].split("[")[0] in _RATIOS and isinstance(value, float)}
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+@pytest.mark.parametrize("how", ["state", "diagnose"])
+@pytest.mark.parametrize("weight", [1e307, 1.5e307, 2.0**1020], ids=["1e307", "1.5e307", "2**1020"])
+def test_equal_weights_near_the_float64_limit_give_the_unweighted_figures(engine, how, weight):
+    """Ten rows of equal weight w, with 10 w below 1.8e308: the figures are those without
+    weights. The equal-mass bins and the ECE bound cut at weight_total * b / bins, past float64
+    for b >= 2 (an overflow warning, or infinite edges: every row in the first bin)."""
+    y = np.array([0, 1, 1, 0, 1, 0, 0, 1, 1, 0], dtype=np.int8)
+    p = np.array([0.1, 0.8, 0.35, 0.3, 0.9, 0.6, 0.2, 0.55, 0.7, 0.45])
+
+    def figures(weights):
+        with logloss.config_context(engine=engine):
+            if how == "state":
+                return DiagnosticsState().update(y, p, weights).result()["models"]["model"]
+            return logloss.diagnose(y, p, sample_weight=weights).to_dict()
+
+    heavy, plain = _ratio_leaves(figures(np.full(10, weight))), _ratio_leaves(figures(None))
+    assert heavy.keys() == plain.keys()
+    # the bins cut at weight_total * (b / bins): rounded, a cut may fall just inside a cell,
+    # whose width the streamed ECE bound then counts (a bound, not an error)
+    assert 0 <= heavy.pop(".ece_bound") <= 0.01
+    for path, value in plain.items():
+        if path == ".ece_bound":
+            continue
+        if math.isnan(value):
+            assert math.isnan(heavy[path]), path
+        else:
+            assert heavy[path] == pytest.approx(value, rel=1e-12, abs=1e-15), path
+    assert heavy[".log_loss"] == pytest.approx(math.fsum(_row_losses(y, p)) / 10, rel=1e-13)
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+@pytest.mark.parametrize("how", ["state", "diagnose", "two models"])
+def test_weights_whose_total_passes_float64_are_refused_naming_sample_weight(engine, how):
+    y = np.array([1, 0, 1], dtype=np.int8)
+    p = np.array([0.6, 0.4, 0.3])
+    w = np.array([1.7e308, 1.0, 1.7e308])
+    with logloss.config_context(engine=engine), pytest.raises(
+            OverflowError, match=r"total `sample_weight` exceeds the float64 range"):
+        if how == "state":
+            DiagnosticsState().update(y, p, w).result()
+        elif how == "two models":
+            DiagnosticsState().update(y, {"a": p, "b": p[::-1].copy()}, w).result()
+        else:
+            logloss.diagnose(y, p, sample_weight=w)
