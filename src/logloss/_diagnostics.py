@@ -469,8 +469,10 @@ def _pav_stack(starts, neg, pos):
         s.append(start)
         n_.append(a)
         p_.append(b)
-        # pool while the previous block's positive share exceeds the last one's
-        while len(s) > 1 and p_[-2] * (n_[-1] + p_[-1]) > p_[-1] * (n_[-2] + p_[-2]):
+        # pool while the previous block's positive share exceeds the last one's: the shares
+        # compared, not the cross products p2 (n1 + p1), which leave float64 for weights of
+        # 1e200 (inf > inf: nothing pooled) and underflow for weights of 1e-200
+        while len(s) > 1 and p_[-2] / (n_[-2] + p_[-2]) > p_[-1] / (n_[-1] + p_[-1]):
             a, b = n_.pop(), p_.pop()
             s.pop()
             n_[-1] += a
@@ -482,9 +484,17 @@ def _pooled_loss(neg: np.ndarray, pos: np.ndarray) -> float:
     """Sum over blocks of the block's weight times the entropy of its positive share."""
     total = neg + pos
     with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(pos > 0, pos * np.log(pos / total), 0.0)
-        terms += np.where(neg > 0, neg * np.log(neg / total), 0.0)
+        terms = np.where(pos > 0, pos * _log_share(pos, total), 0.0)
+        terms += np.where(neg > 0, neg * _log_share(neg, total), 0.0)
     return -math.fsum(terms.tolist())
+
+
+def _log_share(part: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """log(part / total); where the share underflows (weights of 1e-300 beside 1e300: log 0 =
+    -inf, and -inf times the part's weight is not the part's tiny, finite loss), the difference
+    of the logs."""
+    share = part / total
+    return np.where(share > 0, np.log(share), np.log(part) - np.log(total))
 
 
 def _decomposition(log_loss: float, uncertainty: float, recalibrated: float, bound: float,

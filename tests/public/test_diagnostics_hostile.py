@@ -11,7 +11,7 @@ import pytest
 
 import logloss
 from logloss import DiagnosticsState
-from logloss._diagnostics import SegmentCodes
+from logloss._diagnostics import SegmentCodes, pool_adjacent_violators
 
 
 def _reference(y, p, keys):
@@ -611,3 +611,78 @@ def test_weights_whose_total_passes_float64_are_refused_naming_sample_weight(eng
             DiagnosticsState().update(y, {"a": p, "b": p[::-1].copy()}, w).result()
         else:
             logloss.diagnose(y, p, sample_weight=w)
+
+
+def _reference_pav(negative, positive):
+    """Pool adjacent violators in exact rationals, one block at a time: (starts, neg, pos)."""
+    blocks = []
+    for start, (a, b) in enumerate(zip(negative, positive)):
+        blocks.append([start, Fraction(a), Fraction(b)])
+        while len(blocks) > 1 and (blocks[-2][2] / (blocks[-2][1] + blocks[-2][2])
+                                   > blocks[-1][2] / (blocks[-1][1] + blocks[-1][2])):
+            _, a, b = blocks.pop()
+            blocks[-1][1] += a
+            blocks[-1][2] += b
+    return [b[0] for b in blocks], [b[1] for b in blocks], [b[2] for b in blocks]
+
+
+@pytest.mark.parametrize("factor", [1.0, 2.0**600, 2.0**-600, 1e200],
+                         ids=["1", "2**600", "2**-600", "1e200"])
+def test_pooling_a_long_chain_of_violators_with_huge_or_tiny_weights(factor):
+    """6000 blocks in increasing order, then one that pools back through most of them: the
+    vectorized passes make slow progress and hand over to the stack pass, which compared the
+    cross products p2 (n1 + p1): past float64 for weights of 2**600 or 1e200 (inf > inf, so
+    nothing pooled)."""
+    n = 6000
+    units_pos = [1] * n
+    units_neg = [12000 - i for i in range(n)]  # the positive share rises along the blocks
+    units_neg.append(500_000)  # pools back through about 700 blocks
+    units_pos.append(1)
+    starts, neg, pos = pool_adjacent_violators(np.array(units_neg) * factor,
+                                               np.array(units_pos) * factor)
+    ref_starts, ref_neg, ref_pos = _reference_pav(units_neg, units_pos)
+    assert 4000 < len(ref_starts) < 6000
+    assert starts.tolist() == ref_starts
+    assert neg.tolist() == pytest.approx([float(v * Fraction(factor)) for v in ref_neg],
+                                         rel=1e-12)
+    assert pos.tolist() == pytest.approx([float(v * Fraction(factor)) for v in ref_pos],
+                                         rel=1e-12)
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+@pytest.mark.parametrize("how", ["state", "diagnose"])
+def test_rows_of_weight_1e_300_beside_rows_of_1e300_count_as_nothing(engine, how):
+    """Half the rows weigh 1e300, half 1e-300 (a share of 1e-600: nothing in float64): every
+    ratio figure is that of the 1e-300 rows weighted 0. The pooled loss took the log of a share
+    that underflowed to 0: -inf times 1e-300, and the decomposition's bound was NaN."""
+    y, pa, pb, units = _two_models(n=400, seed=44)
+    light = np.arange(len(y)) % 2 == 1
+    # the lowest prediction: heavy negatives and light positives only, so its pooled block's
+    # positive share is 1e-600, 0 in float64
+    y[:4], pa[:4], pb[:4] = [0, 1, 0, 1], 0.01, 0.01
+    models = {"a": pa, "b": pb}
+
+    def figures(weights):
+        with logloss.config_context(engine=engine):
+            if how == "state":
+                return DiagnosticsState(resolution=64).update(y, models, weights).result()
+            return logloss.diagnose(y, models, sample_weight=weights, resolution=64).to_dict()
+
+    mixed = _ratio_leaves(figures(np.where(light, 1e-300, units * 1e300)))
+    zeroed = _ratio_leaves(figures(np.where(light, 0.0, units * 1e300)))
+    # the paired standard error's n / (n - 1) counts the rows of positive weight: 400, not 200
+    rows = math.sqrt(400 / 399 / (200 / 199))
+    compared = 0
+    for path, value in zeroed.items():
+        if "reliability" in path:  # the tiny rows' own cells and blocks: listed, weight 0
+            continue
+        got = mixed[path]
+        if path.endswith(".standard_error"):
+            value *= rows
+        elif ".interval_95" in path:
+            mean = zeroed[".comparison[0].mean_difference"]
+            value = mean + (value - mean) * rows
+        assert not math.isnan(got), path
+        assert got == pytest.approx(value, rel=1e-12, abs=1e-15), path
+        compared += 1
+    assert compared > 40
