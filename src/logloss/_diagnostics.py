@@ -483,18 +483,22 @@ def _pav_stack(starts, neg, pos):
 def _pooled_loss(neg: np.ndarray, pos: np.ndarray) -> float:
     """Sum over blocks of the block's weight times the entropy of its positive share."""
     total = neg + pos
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(pos > 0, pos * _log_share(pos, total), 0.0)
-        terms += np.where(neg > 0, neg * _log_share(neg, total), 0.0)
+    # over: other / part where part is the smaller (1e300 / 1e-300), a branch not taken
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        terms = np.where(pos > 0, pos * _log_share(pos, neg, total), 0.0)
+        terms += np.where(neg > 0, neg * _log_share(neg, pos, total), 0.0)
     return -math.fsum(terms.tolist())
 
 
-def _log_share(part: np.ndarray, total: np.ndarray) -> np.ndarray:
-    """log(part / total); where the share underflows (weights of 1e-300 beside 1e300: log 0 =
-    -inf, and -inf times the part's weight is not the part's tiny, finite loss), the difference
-    of the logs."""
+def _log_share(part: np.ndarray, other: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """log(part / total), total = part + other, accurate at both ends. The larger part:
+    -log1p(other / part), since part / total near 1 has lost the digits of other (1e20 of
+    positives beside 3e4 of negatives: a total rounded by 2768, times 1e20 in the loss). The
+    smaller: log of its share, or where that underflows (1e-300 beside 1e300: log 0 = -inf,
+    not the part's tiny, finite loss) the difference of the logs."""
     share = part / total
-    return np.where(share > 0, np.log(share), np.log(part) - np.log(total))
+    return np.where(part >= other, -np.log1p(other / part),
+                    np.where(share > 0, np.log(share), np.log(part) - np.log(total)))
 
 
 def _decomposition(log_loss: float, uncertainty: float, recalibrated: float, bound: float,
@@ -848,7 +852,9 @@ class DiagnosticsState:
         cell[position < 0] = 0
         counts = _bincount(cell, None, size)
         pos_w = _bincount(cell, wy, size)
-        state.hist[0] += (counts - pos_w) if unweighted else _bincount(cell, w, size) - pos_w
+        # the negatives' weight added, not the cell's total less the positives': with 1e20 of
+        # positives beside 3e4 of negatives that difference keeps 32768 of them (2**16 steps)
+        state.hist[0] += (counts - pos_w) if unweighted else _bincount(cell, w - wy, size)
         state.hist[1] += pos_w
         state.hist[2] += _bincount(cell, wp, size)
         state.hist[3] += _bincount(cell, wloss, size)

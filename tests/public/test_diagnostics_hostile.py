@@ -686,3 +686,29 @@ def test_rows_of_weight_1e_300_beside_rows_of_1e300_count_as_nothing(engine, how
         assert got == pytest.approx(value, rel=1e-12, abs=1e-15), path
         compared += 1
     assert compared > 40
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+def test_a_cell_of_heavy_positives_keeps_the_weight_of_its_light_negatives(engine):
+    """The NumPy path took a prediction cell's negatives as its total weight less its
+    positives': 1e20 of positives beside 3e4 of negatives left 32768 (the total's rounding
+    step), and the recalibrated loss, which the negatives' -log of their share dominates there,
+    came out 9% high (the compiled kernel adds the negatives directly)."""
+    y = np.array([0, 0, 0, 0, 0, 1, 1, 0], dtype=np.int8)
+    p = np.array([0.2] * 6 + [0.9] * 2)
+    w = np.array([1.0] * 6 + [1e20, 3e4])
+    with logloss.config_context(engine=engine):
+        figures = DiagnosticsState().update(y, p, w).result()["models"]["model"]
+    heavy, light = Fraction(1e20), Fraction(3e4)
+    total = Fraction(6) + heavy + light
+    # two cells, their positive shares 1/6 and 1e20 / (1e20 + 3e4) already increasing
+    entropy_low = -(math.log(1 / 6) + 5 * math.log(5 / 6))
+    entropy_high = (1e20 * math.log1p(3e4 / 1e20)
+                    - 3e4 * (math.log(3e4) - math.log(1e20 + 3e4)))
+    recalibrated = math.fsum([entropy_low, entropy_high]) / float(total)
+    decomposition = figures["decomposition"]
+    assert decomposition["recalibrated_log_loss"] == pytest.approx(recalibrated, rel=1e-12, abs=0)
+    assert figures["reliability"]["pav"]["observed"] == pytest.approx(
+        [1 / 6, float(heavy / (heavy + light))], rel=1e-15)
+    assert figures["reliability"]["pav"]["weight"][0] == pytest.approx(float(6 / total),
+                                                                       rel=1e-15)
