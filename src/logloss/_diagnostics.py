@@ -540,6 +540,14 @@ def _empty_worst() -> dict:
             "prediction": np.zeros(0), "weight": np.zeros(0)}
 
 
+def _weighted_losses(w: np.ndarray, loss: np.ndarray) -> np.ndarray:
+    """w * loss per row, 0 where w = 0: a row of weight 0 adds nothing, even an infinite loss
+    (0 * inf is NaN, and a warning, where the where drops it); an infinite loss of positive
+    weight stays infinite."""
+    with np.errstate(invalid="ignore"):
+        return np.where(w > 0, w * loss, 0.0)
+
+
 def _bincount(codes, weights, size):
     return np.bincount(codes, weights=weights, minlength=size)
 
@@ -803,8 +811,7 @@ class DiagnosticsState:
         p, z, loss = arrays["p"], arrays["z"], arrays["loss"]
         # Without weights every weighted sum is a plain one (w = 1): no weight products.
         unweighted = weight is None
-        with np.errstate(invalid="ignore"):  # 0 * inf: dropped by the where
-            wloss = loss if unweighted else np.where(w > 0, w * loss, 0.0)
+        wloss = loss if unweighted else _weighted_losses(w, loss)
         infinite = np.isinf(loss)
         if not unweighted:
             infinite &= w > 0
@@ -1643,7 +1650,7 @@ def _unique_keys(batch, arrays: dict):
     wy = np.where(ys, ws, 0.0)
     p_sorted = arrays["p"][order]
     loss = arrays["loss"][order]
-    wloss = loss if batch.weight is None else np.where(ws > 0, ws * loss, 0.0)
+    wloss = loss if batch.weight is None else _weighted_losses(ws, loss)
     return (p_sorted[starts], np.add.reduceat(ws - wy, starts), np.add.reduceat(wy, starts),
             np.add.reduceat(ws * p_sorted, starts), np.add.reduceat(wloss, starts))
 
@@ -1692,7 +1699,7 @@ def _equal_mass_bins(weight, wp, pos, wloss, bins, weight_total, total_loss) -> 
 def _exact_shares(loss: np.ndarray, weight, weight_total: float) -> dict:
     """Share of the total loss from the worst q of the rows (by weight; the row at the boundary
     counted in part), for each q of CONCENTRATION_SHARES."""
-    wloss = loss if weight is None else np.where(weight > 0, weight * loss, 0.0)
+    wloss = loss if weight is None else _weighted_losses(weight, loss)
     total = float(np.sum(wloss))
     if not (math.isfinite(total) and total > 0):
         return dict.fromkeys(CONCENTRATION_SHARES, math.nan)

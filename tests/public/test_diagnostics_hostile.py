@@ -712,3 +712,37 @@ def test_a_cell_of_heavy_positives_keeps_the_weight_of_its_light_negatives(engin
         [1 / 6, float(heavy / (heavy + light))], rel=1e-15)
     assert figures["reliability"]["pav"]["weight"][0] == pytest.approx(float(6 / total),
                                                                        rel=1e-15)
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+@pytest.mark.parametrize("from_logits", [False, True], ids=["probabilities", "logits"])
+def test_a_row_of_weight_zero_with_an_infinite_loss_adds_nothing(engine, from_logits):
+    """diagnose() multiplied weight by loss before dropping weight-0 rows: 0 * inf, an
+    'invalid value' RuntimeWarning (an error under -W error) from the exact figures. That row
+    adds nothing; the same row with a positive weight makes the loss infinite, reported so."""
+    y = np.array([1, 0, 1, 0, 1], dtype=np.int8)
+    if from_logits:
+        a = np.array([-np.inf, -0.8, 1.4, 0.2, 0.6])
+        b = np.array([0.3, -1.0, 1.0, 0.0, 0.9])
+        probs = [1 / (1 + math.exp(-v)) for v in a[1:].tolist()]
+    else:
+        a = np.array([0.0, 0.3, 0.8, 0.55, 0.65])
+        b = np.array([0.6, 0.2, 0.7, 0.5, 0.7])
+        probs = a[1:].tolist()
+    w = np.array([0.0, 1.0, 2.0, 1.5, 0.5])
+    losses = _row_losses(y[1:], np.array(probs))
+    expected = math.fsum(wi * li for wi, li in zip(w[1:].tolist(), losses)) / math.fsum(w)
+    with logloss.config_context(engine=engine):
+        diagnosis = logloss.diagnose(y, {"a": a, "b": b}, sample_weight=w,
+                                     from_logits=from_logits, by=np.array([0, 0, 1, 1, 1]))
+        figures = diagnosis.to_dict()["models"]["a"]
+        assert figures["log_loss"] == pytest.approx(expected, rel=1e-12)
+        assert figures["infinite"] == 0
+        assert all(share["share_of_loss"] is not None for share in figures["concentration"]["worst"])
+        assert figures["decomposition"]["recalibrated_log_loss"] is not None
+        assert [row["weight"] for row in figures["worst"]].count(0.0) == 0
+        w[0] = 1.0
+        heavy = logloss.diagnose(y, {"a": a, "b": b}, sample_weight=w, from_logits=from_logits)
+    counted = heavy.to_dict()["models"]["a"]
+    assert counted["log_loss"] == "inf" and counted["infinite"] == 1
+    assert heavy.to_dict()["comparison"][0]["mean_difference"] == "-inf"
