@@ -77,6 +77,36 @@ _SEGMENT = ("count", "weight", "label", "prediction", "loss", "brier", "infinite
 _PAIR = ("count", "weight", "mean", "share2", "share2_dev", "share2_dev2", "a_better",
          "b_better", "tied", "infinite_a", "infinite_b")
 _HIST = ("negative", "positive", "prediction", "loss", "count")
+# Weights whose largest is below 2**TINY_WEIGHT are added in units of 2**scale (a power of two,
+# so exactly): subnormal weights (5e-324) times a loss keep no digits, so the state's sums are
+# kept in units near its largest weight, as Accumulator keeps its own.
+TINY_WEIGHT = -500
+MAX_SCALE = 1 << 11
+
+
+def _tiny_weight_scale(sample_weight):
+    """(weights, scale): the exponent of the largest weight where every weight is finite,
+    non-negative and below 2**TINY_WEIGHT; None where every weight is 0 (the batch has no say in
+    the units); else 0, the weights as given (any bad value is named as given)."""
+    if sample_weight is None:
+        return sample_weight, 0
+    weights = np.asarray(sample_weight) if isinstance(sample_weight, (list, tuple)) else sample_weight
+    if (not isinstance(weights, np.ndarray) or weights.dtype != np.float64
+            or not weights.size):
+        return sample_weight, 0
+    largest = float(np.max(weights))  # one pass for ordinary weights (and NaN: named later)
+    if not largest < 2.0**TINY_WEIGHT or not float(np.min(weights)) >= 0:
+        return sample_weight, 0
+    return weights, (math.frexp(largest)[1] if largest > 0 else None)
+
+
+def _in_units(sample_weight, scale: int):
+    """The weights in units of 2**scale (exact: a power of two, none past float64)."""
+    return sample_weight if not scale else np.ldexp(sample_weight, -scale)
+
+
+def _unscaled(value: float, scale: int) -> float:
+    return math.ldexp(value, scale) if scale and math.isfinite(value) else value
 
 
 def check_setting(name: str, value) -> int:
@@ -579,6 +609,9 @@ class DiagnosticsState:
     ``worst`` (default: the row's position in the order rows reached this state).
     ``merge`` folds in another state with the same settings, ``result`` gives the figures
     (see :func:`logloss.diagnose`), ``to_dict`` / ``from_dict`` round-trip through JSON.
+    Weights are exact at both ends of float64: the pairs keep shares of the weight (no weight
+    is squared), and a state whose weights are all below 2**-500 (subnormal ones too) keeps its
+    sums in units of 2**``scale``, saved with it.
     Bad input is refused before anything is added; a call that raises after that (out of memory,
     Ctrl-C) leaves part of its rows in, so every later call raises ``RuntimeError`` instead of
     reporting partial figures as complete.
@@ -606,6 +639,10 @@ class DiagnosticsState:
         self._segment_index: dict = {}
         self.pairs: dict = {}  # (i, j) -> {"overall": (len(_PAIR),) array, "segments": 2-D}
         self.rows = 0
+        # every weighted sum (totals, histograms, segments, the pairs' weights, the worst rows'
+        # weights) is kept in units of 2**scale: 0 but where every weight so far was tiny
+        self.scale = 0
+        self._batch_scale = 0  # the scale the batch being added needs
         self._last_keys, self._last_remap = None, None  # a batch's segment keys -> rows
         self._interrupted: str | None = None  # why a change stopped half way, if one did
 
@@ -632,6 +669,8 @@ class DiagnosticsState:
     def update(self, y_true, y_pred, sample_weight=None, *, by=None, ids=None):
         """Add a batch. Returns self."""
         self._check_complete()
+        sample_weight, self._batch_scale = _tiny_weight_scale(sample_weight)
+        sample_weight = _in_units(sample_weight, self._units_for(self._batch_scale))
         if self._add_compiled(y_true, y_pred, sample_weight, by, ids) is None:
             batch = _Batch(y_true, y_pred, sample_weight=sample_weight,
                            from_logits=self.from_logits, by=by, ids=ids, names=self.names)
@@ -661,6 +700,7 @@ class DiagnosticsState:
             types = (types[0], types[1], types[2], chunked._code(codes))
         self._start(fast.names, by_names)
         with self._changing("adding a batch"):
+            self._rescale(self._units_for(self._batch_scale))
             return self._add_checked(fast, types, codes, keys, keep_losses)
 
     def _add_checked(self, fast, types, codes, keys, keep_losses):
@@ -760,6 +800,27 @@ class DiagnosticsState:
                 rows = min(len(segments), len(state.segments))
                 state.segments[:rows] += segments[:rows]
 
+    def _weighted(self) -> bool:
+        """Whether any row of positive weight was added (else the scale has no say)."""
+        return bool(self.models) and self.models[0].totals["weight"].value > 0
+
+    def _units_for(self, batch_scale) -> int:
+        """The scale after adding a batch that needs ``batch_scale`` (None: no weight, no say):
+        the larger of the two (smaller weights beside larger ones are a vanishing part of every
+        ratio)."""
+        if batch_scale is None:
+            return self.scale
+        return max(self.scale, batch_scale) if self._weighted() else batch_scale
+
+    def _rescale(self, scale: int) -> None:
+        """Move every weighted sum into units of 2**scale (exact but where a part far below
+        the state's weight underflows)."""
+        if scale == self.scale:
+            return
+        self._drain_scratch()
+        _shift_weights(self.models, self.pairs, self.scale - scale)
+        self.scale = scale
+
     def _start(self, names, by_names):
         if self.names is None:
             self.names = list(names)
@@ -777,6 +838,7 @@ class DiagnosticsState:
         if batch.n == 0:
             return
         with self._changing("adding a batch"):
+            self._rescale(self._units_for(self._batch_scale))
             self._add_rows(batch)
 
     def _add_rows(self, batch: _Batch) -> None:
@@ -933,13 +995,21 @@ class DiagnosticsState:
         other._drain()
         self._start(other.names, other.by)
         with self._changing("merging another state"):
+            if other._weighted():
+                self._rescale(self._units_for(other.scale))
             self._merge_checked(other)
         return self
 
     def _merge_checked(self, other: DiagnosticsState) -> None:
         remap = np.array([self._segment(key) for key in other.segment_keys], dtype=np.int64)
         size = len(self.segment_keys)
-        for mine, theirs in zip(self.models, other.models):
+        other_models, other_pairs = other.models, other.pairs
+        if other.scale != self.scale:  # the other's sums in this state's units, on copies
+            other_models = [_weight_copy(theirs) for theirs in other.models]
+            other_pairs = {key: {name: array.copy() for name, array in pair.items()}
+                           for key, pair in other.pairs.items()}
+            _shift_weights(other_models, other_pairs, other.scale - self.scale)
+        for mine, theirs in zip(self.models, other_models):
             for name in _TOTALS:
                 mine.totals[name].merge(theirs.totals[name])
             for name in _COUNTS:
@@ -955,7 +1025,7 @@ class DiagnosticsState:
             _grow(mine, "segments", size)
             np.add.at(mine.segments, remap, theirs.segments)
         for key, pair in self.pairs.items():
-            theirs = other.pairs[key]
+            theirs = other_pairs[key]
             pair["overall"] = _merge_pair(pair["overall"][None], theirs["overall"][None])[0]
             _grow(pair, "segments", size)
             if len(remap):
@@ -991,6 +1061,7 @@ class DiagnosticsState:
             "names": self.names,
             "by": self.by,
             "rows": self.rows,
+            "scale": self.scale,
             "segment_keys": [list(key) for key in self.segment_keys],
             "models": models,
             "pairs": [{"a": i, "b": j, "overall": pair["overall"].tolist(),
@@ -1013,6 +1084,11 @@ class DiagnosticsState:
             return new
         new._start(state["names"], state["by"])
         new.rows = int(state["rows"])
+        scale = state.get("scale", 0)  # versions 1 and 2: weights as they were
+        if isinstance(scale, bool) or not isinstance(scale, int) or abs(scale) > MAX_SCALE:
+            raise ValueError(f"The saved scale must be an integer in [-{MAX_SCALE}, "
+                             f"{MAX_SCALE}]. Received {scale!r}.")
+        new.scale = scale
         for key in state["segment_keys"]:
             new._segment(tuple(key))
         segments = len(state["segment_keys"])
@@ -1140,6 +1216,7 @@ class DiagnosticsState:
         headline = _headline(c["count"], weight, t["label"], t["prediction"], t["loss"],
                              t["brier"], c["infinite"])
         headline["positives"] = c["positives"]
+        headline["weight"] = _unscaled(weight, self.scale)
         log_loss = headline["log_loss"]
         uncertainty = _entropy(headline["base_rate"])
         if exact is not None:
@@ -1154,13 +1231,16 @@ class DiagnosticsState:
             ece = _ece(bins, weight)
             ece_bound = _histogram_ece_bound(state.hist, self.bins, weight, self.resolution)
         reliability["histogram"] = _probability_histogram(state.hist, self.resolution, weight)
+        for row in reliability["bins"]:  # in units of 2**scale until here
+            row["weight"] = _unscaled(row["weight"], self.scale)
         weight_positive = t["label"]
         weight_negative = t["weight_negative"]
         by_class = {
-            "positive": {"count": c["positives"], "weight": weight_positive,
+            "positive": {"count": c["positives"], "weight": _unscaled(weight_positive, self.scale),
                          "mean_loss": _divide(t["loss_positive"], weight_positive),
                          "infinite": c["infinite_positive"]},
-            "negative": {"count": c["count"] - c["positives"], "weight": weight_negative,
+            "negative": {"count": c["count"] - c["positives"],
+                         "weight": _unscaled(weight_negative, self.scale),
                          "mean_loss": _divide(t["loss_negative"], weight_negative),
                          "infinite": c["infinite"] - c["infinite_positive"]},
         }
@@ -1168,7 +1248,8 @@ class DiagnosticsState:
                                        exact["shares"] if exact is not None else None)
         total_loss = t["loss"]
         concentration["confident_mistakes"] = {
-            "threshold": CONFIDENT, "rows": c["confident"], "weight": t["confident_weight"],
+            "threshold": CONFIDENT, "rows": c["confident"],
+            "weight": _unscaled(t["confident_weight"], self.scale),
             "share_of_loss": t["confident_loss"] / total_loss
             if math.isfinite(total_loss) and total_loss > 0 else math.nan,
         }
@@ -1181,7 +1262,7 @@ class DiagnosticsState:
             "decomposition": decomposition,
             "by_class": by_class,
             "concentration": concentration,
-            "worst": _worst_rows(state.worst),
+            "worst": _worst_rows(state.worst, self.scale),
             "reliability": reliability,
             "loss_histogram": _loss_histogram(state.loss_hist),
         }
@@ -1223,7 +1304,7 @@ class DiagnosticsState:
         order = present[np.lexsort((present, -sums[present, 4], -sums[present, 6]))].tolist()
         shown = order[:max_segments]
         rows = [{"segment": dict(zip(self.by, self.segment_keys[s])),
-                 **_segment_figures(sums[s], total_loss)} for s in shown]
+                 **_segment_figures(sums[s], total_loss, self.scale)} for s in shown]
         folded = order[max_segments:]
         other = None
         if folded:
@@ -1233,7 +1314,7 @@ class DiagnosticsState:
                     f"The {len(folded)} segments folded into 'other' have a total weight or loss "
                     "beyond the float64 range (~1.8e308); show them all (max_segments) or use "
                     "smaller weights.")
-            other = {"segments": len(folded), **_segment_figures(rest, total_loss)}
+            other = {"segments": len(folded), **_segment_figures(rest, total_loss, self.scale)}
         return {"by": self.by, "total": len(order), "rows": rows, "other": other}
 
     def _pair_result(self, i, j, pair, max_segments) -> dict:
@@ -1249,6 +1330,36 @@ class DiagnosticsState:
                                 **_pair_figures(seg[s])} for s in order[:max_segments]]
             out["segments_total"] = len(order)
         return out
+
+
+# the weighted columns: of the pair sums (weight and the win weights), of a segment's sums
+_PAIR_WEIGHTS = [1, 6, 7, 8]
+_SEGMENT_WEIGHTS = slice(1, 6)
+
+
+def _shift_weights(models, pairs, shift: int) -> None:
+    """Multiply every weighted sum of these models and pairs by 2**shift, in place."""
+    for state in models:
+        for name, total in state.totals.items():
+            state.totals[name] = CompensatedSum(math.ldexp(total.hi, shift),
+                                                math.ldexp(total.lo, shift))
+        state.hist[:4] = np.ldexp(state.hist[:4], shift)
+        state.loss_hist[:, :2] = np.ldexp(state.loss_hist[:, :2], shift)
+        state.segments[:, _SEGMENT_WEIGHTS] = np.ldexp(state.segments[:, _SEGMENT_WEIGHTS], shift)
+        state.worst = dict(state.worst, weight=np.ldexp(state.worst["weight"], shift))
+    for pair in pairs.values():
+        pair["overall"][_PAIR_WEIGHTS] = np.ldexp(pair["overall"][_PAIR_WEIGHTS], shift)
+        pair["segments"][:, _PAIR_WEIGHTS] = np.ldexp(pair["segments"][:, _PAIR_WEIGHTS], shift)
+
+
+def _weight_copy(state: _ModelState) -> _ModelState:
+    """A model's state whose weighted parts may be shifted without touching the original."""
+    copy = _ModelState.__new__(_ModelState)
+    copy.totals = dict(state.totals)
+    copy.counts, copy.caps, copy.scratch = state.counts, state.caps, None
+    copy.hist, copy.loss_hist = state.hist.copy(), state.loss_hist.copy()
+    copy.segments, copy.worst = state.segments.copy(), dict(state.worst)
+    return copy
 
 
 def _grow(holder, name: str, size: int) -> None:
@@ -1276,10 +1387,10 @@ def _keep_worst(current: dict, new: dict, k: int) -> dict:
             "weight": np.concatenate([current["weight"], new["weight"]])[order]}
 
 
-def _worst_rows(worst: dict) -> list[dict]:
+def _worst_rows(worst: dict, scale: int = 0) -> list[dict]:
     """Each worst row named by the caller's id, else by its position among the rows."""
     return [{"id": i if named else row, "label": int(label), "prediction": float(p),
-             "loss": float(loss), "weight": float(w)}
+             "loss": float(loss), "weight": _unscaled(float(w), scale)}
             for i, named, row, label, p, loss, w in zip(
                 worst["id"], worst["named"].tolist(), worst["row"].tolist(),
                 worst["label"].tolist(), worst["prediction"].tolist(), worst["loss"].tolist(),
@@ -1311,9 +1422,10 @@ def _past_float64(weight, loss, infinite):
     return np.isinf(weight) | (np.isinf(loss) & (np.asarray(infinite) == 0))
 
 
-def _segment_figures(sums: np.ndarray, total_loss: float) -> dict:
+def _segment_figures(sums: np.ndarray, total_loss: float, scale: int = 0) -> dict:
     count, weight, label, prediction, loss, brier, infinite = sums.tolist()
     figures = _headline(count, weight, label, prediction, loss, brier, infinite)
+    figures["weight"] = _unscaled(weight, scale)
     share = math.nan
     if math.isfinite(total_loss) and total_loss > 0:
         share = loss / total_loss
@@ -1739,6 +1851,10 @@ def diagnose_numbers(y_true, y_pred, *, sample_weight=None, from_logits: bool = 
     """
     state = DiagnosticsState(from_logits=from_logits, k=k, bins=bins, resolution=resolution)
     check_setting("max_segments", max_segments)
+    # tiny weights in units of their largest power of two, here as in update(): the exact
+    # figures below read these same weights
+    sample_weight, state._batch_scale = _tiny_weight_scale(sample_weight)
+    sample_weight = _in_units(sample_weight, state._units_for(state._batch_scale))
     fast = state._add_compiled(y_true, y_pred, sample_weight, by, ids, keep_losses=True)
     if fast is not None:
         if not state.models[0].totals["weight"].value > 0:

@@ -407,3 +407,23 @@ def test_a_comparison_without_an_interval_does_not_claim_one():
     sentence = figures.conclusions()[0]
     assert "cannot be estimated" in sentence
     assert "includes zero" not in sentence and "undefined" not in sentence
+
+
+@pytest.mark.parametrize("scale", [5e-324, 2.0**-1060, 1e-300, 2.0**600],
+                         ids=["5e-324", "2**-1060", "1e-300", "2**600"])
+def test_sentences_do_not_change_when_every_weight_is_scaled(scale):
+    """The sentences read ratios only, so weights k * scale (k = 1..4) must give the sentences
+    of the weights k. Subnormal weights gave another log loss, calibration and winner share."""
+    rng = np.random.default_rng(17)
+    n = 300
+    p = rng.uniform(0.02, 0.98, n)
+    y = (rng.random(n) < p ** 1.5).astype(np.int8)
+    other = np.clip(p + rng.normal(0.0, 0.1, n), 0.01, 0.99)
+    units = rng.integers(1, 5, n).astype(np.float64)
+    shop = np.array(["north", "south", "east"])[np.arange(n) % 3]
+    models = {"model": p, "other": other}
+
+    def sentences(weights):
+        return logloss.diagnose(y, models, sample_weight=weights, by={"shop": shop}).conclusions()
+
+    assert sentences(units * scale) == sentences(units)
