@@ -669,20 +669,29 @@ class DiagnosticsState:
     def update(self, y_true, y_pred, sample_weight=None, *, by=None, ids=None):
         """Add a batch. Returns self."""
         self._check_complete()
-        sample_weight, self._batch_scale = _tiny_weight_scale(sample_weight)
-        sample_weight = _in_units(sample_weight, self._units_for(self._batch_scale))
-        if self._add_compiled(y_true, y_pred, sample_weight, by, ids) is None:
+        sample_weight = self._in_state_units(sample_weight)
+        if self._add_compiled(y_true, y_pred, sample_weight, by, ids, in_units=True) is None:
             batch = _Batch(y_true, y_pred, sample_weight=sample_weight,
                            from_logits=self.from_logits, by=by, ids=ids, names=self.names)
             self._add(batch)
         return self
 
-    def _add_compiled(self, y_true, y_pred, sample_weight, by, ids, *, keep_losses=False):
+    def _in_state_units(self, sample_weight):
+        """The batch's weights in the units the state will keep once it is added (tiny weights
+        scaled by a power of two; others as given), noting the scale the batch needs."""
+        sample_weight, self._batch_scale = _tiny_weight_scale(sample_weight)
+        return _in_units(sample_weight, self._units_for(self._batch_scale))
+
+    def _add_compiled(self, y_true, y_pred, sample_weight, by, ids, *, keep_losses=False,
+                      in_units=False):
         """Add a batch in one pass of the compiled diagnostics kernel (all threads), or return
         None, adding nothing: kernels not built or engine "numpy", input the kernel does not take
         as it is (lists, strided or broadcast arrays, integer predictions or weights, an empty
         batch), or a value the checks of the NumPy path must name. Returns the fast inputs, with
-        each model's per-row losses when ``keep_losses`` (or several models) asked for them."""
+        each model's per-row losses when ``keep_losses`` (or several models) asked for them.
+        ``in_units``: the weights are already in the state's units (``_in_state_units``)."""
+        if not in_units:
+            sample_weight = self._in_state_units(sample_weight)
         fast = _fast_inputs(y_true, y_pred, sample_weight, by, ids, self.names)
         if fast is None:
             return None
@@ -1853,9 +1862,9 @@ def diagnose_numbers(y_true, y_pred, *, sample_weight=None, from_logits: bool = 
     check_setting("max_segments", max_segments)
     # tiny weights in units of their largest power of two, here as in update(): the exact
     # figures below read these same weights
-    sample_weight, state._batch_scale = _tiny_weight_scale(sample_weight)
-    sample_weight = _in_units(sample_weight, state._units_for(state._batch_scale))
-    fast = state._add_compiled(y_true, y_pred, sample_weight, by, ids, keep_losses=True)
+    sample_weight = state._in_state_units(sample_weight)
+    fast = state._add_compiled(y_true, y_pred, sample_weight, by, ids, keep_losses=True,
+                               in_units=True)
     if fast is not None:
         if not state.models[0].totals["weight"].value > 0:
             raise ValueError("The total `sample_weight` is zero, so the weighted figures are "
