@@ -1211,9 +1211,9 @@ class DiagnosticsState:
                 if overflowed.any():
                     key = dict(zip(self.by, self.segment_keys[int(np.argmax(overflowed))]))
                     raise OverflowError(
-                        f"Model {name!r}, segment {key}: the segment's total weight or loss "
-                        "exceeds the float64 range (~1.8e308) that the diagnostics state holds; "
-                        "use smaller weights or losses.")
+                        f"Model {name!r}, segment {key}: the segment's total `sample_weight` "
+                        "or weighted loss exceeds the float64 range (~1.8e308) that the "
+                        "diagnostics state holds; scale `sample_weight` down.")
 
     def _model_result(self, state: _ModelState, exact, max_segments) -> dict:
         t = {name: s.value for name, s in state.totals.items()}
@@ -1320,9 +1320,9 @@ class DiagnosticsState:
             rest = sums[folded].sum(axis=0)
             if _past_float64(rest[1], rest[4], rest[6]):
                 raise OverflowError(
-                    f"The {len(folded)} segments folded into 'other' have a total weight or loss "
-                    "beyond the float64 range (~1.8e308); show them all (max_segments) or use "
-                    "smaller weights.")
+                    f"The {len(folded)} segments folded into 'other' have a total "
+                    "`sample_weight` or weighted loss beyond the float64 range (~1.8e308); show "
+                    "them all (max_segments) or scale `sample_weight` down.")
             other = {"segments": len(folded), **_segment_figures(rest, total_loss, self.scale)}
         return {"by": self.by, "total": len(order), "rows": rows, "other": other}
 
