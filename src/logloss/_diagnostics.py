@@ -90,7 +90,9 @@ def _tiny_weight_scale(sample_weight):
     the units); else 0, the weights as given (any bad value is named as given)."""
     if sample_weight is None:
         return sample_weight, 0
-    weights = np.asarray(sample_weight) if isinstance(sample_weight, (list, tuple)) else sample_weight
+    weights = sample_weight
+    if isinstance(weights, (list, tuple)):
+        weights = np.asarray(weights)
     if (not isinstance(weights, np.ndarray) or weights.dtype != np.float64
             or not weights.size):
         return sample_weight, 0

@@ -738,7 +738,8 @@ def test_a_row_of_weight_zero_with_an_infinite_loss_adds_nothing(engine, from_lo
         figures = diagnosis.to_dict()["models"]["a"]
         assert figures["log_loss"] == pytest.approx(expected, rel=1e-12)
         assert figures["infinite"] == 0
-        assert all(share["share_of_loss"] is not None for share in figures["concentration"]["worst"])
+        shares = figures["concentration"]["worst"]
+        assert all(share["share_of_loss"] is not None for share in shares)
         assert figures["decomposition"]["recalibrated_log_loss"] is not None
         assert [row["weight"] for row in figures["worst"]].count(0.0) == 0
         w[0] = 1.0

@@ -384,8 +384,10 @@ def test_report_compares_two_models_with_weights_of_1e200(tmp_path, capsys):
     assert code == 0, captured.err
     assert "Warning" not in captured.err
     pair = json.loads(captured.out)["comparison"][0]
-    d = [(-math.log1p(-q) if t == 0 else -math.log(q)) - (-math.log1p(-p) if t == 0 else -math.log(p))
-         for t, p, q in zip(y.tolist(), a.tolist(), b.tolist())]
+    def loss(t, p):
+        return -math.log(p) if t else -math.log1p(-p)
+
+    d = [loss(t, q) - loss(t, p) for t, p, q in zip(y.tolist(), a.tolist(), b.tolist())]
     mean = math.fsum(d) / len(d)
     se = math.sqrt(math.fsum((x - mean) ** 2 for x in d) / (len(d) * (len(d) - 1)))
     assert pair["mean_difference"] == pytest.approx(mean, rel=1e-12)
