@@ -71,9 +71,44 @@ _TOTALS = ("weight", "label", "prediction", "loss", "brier", "loss_positive",
            "loss_negative", "weight_negative", "confident_weight", "confident_loss")
 _COUNTS = ("count", "positives", "infinite", "infinite_positive", "confident")
 _SEGMENT = ("count", "weight", "label", "prediction", "loss", "brier", "infinite")
-_PAIR = ("count", "weight", "sum", "sum_w2", "sum_w2_dev", "sum_w2_dev2", "a_better",
+# the pair of models' differences d = loss_b - loss_a on rows where both are finite, in shares
+# s = w / weight of the row's group: mean = sum s d, then sum s^2, sum s^2 (d - mean) and
+# sum s^2 (d - mean)^2 (saved state version 3; versions 1 and 2 kept sum w d and sums of w^2)
+_PAIR = ("count", "weight", "mean", "share2", "share2_dev", "share2_dev2", "a_better",
          "b_better", "tied", "infinite_a", "infinite_b")
 _HIST = ("negative", "positive", "prediction", "loss", "count")
+# Weights whose largest is below 2**TINY_WEIGHT are added in units of 2**scale (a power of two,
+# so exactly): subnormal weights (5e-324) times a loss keep no digits, so the state's sums are
+# kept in units near its largest weight, as Accumulator keeps its own.
+TINY_WEIGHT = -500
+MAX_SCALE = 1 << 11
+
+
+def _tiny_weight_scale(sample_weight):
+    """(weights, scale): the exponent of the largest weight where every weight is finite,
+    non-negative and below 2**TINY_WEIGHT; None where every weight is 0 (the batch has no say in
+    the units); else 0, the weights as given (any bad value is named as given)."""
+    if sample_weight is None:
+        return sample_weight, 0
+    weights = sample_weight
+    if isinstance(weights, (list, tuple)):
+        weights = np.asarray(weights)
+    if (not isinstance(weights, np.ndarray) or weights.dtype != np.float64
+            or not weights.size):
+        return sample_weight, 0
+    largest = float(np.max(weights))  # one pass for ordinary weights (and NaN: named later)
+    if not largest < 2.0**TINY_WEIGHT or not float(np.min(weights)) >= 0:
+        return sample_weight, 0
+    return weights, (math.frexp(largest)[1] if largest > 0 else None)
+
+
+def _in_units(sample_weight, scale: int):
+    """The weights in units of 2**scale (exact: a power of two, none past float64)."""
+    return sample_weight if not scale else np.ldexp(sample_weight, -scale)
+
+
+def _unscaled(value: float, scale: int) -> float:
+    return math.ldexp(value, scale) if scale and math.isfinite(value) else value
 
 
 def check_setting(name: str, value) -> int:
@@ -466,8 +501,10 @@ def _pav_stack(starts, neg, pos):
         s.append(start)
         n_.append(a)
         p_.append(b)
-        # pool while the previous block's positive share exceeds the last one's
-        while len(s) > 1 and p_[-2] * (n_[-1] + p_[-1]) > p_[-1] * (n_[-2] + p_[-2]):
+        # pool while the previous block's positive share exceeds the last one's: the shares
+        # compared, not the cross products p2 (n1 + p1), which leave float64 for weights of
+        # 1e200 (inf > inf: nothing pooled) and underflow for weights of 1e-200
+        while len(s) > 1 and p_[-2] / (n_[-2] + p_[-2]) > p_[-1] / (n_[-1] + p_[-1]):
             a, b = n_.pop(), p_.pop()
             s.pop()
             n_[-1] += a
@@ -478,10 +515,22 @@ def _pav_stack(starts, neg, pos):
 def _pooled_loss(neg: np.ndarray, pos: np.ndarray) -> float:
     """Sum over blocks of the block's weight times the entropy of its positive share."""
     total = neg + pos
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(pos > 0, pos * np.log(pos / total), 0.0)
-        terms += np.where(neg > 0, neg * np.log(neg / total), 0.0)
+    # over: other / part where part is the smaller (1e300 / 1e-300), a branch not taken
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        terms = np.where(pos > 0, pos * _log_share(pos, neg, total), 0.0)
+        terms += np.where(neg > 0, neg * _log_share(neg, pos, total), 0.0)
     return -math.fsum(terms.tolist())
+
+
+def _log_share(part: np.ndarray, other: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """log(part / total), total = part + other, accurate at both ends. The larger part:
+    -log1p(other / part), since part / total near 1 has lost the digits of other (1e20 of
+    positives beside 3e4 of negatives: a total rounded by 2768, times 1e20 in the loss). The
+    smaller: log of its share, or where that underflows (1e-300 beside 1e300: log 0 = -inf,
+    not the part's tiny, finite loss) the difference of the logs."""
+    share = part / total
+    return np.where(part >= other, -np.log1p(other / part),
+                    np.where(share > 0, np.log(share), np.log(part) - np.log(total)))
 
 
 def _decomposition(log_loss: float, uncertainty: float, recalibrated: float, bound: float,
@@ -523,6 +572,14 @@ def _empty_worst() -> dict:
             "prediction": np.zeros(0), "weight": np.zeros(0)}
 
 
+def _weighted_losses(w: np.ndarray, loss: np.ndarray) -> np.ndarray:
+    """w * loss per row, 0 where w = 0: a row of weight 0 adds nothing, even an infinite loss
+    (0 * inf is NaN, and a warning, where the where drops it); an infinite loss of positive
+    weight stays infinite."""
+    with np.errstate(invalid="ignore"):
+        return np.where(w > 0, w * loss, 0.0)
+
+
 def _bincount(codes, weights, size):
     return np.bincount(codes, weights=weights, minlength=size)
 
@@ -554,6 +611,9 @@ class DiagnosticsState:
     ``worst`` (default: the row's position in the order rows reached this state).
     ``merge`` folds in another state with the same settings, ``result`` gives the figures
     (see :func:`logloss.diagnose`), ``to_dict`` / ``from_dict`` round-trip through JSON.
+    Weights are exact at both ends of float64: the pairs keep shares of the weight (no weight
+    is squared), and a state whose weights are all below 2**-500 (subnormal ones too) keeps its
+    sums in units of 2**``scale``, saved with it.
     Bad input is refused before anything is added; a call that raises after that (out of memory,
     Ctrl-C) leaves part of its rows in, so every later call raises ``RuntimeError`` instead of
     reporting partial figures as complete.
@@ -581,6 +641,10 @@ class DiagnosticsState:
         self._segment_index: dict = {}
         self.pairs: dict = {}  # (i, j) -> {"overall": (len(_PAIR),) array, "segments": 2-D}
         self.rows = 0
+        # every weighted sum (totals, histograms, segments, the pairs' weights, the worst rows'
+        # weights) is kept in units of 2**scale: 0 but where every weight so far was tiny
+        self.scale = 0
+        self._batch_scale = 0  # the scale the batch being added needs
         self._last_keys, self._last_remap = None, None  # a batch's segment keys -> rows
         self._interrupted: str | None = None  # why a change stopped half way, if one did
 
@@ -607,18 +671,29 @@ class DiagnosticsState:
     def update(self, y_true, y_pred, sample_weight=None, *, by=None, ids=None):
         """Add a batch. Returns self."""
         self._check_complete()
-        if self._add_compiled(y_true, y_pred, sample_weight, by, ids) is None:
+        sample_weight = self._in_state_units(sample_weight)
+        if self._add_compiled(y_true, y_pred, sample_weight, by, ids, in_units=True) is None:
             batch = _Batch(y_true, y_pred, sample_weight=sample_weight,
                            from_logits=self.from_logits, by=by, ids=ids, names=self.names)
             self._add(batch)
         return self
 
-    def _add_compiled(self, y_true, y_pred, sample_weight, by, ids, *, keep_losses=False):
+    def _in_state_units(self, sample_weight):
+        """The batch's weights in the units the state will keep once it is added (tiny weights
+        scaled by a power of two; others as given), noting the scale the batch needs."""
+        sample_weight, self._batch_scale = _tiny_weight_scale(sample_weight)
+        return _in_units(sample_weight, self._units_for(self._batch_scale))
+
+    def _add_compiled(self, y_true, y_pred, sample_weight, by, ids, *, keep_losses=False,
+                      in_units=False):
         """Add a batch in one pass of the compiled diagnostics kernel (all threads), or return
         None, adding nothing: kernels not built or engine "numpy", input the kernel does not take
         as it is (lists, strided or broadcast arrays, integer predictions or weights, an empty
         batch), or a value the checks of the NumPy path must name. Returns the fast inputs, with
-        each model's per-row losses when ``keep_losses`` (or several models) asked for them."""
+        each model's per-row losses when ``keep_losses`` (or several models) asked for them.
+        ``in_units``: the weights are already in the state's units (``_in_state_units``)."""
+        if not in_units:
+            sample_weight = self._in_state_units(sample_weight)
         fast = _fast_inputs(y_true, y_pred, sample_weight, by, ids, self.names)
         if fast is None:
             return None
@@ -636,6 +711,7 @@ class DiagnosticsState:
             types = (types[0], types[1], types[2], chunked._code(codes))
         self._start(fast.names, by_names)
         with self._changing("adding a batch"):
+            self._rescale(self._units_for(self._batch_scale))
             return self._add_checked(fast, types, codes, keys, keep_losses)
 
     def _add_checked(self, fast, types, codes, keys, keep_losses):
@@ -735,6 +811,27 @@ class DiagnosticsState:
                 rows = min(len(segments), len(state.segments))
                 state.segments[:rows] += segments[:rows]
 
+    def _weighted(self) -> bool:
+        """Whether any row of positive weight was added (else the scale has no say)."""
+        return bool(self.models) and self.models[0].totals["weight"].value > 0
+
+    def _units_for(self, batch_scale) -> int:
+        """The scale after adding a batch that needs ``batch_scale`` (None: no weight, no say):
+        the larger of the two (smaller weights beside larger ones are a vanishing part of every
+        ratio)."""
+        if batch_scale is None:
+            return self.scale
+        return max(self.scale, batch_scale) if self._weighted() else batch_scale
+
+    def _rescale(self, scale: int) -> None:
+        """Move every weighted sum into units of 2**scale (exact but where a part far below
+        the state's weight underflows)."""
+        if scale == self.scale:
+            return
+        self._drain_scratch()
+        _shift_weights(self.models, self.pairs, self.scale - scale)
+        self.scale = scale
+
     def _start(self, names, by_names):
         if self.names is None:
             self.names = list(names)
@@ -752,6 +849,7 @@ class DiagnosticsState:
         if batch.n == 0:
             return
         with self._changing("adding a batch"):
+            self._rescale(self._units_for(self._batch_scale))
             self._add_rows(batch)
 
     def _add_rows(self, batch: _Batch) -> None:
@@ -786,8 +884,7 @@ class DiagnosticsState:
         p, z, loss = arrays["p"], arrays["z"], arrays["loss"]
         # Without weights every weighted sum is a plain one (w = 1): no weight products.
         unweighted = weight is None
-        with np.errstate(invalid="ignore"):  # 0 * inf: dropped by the where
-            wloss = loss if unweighted else np.where(w > 0, w * loss, 0.0)
+        wloss = loss if unweighted else _weighted_losses(w, loss)
         infinite = np.isinf(loss)
         if not unweighted:
             infinite &= w > 0
@@ -835,7 +932,9 @@ class DiagnosticsState:
         cell[position < 0] = 0
         counts = _bincount(cell, None, size)
         pos_w = _bincount(cell, wy, size)
-        state.hist[0] += (counts - pos_w) if unweighted else _bincount(cell, w, size) - pos_w
+        # the negatives' weight added, not the cell's total less the positives': with 1e20 of
+        # positives beside 3e4 of negatives that difference keeps 32768 of them (2**16 steps)
+        state.hist[0] += (counts - pos_w) if unweighted else _bincount(cell, w - wy, size)
         state.hist[1] += pos_w
         state.hist[2] += _bincount(cell, wp, size)
         state.hist[3] += _bincount(cell, wloss, size)
@@ -907,13 +1006,21 @@ class DiagnosticsState:
         other._drain()
         self._start(other.names, other.by)
         with self._changing("merging another state"):
+            if other._weighted():
+                self._rescale(self._units_for(other.scale))
             self._merge_checked(other)
         return self
 
     def _merge_checked(self, other: DiagnosticsState) -> None:
         remap = np.array([self._segment(key) for key in other.segment_keys], dtype=np.int64)
         size = len(self.segment_keys)
-        for mine, theirs in zip(self.models, other.models):
+        other_models, other_pairs = other.models, other.pairs
+        if other.scale != self.scale:  # the other's sums in this state's units, on copies
+            other_models = [_weight_copy(theirs) for theirs in other.models]
+            other_pairs = {key: {name: array.copy() for name, array in pair.items()}
+                           for key, pair in other.pairs.items()}
+            _shift_weights(other_models, other_pairs, other.scale - self.scale)
+        for mine, theirs in zip(self.models, other_models):
             for name in _TOTALS:
                 mine.totals[name].merge(theirs.totals[name])
             for name in _COUNTS:
@@ -929,7 +1036,7 @@ class DiagnosticsState:
             _grow(mine, "segments", size)
             np.add.at(mine.segments, remap, theirs.segments)
         for key, pair in self.pairs.items():
-            theirs = other.pairs[key]
+            theirs = other_pairs[key]
             pair["overall"] = _merge_pair(pair["overall"][None], theirs["overall"][None])[0]
             _grow(pair, "segments", size)
             if len(remap):
@@ -959,12 +1066,13 @@ class DiagnosticsState:
             })
         return {
             "kind": "logloss.DiagnosticsState",
-            "version": 2,
+            "version": 3,
             "settings": {"from_logits": self.from_logits, "k": self.k, "bins": self.bins,
                          "resolution": self.resolution},
             "names": self.names,
             "by": self.by,
             "rows": self.rows,
+            "scale": self.scale,
             "segment_keys": [list(key) for key in self.segment_keys],
             "models": models,
             "pairs": [{"a": i, "b": j, "overall": pair["overall"].tolist(),
@@ -979,14 +1087,19 @@ class DiagnosticsState:
             raise ValueError("`state` must be a mapping written by DiagnosticsState.to_dict() "
                              "(kind 'logloss.DiagnosticsState').")
         version = state.get("version")
-        if version not in (1, 2):
+        if version not in (1, 2, 3):
             raise ValueError(f"Unsupported diagnostics state version {version!r}; "
-                             "this logloss reads versions 1 and 2.")
+                             "this logloss reads versions 1, 2 and 3.")
         new = cls(**state["settings"])
         if state["names"] is None:
             return new
         new._start(state["names"], state["by"])
         new.rows = int(state["rows"])
+        scale = state.get("scale", 0)  # versions 1 and 2: weights as they were
+        if isinstance(scale, bool) or not isinstance(scale, int) or abs(scale) > MAX_SCALE:
+            raise ValueError(f"The saved scale must be an integer in [-{MAX_SCALE}, "
+                             f"{MAX_SCALE}]. Received {scale!r}.")
+        new.scale = scale
         for key in state["segment_keys"]:
             new._segment(tuple(key))
         segments = len(state["segment_keys"])
@@ -1015,10 +1128,10 @@ class DiagnosticsState:
             # stay as they were written
             count = len(worst["loss"])
             mine.worst = {"loss": np.array(worst["loss"], dtype=np.float64),
-                          "row": np.array(worst["row"] if version == 2 else [-1] * count,
+                          "row": np.array(worst["row"] if version >= 2 else [-1] * count,
                                           dtype=np.int64),
                           "id": list(worst["id"]),
-                          "named": np.array(worst["named"] if version == 2 else [True] * count,
+                          "named": np.array(worst["named"] if version >= 2 else [True] * count,
                                             dtype=bool),
                           "label": np.array(worst["label"], dtype=bool),
                           "prediction": np.array(worst["prediction"], dtype=np.float64),
@@ -1041,6 +1154,9 @@ class DiagnosticsState:
             if len(pair["segments"]) != segments:
                 raise ValueError(f"The saved pair segments have {len(pair['segments'])} rows "
                                  f"for {segments} segment keys.")
+            if version < 3:  # plain sums of w and w^2 then: in shares of the weight now
+                pair["overall"] = _pair_from_sums(pair["overall"][None])[0]
+                pair["segments"] = _pair_from_sums(pair["segments"])
         return new
 
     # -- the figures
@@ -1084,10 +1200,12 @@ class DiagnosticsState:
         for name, state in zip(self.names, self.models):
             total = {key: state.totals[key].value for key in ("weight", "loss")}
             if _past_float64(total["weight"], total["loss"], state.counts["infinite"]):
+                what = ("`sample_weight`" if math.isinf(total["weight"])
+                        else "weighted loss (`sample_weight` times the loss)")
                 raise OverflowError(
-                    f"Model {name!r}: the total {'weight' if math.isinf(total['weight']) else 'loss'}"
-                    " exceeds the float64 range (~1.8e308) that the diagnostics state holds; "
-                    "use smaller weights or losses.")
+                    f"Model {name!r}: the total {what} exceeds the float64 range (~1.8e308) "
+                    "that the diagnostics state holds; scale `sample_weight` down (a common "
+                    "factor changes no figure but the weight totals).")
             # the same for one segment, which an infinite row elsewhere lets past the total
             if len(state.segments):
                 seg = state.segments
@@ -1095,9 +1213,9 @@ class DiagnosticsState:
                 if overflowed.any():
                     key = dict(zip(self.by, self.segment_keys[int(np.argmax(overflowed))]))
                     raise OverflowError(
-                        f"Model {name!r}, segment {key}: the segment's total weight or loss "
-                        "exceeds the float64 range (~1.8e308) that the diagnostics state holds; "
-                        "use smaller weights or losses.")
+                        f"Model {name!r}, segment {key}: the segment's total `sample_weight` "
+                        "or weighted loss exceeds the float64 range (~1.8e308) that the "
+                        "diagnostics state holds; scale `sample_weight` down.")
 
     def _model_result(self, state: _ModelState, exact, max_segments) -> dict:
         t = {name: s.value for name, s in state.totals.items()}
@@ -1109,6 +1227,7 @@ class DiagnosticsState:
         headline = _headline(c["count"], weight, t["label"], t["prediction"], t["loss"],
                              t["brier"], c["infinite"])
         headline["positives"] = c["positives"]
+        headline["weight"] = _unscaled(weight, self.scale)
         log_loss = headline["log_loss"]
         uncertainty = _entropy(headline["base_rate"])
         if exact is not None:
@@ -1123,13 +1242,16 @@ class DiagnosticsState:
             ece = _ece(bins, weight)
             ece_bound = _histogram_ece_bound(state.hist, self.bins, weight, self.resolution)
         reliability["histogram"] = _probability_histogram(state.hist, self.resolution, weight)
+        for row in reliability["bins"]:  # in units of 2**scale until here
+            row["weight"] = _unscaled(row["weight"], self.scale)
         weight_positive = t["label"]
         weight_negative = t["weight_negative"]
         by_class = {
-            "positive": {"count": c["positives"], "weight": weight_positive,
+            "positive": {"count": c["positives"], "weight": _unscaled(weight_positive, self.scale),
                          "mean_loss": _divide(t["loss_positive"], weight_positive),
                          "infinite": c["infinite_positive"]},
-            "negative": {"count": c["count"] - c["positives"], "weight": weight_negative,
+            "negative": {"count": c["count"] - c["positives"],
+                         "weight": _unscaled(weight_negative, self.scale),
                          "mean_loss": _divide(t["loss_negative"], weight_negative),
                          "infinite": c["infinite"] - c["infinite_positive"]},
         }
@@ -1137,7 +1259,8 @@ class DiagnosticsState:
                                        exact["shares"] if exact is not None else None)
         total_loss = t["loss"]
         concentration["confident_mistakes"] = {
-            "threshold": CONFIDENT, "rows": c["confident"], "weight": t["confident_weight"],
+            "threshold": CONFIDENT, "rows": c["confident"],
+            "weight": _unscaled(t["confident_weight"], self.scale),
             "share_of_loss": t["confident_loss"] / total_loss
             if math.isfinite(total_loss) and total_loss > 0 else math.nan,
         }
@@ -1150,7 +1273,7 @@ class DiagnosticsState:
             "decomposition": decomposition,
             "by_class": by_class,
             "concentration": concentration,
-            "worst": _worst_rows(state.worst),
+            "worst": _worst_rows(state.worst, self.scale),
             "reliability": reliability,
             "loss_histogram": _loss_histogram(state.loss_hist),
         }
@@ -1192,17 +1315,17 @@ class DiagnosticsState:
         order = present[np.lexsort((present, -sums[present, 4], -sums[present, 6]))].tolist()
         shown = order[:max_segments]
         rows = [{"segment": dict(zip(self.by, self.segment_keys[s])),
-                 **_segment_figures(sums[s], total_loss)} for s in shown]
+                 **_segment_figures(sums[s], total_loss, self.scale)} for s in shown]
         folded = order[max_segments:]
         other = None
         if folded:
             rest = sums[folded].sum(axis=0)
             if _past_float64(rest[1], rest[4], rest[6]):
                 raise OverflowError(
-                    f"The {len(folded)} segments folded into 'other' have a total weight or loss "
-                    "beyond the float64 range (~1.8e308); show them all (max_segments) or use "
-                    "smaller weights.")
-            other = {"segments": len(folded), **_segment_figures(rest, total_loss)}
+                    f"The {len(folded)} segments folded into 'other' have a total "
+                    "`sample_weight` or weighted loss beyond the float64 range (~1.8e308); show "
+                    "them all (max_segments) or scale `sample_weight` down.")
+            other = {"segments": len(folded), **_segment_figures(rest, total_loss, self.scale)}
         return {"by": self.by, "total": len(order), "rows": rows, "other": other}
 
     def _pair_result(self, i, j, pair, max_segments) -> dict:
@@ -1211,11 +1334,43 @@ class DiagnosticsState:
             seg = pair["segments"]
             rows = self.models[i].segments[: len(seg), 0]  # segments with a row
             present = np.flatnonzero(rows > 0)
-            order = present[np.lexsort((present, -np.abs(seg[present, 2])))].tolist()
+            with np.errstate(over="ignore"):  # |sum w d|, largest first
+                size = np.abs(seg[present, 2]) * seg[present, 1]
+            order = present[np.lexsort((present, -size))].tolist()
             out["segments"] = [{"segment": dict(zip(self.by, self.segment_keys[s])),
                                 **_pair_figures(seg[s])} for s in order[:max_segments]]
             out["segments_total"] = len(order)
         return out
+
+
+# the weighted columns: of the pair sums (weight and the win weights), of a segment's sums
+_PAIR_WEIGHTS = [1, 6, 7, 8]
+_SEGMENT_WEIGHTS = slice(1, 6)
+
+
+def _shift_weights(models, pairs, shift: int) -> None:
+    """Multiply every weighted sum of these models and pairs by 2**shift, in place."""
+    for state in models:
+        for name, total in state.totals.items():
+            state.totals[name] = CompensatedSum(math.ldexp(total.hi, shift),
+                                                math.ldexp(total.lo, shift))
+        state.hist[:4] = np.ldexp(state.hist[:4], shift)
+        state.loss_hist[:, :2] = np.ldexp(state.loss_hist[:, :2], shift)
+        state.segments[:, _SEGMENT_WEIGHTS] = np.ldexp(state.segments[:, _SEGMENT_WEIGHTS], shift)
+        state.worst = dict(state.worst, weight=np.ldexp(state.worst["weight"], shift))
+    for pair in pairs.values():
+        pair["overall"][_PAIR_WEIGHTS] = np.ldexp(pair["overall"][_PAIR_WEIGHTS], shift)
+        pair["segments"][:, _PAIR_WEIGHTS] = np.ldexp(pair["segments"][:, _PAIR_WEIGHTS], shift)
+
+
+def _weight_copy(state: _ModelState) -> _ModelState:
+    """A model's state whose weighted parts may be shifted without touching the original."""
+    copy = _ModelState.__new__(_ModelState)
+    copy.totals = dict(state.totals)
+    copy.counts, copy.caps, copy.scratch = state.counts, state.caps, None
+    copy.hist, copy.loss_hist = state.hist.copy(), state.loss_hist.copy()
+    copy.segments, copy.worst = state.segments.copy(), dict(state.worst)
+    return copy
 
 
 def _grow(holder, name: str, size: int) -> None:
@@ -1243,10 +1398,10 @@ def _keep_worst(current: dict, new: dict, k: int) -> dict:
             "weight": np.concatenate([current["weight"], new["weight"]])[order]}
 
 
-def _worst_rows(worst: dict) -> list[dict]:
+def _worst_rows(worst: dict, scale: int = 0) -> list[dict]:
     """Each worst row named by the caller's id, else by its position among the rows."""
     return [{"id": i if named else row, "label": int(label), "prediction": float(p),
-             "loss": float(loss), "weight": float(w)}
+             "loss": float(loss), "weight": _unscaled(float(w), scale)}
             for i, named, row, label, p, loss, w in zip(
                 worst["id"], worst["named"].tolist(), worst["row"].tolist(),
                 worst["label"].tolist(), worst["prediction"].tolist(), worst["loss"].tolist(),
@@ -1278,9 +1433,10 @@ def _past_float64(weight, loss, infinite):
     return np.isinf(weight) | (np.isinf(loss) & (np.asarray(infinite) == 0))
 
 
-def _segment_figures(sums: np.ndarray, total_loss: float) -> dict:
+def _segment_figures(sums: np.ndarray, total_loss: float, scale: int = 0) -> dict:
     count, weight, label, prediction, loss, brier, infinite = sums.tolist()
     figures = _headline(count, weight, label, prediction, loss, brier, infinite)
+    figures["weight"] = _unscaled(weight, scale)
     share = math.nan
     if math.isfinite(total_loss) and total_loss > 0:
         share = loss / total_loss
@@ -1327,7 +1483,7 @@ def _histogram_ece_bound(hist, bins: int, weight: float, resolution: int) -> flo
     width = p_edges[used + 1] - p_edges[used]
     # the cuts of _equal_mass_bins: bin b ends `fraction[b]` into used cell `cut[b]`
     ends = np.cumsum(cw)
-    targets = weight * np.arange(1, bins) / bins
+    targets = weight * (np.arange(1, bins) / bins)  # as _equal_mass_bins cuts them
     cut = np.minimum(np.searchsorted(ends, targets, side="right"), len(cw) - 1)
     fraction = np.clip((targets - (ends[cut] - cw[cut])) / cw[cut], 0.0, 1.0)
 
@@ -1409,7 +1565,9 @@ def _histogram_share(hist, edges, target, total):
         if taken_w + cw >= target:
             # the worst `part` of this bin carries at least its mean share, at most all of it
             part = target - taken_w
-            estimate = taken_l + part * cl / cw
+            # part / cw first: the product part * cl leaves float64 with weights of 1e200
+            # (1e400) and loses its digits below it with weights of 1e-200
+            estimate = taken_l + cl * (part / cw)
             high = taken_l + min(part * hi, cl)
             return estimate / total, max(high - estimate, 0.0) / total
         taken_w += cw
@@ -1443,43 +1601,70 @@ def _add_pair(pair, loss_a, loss_b, weight, segment_rows, size) -> None:
 
 
 def _pair_sums(codes, n, wf, df, flags) -> np.ndarray:
-    """One batch's pair sums per group, the squared deviations about the group's batch mean."""
+    """One batch's pair sums per group (the _PAIR columns): each row's weight enters as its
+    share of its group's weight, s = w / W, so the squared weights are the squared shares (at
+    most 1) and weights of 1e200 (squares past float64) or 1e-300 (squares below it) give the
+    same figures as weights of 1; deviations are about the group's batch mean."""
     finite, a_better, b_better, tied, inf_a, inf_b = flags
-    W = np.bincount(codes, wf, n)
-    S = np.bincount(codes, wf * df, n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(W > 0, S / W, 0.0)
-    dev = np.where(finite, df - mean[codes], 0.0)
-    w2 = wf * wf
-    return np.stack([
-        np.bincount(codes, finite.astype(np.float64), n), W, S,
-        np.bincount(codes, w2, n), np.bincount(codes, w2 * dev, n),
-        np.bincount(codes, w2 * dev * dev, n),
-        np.bincount(codes, a_better, n), np.bincount(codes, b_better, n),
-        np.bincount(codes, tied, n),
-        np.bincount(codes, inf_a.astype(np.float64), n),
-        np.bincount(codes, inf_b.astype(np.float64), n),
-    ], axis=1)
+    # a total weight past float64 (inf) leaves shares of 0 or NaN here; result() refuses it
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        W = np.bincount(codes, wf, n)
+        total = W[codes]
+        share = np.where(total > 0, wf / total, 0.0)
+        mean = np.bincount(codes, share * df, n)
+        dev = np.where(finite, df - mean[codes], 0.0)
+        s2 = share * share
+        return np.stack([
+            np.bincount(codes, finite.astype(np.float64), n), W, mean,
+            np.bincount(codes, s2, n), np.bincount(codes, s2 * dev, n),
+            np.bincount(codes, s2 * dev * dev, n),
+            np.bincount(codes, a_better, n), np.bincount(codes, b_better, n),
+            np.bincount(codes, tied, n),
+            np.bincount(codes, inf_a.astype(np.float64), n),
+            np.bincount(codes, inf_b.astype(np.float64), n),
+        ], axis=1)
 
 
 def _merge_pair(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Fold the pair sums y into x, row by row: weighted moments about each side's own mean
-    (Chan et al.'s parallel update with squared weights), so no large sums cancel."""
+    """Fold the pair sums y into x, row by row: Chan et al.'s parallel update of weighted
+    moments about each side's own mean, in shares of the weight. With r = W1 / W and
+    d = m1 - m, side 1's sum of s^2 (x - m)^2 about the merged mean m, in shares of W, is
+    r^2 (C1 + 2 d B1 + d^2 A1); no large sums cancel and no weight is squared. A side without
+    weight (r = 0, or r = 1 for the other) leaves the other exactly as it was."""
     out = x + y
-    W1, S1, A1, B1 = x[:, 1], x[:, 2], x[:, 3], x[:, 4]
-    W2, S2, A2, B2 = y[:, 1], y[:, 2], y[:, 3], y[:, 4]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        m1 = np.where(W1 > 0, S1 / W1, 0.0)
-        m2 = np.where(W2 > 0, S2 / W2, 0.0)
-        m = np.where(out[:, 1] > 0, out[:, 2] / out[:, 1], 0.0)
-    d1, d2 = m1 - m, m2 - m
-    out[:, 5] = x[:, 5] + 2 * d1 * B1 + d1 * d1 * A1 + y[:, 5] + 2 * d2 * B2 + d2 * d2 * A2
-    out[:, 4] = B1 + d1 * A1 + B2 + d2 * A2
+    W1, m1, A1, B1, C1 = x[:, 1], x[:, 2], x[:, 3], x[:, 4], x[:, 5]
+    W2, m2, A2, B2, C2 = y[:, 1], y[:, 2], y[:, 3], y[:, 4], y[:, 5]
+    W = out[:, 1]
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # W = inf: refused
+        r1 = np.where(W > 0, W1 / W, 0.0)
+        r2 = np.where(W > 0, W2 / W, 0.0)
+        r1 = np.where(W2 > 0, r1, np.where(W1 > 0, 1.0, 0.0))  # exact where one side is empty
+        r2 = np.where(W1 > 0, r2, np.where(W2 > 0, 1.0, 0.0))
+        m = np.where(W1 > 0, np.where(W2 > 0, r1 * m1 + r2 * m2, m1), m2)
+        d1, d2 = m1 - m, m2 - m
+        q1, q2 = r1 * r1, r2 * r2
+        out[:, 2] = m
+        out[:, 3] = q1 * A1 + q2 * A2
+        out[:, 4] = q1 * (B1 + d1 * A1) + q2 * (B2 + d2 * A2)
+        out[:, 5] = (q1 * (C1 + 2 * d1 * B1 + d1 * d1 * A1)
+                     + q2 * (C2 + 2 * d2 * B2 + d2 * d2 * A2))
+    return out
+
+
+def _pair_from_sums(sums: np.ndarray) -> np.ndarray:
+    """Pair rows saved by version 1 or 2 (plain sums: sum w d, sum w^2, sum w^2 dev,
+    sum w^2 dev^2) in the shares of version 3 (mean, and each sum over W^2)."""
+    out = sums.copy()
+    W = sums[:, 1]
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for column in (3, 4, 5):
+            out[:, column] = np.where(W > 0, sums[:, column] / W / W, 0.0)
+        out[:, 2] = np.where(W > 0, sums[:, 2] / W, 0.0)
     return out
 
 
 def _pair_figures(sums: np.ndarray) -> dict:
-    count, weight, total, _, _, dev2, a_better, b_better, tied, inf_a, inf_b = sums.tolist()
+    count, weight, mean, _, _, dev2, a_better, b_better, tied, inf_a, inf_b = sums.tolist()
     live = a_better + b_better + tied
     if inf_a and inf_b:
         mean = math.nan
@@ -1488,10 +1673,11 @@ def _pair_figures(sums: np.ndarray) -> dict:
     elif inf_b:
         mean = math.inf
     else:
-        mean = _divide(total, weight)
+        mean = mean if weight > 0 else math.nan
     se = math.nan
     if count > 1 and weight > 0 and not (inf_a or inf_b):
-        se = math.sqrt(count / (count - 1) * dev2) / weight
+        # sum w^2 (d - mean)^2 / W^2 is dev2 itself: it is kept in shares of the weight
+        se = math.sqrt(count / (count - 1) * dev2)
     low = mean - Z_95 * se if math.isfinite(se) else math.nan
     high = mean + Z_95 * se if math.isfinite(se) else math.nan
     return {
@@ -1587,7 +1773,7 @@ def _unique_keys(batch, arrays: dict):
     wy = np.where(ys, ws, 0.0)
     p_sorted = arrays["p"][order]
     loss = arrays["loss"][order]
-    wloss = loss if batch.weight is None else np.where(ws > 0, ws * loss, 0.0)
+    wloss = loss if batch.weight is None else _weighted_losses(ws, loss)
     return (p_sorted[starts], np.add.reduceat(ws - wy, starts), np.add.reduceat(wy, starts),
             np.add.reduceat(ws * p_sorted, starts), np.add.reduceat(wloss, starts))
 
@@ -1602,7 +1788,8 @@ def _equal_mass_bins(weight, wp, pos, wloss, bins, weight_total, total_loss) -> 
     b/bins and (b+1)/bins of the total, and a prediction whose weight straddles a boundary is
     split in proportion (so ties, whose order means nothing, are never split by it)."""
     ends = np.cumsum(weight)
-    edges = weight_total * np.arange(1, bins) / bins
+    # b / bins first: weight_total * b leaves float64 for totals above 1.8e308 / bins
+    edges = weight_total * (np.arange(1, bins) / bins)
     cut = np.minimum(np.searchsorted(ends, edges, side="right"), len(weight) - 1)
     start_of_cut = ends[cut] - weight[cut]
     fraction = np.clip((edges - start_of_cut) / weight[cut], 0.0, 1.0)
@@ -1635,7 +1822,7 @@ def _equal_mass_bins(weight, wp, pos, wloss, bins, weight_total, total_loss) -> 
 def _exact_shares(loss: np.ndarray, weight, weight_total: float) -> dict:
     """Share of the total loss from the worst q of the rows (by weight; the row at the boundary
     counted in part), for each q of CONCENTRATION_SHARES."""
-    wloss = loss if weight is None else np.where(weight > 0, weight * loss, 0.0)
+    wloss = loss if weight is None else _weighted_losses(weight, loss)
     total = float(np.sum(wloss))
     if not (math.isfinite(total) and total > 0):
         return dict.fromkeys(CONCENTRATION_SHARES, math.nan)
@@ -1659,7 +1846,9 @@ def _exact_shares(loss: np.ndarray, weight, weight_total: float) -> dict:
         before_l = cum_l[i - 1] if i else 0.0
         row_w = cum_w[i] - before_w
         row_l = cum_l[i] - before_l
-        taken = before_l + (row_l * (target - before_w) / row_w if row_w > 0 else 0.0)
+        # the fraction of the boundary row taken first: row_l * (target - before_w) overflows
+        # with weights of 1e200 and underflows with weights of 1e-200
+        taken = before_l + (row_l * ((target - before_w) / row_w) if row_w > 0 else 0.0)
         shares[q] = float(taken / total)
     return shares
 
@@ -1673,7 +1862,11 @@ def diagnose_numbers(y_true, y_pred, *, sample_weight=None, from_logits: bool = 
     """
     state = DiagnosticsState(from_logits=from_logits, k=k, bins=bins, resolution=resolution)
     check_setting("max_segments", max_segments)
-    fast = state._add_compiled(y_true, y_pred, sample_weight, by, ids, keep_losses=True)
+    # tiny weights in units of their largest power of two, here as in update(): the exact
+    # figures below read these same weights
+    sample_weight = state._in_state_units(sample_weight)
+    fast = state._add_compiled(y_true, y_pred, sample_weight, by, ids, keep_losses=True,
+                               in_units=True)
     if fast is not None:
         if not state.models[0].totals["weight"].value > 0:
             raise ValueError("The total `sample_weight` is zero, so the weighted figures are "

@@ -22,6 +22,7 @@ pytest.importorskip("jinja2")
 
 import logloss  # noqa: E402
 from logloss._cli import main  # noqa: E402
+from logloss.report.sentences import pair_conclusion  # noqa: E402
 
 XSS = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>']
 
@@ -366,3 +367,86 @@ def test_by_an_integer_column_numbered_by_value_matches_its_text(tmp_path, capsy
     wide = pa.array(np.array([0, report_cli.BY_VALUE_SPAN], dtype="int64"))
     assert report_cli._codes_by_value(wide, None, {}) is None
     assert report_cli._codes_by_value(pa.array([1, None], type=pa.int32()), None, {}) is None
+
+
+def test_report_compares_two_models_with_weights_of_1e200(tmp_path, capsys):
+    """Squared weights of 1e200 overflowed in the paired comparison: a NumPy RuntimeWarning on
+    stderr and a null standard error in the JSON, which the sentence called "± undefined (...;
+    it includes zero: no clear winner)"."""
+    y = np.array([1, 0, 1, 1, 0, 0, 1, 0])
+    a = np.array([0.9, 0.2, 0.6, 0.7, 0.4, 0.1, 0.8, 0.3])
+    b = np.array([0.6, 0.3, 0.7, 0.5, 0.5, 0.2, 0.6, 0.4])
+    path = tmp_path / "heavy.csv"
+    path.write_text("y,a,b,w\n" + "".join(f"{t},{p},{q},1e200\n" for t, p, q in zip(y, a, b)))
+    code = main(["report", str(path), "--label", "y", "--pred", "a", "--pred", "b", "--weight",
+                 "w", "--format", "json", "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "Warning" not in captured.err
+    pair = json.loads(captured.out)["comparison"][0]
+    def loss(t, p):
+        return -math.log(p) if t else -math.log1p(-p)
+
+    d = [loss(t, q) - loss(t, p) for t, p, q in zip(y.tolist(), a.tolist(), b.tolist())]
+    mean = math.fsum(d) / len(d)
+    se = math.sqrt(math.fsum((x - mean) ** 2 for x in d) / (len(d) * (len(d) - 1)))
+    assert pair["mean_difference"] == pytest.approx(mean, rel=1e-12)
+    assert pair["standard_error"] == pytest.approx(se, rel=1e-12)
+    state = logloss.DiagnosticsState().update(y, {"a": a, "b": b}, np.full(8, 1e200))
+    sentence = pair_conclusion(state.result()["comparison"][0])
+    diagnosis = logloss.diagnose(y, {"a": a, "b": b}, sample_weight=np.full(8, 1e200))
+    assert diagnosis.conclusions()[0] == sentence  # the exact figures: the same sentence
+    assert "undefined" not in sentence and "\u00b1" in sentence
+
+
+def test_a_comparison_without_an_interval_does_not_claim_one():
+    """One row with a finite difference has no standard error; the sentence said "± undefined
+    (± half the 95% interval; it includes zero: no clear winner)", an interval it does not have."""
+    y = np.array([1, 1])
+    figures = logloss.diagnose(y, {"a": np.array([0.0, 0.9]), "b": np.array([0.0, 0.6])})
+    pair = figures.to_dict()["comparison"][0]
+    assert pair["count"] == 1 and pair["standard_error"] is None
+    sentence = figures.conclusions()[0]
+    assert "cannot be estimated" in sentence
+    assert "includes zero" not in sentence and "undefined" not in sentence
+
+
+@pytest.mark.parametrize("scale", [5e-324, 2.0**-1060, 1e-300, 2.0**600],
+                         ids=["5e-324", "2**-1060", "1e-300", "2**600"])
+def test_sentences_do_not_change_when_every_weight_is_scaled(scale):
+    """The sentences read ratios only, so weights k * scale (k = 1..4) must give the sentences
+    of the weights k. Subnormal weights gave another log loss, calibration and winner share."""
+    rng = np.random.default_rng(17)
+    n = 300
+    p = rng.uniform(0.02, 0.98, n)
+    y = (rng.random(n) < p ** 1.5).astype(np.int8)
+    other = np.clip(p + rng.normal(0.0, 0.1, n), 0.01, 0.99)
+    units = rng.integers(1, 5, n).astype(np.float64)
+    shop = np.array(["north", "south", "east"])[np.arange(n) % 3]
+    models = {"model": p, "other": other}
+
+    def sentences(weights):
+        return logloss.diagnose(y, models, sample_weight=weights, by={"shop": shop}).conclusions()
+
+    assert sentences(units * scale) == sentences(units)
+
+
+@pytest.mark.parametrize("unit", ["5e-324", "1e-320"])
+def test_report_with_subnormal_weights_gives_their_weighted_log_loss(tmp_path, capsys, unit):
+    """The report command adds its batches through the compiled kernel directly: subnormal
+    weights times a loss kept no digits there (0.333 for a log loss of 0.302)."""
+    y = [1, 0, 1, 1, 0, 0]
+    a = [0.9, 0.2, 0.6, 0.7, 0.4, 0.1]
+    k = [1, 2, 3, 1, 2, 3]
+    path = tmp_path / "tiny.csv"
+    path.write_text("y,a,w\n" + "".join(f"{t},{p},{m * float(unit)!r}\n"
+                                          for t, p, m in zip(y, a, k)))
+    code = main(["report", str(path), "--label", "y", "--pred", "a", "--weight", "w",
+                 "--format", "json", "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    out = json.loads(captured.out)
+    losses = [-math.log(p) if t else -math.log1p(-p) for t, p in zip(y, a)]
+    expected = math.fsum(m * loss for m, loss in zip(k, losses)) / sum(k)
+    assert out["log_loss"] == pytest.approx(expected, rel=1e-13)
+    assert out["weight"] == sum(m * float(unit) for m in k)

@@ -129,12 +129,18 @@ def pair_conclusion(c: dict) -> str:
         return f"{c['a']} and {c['b']}: the mean difference is undefined."
     better, worse = (c["b"], c["a"]) if mean < 0 else (c["a"], c["b"])
     wins = c["b_better"] if mean < 0 else c["a_better"]
-    half = (high - low) / 2 if low is not None and math.isfinite(low) else math.nan
-    clear = low is not None and math.isfinite(low) and (high < 0 or low > 0)
-    verdict = ("it excludes zero" if clear
+    lead = (f"{better} beats {worse} on {percent(wins)} of rows; its mean loss is lower by "
+            f"{number(abs(mean), 3)}")
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        # no standard error (a single row with a finite difference): there is no interval to
+        # say "no clear winner" of, and none to say a winner by
+        return (f"{lead}; the 95% interval cannot be estimated from "
+                f"{number(c['count'])} row{'s' if c['count'] != 1 else ''} with a finite "
+                "difference, so whether it is a clear winner is not known.")
+    half = (high - low) / 2
+    verdict = ("it excludes zero" if high < 0 or low > 0
                else "it includes zero: no clear winner")
-    return (f"{better} beats {worse} on {percent(wins)} of rows; its mean loss is lower by "
-            f"{number(abs(mean), 3)} \u00b1 {number(half, 2)} (± half the 95% interval; {verdict}).")
+    return f"{lead} \u00b1 {number(half, 2)} (± half the 95% interval; {verdict})."
 
 
 def conclusions(figures: dict) -> list[str]:
