@@ -17,6 +17,7 @@ blocks of whole records that pyarrow then parses independently, on several threa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 try:
@@ -169,3 +170,27 @@ class RecordBlocks:
 
     def _line_of(self, text: bytes, offset: int) -> int:
         return self._lines + count_lines(text, offset) + 1
+
+
+def record_line(block: bytes, number: int, delimiter: str) -> int | None:
+    """The line of ``block`` (1 for its first) that its ``number``-th record starts on, records
+    counted as pyarrow's "Row #" counts them: from 1, empty lines left out. None if there are
+    fewer. For an error's place in the file: a record is not a line when values hold line ends.
+    ``block`` is whole records, its quoting checked."""
+    d = re.escape(delimiter.encode())
+    field = rb'(?:"(?:[^"]|"")*"|[^"' + d + rb'\r\n][^' + d + rb'\r\n]*|)'
+    record = re.compile(field + rb"(?:" + d + field + rb")*")
+    pos = len(BOM) if block.startswith(BOM) else 0
+    line, seen, n = 1, 0, len(block)
+    while pos < n:
+        end = record.match(block, pos).end()
+        if end > pos:
+            seen += 1
+            if seen == number:
+                return line
+            line += count_lines(block, end, pos)
+        # the record's line end: \r\n, \n or \r
+        step = 2 if block[end : end + 2] == b"\r\n" else 1
+        line += end < n
+        pos = end + step
+    return None
