@@ -307,3 +307,15 @@ def test_a_record_too_long_is_refused_having_read_about_the_limit_only(engine, s
         records._compiled_scan = compiled
     assert sum(read) <= 1024 + 64 + len(start)
     assert max(read) <= 1024
+
+
+@COMPILED
+@pytest.mark.parametrize("unit", [b"\n", b"\r", b"\r\n", b"\n\r", b"a\r\n", b"\r\r\n", b"x" * 254 + b"\r"])
+@pytest.mark.parametrize("count", [1, 254, 255, 256, 511, 1000])
+def test_the_compiled_line_count_holds_past_its_byte_wide_counters(unit, count):
+    """The C count adds byte-wide counters a 255-byte stretch at a time: every line end, a
+    \r\n split by a stretch's edge counted once."""
+    text = unit * count + b"\n"
+    expected = len(re.findall(rb"\r\n|\r|\n", text))
+    assert scan_records(text, ",", False)[3] == expected
+    assert scan_records(text, ",", True)[3] == expected

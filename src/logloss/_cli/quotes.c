@@ -18,6 +18,32 @@ static Py_ssize_t last_record_end(const char *text, Py_ssize_t from, Py_ssize_t 
     return -1;
 }
 
+/* The line ends in text[0, end) as an editor counts them: \n, \r\n, a lone \r (the cut
+ * never splits a \r\n). Counted in stretches of 255 bytes into byte-wide counters, which the
+ * compiler vectorizes; the \r\n pairs only where there is a \r. */
+static Py_ssize_t count_lines(const char *text, Py_ssize_t end) {
+    Py_ssize_t lf = 0, cr = 0;
+    for (Py_ssize_t from = 0; from < end; from += 255) {
+        Py_ssize_t to = end - from > 255 ? from + 255 : end;
+        unsigned char lf_here = 0, cr_here = 0;
+        for (Py_ssize_t i = from; i < to; i++) {
+            lf_here += text[i] == '\n';
+            cr_here += text[i] == '\r';
+        }
+        lf += lf_here;
+        cr += cr_here;
+    }
+    if (cr == 0) return lf;
+    Py_ssize_t pairs = 0;
+    for (Py_ssize_t from = 0; from + 1 < end; from += 255) {
+        Py_ssize_t to = end - 1 - from > 255 ? from + 255 : end - 1;
+        unsigned char here = 0;
+        for (Py_ssize_t i = from; i < to; i++) here += (text[i] == '\r') & (text[i + 1] == '\n');
+        pairs += here;
+    }
+    return lf + cr - pairs;
+}
+
 static PyObject *scan_records(PyObject *self, PyObject *args) {
     Py_buffer view;
     int delimiter_code, final;
@@ -77,9 +103,7 @@ static PyObject *scan_records(PyObject *self, PyObject *args) {
         if (closed == n) { cut = n; break; }
         at = closed;
     }
-    /* line ends as an editor counts them: \n, \r\n, a lone \r (the cut never splits a \r\n) */
-    for (Py_ssize_t i = 0; i < cut; i++) lines += (text[i] == '\n') + (text[i] == '\r');
-    for (Py_ssize_t i = 0; i + 1 < cut; i++) lines -= text[i] == '\r' && text[i + 1] == '\n';
+    lines = count_lines(text, cut);
     Py_END_ALLOW_THREADS
 
     PyBuffer_Release(&view);
