@@ -319,3 +319,11 @@ def test_the_compiled_line_count_holds_past_its_byte_wide_counters(unit, count):
     expected = len(re.findall(rb"\r\n|\r|\n", text))
     assert scan_records(text, ",", False)[3] == expected
     assert scan_records(text, ",", True)[3] == expected
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_text_after_a_closing_quote_is_shown_as_the_character_it_is(engine):
+    with pytest.raises(QuotingError, match="closing quote is followed by 'é', not"):
+        read_in_pieces('y,p\n"1"é,0.2\n'.encode(), [], block=1 << 10, engine=engine)
+    with pytest.raises(QuotingError, match=r"closing quote is followed by b'\\xff', not"):
+        read_in_pieces(b'y,p\n"1"\xff,0.2\n', [], block=1 << 10, engine=engine)

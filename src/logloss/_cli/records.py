@@ -138,12 +138,11 @@ class RecordBlocks:
                 cut = cut + skip if cut or final else 0
                 bad_at, open_at = (x + skip if x >= 0 else -1 for x in (bad_at, open_at))
             if bad_at >= 0:
-                shown = text[bad_at : bad_at + 1].decode("latin-1")
                 raise QuotingError(
                     f"line {self._line_of(text, bad_at)}: a quoted value's closing quote is "
-                    f"followed by {shown!r}, not by the delimiter or a line end (a quote inside "
-                    "a quoted value is written twice: \"\"). Read leniently, the value would go "
-                    "on past it, over any rows after it.")
+                    f"followed by {_character_at(text, bad_at)}, not by the delimiter or a line "
+                    "end (a quote inside a quoted value is written twice: \"\"). Read "
+                    "leniently, the value would go on past it, over any rows after it.")
             if open_at >= 0 and final:
                 raise QuotingError(
                     f"line {self._line_of(text, open_at)}: the quote that opens a value here is "
@@ -172,13 +171,24 @@ class RecordBlocks:
         return self._lines + count_lines(text, offset) + 1
 
 
+def _character_at(text: bytes, at: int) -> str:
+    """The character starting at ``at``, quoted: UTF-8 if it is (``'é'``, not ``'Ã'``), else the
+    byte (``b'\\xff'``)."""
+    for size in (1, 2, 3, 4):
+        try:
+            return repr(text[at : at + size].decode("utf-8"))
+        except UnicodeDecodeError:
+            continue
+    return repr(text[at : at + 1])
+
+
 def record_line(block: bytes, number: int, delimiter: str) -> int | None:
     """The line of ``block`` (1 for its first) that its ``number``-th record starts on, records
     counted as pyarrow's "Row #" counts them: from 1, empty lines left out. None if there are
     fewer. For an error's place in the file: a record is not a line when values hold line ends.
     ``block`` is whole records, its quoting checked."""
     d = re.escape(delimiter.encode())
-    field = rb'(?:"(?:[^"]|"")*"|[^"' + d + rb'\r\n][^' + d + rb'\r\n]*|)'
+    field = rb'(?:"(?:[^"]+|"")*"|[^"' + d + rb'\r\n][^' + d + rb'\r\n]*|)'
     record = re.compile(field + rb"(?:" + d + field + rb")*")
     pos = len(BOM) if block.startswith(BOM) else 0
     line, seen, n = 1, 0, len(block)
