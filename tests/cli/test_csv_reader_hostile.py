@@ -223,3 +223,24 @@ def test_ctrl_c_while_reading_standard_input_exits_130_without_an_abort():
         assert child.returncode == 130, err.decode()
         assert "Fatal Python error" not in err.decode()
         assert err.decode().strip().endswith("logloss: interrupted; no result is reported.")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("start, message", [
+    (b'label,pred\n1,"', "line 2: the quote that opens a value here is not closed within 4,096 bytes"),
+    (b'"label', "line 1: the quote that opens a value here is not closed within 4,096 bytes"),
+    (b"label,pred\n1,0.5\n1,", "line 3: a line longer than 4,096 bytes"),
+])
+def test_a_record_longer_than_the_limit_is_refused_having_read_about_the_limit(
+        monkeypatch, capsys, engine, start, message):
+    """A quote left open (or a line never ended) on an endless-looking standard input: refused
+    with the line, having read about the longest record (4 KiB here, 1 GiB for real), not 1 MB."""
+    monkeypatch.setattr(sources, "CSV_BLOCK_BYTES", 64)
+    monkeypatch.setattr(sources, "LONGEST_CSV_RECORD", 4096)
+    if engine == "python":
+        monkeypatch.setattr(records, "_compiled_scan", None)
+    stdin = io.TextIOWrapper(io.BytesIO(start + b"x" * 1_000_000))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    assert main(["score", "-", "--quiet"]) == 1
+    assert f"<stdin>: {message}" in capsys.readouterr().err
+    assert stdin.buffer.tell() <= 4096 + 64 + len(start)
