@@ -206,7 +206,8 @@ def test_standard_input_is_read_in_full_blocks_from_a_pipe():
 def test_ctrl_c_while_reading_standard_input_exits_130_without_an_abort():
     """Ctrl-C while the reader thread waits on standard input: the interpreter's shutdown found
     the thread holding the BufferedReader's lock and aborted ("Fatal Python error: could not
-    acquire lock for <_io.BufferedReader name='<stdin>'>", SIGABRT), some runs in three."""
+    acquire lock for <_io.BufferedReader name='<stdin>'>", SIGABRT), some runs in three; and
+    the exit waited 10 s for the reader to give up."""
     env = dict(os.environ, PYTHONPATH=os.path.abspath(SRC))
     for rows, wait in [(2000, 1.0), (400_000, 1.5), (400_000, 2.5)]:
         read, write = os.pipe()
@@ -217,10 +218,13 @@ def test_ctrl_c_while_reading_standard_input_exits_130_without_an_abort():
             os.write(write, b"label,pred\n" + b"1,0.5\n" * rows)  # the pipe stays open: it waits
             time.sleep(wait)
             child.send_signal(signal.SIGINT)
+            interrupted = time.monotonic()
             _, err = child.communicate(timeout=60)
+            took = time.monotonic() - interrupted
         finally:
             os.close(write)
         assert child.returncode == 130, err.decode()
+        assert took < 5, f"{took:.1f} s from Ctrl-C to the exit (the reader waited on stdin)"
         assert "Fatal Python error" not in err.decode()
         assert err.decode().strip().endswith("logloss: interrupted; no result is reported.")
 
