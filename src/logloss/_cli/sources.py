@@ -628,7 +628,8 @@ class Source:
         pending, line_number = b"", 0
         while True:
             try:
-                chunk = stream.read(CSV_BLOCK_BYTES)
+                chunk = stream.read(max(CSV_BLOCK_BYTES, len(pending)))  # geometric: a long
+                # line is not copied and split again at every block
             except Exception as error:  # noqa: BLE001 - a cut or corrupt compressed stream
                 raise unreadable(self.name, error) from None
             lines = (pending + chunk).split(b"\n")
