@@ -248,3 +248,13 @@ def test_a_record_longer_than_the_limit_is_refused_having_read_about_the_limit(
     assert main(["score", "-", "--quiet"]) == 1
     assert f"<stdin>: {message}" in capsys.readouterr().err
     assert stdin.buffer.tell() <= 4096 + 64 + len(start)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a shell's <&-")
+def test_a_closed_standard_input_is_a_usage_error_not_a_traceback():
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(SRC))
+    run = subprocess.run(["sh", "-c", f'exec "{sys.executable}" -m logloss score - <&-'],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr == ("logloss score: error: -: standard input is closed, so there is no "
+                          "CSV to read from it.\n")

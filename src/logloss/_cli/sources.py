@@ -537,8 +537,8 @@ class Source:
                         break
         finally:
             blocks.close()
-            if self.paths == ["-"]:
-                self._stdin().rewind()
+            if hasattr(self, "_stdin_stream"):
+                self._stdin_stream.rewind()
         if table is None:  # pyarrow's "Empty CSV file" read as if the file were corrupt
             what = (f"holds only blank lines ({len(text):,} bytes)" if text else "is empty")
             raise DataError(f"{self.name}: the file {what}: no header line and no rows; no "
@@ -908,6 +908,8 @@ def _unbuffered_stdin():
     thread blocked in a read, made the interpreter's shutdown after Ctrl-C abort ("Fatal Python
     error: could not acquire lock for <_io.BufferedReader name='<stdin>'>"). A stdin without a
     file descriptor (replaced in tests) is read as it is."""
+    if sys.stdin is None:  # started with standard input closed (`logloss score - <&-`)
+        raise UsageError("-: standard input is closed, so there is no CSV to read from it.")
     try:
         return open(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
     except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
