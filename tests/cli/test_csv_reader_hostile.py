@@ -258,3 +258,28 @@ def test_a_closed_standard_input_is_a_usage_error_not_a_traceback():
     assert run.returncode == 2, run.stderr
     assert run.stderr == ("logloss score: error: -: standard input is closed, so there is no "
                           "CSV to read from it.\n")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="O_NONBLOCK pipes")
+def test_a_non_blocking_standard_input_is_read_to_its_end():
+    """A pipe left non-blocking (O_NONBLOCK, set by a parent that shares it) reads as None while
+    the writer pauses: that is no end of the input, and the rows after the pause are scored."""
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(SRC))
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    child = subprocess.Popen([sys.executable, "-m", "logloss", "score", "-", "--format", "json",
+                              "--quiet"], stdin=read, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=env)
+    os.close(read)
+    try:
+        first, then = b"label,pred\n" + b"1,0.5\n" * 1000, b"0,0.25\n" * 1000
+        os.write(write, first)
+        time.sleep(1.0)
+        os.write(write, then)
+    finally:
+        os.close(write)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err.decode()
+    result = json.loads(out)
+    assert result["rows_scored"] == 2000
+    assert result["log_loss"] == pytest.approx(reference(first + then), rel=1e-14)

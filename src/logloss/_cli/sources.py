@@ -916,6 +916,13 @@ def _unbuffered_stdin():
         return sys.stdin.buffer
 
 
+def _wait_for_input(raw) -> None:
+    """Until a non-blocking standard input has bytes (or its end) to read."""
+    import select
+
+    select.select([raw], [], [])
+
+
 class _ReplayedStream(io.RawIOBase):
     """Standard input, whose first bytes (read for the header and the first block's types) are
     kept and read again once, by the pass that scores."""
@@ -945,7 +952,13 @@ class _ReplayedStream(io.RawIOBase):
             # as full as asked, as a buffered read gives it: a pipe hands an unbuffered read a
             # few KB at a time, and the first block's types would come from those rows only
             pieces, want = [], len(buffer)
-            while want and (piece := self._raw.read(want)):
+            while want:
+                piece = self._raw.read(want)
+                if piece is None:  # non-blocking (O_NONBLOCK set by whoever shares the pipe)
+                    _wait_for_input(self._raw)  # and nothing yet: not the end of the input
+                    continue
+                if not piece:
+                    break
                 pieces.append(piece)
                 want -= len(piece)
             chunk = b"".join(pieces)
