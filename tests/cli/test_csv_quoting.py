@@ -222,7 +222,8 @@ def test_a_bug_while_reading_the_header_is_not_reported_as_a_corrupt_file(tmp_pa
 
 
 def editor_line(text: bytes, offset: int) -> int:
-    """The line a text editor shows the byte at ``offset`` on (\n, \r\n and a lone \r each end one)."""
+    """The line a text editor shows the byte at ``offset`` on (\n, \r\n and a lone \r each end
+    one)."""
     return len(re.findall(rb"\r\n|\r|\n", text[:offset])) + 1
 
 
@@ -310,7 +311,8 @@ def test_a_record_too_long_is_refused_having_read_about_the_limit_only(engine, s
 
 
 @COMPILED
-@pytest.mark.parametrize("unit", [b"\n", b"\r", b"\r\n", b"\n\r", b"a\r\n", b"\r\r\n", b"x" * 254 + b"\r"])
+@pytest.mark.parametrize("unit", [b"\n", b"\r", b"\r\n", b"\n\r", b"a\r\n", b"\r\r\n",
+                                  b"x" * 254 + b"\r"])
 @pytest.mark.parametrize("count", [1, 254, 255, 256, 511, 1000])
 def test_the_compiled_line_count_holds_past_its_byte_wide_counters(unit, count):
     """The C count adds byte-wide counters a 255-byte stretch at a time: every line end, a

@@ -133,7 +133,7 @@ def test_a_hostile_csv_gives_the_reference_number_or_its_error(tmp_path, monkeyp
 
 
 def test_the_expected_lines_are_the_editors():
-    """The lines the table expects, counted here by Python's str.splitlines (a text editor's count)."""
+    """The lines the table expects, counted by Python's str.splitlines (a text editor's count)."""
     data = dict((name, data) for name, data, _ in CASES)
     text = data["ends-inside-a-quote"].decode()
     assert text.splitlines()[error_line(data["ends-inside-a-quote"]) - 1] == '1,0.5,"never'
@@ -231,8 +231,8 @@ def test_ctrl_c_while_reading_standard_input_exits_130_without_an_abort():
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("start, message", [
-    (b'label,pred\n1,"', "line 2: the quote that opens a value here is not closed within 4,096 bytes"),
-    (b'"label', "line 1: the quote that opens a value here is not closed within 4,096 bytes"),
+    (b'label,pred\n1,"', "line 2: the quote that opens a value here is not closed within 4,096"),
+    (b'"label', "line 1: the quote that opens a value here is not closed within 4,096"),
     (b"label,pred\n1,0.5\n1,", "line 3: a line longer than 4,096 bytes"),
 ])
 def test_a_record_longer_than_the_limit_is_refused_having_read_about_the_limit(
