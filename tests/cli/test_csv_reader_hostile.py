@@ -283,3 +283,15 @@ def test_a_non_blocking_standard_input_is_read_to_its_end():
     result = json.loads(out)
     assert result["rows_scored"] == 2000
     assert result["log_loss"] == pytest.approx(reference(first + then), rel=1e-14)
+
+
+def test_blank_lines_without_end_are_not_held_without_end(monkeypatch, capsys):
+    """The first block reads on while it holds no row, and on standard input what it reads is
+    kept for the scoring pass: endless blank lines (`yes ''`) are refused after 8 blocks."""
+    monkeypatch.setattr(sources, "CSV_BLOCK_BYTES", 64)
+    stdin = io.TextIOWrapper(io.BytesIO(b"\n" * 100_000 + b"label,pred\n1,0.5\n"))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    assert main(["score", "-", "--quiet"]) == 1
+    assert ("<stdin>: the file starts with more than 512 bytes of blank lines, with no header "
+            "line in them" in capsys.readouterr().err)
+    assert stdin.buffer.tell() < 1024

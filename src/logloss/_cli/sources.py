@@ -527,22 +527,30 @@ class Source:
         parse = csv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True)
         convert = csv.ConvertOptions(null_values=[""], strings_can_be_null=True)
         blocks = self._csv_blocks()
+        blank, ended = 0, True
         try:
             text, table = b"", None
             for block, _, _ in blocks:
                 text += block
-                if bytes(block).strip(b"\r\n") and text.strip(_UTF8_MARK + b"\r\n"):
-                    table = _parse_csv_block(text, 1, read, parse, convert, self.name)
-                    if table.num_rows:
+                if not bytes(block).strip(_UTF8_MARK + b"\r\n"):
+                    blank += len(block)
+                    if blank > 8 * CSV_BLOCK_BYTES:  # held in memory (and kept, on stdin):
+                        ended = False  # endless blank lines are not read to their end
                         break
+                    continue
+                table = _parse_csv_block(text, 1, read, parse, convert, self.name)
+                if table.num_rows:
+                    break
         finally:
             blocks.close()
             if hasattr(self, "_stdin_stream"):
                 self._stdin_stream.rewind()
         if table is None:  # pyarrow's "Empty CSV file" read as if the file were corrupt
-            what = (f"holds only blank lines ({len(text):,} bytes)" if text else "is empty")
-            raise DataError(f"{self.name}: the file {what}: no header line and no rows; no "
-                            "result is reported.")
+            what = ("is empty: no header line and no rows" if not text else
+                    f"holds only blank lines ({len(text):,} bytes): no header line and no rows"
+                    if ended else f"starts with more than {8 * CSV_BLOCK_BYTES:,} bytes of "
+                    "blank lines, with no header line in them (not read further)")
+            raise DataError(f"{self.name}: the file {what}; no result is reported.")
         return table
 
     def _csv_blocks_in_parallel(self, columns, text_columns):
