@@ -9,6 +9,7 @@ block size, the scan or the form.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
@@ -16,12 +17,15 @@ import json
 import math
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("pyarrow")
 
@@ -295,3 +299,58 @@ def test_blank_lines_without_end_are_not_held_without_end(monkeypatch, capsys):
     assert ("<stdin>: the file starts with more than 512 bytes of blank lines, with no header "
             "line in them" in capsys.readouterr().err)
     assert stdin.buffer.tell() < 1024
+
+
+NOTES = ['"a, b"', '"line\nbreak"', '"cr\r\nlf"', '"say ""hi"""', "plain", '""', '"\r"', '""""',
+         '","', "x\x00y", "", '"é\n"']
+ROW = st.tuples(st.sampled_from(["0", "1", '"1"']),
+                st.floats(0.001, 0.999).map(repr) | st.sampled_from(['"0.5"', "0.25"]),
+                st.sampled_from(NOTES))
+
+
+@settings(max_examples=150, deadline=None)  # 2,000 passed when it was written
+@given(rows=st.lists(ROW, min_size=1, max_size=30),
+       ends=st.lists(st.sampled_from(["\n", "\r\n", "\r"]), min_size=1, max_size=3),
+       bad=st.sampled_from([None, "1,0.5,a,b", "1", '1,0.5,"q"x', '1,0.5,"never']),
+       at=st.integers(0, 30), seed=st.integers(0, 9),
+       block=st.sampled_from([1, 3, 16, 64, 1 << 20]),
+       form=st.sampled_from([".csv", ".csv.gz", "stdin"]), engine=st.sampled_from(ENGINES),
+       bom=st.booleans())
+def test_any_mix_of_quoting_and_line_ends_gives_the_reference_or_names_the_editors_line(
+        tmp_path_factory, rows, ends, bad, at, seed, block, form, engine, bom):
+    """Rows of quoted delimiters and line ends, ended by any mix of \n, \r\n and \r, with a BOM
+    or not, maybe one bad record: the number of Python's csv and math.fsum, or an error naming
+    the line an editor shows the bad record on, whatever the block size, the form or the scan."""
+    rng = random.Random(seed)
+    lines = ["label,pred,note"] + [",".join(row) for row in rows]
+    at = len(lines) if bad == '1,0.5,"never' else min(max(at, 1), len(lines))
+    if bad:
+        lines.insert(at, bad)
+    pieces = [line + rng.choice(ends) for line in lines]
+    mark = "\ufeff" if bom else ""
+    data = (mark + "".join(pieces)).encode()
+    line = len(re.findall(r"\r\n|\r|\n", "".join(pieces[:at]))) + 1
+    compiled = records._compiled_scan
+    saved = sources.CSV_BLOCK_BYTES, sys.stdin
+    sources.CSV_BLOCK_BYTES = block
+    records._compiled_scan = compiled if engine == "compiled" else None
+    try:
+        if form == "stdin":
+            sys.stdin = io.TextIOWrapper(io.BytesIO(data))
+            target = "-"
+        else:
+            target = str(tmp_path_factory.mktemp("csv") / f"x{form}")
+            with open(target, "wb") as out:
+                out.write(gzip.compress(data) if form.endswith(".gz") else data)
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["score", target, "--format", "json", "--quiet"])
+    finally:
+        sources.CSV_BLOCK_BYTES, sys.stdin = saved
+        records._compiled_scan = compiled
+    if bad is None:
+        assert code == 0, err.getvalue()
+        assert json.loads(out.getvalue())["log_loss"] == pytest.approx(reference(data), rel=1e-14)
+    else:
+        assert code == 1
+        assert f": line {line}: " in err.getvalue(), (line, err.getvalue())
