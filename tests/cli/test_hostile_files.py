@@ -194,9 +194,10 @@ CASES = [
     # -- CSV: structure ---------------------------------------------------------------------
     ("csv-empty", "x.csv", b"", [], 1, "x.csv", None, {}),
     ("csv-header-only", "x.csv", b"label,pred\n", [], 1, "no row was left to score", None, {}),
-    ("csv-extra-field", "x.csv", csv("1,0.5", "0,0.5,7"), [], 1, "truncated or corrupt", None,
-     {}),
-    ("csv-missing-field", "x.csv", csv("1,0.5", "0"), [], 1, "truncated or corrupt", None, {}),
+    ("csv-extra-field", "x.csv", csv("1,0.5", "0,0.5,7"), [], 1,
+     "x.csv: line 3: a record of 3 values where the header has 2: '0,0.5,7'", None, {}),
+    ("csv-missing-field", "x.csv", csv("1,0.5", "0"), [], 1,
+     "x.csv: line 3: a record of 1 value where the header has 2: '0'", None, {}),
     ("csv-duplicate-header", "x.csv", csv("1,0.5,0.4", header="label,pred,pred"), [], 1,
      "the column name 'pred' appears 2 times (columns 2, 3)", None, {}),
     ("csv-duplicate-unused", "x.csv", csv("1,0.5,a,b", header="label,pred,x,x"), [], 0, "",

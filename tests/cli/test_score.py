@@ -364,7 +364,7 @@ BAD_INPUT = [
     ("a,b\n1,0.5\n", [], 2, "cannot tell which column holds the labels; pass --label COL. "
                             "The columns are: 'a', 'b'."),
     ("label,pred\n1,0.5\n", ["--by", "seg"], 2, "no column 'seg'"),
-    ("label,pred\n1,0.5\n0,0.5,7\n", [], 1, "truncated or corrupt"),
+    ("label,pred\n1,0.5\n0,0.5,7\n", [], 1, "line 3: a record of 3 values where the header has 2"),
     ("label,pred\n", [], 1, "no row was left to score"),
     ("label,pred\n1,0.5\n", ["--negative", "no"], 2, "--negative needs --positive"),
 ]

@@ -12,6 +12,7 @@ from .._about import config_text
 
 from .runs import (
     EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
     EXIT_INVALID_DATA,
     EXIT_OK,
     EXIT_OUTPUT,
@@ -75,6 +76,7 @@ EXIT_CODES_HELP = """exit codes:
      cannot be written or names an input (checked before reading), pyarrow not installed
   3  output: the result could not be written (a full disk, an I/O error); nothing partial
      is left in an --output file
+  130  interrupted (Ctrl-C); no result is reported
   141  the output was closed early (e.g. piped into head)
 """
 
@@ -262,6 +264,11 @@ def entrypoint() -> None:
         # Point stdout at devnull so the interpreter's final flush cannot fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        # Ctrl-C is the user's choice, not a bug: a line, not a traceback (the reader thread
+        # reads stdin unbuffered, so the interpreter's shutdown finds no lock held)
+        print("logloss: interrupted; no result is reported.", file=sys.stderr)
+        code = EXIT_INTERRUPTED
     # The process ends here, its output written and closed: gc.freeze() spares the interpreter's
     # last collection a walk over every object left (all of matplotlib's after a report), whose
     # memory goes with the process anyway; no finalizer of ours is left to run.

@@ -12,6 +12,7 @@ EXIT_OK = 0
 EXIT_INVALID_DATA = 1
 EXIT_USAGE = 2
 EXIT_OUTPUT = 3  # the result was computed but could not be written (disk full, I/O error)
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command killed by it
 
 
@@ -162,7 +163,13 @@ def read_files(args, scan, desc: str = "scoring"):
             again = {"text": 2}.get(retry.change, 1)  # text: the roles, then --by
             if retry.source == "<stdin>" or done.count(retry.change) >= again:
                 cause = retry.__cause__
-                raise DataError(f"{retry.source}: {cause}" if cause else str(retry)) from None
+                hint = ""
+                if retry.source == "<stdin>" and retry.change == "text":
+                    hint = (" Standard input is read once, with the column types of its first "
+                            "rows, so it cannot be read again with this column as text: "
+                            "save it to a file and score the file.")
+                said = f"{retry.source}: {cause}".rstrip(".") + "." if cause else str(retry)
+                raise DataError(said + hint) from None
             done.append(retry.change)
             sources = resolve(args.files)
         finally:

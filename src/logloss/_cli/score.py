@@ -189,6 +189,7 @@ def stream(sources, plan, text_columns_by_source, progress=None):
                               name="logloss-reader", daemon=True)
     thread.start()
     rows_in_file: dict[str, int] = {}
+    wait = 10
     try:
         while True:
             item = pipe.get(thread)
@@ -204,11 +205,14 @@ def stream(sources, plan, text_columns_by_source, progress=None):
             yield columns, batch, path, offset, n
             if progress is not None:
                 progress(n, position)
+    except KeyboardInterrupt:
+        wait = 0.2  # the process ends: Ctrl-C on an idle standard input waited the full 10 s
+        raise
     finally:
         pipe.close()
         # The reader gives up at its next hand-off; one blocked in a read (standard input
         # that never ends) is a daemon thread and does not keep the process alive.
-        thread.join(timeout=10)
+        thread.join(timeout=wait)
 
 
 def _score_sources(sources, options, progress, rereads) -> Result:

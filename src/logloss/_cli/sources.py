@@ -390,7 +390,7 @@ class Source:
 
     def _stdin(self) -> _ReplayedStream:
         if not hasattr(self, "_stdin_stream"):
-            self._stdin_stream = _ReplayedStream(sys.stdin.buffer)
+            self._stdin_stream = _ReplayedStream(_unbuffered_stdin())
         return self._stdin_stream
 
     def _byte_stream(self):
@@ -457,7 +457,9 @@ class Source:
             rest = b""
             while True:
                 try:
-                    data = guard.read(CSV_BLOCK_BYTES)
+                    # a line longer than a block is read on geometrically: a block at a time,
+                    # its copies and searches were quadratic (33 s for a 200 MB line)
+                    data = guard.read(max(CSV_BLOCK_BYTES, len(rest)))
                 except Reread:
                     raise
                 except Exception as error:  # noqa: BLE001 - a cut or corrupt compressed stream
@@ -488,8 +490,9 @@ class Source:
         return _parse_json_block(block, None)
 
     def _csv_blocks(self):
-        """(whole records, bytes of the file read so far) a block at a time; the first block
-        starts with the header. The quoting is checked on the way (records.py)."""
+        """(whole records, bytes of the file read so far, the line the block starts on) a block
+        at a time; the first block starts with the header. The quoting is checked on the way
+        (records.py)."""
         from .records import QuotingError, RecordBlocks
 
         self._raw, stream = self._byte_stream()
@@ -501,7 +504,8 @@ class Source:
                 raise unreadable(self.name, error) from None
 
         try:
-            blocks = iter(RecordBlocks(read, self.delimiter, CSV_BLOCK_BYTES, LONGEST_CSV_RECORD))
+            records = RecordBlocks(read, self.delimiter, CSV_BLOCK_BYTES, LONGEST_CSV_RECORD)
+            blocks = iter(records)
             while True:
                 try:
                     block = next(blocks, None)
@@ -509,29 +513,45 @@ class Source:
                     raise DataError(f"{self.name}: {error} No result is reported.") from None
                 if block is None:
                     return
-                yield block, self._raw.tell()
+                yield block, self._raw.tell(), records.line
         finally:
             self._close_raw()
 
     def _csv_first_table(self):
         """The first block parsed with every column's type inferred (the types every block is
-        then read with)."""
-        import pyarrow as pa
+        then read with); read on while it holds no row (a header longer than a block, or
+        blank lines): types inferred from no value would all be null, read as text."""
         import pyarrow.csv as csv
 
+        read = csv.ReadOptions(use_threads=False, block_size=1 << 30)
+        parse = csv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True)
+        convert = csv.ConvertOptions(null_values=[""], strings_can_be_null=True)
         blocks = self._csv_blocks()
+        blank, ended = 0, True
         try:
-            block, _ = next(blocks, (b"", 0))
+            text, table = b"", None
+            for block, _, _ in blocks:
+                text += block
+                if not bytes(block).strip(_UTF8_MARK + b"\r\n"):
+                    blank += len(block)
+                    if blank > 8 * CSV_BLOCK_BYTES:  # held in memory (and kept, on stdin):
+                        ended = False  # endless blank lines are not read to their end
+                        break
+                    continue
+                table = _parse_csv_block(text, 1, read, parse, convert, self.name)
+                if table.num_rows:
+                    break
         finally:
             blocks.close()
-            if self.paths == ["-"]:
-                self._stdin().rewind()
-        return csv.read_csv(pa.py_buffer(block),
-                            read_options=csv.ReadOptions(use_threads=False, block_size=1 << 30),
-                            parse_options=csv.ParseOptions(delimiter=self.delimiter,
-                                                           newlines_in_values=True),
-                            convert_options=csv.ConvertOptions(null_values=[""],
-                                                               strings_can_be_null=True))
+            if hasattr(self, "_stdin_stream"):
+                self._stdin_stream.rewind()
+        if table is None:  # pyarrow's "Empty CSV file" read as if the file were corrupt
+            what = ("is empty: no header line and no rows" if not text else
+                    f"holds only blank lines ({len(text):,} bytes): no header line and no rows"
+                    if ended else f"starts with more than {8 * CSV_BLOCK_BYTES:,} bytes of "
+                    "blank lines, with no header line in them (not read further)")
+            raise DataError(f"{self.name}: the file {what}; no result is reported.")
+        return table
 
     def _csv_blocks_in_parallel(self, columns, text_columns):
         """CSV (plain, compressed or standard input) cut into blocks of whole records by this
@@ -553,13 +573,13 @@ class Source:
                                      null_values=[""], strings_can_be_null=True)
         path = self.paths[0] if self.paths != ["-"] else self.name
 
-        def parsed(block: memoryview, read):
-            return _columns(csv.read_csv(pa.py_buffer(block), read_options=read,
-                                         parse_options=parse, convert_options=convert), columns)
+        def parsed(block: memoryview, line: int, read):
+            return _columns(_parse_csv_block(block, line, read, parse, convert, self.name, names),
+                            columns)
 
         with _ReadAhead("logloss-csv") as ahead:
-            for number, (block, position) in enumerate(self._csv_blocks()):
-                ahead.submit(position, parsed, block, after_it if number else with_header)
+            for number, (block, position, line) in enumerate(self._csv_blocks()):
+                ahead.submit(position, parsed, block, line, after_it if number else with_header)
                 for batch, at in ahead.ready():
                     yield batch, at, path
             for batch, at in ahead.drain():
@@ -616,7 +636,8 @@ class Source:
         pending, line_number = b"", 0
         while True:
             try:
-                chunk = stream.read(CSV_BLOCK_BYTES)
+                chunk = stream.read(max(CSV_BLOCK_BYTES, len(pending)))  # geometric: a long
+                # line is not copied and split again at every block
             except Exception as error:  # noqa: BLE001 - a cut or corrupt compressed stream
                 raise unreadable(self.name, error) from None
             lines = (pending + chunk).split(b"\n")
@@ -637,6 +658,52 @@ class Source:
                 yield line_number, value
             if not chunk:
                 return
+
+
+def _parse_csv_block(block, line: int, read, parse, convert, name: str, names=()):
+    """One block of whole CSV records, starting on ``line`` of the file, parsed by pyarrow from
+    its own buffer on one thread. pyarrow's errors count rows within the block ("Row #9"), which
+    means nothing to the user: they are said with the line of the file."""
+    import pyarrow as pa
+    import pyarrow.csv as csv
+
+    if block and bytes(block[-1:]) not in (b"\n", b"\r"):
+        block = bytes(block) + b"\n"  # pyarrow refuses a header with no line end after it
+    try:
+        return csv.read_csv(pa.py_buffer(block), read_options=read, parse_options=parse,
+                            convert_options=convert)
+    except pa.ArrowInvalid as error:
+        raise _located(error, block, line, name, parse.delimiter, names) from None
+
+
+def _located(error, block, line: int, name: str, delimiter: str, names=()) -> Exception:
+    """pyarrow's CSV error with its "Row #k" (the block's k-th record, empty lines left out) said
+    as the line of the file the record starts on: a DataError for a record that does not parse,
+    pyarrow's own error type otherwise (a conversion error makes the caller read again)."""
+    from .records import record_line
+
+    text = str(error)
+    row = re.search(r"Row #(\d+)", text)
+    found = row and record_line(bytes(block), int(row.group(1)), delimiter)
+    if not found:
+        return error
+    at = line + found - 1
+    shape = re.search(r"CSV parse error: Row #\d+: Expected (\d+) columns, got (\d+): (.*)",
+                      text, re.DOTALL)
+    if shape:
+        expected, got, record = shape.groups()
+        return DataError(f"{name}: line {at}: a record of {got} value{'s' * (got != '1')} where "
+                         f"the header has {expected}: {_shorten(record.encode())}. No result "
+                         "is reported.")
+    if "CSV parse error" in text:
+        return DataError(f"{name}: line {at}: {text.replace(row.group(0) + ': ', '')}. "
+                         "No result is reported.")
+    column = re.match(r"In CSV column #(\d+): ", text)
+    if column and int(column.group(1)) < len(names):  # the file's column, counted from 0
+        text = (f"line {at}, column {names[int(column.group(1))]!r}: "
+                + text[column.end():].replace(row.group(0) + ": ", ""))
+        return type(error)(text)
+    return type(error)(text.replace(row.group(0), f"line {at}"))
 
 
 def _parse_json_block(block: bytes, parse):
@@ -844,6 +911,26 @@ class _ObjectLines:
         return at
 
 
+def _unbuffered_stdin():
+    """Standard input's bytes without Python's buffered reader: its lock, held by the reader
+    thread blocked in a read, made the interpreter's shutdown after Ctrl-C abort ("Fatal Python
+    error: could not acquire lock for <_io.BufferedReader name='<stdin>'>"). A stdin without a
+    file descriptor (replaced in tests) is read as it is."""
+    if sys.stdin is None:  # started with standard input closed (`logloss score - <&-`)
+        raise UsageError("-: standard input is closed, so there is no CSV to read from it.")
+    try:
+        return open(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return sys.stdin.buffer
+
+
+def _wait_for_input(raw) -> None:
+    """Until a non-blocking standard input has bytes (or its end) to read."""
+    import select
+
+    select.select([raw], [], [])
+
+
 class _ReplayedStream(io.RawIOBase):
     """Standard input, whose first bytes (read for the header and the first block's types) are
     kept and read again once, by the pass that scores."""
@@ -870,7 +957,19 @@ class _ReplayedStream(io.RawIOBase):
             chunk = self._replay[self._pos : self._pos + len(buffer)]
             self._pos += len(chunk)
         else:
-            chunk = self._raw.read(len(buffer))
+            # as full as asked, as a buffered read gives it: a pipe hands an unbuffered read a
+            # few KB at a time, and the first block's types would come from those rows only
+            pieces, want = [], len(buffer)
+            while want:
+                piece = self._raw.read(want)
+                if piece is None:  # non-blocking (O_NONBLOCK set by whoever shares the pipe)
+                    _wait_for_input(self._raw)  # and nothing yet: not the end of the input
+                    continue
+                if not piece:
+                    break
+                pieces.append(piece)
+                want -= len(piece)
+            chunk = b"".join(pieces)
             if self._kept is not None:
                 self._kept += chunk
         buffer[: len(chunk)] = chunk
