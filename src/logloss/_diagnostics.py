@@ -81,7 +81,7 @@ _HIST = ("negative", "positive", "prediction", "loss", "count")
 # so exactly): subnormal weights (5e-324) times a loss keep no digits, so the state's sums are
 # kept in units near its largest weight, as Accumulator keeps its own.
 TINY_WEIGHT = -500
-MAX_SCALE = 1 << 11
+MIN_SCALE = -1074  # the exponent of 2**-1074, the smallest subnormal
 
 
 def _tiny_weight_scale(sample_weight):
@@ -1101,9 +1101,13 @@ class DiagnosticsState:
         new._start(state["names"], state["by"])
         new.rows = int(state["rows"])
         scale = state.get("scale", 0)  # versions 1 and 2: weights as they were
-        if isinstance(scale, bool) or not isinstance(scale, int) or abs(scale) > MAX_SCALE:
-            raise ValueError(f"The saved scale must be an integer in [-{MAX_SCALE}, "
-                             f"{MAX_SCALE}]. Received {scale!r}.")
+        # to_dict writes 0 or the exponent of a weight below 2**TINY_WEIGHT (-1073 at least):
+        # a positive scale multiplied every weight reported (a total of 5e304 for one of 16)
+        # or overflowed math.ldexp in result()
+        if (isinstance(scale, bool) or not isinstance(scale, int)
+                or not MIN_SCALE <= scale <= 0):
+            raise ValueError(f"The saved scale must be an integer in [{MIN_SCALE}, 0]. "
+                             f"Received {scale!r}.")
         new.scale = scale
         for key in state["segment_keys"]:
             new._segment(tuple(key))

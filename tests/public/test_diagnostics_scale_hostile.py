@@ -77,3 +77,26 @@ def test_tiny_weights_in_any_container_give_their_weighted_figures(engine, how, 
     assert figures["comparison"][0]["mean_difference"] == pytest.approx(mean, rel=1e-12)
     total = sum(Fraction(_UNITS[unit]) * Fraction(u) for u in units.tolist())
     assert model["weight"] == float(total)
+
+
+@pytest.mark.parametrize("scale", [1, 5, 1000, 2000, 1 << 11, -1075, -2000, -(1 << 11), True,
+                                   1.0, -5.0, "0", None])
+def test_a_forged_saved_scale_is_a_clear_value_error(scale):
+    """to_dict writes 0 or the exponent of a weight below 2**-500 (at least -1073): a forged
+    scale of 1000 reported a total weight of 5e304 for one of 16, and 2000 raised a bare
+    OverflowError ('math range error') out of result()."""
+    y, pa, _, units = _rows(n=20)
+    saved = json.loads(json.dumps(DiagnosticsState().update(y, pa, units).to_dict()))
+    saved["scale"] = scale
+    with pytest.raises(ValueError, match="scale"):
+        DiagnosticsState.from_dict(saved).result()
+
+
+@pytest.mark.parametrize("scale", [0, -1, -600, -1073, -1074])
+def test_a_saved_scale_within_range_loads(scale):
+    y, pa, _, units = _rows(n=20)
+    saved = json.loads(json.dumps(DiagnosticsState().update(y, pa, units).to_dict()))
+    saved["scale"] = scale
+    model = DiagnosticsState.from_dict(saved).result()["models"]["model"]
+    assert model["weight"] == math.ldexp(math.fsum(units.tolist()), scale)
+    assert model["log_loss"] == pytest.approx(_weighted_mean(units, _losses(y, pa)), rel=1e-13)
