@@ -450,3 +450,27 @@ def test_report_with_subnormal_weights_gives_their_weighted_log_loss(tmp_path, c
     expected = math.fsum(m * loss for m, loss in zip(k, losses)) / sum(k)
     assert out["log_loss"] == pytest.approx(expected, rel=1e-13)
     assert out["weight"] == sum(m * float(unit) for m in k)
+
+
+_SUBNORMAL_UNITS = {"5e-324": 5e-324, "2**-1070": 2.0**-1070, "1e-320": 2.0**-1063}
+
+
+@pytest.mark.parametrize("unit", list(_SUBNORMAL_UNITS))
+@pytest.mark.parametrize("seed", range(6))
+def test_the_positives_share_of_the_loss_with_few_subnormal_weights(unit, seed):
+    """The sentence multiplied each class's mean loss by its weight as reported (subnormal):
+    0.3332 x 5 x 5e-324 kept no digits, and six rows of weight 5e-324 'carry 22% of the loss'
+    where they carry 18%. The share is taken from the classes' shares of the weight now."""
+    rng = np.random.default_rng(seed)
+    y = np.array([1, 0] * 4)
+    p = rng.uniform(0.05, 0.95, len(y))
+    units = rng.integers(1, 3, len(y)).astype(np.float64)
+    weights = units * _SUBNORMAL_UNITS[unit]
+    sentences = logloss.diagnose(y, p, sample_weight=weights).conclusions()
+    losses = [-math.log(q) if t else -math.log1p(-q) for t, q in zip(y.tolist(), p.tolist())]
+    positive = math.fsum(u * loss for u, t, loss in zip(units.tolist(), y.tolist(), losses) if t)
+    share = positive / math.fsum(u * loss for u, loss in zip(units.tolist(), losses))
+    expected = f"{share:.1%}" if share < 0.1 else f"{share:.0%}"
+    sentence = next(s for s in sentences if s.startswith("Positives are"))
+    assert f"carry {expected} of the loss" in sentence
+    assert sentences == logloss.diagnose(y, p, sample_weight=units).conclusions()
