@@ -38,6 +38,7 @@ import numpy as np
 from ._binary import binary_cross_entropy
 from ._core.checks import (
     InfiniteLossWarning,
+    as_array,
     check_no_nan,
     check_real_array,
     check_same_shape,
@@ -99,8 +100,10 @@ def _tiny_weight_scale(sample_weight):
             weights = np.asarray(weights)
         except (ValueError, TypeError):
             return sample_weight, 0  # named by the checks
-    if weights.dtype != np.float64 or not weights.size:
-        return sample_weight, 0
+    ma = sys.modules.get("numpy.ma")
+    if (weights.dtype != np.float64 or not weights.size
+            or (ma is not None and isinstance(weights, ma.MaskedArray))):
+        return sample_weight, 0  # a masked array: refused by the checks, not read here
     largest = float(np.max(weights))  # one pass for ordinary weights (and NaN: named later)
     if not largest < 2.0**TINY_WEIGHT or not float(np.min(weights)) >= 0:
         return sample_weight, 0
@@ -180,7 +183,7 @@ class _Batch:
     """One batch, checked: labels, weights, and per model predictions, order key and losses."""
 
     def __init__(self, y_true, y_pred, *, sample_weight, from_logits, by, ids, names=None):
-        y = np.asarray(y_true)
+        y = as_array("y_true", y_true)  # refuses a masked array (np.asarray drops the mask)
         check_real_array("y_true", y)
         check_unit_interval("y_true", y, "labels")
         if y.dtype.kind == "f" and y.size:
@@ -207,7 +210,7 @@ class _Batch:
         self.models = []
         for name, values in predictions.items():
             arg = "y_pred" if not isinstance(y_pred, Mapping) else f"y_pred[{name!r}]"
-            x = np.asarray(values)
+            x = as_array(arg, values)
             check_real_array(arg, x)
             check_same_shape("y_true", y, arg, x)
             x = x.astype(np.float64).ravel()
