@@ -474,3 +474,67 @@ def test_the_positives_share_of_the_loss_with_few_subnormal_weights(unit, seed):
     sentence = next(s for s in sentences if s.startswith("Positives are"))
     assert f"carry {expected} of the loss" in sentence
     assert sentences == logloss.diagnose(y, p, sample_weight=units).conclusions()
+
+
+_MID_STREAM_UNITS = {
+    "subnormal first": (5e-324, 2.0**-1060, 2.0**-1045),
+    "largest first": (2.0**-1045, 2.0**-1060, 5e-324),
+    "tiny then 2**-600": (5e-324, 2.0**-1000, 2.0**-600),
+}
+
+
+@pytest.mark.parametrize("layout", list(_MID_STREAM_UNITS))
+def test_report_when_the_weights_units_change_between_batches(tmp_path, capsys, monkeypatch,
+                                                               layout):
+    """Blocks of 200 bytes: the first batches hold weights k * 5e-324, later ones weights
+    1e16 or more times larger (or the reverse), so the state moves to a larger scale mid-stream
+    (draining the kernel's partial sums); rows of weight 0 between. Each segment's weight and
+    log loss, the 'other' fold and the pair's mean difference against fsum references."""
+    from logloss._cli import sources
+
+    monkeypatch.setattr(sources, "CSV_BLOCK_BYTES", 200)
+    rng = np.random.default_rng(23)
+    n = 240
+    y = rng.integers(0, 2, n).tolist()
+    a, b = rng.uniform(0.01, 0.99, n).tolist(), rng.uniform(0.01, 0.99, n).tolist()
+    m = rng.integers(1, 41, n)
+    unit = np.repeat(_MID_STREAM_UNITS[layout], n // 3)
+    w = np.where(np.arange(n) % 13 == 0, 0.0, m * unit).tolist()
+    shop = rng.choice(list("uvxyz"), n).tolist()
+    path = tmp_path / "mid.csv"
+    path.write_text("y,a,b,w,s\n" + "".join(f"{t},{p!r},{q!r},{v!r},{s}\n"
+                                            for t, p, q, v, s in zip(y, a, b, w, shop)))
+    code = main(["report", str(path), "--label", "y", "--pred", "a", "--pred", "b", "--weight",
+                 "w", "--by", "s", "--max-segments", "3", "--format", "json", "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+
+    def loss(t, p):
+        return -math.log(p) if t else -math.log1p(-p)
+
+    def reference(keys):
+        rows = [i for i in range(n) if shop[i] in keys]
+        units = [math.ldexp(w[i], 1074) for i in rows]  # exact: integers of 2**-1074
+        total = math.fsum(units)
+        mean_a = math.fsum(u * loss(y[i], a[i]) for u, i in zip(units, rows)) / total
+        diff = math.fsum(u * (loss(y[i], b[i]) - loss(y[i], a[i]))
+                         for u, i in zip(units, rows)) / total
+        return math.fsum(w[i] for i in rows), mean_a, diff
+
+    out = json.loads(captured.out)
+    weight, log_loss, diff = reference(set(shop))
+    assert out["models"]["a"]["weight"] == weight
+    assert out["models"]["a"]["log_loss"] == pytest.approx(log_loss, rel=1e-13)
+    assert out["comparison"][0]["mean_difference"] == pytest.approx(diff, rel=1e-12)
+    segments = out["models"]["a"]["segments"]
+    shown = set()
+    for row in segments["rows"]:
+        key = row["segment"]["s"]
+        shown.add(key)
+        weight, log_loss, _ = reference({key})
+        assert row["weight"] == weight, key
+        assert row["log_loss"] == pytest.approx(log_loss, rel=1e-13), key
+    weight, log_loss, _ = reference(set(shop) - shown)
+    assert segments["other"]["segments"] == 2
+    assert segments["other"]["weight"] == weight
+    assert segments["other"]["log_loss"] == pytest.approx(log_loss, rel=1e-13)
