@@ -42,6 +42,8 @@ _CONTAINERS = {
     "0-d array": lambda w: np.array(w[0]),
     "pandas Series": lambda w: pandas.Series(w),
     "list": lambda w: w.tolist(),
+    "big-endian float64 array": lambda w: w.astype(">f8"),
+    "long double array": lambda w: w.astype(np.longdouble),
 }
 _UNITS = {"5e-324": 5e-324, "1e-320": 1e-320, "1e-310": 1e-310, "2**-1000": 2.0**-1000}
 
@@ -54,9 +56,10 @@ def test_tiny_weights_in_any_container_give_their_weighted_figures(engine, how, 
                                                                     container):
     """Only float64 arrays and lists were put in the state's units: a Python float of 5e-324
     for every row reported a log loss 17% above the unweighted one, a pandas Series of
-    subnormal weights one 8e-4 below its weighted log loss (1e-310: 2.6e-15), as right."""
+    subnormal weights one 8e-4 below its weighted log loss (1e-310: 2.6e-15), and big-endian
+    or long double arrays of weights k * 5e-324 one 21% below it, as right."""
     y, pa, pb, units = _rows()
-    scalar = container not in ("pandas Series", "list")
+    scalar = container in ("python float", "numpy float64 scalar", "0-d array")
     if scalar:
         units = np.ones_like(units)
     weights = _CONTAINERS[container](units * _UNITS[unit])
