@@ -194,6 +194,7 @@ def test_three_states_of_different_units_agree_in_every_order(parts, engine, thr
     pieces = [slice(0, 40), slice(40, 80), slice(80, 120)]
 
     def add(state, i):
+        state = state if state is not None else DiagnosticsState(k=4, resolution=256)
         rows = pieces[i]
         return state.update(y[rows], {k: v[rows] for k, v in models.items()}, weights[rows],
                             by=shop[rows])
@@ -205,11 +206,11 @@ def test_three_states_of_different_units_agree_in_every_order(parts, engine, thr
     with logloss.config_context(engine=engine, threads=threads):
         for order in [(0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)]:
             i, j, k = order
-            left = add(DiagnosticsState(k=4, resolution=256), i).merge(add(DiagnosticsState(k=4, resolution=256), j))
-            figures["(%d%d)%d" % order] = left.merge(add(DiagnosticsState(k=4, resolution=256), k))
-            right = add(DiagnosticsState(k=4, resolution=256), j).merge(add(DiagnosticsState(k=4, resolution=256), k))
-            figures["%d(%d%d)" % order] = add(DiagnosticsState(k=4, resolution=256), i).merge(saved(right))
-            streamed = DiagnosticsState(k=4, resolution=256)
+            left = add(None, i).merge(add(None, j))
+            figures["(%d%d)%d" % order] = left.merge(add(None, k))
+            right = add(None, j).merge(add(None, k))
+            figures["%d(%d%d)" % order] = add(None, i).merge(saved(right))
+            streamed = None
             for piece in order:
                 streamed = saved(add(streamed, piece))
             figures["streamed %d%d%d" % order] = streamed
