@@ -80,8 +80,11 @@ _PAIR = ("count", "weight", "mean", "share2", "share2_dev", "share2_dev2", "a_be
 _HIST = ("negative", "positive", "prediction", "loss", "count")
 # Weights whose largest is below 2**TINY_WEIGHT are added in units of 2**scale (a power of two,
 # so exactly): subnormal weights (5e-324) times a loss keep no digits, so the state's sums are
-# kept in units near its largest weight, as Accumulator keeps its own.
-TINY_WEIGHT = -500
+# kept in units near its largest weight, as Accumulator keeps its own. Any weight below 1, not
+# only below 2**-500: a loss can be 1e-300 (a logit of 690), and a weight of 1e-100 times it
+# underflowed to 0 (a log loss of 0.0 for 5.4e-301); in units the largest weight is in
+# [1/2, 1), so every product keeps the digits it has without weights.
+TINY_WEIGHT = 0
 MIN_SCALE = -1074  # the exponent of 2**-1074, the smallest subnormal
 
 
@@ -626,7 +629,7 @@ class DiagnosticsState:
     ``merge`` folds in another state with the same settings, ``result`` gives the figures
     (see :func:`logloss.diagnose`), ``to_dict`` / ``from_dict`` round-trip through JSON.
     Weights are exact at both ends of float64: the pairs keep shares of the weight (no weight
-    is squared), and a state whose weights are all below 2**-500 (subnormal ones too) keeps its
+    is squared), and a state whose weights are all below 1 (subnormal ones too) keeps its
     sums in units of 2**``scale``, saved with it.
     Bad input is refused before anything is added; a call that raises after that (out of memory,
     Ctrl-C) leaves part of its rows in, so every later call raises ``RuntimeError`` instead of

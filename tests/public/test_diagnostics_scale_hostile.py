@@ -220,3 +220,42 @@ def test_three_states_of_different_units_agree_in_every_order(parts, engine, thr
         _same(got, want, tag)
     total = math.fsum(weights.tolist())
     assert want["models"]["a"]["weight"] == pytest.approx(total, rel=1e-15)
+
+
+# -- losses near the float64 floor ---------------------------------------------------------------
+
+_SMALL_WEIGHTS = {"0.25": 0.25, "1e-10": 1e-10, "1e-100": 1e-100, "2**-499": 2.0**-499,
+                  "1e-200": 1e-200}
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+@pytest.mark.parametrize("how", ["diagnose", "state"])
+@pytest.mark.parametrize("unit", list(_SMALL_WEIGHTS))
+def test_losses_near_1e_300_with_weights_below_one(engine, how, unit):
+    """Logits of 690 to 710 give losses of 1e-300 to 1e-308; weights of 1e-100 (above the
+    2**-500 where the state started to scale them) times such a loss underflowed to 0, and
+    diagnose reported a log loss of 0.0 for 5.4e-301 (Accumulator: 5.4e-301). Any weights
+    below 1 are now added in units of their largest power of two."""
+    y = np.array([1, 1, 0, 1, 0, 1], dtype=np.int8)
+    za = np.array([700.0, 690.0, -705.0, 706.0, -695.0, 703.0])
+    zb = za + np.array([1.0, -1.0, -2.0, 2.0, 0.5, -0.5])
+    units = np.array([1.0, 2.0, 3.0, 1.0, 2.0, 3.0])
+
+    def loss(t, z):  # softplus(-z) for a positive, softplus(z) for a negative: exp(-|z|) here
+        return math.log1p(math.exp(-z if t else z))
+
+    la = [loss(t, z) for t, z in zip(y.tolist(), za.tolist())]
+    lb = [loss(t, z) for t, z in zip(y.tolist(), zb.tolist())]
+    weights = units * _SMALL_WEIGHTS[unit]
+    with logloss.config_context(engine=engine):
+        if how == "diagnose":
+            figures = logloss.diagnose(y, {"a": za, "b": zb}, sample_weight=weights,
+                                       from_logits=True).to_dict()
+        else:
+            figures = DiagnosticsState(from_logits=True).update(
+                y, {"a": za, "b": zb}, weights).result()
+    for name, losses in (("a", la), ("b", lb)):
+        assert figures["models"][name]["log_loss"] == pytest.approx(
+            _weighted_mean(units, losses), rel=1e-13, abs=0), name
+    mean = _weighted_mean(units, [Fraction(b) - Fraction(a) for a, b in zip(la, lb)])
+    assert figures["comparison"][0]["mean_difference"] == pytest.approx(mean, rel=1e-12, abs=0)
