@@ -38,6 +38,7 @@ import numpy as np
 from ._binary import binary_cross_entropy
 from ._core.checks import (
     InfiniteLossWarning,
+    as_array,
     check_no_nan,
     check_real_array,
     check_same_shape,
@@ -79,9 +80,12 @@ _PAIR = ("count", "weight", "mean", "share2", "share2_dev", "share2_dev2", "a_be
 _HIST = ("negative", "positive", "prediction", "loss", "count")
 # Weights whose largest is below 2**TINY_WEIGHT are added in units of 2**scale (a power of two,
 # so exactly): subnormal weights (5e-324) times a loss keep no digits, so the state's sums are
-# kept in units near its largest weight, as Accumulator keeps its own.
-TINY_WEIGHT = -500
-MAX_SCALE = 1 << 11
+# kept in units near its largest weight, as Accumulator keeps its own. Any weight below 1, not
+# only below 2**-500: a loss can be 1e-300 (a logit of 690), and a weight of 1e-100 times it
+# underflowed to 0 (a log loss of 0.0 for 5.4e-301); in units the largest weight is in
+# [1/2, 1), so every product keeps the digits it has without weights.
+TINY_WEIGHT = 0
+MIN_SCALE = -1074  # the exponent of 2**-1074, the smallest subnormal
 
 
 def _tiny_weight_scale(sample_weight):
@@ -91,10 +95,23 @@ def _tiny_weight_scale(sample_weight):
     if sample_weight is None:
         return sample_weight, 0
     weights = sample_weight
-    if isinstance(weights, (list, tuple)):
-        weights = np.asarray(weights)
-    if (not isinstance(weights, np.ndarray) or weights.dtype != np.float64
-            or not weights.size):
+    if not isinstance(weights, np.ndarray):
+        # every container the checks take through np.asarray (lists, a pandas Series, one
+        # Python float for every row), not only arrays: a Series or a scalar of subnormal
+        # weights kept no digits of their products (log losses 8e-4 and 17% off)
+        try:
+            weights = np.asarray(weights)
+        except (ValueError, TypeError):
+            return sample_weight, 0  # named by the checks
+    ma = sys.modules.get("numpy.ma")
+    if ma is not None and isinstance(weights, ma.MaskedArray):
+        return sample_weight, 0  # refused by the checks, not read here
+    if weights.dtype.kind == "f" and weights.dtype.itemsize >= 8 and weights.dtype != np.float64:
+        # big-endian float64 or long double: the checks take them as float64, so they are
+        # scaled as float64 too (they kept no digits of subnormal products: 21% off)
+        with np.errstate(over="ignore"):  # past float64: inf, named by the checks
+            weights = weights.astype(np.float64)
+    if weights.dtype != np.float64 or not weights.size:
         return sample_weight, 0
     largest = float(np.max(weights))  # one pass for ordinary weights (and NaN: named later)
     if not largest < 2.0**TINY_WEIGHT or not float(np.min(weights)) >= 0:
@@ -175,7 +192,7 @@ class _Batch:
     """One batch, checked: labels, weights, and per model predictions, order key and losses."""
 
     def __init__(self, y_true, y_pred, *, sample_weight, from_logits, by, ids, names=None):
-        y = np.asarray(y_true)
+        y = as_array("y_true", y_true)  # refuses a masked array (np.asarray drops the mask)
         check_real_array("y_true", y)
         check_unit_interval("y_true", y, "labels")
         if y.dtype.kind == "f" and y.size:
@@ -202,7 +219,7 @@ class _Batch:
         self.models = []
         for name, values in predictions.items():
             arg = "y_pred" if not isinstance(y_pred, Mapping) else f"y_pred[{name!r}]"
-            x = np.asarray(values)
+            x = as_array(arg, values)
             check_real_array(arg, x)
             check_same_shape("y_true", y, arg, x)
             x = x.astype(np.float64).ravel()
@@ -612,7 +629,7 @@ class DiagnosticsState:
     ``merge`` folds in another state with the same settings, ``result`` gives the figures
     (see :func:`logloss.diagnose`), ``to_dict`` / ``from_dict`` round-trip through JSON.
     Weights are exact at both ends of float64: the pairs keep shares of the weight (no weight
-    is squared), and a state whose weights are all below 2**-500 (subnormal ones too) keeps its
+    is squared), and a state whose weights are all below 1 (subnormal ones too) keeps its
     sums in units of 2**``scale``, saved with it.
     Bad input is refused before anything is added; a call that raises after that (out of memory,
     Ctrl-C) leaves part of its rows in, so every later call raises ``RuntimeError`` instead of
@@ -1096,9 +1113,13 @@ class DiagnosticsState:
         new._start(state["names"], state["by"])
         new.rows = int(state["rows"])
         scale = state.get("scale", 0)  # versions 1 and 2: weights as they were
-        if isinstance(scale, bool) or not isinstance(scale, int) or abs(scale) > MAX_SCALE:
-            raise ValueError(f"The saved scale must be an integer in [-{MAX_SCALE}, "
-                             f"{MAX_SCALE}]. Received {scale!r}.")
+        # to_dict writes 0 or the exponent of a weight below 2**TINY_WEIGHT (-1073 at least):
+        # a positive scale multiplied every weight reported (a total of 5e304 for one of 16)
+        # or overflowed math.ldexp in result()
+        if (isinstance(scale, bool) or not isinstance(scale, int)
+                or not MIN_SCALE <= scale <= 0):
+            raise ValueError(f"The saved scale must be an integer in [{MIN_SCALE}, 0]. "
+                             f"Received {scale!r}.")
         new.scale = scale
         for key in state["segment_keys"]:
             new._segment(tuple(key))

@@ -450,3 +450,91 @@ def test_report_with_subnormal_weights_gives_their_weighted_log_loss(tmp_path, c
     expected = math.fsum(m * loss for m, loss in zip(k, losses)) / sum(k)
     assert out["log_loss"] == pytest.approx(expected, rel=1e-13)
     assert out["weight"] == sum(m * float(unit) for m in k)
+
+
+_SUBNORMAL_UNITS = {"5e-324": 5e-324, "2**-1070": 2.0**-1070, "1e-320": 2.0**-1063}
+
+
+@pytest.mark.parametrize("unit", list(_SUBNORMAL_UNITS))
+@pytest.mark.parametrize("seed", range(6))
+def test_the_positives_share_of_the_loss_with_few_subnormal_weights(unit, seed):
+    """The sentence multiplied each class's mean loss by its weight as reported (subnormal):
+    0.3332 x 5 x 5e-324 kept no digits, and six rows of weight 5e-324 'carry 22% of the loss'
+    where they carry 18%. The share is taken from the classes' shares of the weight now."""
+    rng = np.random.default_rng(seed)
+    y = np.array([1, 0] * 4)
+    p = rng.uniform(0.05, 0.95, len(y))
+    units = rng.integers(1, 3, len(y)).astype(np.float64)
+    weights = units * _SUBNORMAL_UNITS[unit]
+    sentences = logloss.diagnose(y, p, sample_weight=weights).conclusions()
+    losses = [-math.log(q) if t else -math.log1p(-q) for t, q in zip(y.tolist(), p.tolist())]
+    positive = math.fsum(u * loss for u, t, loss in zip(units.tolist(), y.tolist(), losses) if t)
+    share = positive / math.fsum(u * loss for u, loss in zip(units.tolist(), losses))
+    expected = f"{share:.1%}" if share < 0.1 else f"{share:.0%}"
+    sentence = next(s for s in sentences if s.startswith("Positives are"))
+    assert f"carry {expected} of the loss" in sentence
+    assert sentences == logloss.diagnose(y, p, sample_weight=units).conclusions()
+
+
+_MID_STREAM_UNITS = {
+    "subnormal first": (5e-324, 2.0**-1060, 2.0**-1045),
+    "largest first": (2.0**-1045, 2.0**-1060, 5e-324),
+    "tiny then 2**-600": (5e-324, 2.0**-1000, 2.0**-600),
+}
+
+
+@pytest.mark.parametrize("layout", list(_MID_STREAM_UNITS))
+def test_report_when_the_weights_units_change_between_batches(tmp_path, capsys, monkeypatch,
+                                                               layout):
+    """Blocks of 200 bytes: the first batches hold weights k * 5e-324, later ones weights
+    1e16 or more times larger (or the reverse), so the state moves to a larger scale mid-stream
+    (draining the kernel's partial sums); rows of weight 0 between. Each segment's weight and
+    log loss, the 'other' fold and the pair's mean difference against fsum references."""
+    from logloss._cli import sources
+
+    monkeypatch.setattr(sources, "CSV_BLOCK_BYTES", 200)
+    rng = np.random.default_rng(23)
+    n = 240
+    y = rng.integers(0, 2, n).tolist()
+    a, b = rng.uniform(0.01, 0.99, n).tolist(), rng.uniform(0.01, 0.99, n).tolist()
+    m = rng.integers(1, 41, n)
+    unit = np.repeat(_MID_STREAM_UNITS[layout], n // 3)
+    w = np.where(np.arange(n) % 13 == 0, 0.0, m * unit).tolist()
+    shop = rng.choice(list("uvxyz"), n).tolist()
+    path = tmp_path / "mid.csv"
+    path.write_text("y,a,b,w,s\n" + "".join(f"{t},{p!r},{q!r},{v!r},{s}\n"
+                                            for t, p, q, v, s in zip(y, a, b, w, shop)))
+    code = main(["report", str(path), "--label", "y", "--pred", "a", "--pred", "b", "--weight",
+                 "w", "--by", "s", "--max-segments", "3", "--format", "json", "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+
+    def loss(t, p):
+        return -math.log(p) if t else -math.log1p(-p)
+
+    def reference(keys):
+        rows = [i for i in range(n) if shop[i] in keys]
+        units = [math.ldexp(w[i], 1074) for i in rows]  # exact: integers of 2**-1074
+        total = math.fsum(units)
+        mean_a = math.fsum(u * loss(y[i], a[i]) for u, i in zip(units, rows)) / total
+        diff = math.fsum(u * (loss(y[i], b[i]) - loss(y[i], a[i]))
+                         for u, i in zip(units, rows)) / total
+        return math.fsum(w[i] for i in rows), mean_a, diff
+
+    out = json.loads(captured.out)
+    weight, log_loss, diff = reference(set(shop))
+    assert out["models"]["a"]["weight"] == weight
+    assert out["models"]["a"]["log_loss"] == pytest.approx(log_loss, rel=1e-13)
+    assert out["comparison"][0]["mean_difference"] == pytest.approx(diff, rel=1e-12)
+    segments = out["models"]["a"]["segments"]
+    shown = set()
+    for row in segments["rows"]:
+        key = row["segment"]["s"]
+        shown.add(key)
+        weight, log_loss, _ = reference({key})
+        assert row["weight"] == weight, key
+        assert row["log_loss"] == pytest.approx(log_loss, rel=1e-13), key
+    weight, log_loss, _ = reference(set(shop) - shown)
+    assert segments["other"]["segments"] == 2
+    assert segments["other"]["weight"] == weight
+    assert segments["other"]["log_loss"] == pytest.approx(log_loss, rel=1e-13)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -665,6 +666,9 @@ def _run_range(y, x, w, from_logits, start, stop):
 def _flat(array) -> np.ndarray | None:
     if not isinstance(array, np.ndarray) or not array.flags.c_contiguous:
         return None
+    ma = sys.modules.get("numpy.ma")  # loaded only where the caller made a masked array
+    if ma is not None and isinstance(array, ma.MaskedArray):
+        return None  # the kernels read the data under the mask: the checks refuse it instead
     return array.reshape(-1)
 
 
