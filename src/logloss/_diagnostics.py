@@ -80,8 +80,8 @@ _PAIR = ("count", "weight", "mean", "share2", "share2_dev", "share2_dev2", "a_be
 _HIST = ("negative", "positive", "prediction", "loss", "count")
 # Weights whose largest is below 2**TINY_WEIGHT are added in units of 2**scale (a power of two,
 # so exactly): subnormal weights (5e-324) times a loss keep no digits, so the state's sums are
-# kept in units near its largest weight, as Accumulator keeps its own. Any weight below 1, not
-# only below 2**-500: a loss can be 1e-300 (a logit of 690), and a weight of 1e-100 times it
+# kept in units near its largest weight, as Accumulator keeps its own. Any weight below 1 (not
+# only tiny ones): a loss can be 1e-300 (a logit of 690), and a weight of 1e-100 times it
 # underflowed to 0 (a log loss of 0.0 for 5.4e-301); in units the largest weight is in
 # [1/2, 1), so every product keeps the digits it has without weights.
 TINY_WEIGHT = 0
