@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import math
 import numbers
-import sys
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._array_api.namespace import is_foreign, to_numpy
-from ._core.checks import InfiniteLossWarning, check_flag, infinite_loss_message
+from ._core.checks import InfiniteLossWarning, check_flag, infinite_loss_message, is_masked
 from ._core.compensated import CompensatedSum, two_product
 from ._core.derivatives import sigmoid
 from ._core.inputs import prepare_binary
@@ -75,9 +74,7 @@ def fast_batch_statistics(y_true, y_pred, sample_weight=None, *, from_logits: bo
     """:func:`batch_statistics` on the fast path, or None when it cannot vouch for the batch (bad
     values, an infinite loss, small or unusual input): it never raises for a bad value, so a
     caller with its own checks (the CLI, which names or skips bad rows) runs them only then."""
-    ma = sys.modules.get("numpy.ma")  # loaded only where the caller made a masked array
-    if ma is not None and any(isinstance(v, ma.MaskedArray)
-                              for v in (y_true, y_pred, sample_weight)):
+    if any(is_masked(v) for v in (y_true, y_pred, sample_weight)):
         return None  # np.asarray below would drop the mask: the general path's checks refuse it
     y, x = np.asarray(y_true), np.asarray(y_pred)
     w = None if sample_weight is None else np.asarray(sample_weight)

@@ -45,6 +45,7 @@ from ._core.checks import (
     check_sample_weight,
     check_unit_interval,
     first_index,
+    is_masked,
 )
 from ._core.compensated import CompensatedSum
 from ._numpy import chunked
@@ -103,8 +104,7 @@ def _tiny_weight_scale(sample_weight):
             weights = np.asarray(weights)
         except (ValueError, TypeError):
             return sample_weight, 0  # named by the checks
-    ma = sys.modules.get("numpy.ma")
-    if ma is not None and isinstance(weights, ma.MaskedArray):
+    if is_masked(weights):
         return sample_weight, 0  # refused by the checks, not read here
     if weights.dtype.kind == "f" and weights.dtype.itemsize >= 8 and weights.dtype != np.float64:
         # big-endian float64 or long double: the checks take them as float64, so they are

@@ -12,6 +12,8 @@ import pytest
 import logloss
 from logloss import DiagnosticsState
 
+from .test_diagnostics_hostile import _leaves
+
 pandas = pytest.importorskip("pandas")
 
 
@@ -139,17 +141,6 @@ def test_a_masked_array_is_refused_whatever_the_path(engine, rows, masked, entry
 
 
 # -- states in any order -----------------------------------------------------------------------
-
-
-def _leaves(figures, path=""):
-    if isinstance(figures, dict):
-        for key, value in figures.items():
-            yield from _leaves(value, f"{path}.{key}")
-    elif isinstance(figures, list):
-        for index, value in enumerate(figures):
-            yield from _leaves(value, f"{path}[{index}]")
-    else:
-        yield path, figures
 
 
 def _same(got: dict, want: dict, tag) -> None:

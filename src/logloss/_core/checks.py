@@ -50,10 +50,15 @@ def check_reduction(reduction: object) -> str:
     return reduction  # type: ignore[return-value]
 
 
+def is_masked(value: object) -> bool:
+    """Whether ``value`` is a NumPy masked array, whose mask ``np.asarray`` would drop."""
+    ma = sys.modules.get("numpy.ma")  # only ever loaded if the caller uses masked arrays
+    return ma is not None and isinstance(value, ma.MaskedArray)
+
+
 def as_array(name: str, value: object) -> np.ndarray:
     """``np.asarray(value)``, refusing what it would silently misread or fail to explain."""
-    ma = sys.modules.get("numpy.ma")  # only ever loaded if the caller uses masked arrays
-    if ma is not None and isinstance(value, ma.MaskedArray):
+    if is_masked(value):
         raise TypeError(
             f"`{name}` is a masked array, whose mask logloss would ignore. Pass the unmasked values "
             "only (x.compressed(), and the same samples of the other arguments), or give masked "

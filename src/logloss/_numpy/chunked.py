@@ -37,12 +37,12 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from .._core.checks import is_masked
 from .._core.config import available_cpus, engine, thread_count
 from .._core.constants import LN2, PRODUCT_TOLERANCE, UNIT_ROUNDOFF
 from .._core.precision import extended_dtype
@@ -666,8 +666,7 @@ def _run_range(y, x, w, from_logits, start, stop):
 def _flat(array) -> np.ndarray | None:
     if not isinstance(array, np.ndarray) or not array.flags.c_contiguous:
         return None
-    ma = sys.modules.get("numpy.ma")  # loaded only where the caller made a masked array
-    if ma is not None and isinstance(array, ma.MaskedArray):
+    if is_masked(array):
         return None  # the kernels read the data under the mask: the checks refuse it instead
     return array.reshape(-1)
 
