@@ -252,8 +252,6 @@ def test_losses_near_1e_300_with_weights_below_one(engine, how, unit):
     assert figures["comparison"][0]["mean_difference"] == pytest.approx(mean, rel=1e-12, abs=0)
 
 
-@pytest.mark.xfail(strict=True, reason="open: s^2 (d - mean)^2 underflows for d near 1e-300; the "
-                   "pair would need a scale for the differences as the state has one for weights")
 def test_the_paired_standard_error_of_differences_near_1e_300():
     """Both models nearly certain (logits of 690 to 710): the differences d are near 1e-300, so
     each s^2 (d - mean)^2 underflows and the standard error is 0.0, and the sentence says the
