@@ -634,7 +634,8 @@ class DiagnosticsState:
     (see :func:`logloss.diagnose`), ``to_dict`` / ``from_dict`` round-trip through JSON.
     Weights are exact at both ends of float64: the pairs keep shares of the weight (no weight
     is squared), and a state whose weights are all below 1 (subnormal ones too) keeps its
-    sums in units of 2**``scale``, saved with it.
+    sums in units of 2**``scale``, saved with it. Each pair's differences are kept in units of
+    the power of two of their largest (saved too), so differences near 1e-300 keep their spread.
     Bad input is refused before anything is added; a call that raises after that (out of memory,
     Ctrl-C) leaves part of its rows in, so every later call raises ``RuntimeError`` instead of
     reporting partial figures as complete.
