@@ -75,9 +75,13 @@ _COUNTS = ("count", "positives", "infinite", "infinite_positive", "confident")
 _SEGMENT = ("count", "weight", "label", "prediction", "loss", "brier", "infinite")
 # the pair of models' differences d = loss_b - loss_a on rows where both are finite, in shares
 # s = w / weight of the row's group: mean = sum s d, then sum s^2, sum s^2 (d - mean) and
-# sum s^2 (d - mean)^2 (saved state version 3; versions 1 and 2 kept sum w d and sums of w^2)
+# sum s^2 (d - mean)^2 (saved state version 3; versions 1 and 2 kept sum w d and sums of w^2).
+# The differences are kept in units of 2**scale, scale the exponent of the group's largest |d|
+# (version 4): differences near 1e-300 (logits near 700) have squares below float64, and near
+# 1e200 squares past it; in units every scaled |d| is below 1 and its square keeps its digits.
 _PAIR = ("count", "weight", "mean", "share2", "share2_dev", "share2_dev2", "a_better",
-         "b_better", "tied", "infinite_a", "infinite_b")
+         "b_better", "tied", "infinite_a", "infinite_b", "scale")
+_PAIR_SCALES = (-1073, sys.float_info.max_exp)  # frexp's exponents of finite nonzero floats
 _HIST = ("negative", "positive", "prediction", "loss", "count")
 # Weights whose largest is below 2**TINY_WEIGHT are added in units of 2**scale (a power of two,
 # so exactly): subnormal weights (5e-324) times a loss keep no digits, so the state's sums are
@@ -630,13 +634,14 @@ class DiagnosticsState:
     (see :func:`logloss.diagnose`), ``to_dict`` / ``from_dict`` round-trip through JSON.
     Weights are exact at both ends of float64: the pairs keep shares of the weight (no weight
     is squared), and a state whose weights are all below 1 (subnormal ones too) keeps its
-    sums in units of 2**``scale``, saved with it.
+    sums in units of 2**``scale``, saved with it. Each pair's differences are kept in units of
+    the power of two of their largest (saved too), so differences near 1e-300 keep their spread.
     Bad input is refused before anything is added; a call that raises after that (out of memory,
     Ctrl-C) leaves part of its rows in, so every later call raises ``RuntimeError`` instead of
     reporting partial figures as complete.
 
     Memory: per model, ``resolution + 2`` histogram bins of 5 floats, 3 x 2 x 1002 loss bins,
-    ``k`` rows, and 7 floats per segment (11 per pair of models and segment); while the compiled
+    ``k`` rows, and 7 floats per segment (12 per pair of models and segment); while the compiled
     kernel adds batches, one partial copy of the histograms and segment sums per thread, at most
     ``chunked.DIAGNOSTICS_SCRATCH_LIMIT`` (32 MB) for the state (fewer threads beyond), folded in
     when the state is read, merged or saved.
@@ -1083,7 +1088,7 @@ class DiagnosticsState:
             })
         return {
             "kind": "logloss.DiagnosticsState",
-            "version": 3,
+            "version": 4,
             "settings": {"from_logits": self.from_logits, "k": self.k, "bins": self.bins,
                          "resolution": self.resolution},
             "names": self.names,
@@ -1092,8 +1097,10 @@ class DiagnosticsState:
             "scale": self.scale,
             "segment_keys": [list(key) for key in self.segment_keys],
             "models": models,
-            "pairs": [{"a": i, "b": j, "overall": pair["overall"].tolist(),
-                       "segments": pair["segments"].tolist()}
+            "pairs": [{"a": i, "b": j, "overall": pair["overall"][:-1].tolist(),
+                       "segments": pair["segments"][:, :-1].tolist(),
+                       "scale": int(pair["overall"][-1]),
+                       "segment_scales": pair["segments"][:, -1].astype(np.int64).tolist()}
                       for (i, j), pair in self.pairs.items()],
         }
 
@@ -1104,9 +1111,9 @@ class DiagnosticsState:
             raise ValueError("`state` must be a mapping written by DiagnosticsState.to_dict() "
                              "(kind 'logloss.DiagnosticsState').")
         version = state.get("version")
-        if version not in (1, 2, 3):
+        if version not in (1, 2, 3, 4):
             raise ValueError(f"Unsupported diagnostics state version {version!r}; "
-                             "this logloss reads versions 1, 2 and 3.")
+                             "this logloss reads versions 1 to 4.")
         new = cls(**state["settings"])
         if state["names"] is None:
             return new
@@ -1169,12 +1176,27 @@ class DiagnosticsState:
                                  f"{segments} segment keys.")
         for saved in state["pairs"]:
             pair = new.pairs[(saved["a"], saved["b"])]
-            pair["overall"] = np.array(saved["overall"], dtype=np.float64)
-            pair["segments"] = np.array(saved["segments"], dtype=np.float64).reshape(
-                -1, len(_PAIR))
-            if len(pair["segments"]) != segments:
-                raise ValueError(f"The saved pair segments have {len(pair['segments'])} rows "
+            overall = np.array(saved["overall"], dtype=np.float64)
+            if overall.shape != (len(_PAIR) - 1,):
+                raise ValueError(f"The saved pair overall sums have shape {overall.shape}; "
+                                 f"expected ({len(_PAIR) - 1},).")
+            rows = np.array(saved["segments"], dtype=np.float64).reshape(-1, len(_PAIR) - 1)
+            if len(rows) != segments:
+                raise ValueError(f"The saved pair segments have {len(rows)} rows "
                                  f"for {segments} segment keys.")
+            # versions 1 to 3 kept the differences as they were: units of 2**0
+            scale, scales = 0, [0] * segments
+            if version >= 4:
+                scale = _saved_pair_scale(saved.get("scale"), "scale")
+                scales = saved.get("segment_scales")
+                if not isinstance(scales, list) or len(scales) != segments:
+                    raise ValueError(f"The saved pair field `segment_scales` must be a list of "
+                                     f"{segments} integers (one per segment key). Received "
+                                     f"{scales!r}.")
+                scales = [_saved_pair_scale(value, f"segment_scales[{index}]")
+                          for index, value in enumerate(scales)]
+            pair["overall"] = np.append(overall, float(scale))
+            pair["segments"] = np.column_stack([rows, np.array(scales, dtype=np.float64)])
             if version < 3:  # plain sums of w and w^2 then: in shares of the weight now
                 pair["overall"] = _pair_from_sums(pair["overall"][None])[0]
                 pair["segments"] = _pair_from_sums(pair["segments"])
@@ -1355,8 +1377,9 @@ class DiagnosticsState:
             seg = pair["segments"]
             rows = self.models[i].segments[: len(seg), 0]  # segments with a row
             present = np.flatnonzero(rows > 0)
-            with np.errstate(over="ignore"):  # |sum w d|, largest first
-                size = np.abs(seg[present, 2]) * seg[present, 1]
+            with np.errstate(over="ignore", under="ignore"):  # |sum w d|, largest first
+                mean = np.ldexp(np.abs(seg[present, 2]), seg[present, -1].astype(np.int64))
+                size = mean * seg[present, 1]
             order = present[np.lexsort((present, -size))].tolist()
             out["segments"] = [{"segment": dict(zip(self.by, self.segment_keys[s])),
                                 **_pair_figures(seg[s])} for s in order[:max_segments]]
@@ -1625,8 +1648,18 @@ def _pair_sums(codes, n, wf, df, flags) -> np.ndarray:
     """One batch's pair sums per group (the _PAIR columns): each row's weight enters as its
     share of its group's weight, s = w / W, so the squared weights are the squared shares (at
     most 1) and weights of 1e200 (squares past float64) or 1e-300 (squares below it) give the
-    same figures as weights of 1; deviations are about the group's batch mean."""
+    same figures as weights of 1; deviations are about the group's batch mean. Differences
+    enter in units of 2**scale, scale the exponent of the group's largest |d| (0 for none)."""
     finite, a_better, b_better, tied, inf_a, inf_b = flags
+    if n == 1:  # one group: no per-row units to gather
+        peak = np.array([max(float(df.max()), -float(df.min())) if len(df) else 0.0])
+    else:
+        peak = np.zeros(n)
+        np.maximum.at(peak, codes, np.abs(df))  # df is finite: the rest are 0
+    scale = np.frexp(peak)[1]
+    if scale.any():
+        with np.errstate(under="ignore"):  # |d| far below the group's largest: negligible
+            df = np.ldexp(df, -(int(scale[0]) if n == 1 else scale[codes]))
     # a total weight past float64 (inf) leaves shares of 0 or NaN here; result() refuses it
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         W = np.bincount(codes, wf, n)
@@ -1643,6 +1676,7 @@ def _pair_sums(codes, n, wf, df, flags) -> np.ndarray:
             np.bincount(codes, tied, n),
             np.bincount(codes, inf_a.astype(np.float64), n),
             np.bincount(codes, inf_b.astype(np.float64), n),
+            scale.astype(np.float64),
         ], axis=1)
 
 
@@ -1651,7 +1685,11 @@ def _merge_pair(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     moments about each side's own mean, in shares of the weight. With r = W1 / W and
     d = m1 - m, side 1's sum of s^2 (x - m)^2 about the merged mean m, in shares of W, is
     r^2 (C1 + 2 d B1 + d^2 A1); no large sums cancel and no weight is squared. A side without
-    weight (r = 0, or r = 1 for the other) leaves the other exactly as it was."""
+    weight (r = 0, or r = 1 for the other) leaves the other exactly as it was. Both sides'
+    differences are first put in the larger of their units (a power of two: exact but where a
+    part far below the other underflows, a vanishing part of the sums); a side whose difference
+    sums are all 0 (no row, or every d = 0) has no say in the units."""
+    x, y = _in_pair_units(x, y)
     out = x + y
     W1, m1, A1, B1, C1 = x[:, 1], x[:, 2], x[:, 3], x[:, 4], x[:, 5]
     W2, m2, A2, B2, C2 = y[:, 1], y[:, 2], y[:, 3], y[:, 4], y[:, 5]
@@ -1669,7 +1707,48 @@ def _merge_pair(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         out[:, 4] = q1 * (B1 + d1 * A1) + q2 * (B2 + d2 * A2)
         out[:, 5] = (q1 * (C1 + 2 * d1 * B1 + d1 * d1 * A1)
                      + q2 * (C2 + 2 * d2 * B2 + d2 * d2 * A2))
+    out[:, -1] = x[:, -1]
     return out
+
+
+def _in_pair_units(x: np.ndarray, y: np.ndarray):
+    """x and y with their difference sums (mean, share2_dev; share2_dev2 in squared units) in
+    the same units: the larger scale of the sides with a say (new arrays where one moves)."""
+    says = [(side[:, 2] != 0) | (side[:, 4] != 0) | (side[:, 5] != 0) for side in (x, y)]
+    k1, k2 = x[:, -1], y[:, -1]
+    scale = np.where(says[0] & ~says[1], k1,
+                     np.where(says[1] & ~says[0], k2, np.maximum(k1, k2)))
+    moved = []
+    for side, say in zip((x, y), says):
+        shift = np.where(say, side[:, -1] - scale, 0.0).astype(np.int64)
+        if shift.any():
+            side = side.copy()
+            with np.errstate(under="ignore"):
+                side[:, [2, 4]] = np.ldexp(side[:, [2, 4]], shift[:, None])
+                side[:, 5] = np.ldexp(side[:, 5], 2 * shift)
+        if not np.array_equal(side[:, -1], scale):
+            side = side.copy()
+            side[:, -1] = scale
+        moved.append(side)
+    return moved
+
+
+def _saved_pair_scale(value, field: str) -> int:
+    """A pair's saved difference scale: only what to_dict writes (the exponent of a finite
+    difference, or 0); any other would multiply the mean and standard error by 2**(error)."""
+    low, high = _PAIR_SCALES
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"The saved pair field `{field}` (the exponent of the differences' "
+                         f"units) must be an integer in [{low}, {high}]. Received {value!r}.")
+    return value
+
+
+def _times_power_of_two(value: float, scale: int) -> float:
+    """value * 2**scale; past float64, inf (as the product would be)."""
+    try:
+        return math.ldexp(value, scale)
+    except OverflowError:
+        return math.copysign(math.inf, value)
 
 
 def _pair_from_sums(sums: np.ndarray) -> np.ndarray:
@@ -1685,7 +1764,8 @@ def _pair_from_sums(sums: np.ndarray) -> np.ndarray:
 
 
 def _pair_figures(sums: np.ndarray) -> dict:
-    count, weight, mean, _, _, dev2, a_better, b_better, tied, inf_a, inf_b = sums.tolist()
+    count, weight, mean, _, _, dev2, a_better, b_better, tied, inf_a, inf_b, scale = sums.tolist()
+    scale = int(scale)
     live = a_better + b_better + tied
     if inf_a and inf_b:
         mean = math.nan
@@ -1694,11 +1774,11 @@ def _pair_figures(sums: np.ndarray) -> dict:
     elif inf_b:
         mean = math.inf
     else:
-        mean = mean if weight > 0 else math.nan
+        mean = _times_power_of_two(mean, scale) if weight > 0 else math.nan
     se = math.nan
     if count > 1 and weight > 0 and not (inf_a or inf_b):
         # sum w^2 (d - mean)^2 / W^2 is dev2 itself: it is kept in shares of the weight
-        se = math.sqrt(count / (count - 1) * dev2)
+        se = _times_power_of_two(math.sqrt(count / (count - 1) * dev2), scale)
     low = mean - Z_95 * se if math.isfinite(se) else math.nan
     high = mean + Z_95 * se if math.isfinite(se) else math.nan
     return {
