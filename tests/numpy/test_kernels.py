@@ -276,6 +276,88 @@ def test_soft_probability_product_accepts_or_declines(K):
     assert K.block(SOFT, y, p)[0] == 1
 
 
+# Product blocks read float32 and int64 inputs in place (no widening pass): each must compute the
+# bits the float64 block computes on the same values widened, flags included.
+IN_PLACE = {"f64": (np.float64, 11), "f32": (np.float32, 10), "i64": (np.int64, 4)}
+
+
+def _in_place_blocks(label):
+    """(kind, labels, predictions) blocks, clean and spoiled, for one label dtype."""
+    B = 512
+    hard = (rng.uniform(size=B) < 0.5).astype(np.float64)
+    p, z = rng.uniform(0.001, 0.999, B), rng.uniform(-30, 30, B)
+    blocks = [(HARD, hard, p), (SOFT, hard, p), (LOGIT, hard, z), (LOGIT32, hard, z),
+              (HARD, hard, np.where(hard == 1, 1 - 1e-7, 1e-7)),  # near perfect: declined
+              (HARD, hard, np.where(np.arange(B) == 300, 1e-30, p)),  # q < 2**-60: declined
+              (LOGIT, hard, np.where(np.arange(B) == 300, 800.0, z))]  # |z| > 708: declined
+    for index in (0, 300, B - 1):
+        for kind in (HARD, SOFT, LOGIT):
+            x = (z if kind == LOGIT else p).copy()
+            x[index] = np.nan
+            blocks.append((kind, hard, x))
+            if kind != LOGIT:
+                x = p.copy()
+                x[index] = 1.5
+                blocks.append((kind, hard, x))
+    if label == "i64":
+        for value in (2, -1, 2**40, -2**40, 2**63 - 1):  # clamped to [-1, 2] when read
+            y = hard.copy().astype(np.int64)
+            y[7] = value
+            blocks += [(HARD, y, p), (SOFT, y, p), (LOGIT, y, z)]
+    else:
+        soft = rng.uniform(0, 1, B)
+        blocks += [(SOFT, soft, p), (LOGIT, soft, z), (HARD, np.where(np.arange(B) == 9, 0.5, hard), p),
+                   (SOFT, soft, 1 - 10.0 ** -rng.uniform(1, 7, B)), (SOFT, np.where(np.arange(B) == 9, 1.5, soft), p)]
+    return blocks
+
+
+@pytest.mark.parametrize("prediction", ["f64", "f32"])
+@pytest.mark.parametrize("label", list(IN_PLACE))
+def test_product_blocks_read_float32_and_int64_in_place_as_float64(K, label, prediction):
+    (ydtype, ycode), (xdtype, xcode) = IN_PLACE[label], IN_PLACE[prediction]
+    accepted = 0
+    for kind, y, x in _in_place_blocks(label):
+        y, x = y.astype(ydtype), x.astype(xdtype)
+        got = K.block(kind, y, x, -1.0, ycode, xcode)
+        assert got == K.block(kind, y.astype(np.float64), x.astype(np.float64)), (kind, y[:8], x[:8])
+        accepted += got[2] >= 0
+    assert accepted >= 4  # the clean blocks were computed, not all declined
+
+
+def test_product_blocks_refuse_dtypes_they_do_not_read_in_place(K):
+    y, p = np.zeros(512, dtype=np.int8), np.full(512, 0.5)
+    with pytest.raises(ValueError, match="in place"):
+        K.block(HARD, y, p, -1.0, 1, 11)
+    with pytest.raises(ValueError, match="in place"):
+        K.block(HARD, np.zeros(512), p.astype(np.int64), -1.0, 11, 4)
+
+
+@pytest.mark.parametrize("logits", [False, True], ids=["probabilities", "logits"])
+@pytest.mark.parametrize("stats", [False, True])
+@pytest.mark.parametrize(("label", "prediction", "labels"), [
+    (label, prediction, labels) for label, prediction in
+    [("f32", "f32"), ("i64", "f64"), ("i64", "f32"), ("f64", "f32"), ("f32", "f64")]
+    for labels in (["hard"] if label == "i64" else ["hard", "soft", "soft later"])])
+def test_sums_of_dtypes_read_in_place_are_the_sums_of_their_float64_values(K, logits, stats, label,
+                                                                            prediction, labels):
+    """The whole sums kernel (full and partial blocks, the soft-label guess, the statistics) gives
+    the same bits from float32 or int64 arrays as from their float64 copies."""
+    (ydtype, ycode), (xdtype, xcode) = IN_PLACE[label], IN_PLACE[prediction]
+    n = 5 * 512 + 77
+    y = (rng.uniform(size=n) < 0.5).astype(np.float64)
+    if labels == "soft":
+        y = rng.uniform(0, 1, n)
+    elif labels == "soft later":  # hard labels first: the guess picks the hard path, then changes
+        y[1500:] = rng.uniform(0, 1, n - 1500)
+    x = rng.uniform(-8, 8, n) if logits else rng.uniform(0.001, 0.999, n)
+    y, x = y.astype(ydtype), x.astype(xdtype)
+    f32 = xdtype == np.float32
+    got = K.sums(y, ycode, x, xcode, None, 11, 0, n, logits, f32, stats)
+    want = K.sums(y.astype(np.float64), 11, x.astype(np.float64), 11, None, 11, 0, n, logits, f32, stats)
+    assert got == want
+    assert got[0] == K.OK
+
+
 # ---------------------------------------------------------------- through the public API
 
 
