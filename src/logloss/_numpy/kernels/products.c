@@ -38,25 +38,31 @@ static double PRODUCT_NAME(hard_probability_product)(const void *labels, const v
  * = y log(p / a) + log a + (1 - y) d, d = c / a, with 1 - p = a + c exactly; log a is shared by
  * the block as log(prod a). Error below u (16 loss + 20 P + 3 BLOCK), P = -log(prod a) (the
  * division, the log 3u |log r|, the roundings of L - d and of the linear term, the pairwise sum,
- * the product and its log, with sum |linear| <= loss + P). -1 where that exceeds tol times the
- * loss, or where the block is not clean (p < TINY, a < PRODUCT_MIN, a label outside [0, 1], NaN),
- * *invalid then saying whether it was invalid. The checks are one condition folded per sample: a
- * rare block pays for its classification afterwards instead of every block paying for flags. */
+ * the product and its log, with sum |linear| <= loss + P). For float32 results (f32) log r is
+ * log_short's, off by LOG_SHORT_ERROR |log r| more: sum y |log r| <= loss + P (y |log p| is part of
+ * the loss and y |log a| <= -log a). -1 where that exceeds tol times the loss, or where the block
+ * is not clean (p < TINY, a < PRODUCT_MIN, a label outside [0, 1], NaN), *invalid then saying
+ * whether it was invalid. The checks are one condition folded per sample: a rare block pays for
+ * its classification afterwards instead of every block paying for flags. */
 static double PRODUCT_NAME(soft_probability_product)(const void *labels, const void *predictions,
-        double *restrict buf, double *restrict linear, int *invalid) {
+        double *restrict buf, double *restrict linear, int *invalid, int f32, double tol) {
     const PRODUCT_LABEL *restrict y = labels;
     const PRODUCT_ELEMENT *restrict p = predictions;
     int64_t clean = 1;
-    for (int i = 0; i < BLOCK; i++) {
-        double pi = p[i], yi = PRODUCT_LABEL_VALUE(y[i]);
-        double a = 1.0 - pi;
-        double c = -pi - (a - 1.0);
-        clean &= (pi >= TINY) & (a >= PRODUCT_MIN) & (yi >= 0.0) & (yi <= 1.0);
-        double r = pi / a;
-        double d = c + c * r;  /* c / a = c (1 + p / a) */
-        linear[i] = -d - yi * (log_core(r, 0.0, 0) - d);
-        buf[i] = a;
+#define SOFT_PRODUCT_LOOP(LOG_R)                                                            \
+    for (int i = 0; i < BLOCK; i++) {                                                       \
+        double pi = p[i], yi = PRODUCT_LABEL_VALUE(y[i]);                                   \
+        double a = 1.0 - pi;                                                                \
+        double c = -pi - (a - 1.0);                                                         \
+        clean &= (pi >= TINY) & (a >= PRODUCT_MIN) & (yi >= 0.0) & (yi <= 1.0);             \
+        double r = pi / a;                                                                  \
+        double d = c + c * r;  /* c / a = c (1 + p / a) */                                  \
+        linear[i] = -d - yi * (LOG_R - d);                                                  \
+        buf[i] = a;                                                                         \
     }
+    if (f32) SOFT_PRODUCT_LOOP(log_short(r))
+    else SOFT_PRODUCT_LOOP(log_core(r, 0.0, 0))
+#undef SOFT_PRODUCT_LOOP
     *invalid = 0;
     if (!clean) {
         int soft;
@@ -70,8 +76,9 @@ static double PRODUCT_NAME(soft_probability_product)(const void *labels, const v
     double e = (double)exponent;
     double log_a = e * LN2_HI + (e * LN2_LO + log(mantissa));
     double loss = tree_sum(linear, BLOCK) - log_a;
-    double bound = U * (16.0 * loss - 20.0 * log_a + 3.0 * BLOCK);
-    return bound <= TOLERANCE64 * loss ? loss : -1.0;
+    double bound = U * (16.0 * loss - 20.0 * log_a + 3.0 * BLOCK)
+                   + (f32 ? LOG_SHORT_ERROR * (loss - log_a) : 0.0);
+    return bound <= tol * loss ? loss : -1.0;
 }
 
 /* Logits, hard or soft labels, a full block: loss = sum c |z| + log prod (1 + exp(-|z|)); the
