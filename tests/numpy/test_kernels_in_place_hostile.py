@@ -230,3 +230,26 @@ def test_statistics_after_the_product_blocks_are_the_exact_sums(K, logits, label
     exact = mpmath.fsum(cache.setdefault((a, b), term(a, b))
                         for a, b in zip(y.astype(np.float64).tolist(), x.astype(np.float64).tolist()))
     assert abs(sums["loss"] - exact) <= 1e-13 * exact
+
+
+TINY_P = [2.0**-24, 2.0**-30, 2.0**-31, 2.0**-40, 2.0**-53, 2.0**-54, 2.0**-60, 2.0**-100, TINY32]
+
+
+@pytest.mark.parametrize("prediction", [np.float32, np.float64])
+@pytest.mark.parametrize("label", [0.0, 2.0**-20, 0.5, 1.0])
+@pytest.mark.parametrize("p", TINY_P)
+def test_constant_blocks_of_tiny_predictions(K, prediction, label, p):
+    """1 - p is not exact in float64 below 2**-53 (its rounding, c, carries the loss of y = 0):
+    whole blocks of one tiny p, where a product block would see only 1 - p rounded."""
+    n = 2 * B + 1
+    y = np.full(n, label, np.float32)
+    x = np.full(n, p, prediction)
+    exact = n * _loss(label, float(x[0]))
+    for reduction, scale in (("sum", 1), ("mean", n)):
+        got = logloss.bce(y, x, reduction=reduction)
+        if prediction is np.float32:
+            assert ref.ulp_error(got, exact / scale, np.float32) <= 1.0, reduction
+        else:
+            assert abs(mpmath.mpf(float(got)) - exact / scale) <= 1e-13 * exact / scale, reduction
+        if label in (0.0, 1.0):  # int64 labels, read in place
+            assert logloss.bce(y.astype(np.int64), x, reduction=reduction) == got
