@@ -12,7 +12,10 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 SOURCE = "src/logloss/_numpy/kernels/kernels.c"
-INCLUDED = ["src/logloss/_numpy/kernels/diagnostics.c"]  # #included by kernels.c
+INCLUDED = [  # #included by kernels.c
+    "src/logloss/_numpy/kernels/diagnostics.c",
+    "src/logloss/_numpy/kernels/products.c",
+]
 # No -ffast-math: results depend on every rounding. -fno-trapping-math only lets GCC if-convert
 # the branch-free loops (it assumes nobody reads the FP exception flags; no value changes), and
 # -ffp-contract=fast allows a * b + c to become an FMA, which the error bounds assume.

@@ -31,8 +31,9 @@ rng = np.random.default_rng(2718)
 M = 1_000_000  # per regime
 EXTENDED = np.finfo(np.longdouble).nmant >= 63
 POWERS = np.ldexp(1.0, np.arange(-1022, 1022))
-LOG, LOG1P_NEG, LOG_TERM_1P_NEG, LOG1P_UNIT, EXP, EXP_SHORT, SOFTPLUS_EXACT, SOFTPLUS, SOFTPLUS_SHORT = range(9)
-HARD, SOFT, LOGIT, LOGIT32 = range(4)  # product block kinds
+(LOG, LOG1P_NEG, LOG_TERM_1P_NEG, LOG1P_UNIT, EXP, EXP_SHORT, SOFTPLUS_EXACT, SOFTPLUS, SOFTPLUS_SHORT,
+ LOG_SHORT) = range(10)
+HARD, SOFT, LOGIT, LOGIT32, SOFT32 = range(5)  # product block kinds (32: float32 results)
 LABELS = [np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
           np.float16, np.float32, np.float64]
 
@@ -143,6 +144,28 @@ def test_short_exp_within_2_to_the_minus_37(K):
     exact = np.exp(x.astype(np.longdouble))
     worst = (np.abs(_vector(K, EXP_SHORT, x) - exact) / exact).max()
     assert worst < 2.0**-37  # measured 2**-37.8
+
+
+@needs_extended
+def test_short_log_within_2_to_the_minus_42(K):
+    """The float32 results' log (soft labels from probabilities): its bound, LOG_SHORT_ERROR."""
+    a = np.concatenate([_log_inputs(), 1 + rng.uniform(-1e-6, 1e-6, M), rng.uniform(1.40, 1.43, M)])
+    exact = np.log(a.astype(np.longdouble))
+    got = _vector(K, LOG_SHORT, a)
+    zero = exact == 0
+    assert (got[zero] == 0).all()
+    worst = (np.abs(got[~zero] - exact[~zero]) / np.abs(exact[~zero])).max()
+    print(f"{K.PATH} short log: max error 2**{float(np.log2(worst)):.2f} over {a.size} inputs")
+    assert worst < 2.0**-42  # measured 2**-43.1
+
+
+def test_short_log_against_mpmath_at_its_edges(K):
+    edges = np.array([np.sqrt(0.5), np.nextafter(np.sqrt(0.5), 0), np.sqrt(2), np.nextafter(np.sqrt(2), 0),
+                      1 + 2.0**-52, 1 - 2.0**-53, 2.2250738585072014e-308, 1.7976931348623157e308, 3.0, 0.75])
+    got = _vector(K, LOG_SHORT, edges)
+    for a, g in zip(edges.tolist(), got.tolist()):
+        exact = mpmath.log(mpmath.mpf(a))
+        assert abs(mpmath.mpf(g) - exact) <= 2.0**-42 * abs(exact), a
 
 
 @needs_extended
@@ -274,6 +297,106 @@ def test_soft_probability_product_accepts_or_declines(K):
     y, p = _soft_probability_kinds(np.float64)["uniform"]
     y[9] = 1.5
     assert K.block(SOFT, y, p)[0] == 1
+
+
+def test_soft_probability_product_of_float32_results(K):
+    """With the short log, within 2**-30 of mpmath (the float32 tolerance) where it accepts;
+    it declines where the bound, log_short's error included, passes 2**-30 of the loss."""
+    expect = {"uniform": True, "hard labels": True, "wide p": True, "near 1": True,
+              "confident": False, "p = 0": False, "a < 2**-60": False}
+    for name, (y, p) in _soft_probability_kinds(np.float32).items():
+        y, p = y.astype(np.float64), p.astype(np.float64)
+        invalid, _, got = K.block(SOFT32, y, p)
+        assert invalid == 0 and (got >= 0) == expect[name], name
+        if got >= 0:
+            exact = float(mpmath.fsum(ref.bce_probability(float(a), float(b)) for a, b in zip(y, p)))
+            assert got == pytest.approx(exact, rel=2.0**-30, abs=0), name
+    # y log(p / a) and log a of ~16.6 each cancel to losses of 6e-8: the short log's error on
+    # them would be 2**-42 * 16.6 / 6e-8 ~ 6e-5 of the loss, and the bound declines
+    y, p = np.full(512, 1.0), np.full(512, 1 - 2.0**-24)
+    assert K.block(SOFT32, y, p) == (0, 0, -1.0)
+
+
+# Product blocks read float32 and int64 inputs in place (no widening pass): each must compute the
+# bits the float64 block computes on the same values widened, flags included.
+IN_PLACE = {"f64": (np.float64, 11), "f32": (np.float32, 10), "i64": (np.int64, 4)}
+
+
+def _in_place_blocks(label):
+    """(kind, labels, predictions) blocks, clean and spoiled, for one label dtype."""
+    B = 512
+    hard = (rng.uniform(size=B) < 0.5).astype(np.float64)
+    p, z = rng.uniform(0.001, 0.999, B), rng.uniform(-30, 30, B)
+    blocks = [(HARD, hard, p), (SOFT, hard, p), (LOGIT, hard, z), (LOGIT32, hard, z),
+              (HARD, hard, np.where(hard == 1, 1 - 1e-7, 1e-7)),  # near perfect: declined
+              (HARD, hard, np.where(np.arange(B) == 300, 1e-30, p)),  # q < 2**-60: declined
+              (LOGIT, hard, np.where(np.arange(B) == 300, 800.0, z))]  # |z| > 708: declined
+    for index in (0, 300, B - 1):
+        for kind in (HARD, SOFT, LOGIT):
+            x = (z if kind == LOGIT else p).copy()
+            x[index] = np.nan
+            blocks.append((kind, hard, x))
+            if kind != LOGIT:
+                x = p.copy()
+                x[index] = 1.5
+                blocks.append((kind, hard, x))
+    if label == "i64":
+        for value in (2, -1, 2**40, -2**40, 2**63 - 1):  # clamped to [-1, 2] when read
+            y = hard.copy().astype(np.int64)
+            y[7] = value
+            blocks += [(HARD, y, p), (SOFT, y, p), (LOGIT, y, z)]
+    else:
+        soft = rng.uniform(0, 1, B)
+        blocks += [(SOFT, soft, p), (LOGIT, soft, z), (HARD, np.where(np.arange(B) == 9, 0.5, hard), p),
+                   (SOFT, soft, 1 - 10.0 ** -rng.uniform(1, 7, B)), (SOFT, np.where(np.arange(B) == 9, 1.5, soft), p)]
+    return blocks
+
+
+@pytest.mark.parametrize("prediction", ["f64", "f32"])
+@pytest.mark.parametrize("label", list(IN_PLACE))
+def test_product_blocks_read_float32_and_int64_in_place_as_float64(K, label, prediction):
+    (ydtype, ycode), (xdtype, xcode) = IN_PLACE[label], IN_PLACE[prediction]
+    accepted = 0
+    for kind, y, x in _in_place_blocks(label):
+        y, x = y.astype(ydtype), x.astype(xdtype)
+        got = K.block(kind, y, x, -1.0, ycode, xcode)
+        assert got == K.block(kind, y.astype(np.float64), x.astype(np.float64)), (kind, y[:8], x[:8])
+        accepted += got[2] >= 0
+    assert accepted >= 4  # the clean blocks were computed, not all declined
+
+
+def test_product_blocks_refuse_dtypes_they_do_not_read_in_place(K):
+    y, p = np.zeros(512, dtype=np.int8), np.full(512, 0.5)
+    with pytest.raises(ValueError, match="in place"):
+        K.block(HARD, y, p, -1.0, 1, 11)
+    with pytest.raises(ValueError, match="in place"):
+        K.block(HARD, np.zeros(512), p.astype(np.int64), -1.0, 11, 4)
+
+
+@pytest.mark.parametrize("logits", [False, True], ids=["probabilities", "logits"])
+@pytest.mark.parametrize("stats", [False, True])
+@pytest.mark.parametrize(("label", "prediction", "labels"), [
+    (label, prediction, labels) for label, prediction in
+    [("f32", "f32"), ("i64", "f64"), ("i64", "f32"), ("f64", "f32"), ("f32", "f64")]
+    for labels in (["hard"] if label == "i64" else ["hard", "soft", "soft later"])])
+def test_sums_of_dtypes_read_in_place_are_the_sums_of_their_float64_values(K, logits, stats, label,
+                                                                            prediction, labels):
+    """The whole sums kernel (full and partial blocks, the soft-label guess, the statistics) gives
+    the same bits from float32 or int64 arrays as from their float64 copies."""
+    (ydtype, ycode), (xdtype, xcode) = IN_PLACE[label], IN_PLACE[prediction]
+    n = 5 * 512 + 77
+    y = (rng.uniform(size=n) < 0.5).astype(np.float64)
+    if labels == "soft":
+        y = rng.uniform(0, 1, n)
+    elif labels == "soft later":  # hard labels first: the guess picks the hard path, then changes
+        y[1500:] = rng.uniform(0, 1, n - 1500)
+    x = rng.uniform(-8, 8, n) if logits else rng.uniform(0.001, 0.999, n)
+    y, x = y.astype(ydtype), x.astype(xdtype)
+    f32 = xdtype == np.float32
+    got = K.sums(y, ycode, x, xcode, None, 11, 0, n, logits, f32, stats)
+    want = K.sums(y.astype(np.float64), 11, x.astype(np.float64), 11, None, 11, 0, n, logits, f32, stats)
+    assert got == want
+    assert got[0] == K.OK
 
 
 # ---------------------------------------------------------------- through the public API
@@ -467,6 +590,13 @@ def _float32_adversarial():
                                                    rng.uniform(1e-9, 1e-7, 8 * B)).astype(np.float32), False),
         "soft probabilities": (rng.uniform(0, 1, 8 * B).astype(np.float32),
                                rng.uniform(0, 1, 8 * B).astype(np.float32), False),
+        # log a of up to 16.6 beside losses of ~1: the short log's bound near its threshold
+        "soft probabilities near 0 and 1": (rng.uniform(0, 1, 8 * B).astype(np.float32),
+                                            np.where(rng.uniform(size=8 * B) < 0.5,
+                                                     1 - 2.0**-rng.integers(1, 25, 8 * B),
+                                                     2.0**-rng.integers(1, 60, 8 * B)).astype(np.float32), False),
+        "soft labels near certain": ((1 - rng.uniform(0, 1e-3, 8 * B)).astype(np.float32),
+                                     (1 - rng.uniform(1e-4, 1e-2, 8 * B)).astype(np.float32), False),
     }
     return cases
 

@@ -118,6 +118,24 @@ static inline double log_core(double a, double c, int series) {
 static inline double log_plus(double a, double c) { return log_core(a, c, 2); }
 static inline double log_term(double a, double c) { return log_core(a, c, 1); }
 
+/* log(a) for normal a > 0 within 2**-42 relative, for float32 results only: a = 2**k (1 + f) as in
+ * log_core, log(1 + f) = 2 s + s**3 Q(s**2), s = f / (2 + f), Q of degree 4 fitted on s**2 <=
+ * 0.0295 (Chebyshev, mpmath: 2**-43.08 of the log); the roundings add a few 2**-53, and k ln 2
+ * with log(1 + f), |log(1 + f)| <= ln(2) / 2, cancels at most to half. */
+static inline double log_short(double a) {
+    uint64_t ix = bits(a);
+    uint64_t kb = (ix + ONE_BITS - SQRT_HALF_BITS) >> 52;
+    double z = from_bits(ix - ((kb - 1023) << 52));
+    double dk = from_bits(bits(SHIFTER) + kb) - (SHIFTER + 1023.0);
+    double f = z - 1.0;
+    double s = f / (2.0 + f);
+    double t = s * s;
+    double q = 0.66666666667382772127 + t * (0.39999998786883282516 + t * (0.28571756668146314
+               + t * (0.22191265599171966073 + t * 0.19365278421757222174)));
+    return dk * LN2 + (2.0 * s + s * t * q);
+}
+static const double LOG_SHORT_ERROR = 2.2737367544323206e-13;  /* 2**-42 */
+
 /* exp(x) for -708 <= x <= 0 within 1.1 ulp: x = k ln2 + r, |r| <= ln2 / 2, exp(r) = 1 + r + r**2
  * q(r), q the degree-9 near-minimax fit (1.8e-17 relative); 2**k from its exponent bits. */
 static inline double exp_neg(double x) {
@@ -271,6 +289,10 @@ static inline double half_to_double(uint16_t h) {
     return (h & 0x8000) ? -v : v;
 }
 
+/* An int64 label as float64, clamped to [-1, 2] first: the checks see the same verdict, and small
+ * ints convert 2x faster than int64 (measured). */
+static inline double int64_label(int64_t v) { return (double)(int32_t)(v < -1 ? -1 : (v > 2 ? 2 : v)); }
+
 #define WIDEN(T) { const T *s = (const T *)base + b; for (int i = 0; i < m; i++) buf[i] = (double)s[i]; } break;
 
 /* Samples [b, b + m) of an array of dtype code t as float64: in place for float64, else in buf. */
@@ -281,11 +303,8 @@ static inline const double *load(const void *base, int t, Py_ssize_t b, int m, d
     case T_I8: WIDEN(int8_t)
     case T_I16: WIDEN(int16_t)
     case T_I32: WIDEN(int32_t)
-    case T_I64: { const int64_t *s = (const int64_t *)base + b;  /* clamped to [-1, 2] first: */
-                  for (int i = 0; i < m; i++) {  /* the checks see the same verdict, and small */
-                      int64_t v = s[i];          /* ints convert 2x faster than int64 (measured) */
-                      buf[i] = (double)(int32_t)(v < -1 ? -1 : (v > 2 ? 2 : v));
-                  } } break;
+    case T_I64: { const int64_t *s = (const int64_t *)base + b;
+                  for (int i = 0; i < m; i++) buf[i] = int64_label(s[i]); } break;
     case T_U16: WIDEN(uint16_t)
     case T_U32: WIDEN(uint32_t)
     case T_U64: { const uint64_t *s = (const uint64_t *)base + b;
@@ -406,103 +425,80 @@ static int rare_block(const double *y, const double *x, const double *w, int m, 
 
 /* ------------------------------------------------------------------ product blocks */
 
-/* Hard labels from probabilities, a full block: loss = -log(prod q), or -1 where the product cannot
- * vouch (soft labels, q < PRODUCT_MIN, bound above tol times the loss: a near-perfect classifier).
- * q = p (exact) or fl(1 - p) (<= u); BLOCK - 1 product roundings: |error| <= 2 BLOCK u absolute
- * plus a few u relative for the log and sums. */
-static double hard_probability_product(const double *restrict y, const double *restrict p,
-                                       double *restrict buf, int *invalid, int *soft, double tol) {
-    int64_t bad = 0, s = 0, rare = 0;
-    for (int i = 0; i < BLOCK; i++) {
-        double pi = p[i], yi = y[i];
-        bad |= !((pi >= 0.0) & (pi <= 1.0) & (yi >= 0.0) & (yi <= 1.0));
-        s |= (yi != 0.0) & (yi != 1.0);
-        double q = yi != 0.0 ? pi : 1.0 - pi;
-        rare |= !(q >= PRODUCT_MIN);
-        buf[i] = q;
-    }
-    *invalid = bad;
-    *soft = s;
-    if (bad || s || rare) return -1.0;
-    int64_t exponent;
-    double mantissa = tree_product(buf, &exponent);
-    double log_m = log(mantissa);
-    double e = (double)exponent;
-    double loss = -(e * LN2_HI + (e * LN2_LO + log_m));
-    double bound = 2.0 * BLOCK * U + 4.0 * U * (-e * LN2 + log_m + loss);
-    return bound <= tol * loss ? loss : -1.0;
+/* The product blocks for each pair of dtypes they read in place: float64, float32 or int64 labels
+ * with float64 or float32 predictions (float64 both: names as written; else _<label>_<prediction>).
+ * Other dtypes are widened to float64 first: GCC vectorizes none of these loops with int8 labels,
+ * and an int8 label block is an eighth of a float64 prediction block. */
+#define PRODUCT_LABEL double
+#define PRODUCT_LABEL_TYPE T_F64
+#define PRODUCT_LABEL_VALUE(v) (double)(v)
+#define PRODUCT_ELEMENT double
+#define PRODUCT_ELEMENT_TYPE T_F64
+#define PRODUCT_NAME(name) name
+#include "products.c"
+#define PRODUCT_LABEL double
+#define PRODUCT_LABEL_TYPE T_F64
+#define PRODUCT_LABEL_VALUE(v) (double)(v)
+#define PRODUCT_ELEMENT float
+#define PRODUCT_ELEMENT_TYPE T_F32
+#define PRODUCT_NAME(name) name##_f64_f32
+#include "products.c"
+#define PRODUCT_LABEL float
+#define PRODUCT_LABEL_TYPE T_F32
+#define PRODUCT_LABEL_VALUE(v) (double)(v)
+#define PRODUCT_ELEMENT double
+#define PRODUCT_ELEMENT_TYPE T_F64
+#define PRODUCT_NAME(name) name##_f32_f64
+#include "products.c"
+#define PRODUCT_LABEL float
+#define PRODUCT_LABEL_TYPE T_F32
+#define PRODUCT_LABEL_VALUE(v) (double)(v)
+#define PRODUCT_ELEMENT float
+#define PRODUCT_ELEMENT_TYPE T_F32
+#define PRODUCT_NAME(name) name##_f32_f32
+#include "products.c"
+#define PRODUCT_LABEL int64_t
+#define PRODUCT_LABEL_TYPE T_I64
+#define PRODUCT_LABEL_VALUE(v) int64_label(v)
+#define PRODUCT_ELEMENT double
+#define PRODUCT_ELEMENT_TYPE T_F64
+#define PRODUCT_NAME(name) name##_i64_f64
+#include "products.c"
+#define PRODUCT_LABEL int64_t
+#define PRODUCT_LABEL_TYPE T_I64
+#define PRODUCT_LABEL_VALUE(v) int64_label(v)
+#define PRODUCT_ELEMENT float
+#define PRODUCT_ELEMENT_TYPE T_F32
+#define PRODUCT_NAME(name) name##_i64_f32
+#include "products.c"
+
+typedef struct {
+    double (*hard)(const void *, const void *, double *, int *, int *, double);
+    double (*soft)(const void *, const void *, double *, double *, int *, int, double);
+    double (*logit)(const void *, const void *, double *, double *, int *, int, double);
+} Products;
+
+/* The dtype a product block reads labels (predictions: 0) of dtype t in: t itself, or float64. */
+static inline int product_read_type(int t, int labels) {
+    return t == T_F64 || t == T_F32 || (labels && t == T_I64) ? t : T_F64;
 }
 
-/* Soft labels from probabilities, a full block, one log per sample: y log p + (1 - y) log(1 - p)
- * = y log(p / a) + log a + (1 - y) d, d = c / a, with 1 - p = a + c exactly; log a is shared by
- * the block as log(prod a). Error below u (16 loss + 20 P + 3 BLOCK), P = -log(prod a) (the
- * division, the log 3u |log r|, the roundings of L - d and of the linear term, the pairwise sum,
- * the product and its log, with sum |linear| <= loss + P). -1 where that exceeds tol times the
- * loss, or where the block is not clean (p < TINY, a < PRODUCT_MIN, a label outside [0, 1], NaN),
- * *invalid then saying whether it was invalid. The checks are one condition folded per sample: a
- * rare block pays for its classification afterwards instead of every block paying for flags. */
-static double soft_probability_product(const double *restrict y, const double *restrict p,
-                                       double *restrict buf, double *restrict linear, int *invalid) {
-    int64_t clean = 1;
-    for (int i = 0; i < BLOCK; i++) {
-        double pi = p[i], yi = y[i];
-        double a = 1.0 - pi;
-        double c = -pi - (a - 1.0);
-        clean &= (pi >= TINY) & (a >= PRODUCT_MIN) & (yi >= 0.0) & (yi <= 1.0);
-        double r = pi / a;
-        double d = c + c * r;  /* c / a = c (1 + p / a) */
-        linear[i] = -d - yi * (log_core(r, 0.0, 0) - d);
-        buf[i] = a;
-    }
-    *invalid = 0;
-    if (!clean) {
-        int soft;
-        classify(y, p, NULL, BLOCK, 0, invalid, &soft);
-        return -1.0;
-    }
-    int64_t exponent;
-    double mantissa = tree_product(buf, &exponent);
-    double e = (double)exponent;
-    double log_a = e * LN2_HI + (e * LN2_LO + log(mantissa));
-    double loss = tree_sum(linear, BLOCK) - log_a;
-    double bound = U * (16.0 * loss - 20.0 * log_a + 3.0 * BLOCK);
-    return bound <= TOLERANCE64 * loss ? loss : -1.0;
-}
-
-/* Logits, hard or soft labels, a full block: loss = sum c |z| + log prod (1 + exp(-|z|)); the
- * factors are in (1, 2]. Per sample: exp within 1.1 ulp (e / (1 + e) <= 1/2), 1 + e rounded (u),
- * the product (u): |error| <= 4 BLOCK u; c |z| has 2u (c = 1 - y rounded, then the product), the
- * sums 9u + 32u: the relative term 6u loss covers them. The short exp of float32 results is off by
- * 2**-37 e, and e <= log(1 + e) / ln 2 for e <= 1: 2**-37 / ln 2 < 1.6e-11 of the loss more. -1 where |z| > 708 or the bound exceeds tol times the loss. */
-static double logit_product(const double *restrict y, const double *restrict z, double *restrict buf,
-                            double *restrict linear, int *invalid, int f32, double tol) {
-    int64_t bad = 0, rare = 0;
-    if (f32) {
-        for (int i = 0; i < BLOCK; i++) {
-            double zi = z[i], yi = y[i];
-            bad |= !((zi == zi) & (yi >= 0.0) & (yi <= 1.0));
-            double a = fabs(zi);
-            rare |= !(a <= EXP_LIMIT);
-            linear[i] = (zi > 0.0 ? 1.0 - yi : yi) * a;
-            buf[i] = 1.0 + exp_neg_short(-(a < EXP_LIMIT ? a : EXP_LIMIT));
-        }
-    } else {
-        for (int i = 0; i < BLOCK; i++) {
-            double zi = z[i], yi = y[i];
-            bad |= !((zi == zi) & (yi >= 0.0) & (yi <= 1.0));
-            double a = fabs(zi);
-            rare |= !(a <= EXP_LIMIT);
-            linear[i] = (zi > 0.0 ? 1.0 - yi : yi) * a;
-            buf[i] = 1.0 + exp_neg(-(a < EXP_LIMIT ? a : EXP_LIMIT));
-        }
-    }
-    *invalid = bad;
-    if (bad || rare) return -1.0;
-    for (int half = BLOCK / 2; half >= 1; half /= 2)
-        for (int i = 0; i < half; i++) buf[i] *= buf[i + half];
-    double loss = tree_sum(linear, BLOCK) + log(buf[0]);
-    double bound = 4.0 * BLOCK * U + (6.0 * U + (f32 ? 1.6e-11 : 0.0)) * loss;
-    return bound <= tol * loss ? loss : -1.0;
+/* The product blocks that read labels of dtype yt and predictions of dtype xt in place. */
+#define PRODUCTS_OF(s) {hard_probability_product##s, soft_probability_product##s, logit_product##s}
+static const Products *products_for(int yt, int xt) {
+    static const Products p_f64_f64 = PRODUCTS_OF();
+    static const Products p_f64_f32 = PRODUCTS_OF(_f64_f32);
+    static const Products p_f32_f64 = PRODUCTS_OF(_f32_f64);
+    static const Products p_f32_f32 = PRODUCTS_OF(_f32_f32);
+    static const Products p_i64_f64 = PRODUCTS_OF(_i64_f64);
+    static const Products p_i64_f32 = PRODUCTS_OF(_i64_f32);
+    if (yt == T_F64 && xt == T_F64) return &p_f64_f64;
+    if (yt == T_F64 && xt == T_F32) return &p_f64_f32;
+    if (yt == T_F32 && xt == T_F64) return &p_f32_f64;
+    if (yt == T_F32 && xt == T_F32) return &p_f32_f32;
+    if (yt == T_I64 && xt == T_F64) return &p_i64_f64;
+    if (yt == T_I64 && xt == T_F32) return &p_i64_f32;
+    return NULL;
 }
 
 /* ------------------------------------------------------------------ buffers */
@@ -545,6 +541,8 @@ static int sums_range(const Inputs *in, Py_ssize_t lo, Py_ssize_t hi, int stats,
     Buffers *B = new_buffers();
     if (!B) return -1;
     double tol = in->f32 ? TOLERANCE32 : TOLERANCE64;
+    int yr = product_read_type(in->yt, 1), xr = product_read_type(in->xt, 0);
+    const Products *reader = products_for(yr, xr);
     double total = 0.0, total_err = 0.0, weight = 0.0, weight_err = 0.0;
     double labels = 0.0, labels_err = 0.0, preds = 0.0, preds_err = 0.0;
     int status = OK;
@@ -554,22 +552,37 @@ static int sums_range(const Inputs *in, Py_ssize_t lo, Py_ssize_t hi, int stats,
         double chunk = 0.0, chunk_w = 0.0, chunk_l = 0.0, chunk_p = 0.0;
         for (Py_ssize_t b = c; b < chunk_hi; b += BLOCK) {
             int m = (int)(chunk_hi - b < BLOCK ? chunk_hi - b : BLOCK);
-            const double *y = load(in->y, in->yt, b, m, B->y);
-            const double *x = load(in->x, in->xt, b, m, B->x);
-            const double *w = in->w ? load(in->w, in->wt, b, m, B->w) : NULL;
-            if (soft < 0) soft = !(y[0] == 0.0 || y[0] == 1.0);  /* a guess: picks the first path */
+            /* a full unweighted block is read in place by the products where they read its dtypes */
+            const double *y = NULL, *x = NULL, *w = NULL;  /* float64 blocks, where a pass reads them */
+            if (soft < 0) {  /* a guess from the first label: picks the first path */
+                double first = load(in->y, in->yt, b, 1, B->y2)[0];
+                soft = !(first == 0.0 || first == 1.0);
+            }
             int invalid = 0, s = 0, clean = 0;
-            if (!w && m == BLOCK) {
+            if (!in->w && m == BLOCK) {
+                const void *yb = (const char *)in->y + b * ITEMSIZE[in->yt];
+                const void *xb = (const char *)in->x + b * ITEMSIZE[in->xt];
+                if (in->yt != yr) yb = y = load(in->y, in->yt, b, m, B->y);
+                if (in->xt != xr) xb = x = load(in->x, in->xt, b, m, B->x);
                 double loss;
-                if (in->logits) loss = logit_product(y, x, B->buf, B->buf2, &invalid, in->f32, tol);
-                else if (soft) loss = soft_probability_product(y, x, B->buf, B->buf2, &invalid);
+                if (in->logits) loss = reader->logit(yb, xb, B->buf, B->buf2, &invalid, in->f32, tol);
+                else if (soft) loss = reader->soft(yb, xb, B->buf, B->buf2, &invalid, in->f32, tol);
                 else {
-                    loss = hard_probability_product(y, x, B->buf, &invalid, &s, tol);
+                    loss = reader->hard(yb, xb, B->buf, &invalid, &s, tol);
                     if (s) soft = 1;
                 }
                 if (invalid) { status = REFERENCE; break; }
-                if (loss >= 0.0) { chunk += loss; goto extra; }
+                if (loss >= 0.0) {
+                    chunk += loss;
+                    if (!stats) continue;
+                    if (!y) y = load(in->y, in->yt, b, m, B->y);
+                    if (!x) x = load(in->x, in->xt, b, m, B->x);
+                    goto extra;
+                }
             }
+            if (!y) y = load(in->y, in->yt, b, m, B->y);
+            if (!x) x = load(in->x, in->xt, b, m, B->x);
+            if (in->w) w = load(in->w, in->wt, b, m, B->w);
             if (in->logits) clean = logit_losses(y, x, w, m, B->buf, in->f32);
             else {
                 if (!soft) {
@@ -943,16 +956,23 @@ static PyObject *py_grouped(PyObject *self, PyObject *args) {
     return PyLong_FromLong(status);
 }
 
-/* block(kind, y, p, out2) -> (invalid, soft, loss): one product block of float64 inputs, for tests.
- * kind 0 hard probabilities, 1 soft probabilities, 2 logits, 3 logits with the float32 exp. */
+/* block(kind, y, p, tol=-1, yt=float64, pt=float64) -> (invalid, soft, loss): one product block
+ * of labels and predictions of dtype codes yt and pt (a pair the products read in place), for
+ * tests. kind 0 hard probabilities, 1 soft probabilities, 2 logits, 3 logits with the float32 exp,
+ * 4 soft probabilities with the float32 log. */
 static PyObject *py_block(PyObject *self, PyObject *args) {
-    int kind;
+    int kind, yt = T_F64, pt = T_F64;
     PyObject *yo, *po;
     double tol = -1.0;
-    if (!PyArg_ParseTuple(args, "iOO|d", &kind, &yo, &po, &tol)) return NULL;
+    if (!PyArg_ParseTuple(args, "iOO|dii", &kind, &yo, &po, &tol, &yt, &pt)) return NULL;
+    if (yt < 0 || yt >= T_COUNT || pt < 0 || pt >= T_COUNT
+        || product_read_type(yt, 1) != yt || product_read_type(pt, 0) != pt) {
+        PyErr_SetString(PyExc_ValueError, "no product block reads these dtypes in place");
+        return NULL;
+    }
     Buf y, p;
     p.held = 0;
-    if (get_array(yo, &y, 0, T_F64, BLOCK, "y") < 0 || get_array(po, &p, 0, T_F64, BLOCK, "p") < 0) {
+    if (get_array(yo, &y, 0, yt, BLOCK, "y") < 0 || get_array(po, &p, 0, pt, BLOCK, "p") < 0) {
         release(&y); release(&p);
         return NULL;
     }
@@ -961,12 +981,15 @@ static PyObject *py_block(PyObject *self, PyObject *args) {
         release(&y); release(&p);
         return PyErr_NoMemory();
     }
+    const Products *P = products_for(yt, pt);
     int invalid = 0, soft = 0;
     double loss;
-    const double *yy = y.view.buf, *pp = p.view.buf;
-    if (kind == 0) loss = hard_probability_product(yy, pp, B->buf, &invalid, &soft, tol > 0 ? tol : TOLERANCE64);
-    else if (kind == 1) loss = soft_probability_product(yy, pp, B->buf, B->buf2, &invalid);
-    else loss = logit_product(yy, pp, B->buf, B->buf2, &invalid, kind == 3, tol > 0 ? tol : (kind == 3 ? TOLERANCE32 : TOLERANCE64));
+    const void *yy = y.view.buf, *pp = p.view.buf;
+    if (kind == 0) loss = P->hard(yy, pp, B->buf, &invalid, &soft, tol > 0 ? tol : TOLERANCE64);
+    else if (kind == 1 || kind == 4) loss = P->soft(yy, pp, B->buf, B->buf2, &invalid, kind == 4,
+                                                   tol > 0 ? tol : (kind == 4 ? TOLERANCE32 : TOLERANCE64));
+    else loss = P->logit(yy, pp, B->buf, B->buf2, &invalid, kind == 3,
+                         tol > 0 ? tol : (kind == 3 ? TOLERANCE32 : TOLERANCE64));
     free_buffers(B);
     release(&y); release(&p);
     return Py_BuildValue("iid", invalid, soft, loss);
@@ -1002,6 +1025,7 @@ static PyObject *py_vector(PyObject *self, PyObject *args) {
     case 6: EACH(softplus_exact(v))
     case 7: EACH(log1p_unit(exp_neg(-fabs(v))) + (v > 0.0 ? v : 0.0))
     case 8: EACH(softplus_short(v))
+    case 9: EACH(log_short(v))
     default: EACH(NAN)
     }
 #undef EACH
