@@ -85,32 +85,25 @@ static double PRODUCT_NAME(soft_probability_product)(const void *labels, const v
  * factors are in (1, 2]. Per sample: exp within 1.1 ulp (e / (1 + e) <= 1/2), 1 + e rounded (u),
  * the product (u): |error| <= 4 BLOCK u; c |z| has 2u (c = 1 - y rounded, then the product), the
  * sums 9u + 32u: the relative term 6u loss covers them. The short exp of float32 results is off by
- * 2**-37 e, and e <= log(1 + e) / ln 2 for e <= 1: 2**-37 / ln 2 < 1.6e-11 of the loss more. -1 where |z| > 708 or the
- * bound exceeds tol times the loss. */
+ * 2**-37 e, and e <= log(1 + e) / ln 2 for e <= 1: 2**-37 / ln 2 < 1.6e-11 of the loss more.
+ * -1 where |z| > 708 or the bound exceeds tol times the loss. */
 static double PRODUCT_NAME(logit_product)(const void *labels, const void *predictions,
         double *restrict buf, double *restrict linear, int *invalid, int f32, double tol) {
     const PRODUCT_LABEL *restrict y = labels;
     const PRODUCT_ELEMENT *restrict z = predictions;
     int64_t bad = 0, rare = 0;
-    if (f32) {
-        for (int i = 0; i < BLOCK; i++) {
-            double zi = z[i], yi = PRODUCT_LABEL_VALUE(y[i]);
-            bad |= !((zi == zi) & (yi >= 0.0) & (yi <= 1.0));
-            double a = fabs(zi);
-            rare |= !(a <= EXP_LIMIT);
-            linear[i] = (zi > 0.0 ? 1.0 - yi : yi) * a;
-            buf[i] = 1.0 + exp_neg_short(-(a < EXP_LIMIT ? a : EXP_LIMIT));
-        }
-    } else {
-        for (int i = 0; i < BLOCK; i++) {
-            double zi = z[i], yi = PRODUCT_LABEL_VALUE(y[i]);
-            bad |= !((zi == zi) & (yi >= 0.0) & (yi <= 1.0));
-            double a = fabs(zi);
-            rare |= !(a <= EXP_LIMIT);
-            linear[i] = (zi > 0.0 ? 1.0 - yi : yi) * a;
-            buf[i] = 1.0 + exp_neg(-(a < EXP_LIMIT ? a : EXP_LIMIT));
-        }
+#define LOGIT_PRODUCT_LOOP(EXP)                                                             \
+    for (int i = 0; i < BLOCK; i++) {                                                       \
+        double zi = z[i], yi = PRODUCT_LABEL_VALUE(y[i]);                                   \
+        bad |= !((zi == zi) & (yi >= 0.0) & (yi <= 1.0));                                   \
+        double a = fabs(zi);                                                                \
+        rare |= !(a <= EXP_LIMIT);                                                          \
+        linear[i] = (zi > 0.0 ? 1.0 - yi : yi) * a;                                         \
+        buf[i] = 1.0 + EXP(-(a < EXP_LIMIT ? a : EXP_LIMIT));                               \
     }
+    if (f32) LOGIT_PRODUCT_LOOP(exp_neg_short)
+    else LOGIT_PRODUCT_LOOP(exp_neg)
+#undef LOGIT_PRODUCT_LOOP
     *invalid = bad;
     if (bad || rare) return -1.0;
     for (int half = BLOCK / 2; half >= 1; half /= 2)
