@@ -163,8 +163,10 @@ def _scalar(value):
         return None
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
-    pandas = sys.modules.get("pandas")  # only pandas makes its missing values: not imported here
-    if pandas is not None and (value is pandas.NA or value is pandas.NaT):
+    # Only pandas makes its missing values: not imported here, and maybe half imported by another
+    # thread (so its names are looked up with a default; value is not None here).
+    pandas = sys.modules.get("pandas")
+    if value is getattr(pandas, "NA", None) or value is getattr(pandas, "NaT", None):
         return None  # missing, as NaN and None: not the text "<NA>" or "NaT" a row may hold
     return str(value)
 

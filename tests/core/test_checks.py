@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -75,3 +77,35 @@ def test_zero_weight_removes_an_infinitely_wrong_sample():
     # 0 * inf would be NaN; a zero weight means the sample is not there.
     result = logloss.bce([1, 1], [0.0, 0.5], sample_weight=[0, 1])
     assert float(result) == pytest.approx(np.log(2), rel=1e-15)
+
+
+def test_a_half_imported_numpy_ma_is_not_a_crash(monkeypatch):
+    """`logloss report` imports matplotlib on a prefetch thread while the reader checks each batch
+    for masked arrays; matplotlib imports numpy.ma, which sits in sys.modules before its classes
+    exist. The check must take that for "no masked array yet", as no instance can exist then."""
+    import types
+
+    from logloss._core.checks import is_masked
+
+    masked = np.ma.array([1.0, 0.0], mask=[False, True])
+    for name in ("numpy.ma", "numpy.ma.core"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))  # nothing defined yet
+    assert not is_masked(Y)
+    assert bce(Y, P) == pytest.approx(-np.mean(Y * np.log(P) + (1 - Y) * np.log1p(-P)))
+    state = logloss.DiagnosticsState()
+    state.update(Y, P)
+    assert state.result()["models"]["model"]["count"] == 4
+    monkeypatch.undo()
+    assert is_masked(masked)
+
+
+def test_a_half_imported_pandas_is_not_a_crash(monkeypatch):
+    """The segment keys' check for pandas' missing values, while pandas is being imported."""
+    import types
+
+    from decimal import Decimal  # a key that is no str, bool or number: shown by its text
+
+    monkeypatch.setitem(sys.modules, "pandas", types.ModuleType("pandas"))
+    keys = np.array([Decimal("1.5"), Decimal("2"), Decimal("1.5"), Decimal("2")], dtype=object)
+    rows = logloss.diagnose(Y, P, by=keys).to_dict()["segments"]["rows"]
+    assert sorted(row["segment"]["segment"] for row in rows) == ["1.5", "2"]

@@ -52,8 +52,11 @@ def check_reduction(reduction: object) -> str:
 
 def is_masked(value: object) -> bool:
     """Whether ``value`` is a NumPy masked array, whose mask ``np.asarray`` would drop."""
-    ma = sys.modules.get("numpy.ma")  # only ever loaded if the caller uses masked arrays
-    return ma is not None and isinstance(value, ma.MaskedArray)
+    # Only ever loaded if the caller uses masked arrays; the class is looked up where it is
+    # defined, and may be missing there while another thread imports numpy.ma (matplotlib does,
+    # in the report's prefetch): then no masked array exists yet.
+    masked_array = getattr(sys.modules.get("numpy.ma.core"), "MaskedArray", None)
+    return masked_array is not None and isinstance(value, masked_array)
 
 
 def as_array(name: str, value: object) -> np.ndarray:
