@@ -47,6 +47,7 @@ from ._core.checks import (
     first_index,
     is_masked,
 )
+from ._core import saved
 from ._core.compensated import CompensatedSum
 from ._numpy import chunked
 
@@ -1069,28 +1070,30 @@ class DiagnosticsState:
         self.rows += other.rows
 
     def to_dict(self) -> dict:
-        """A JSON-serializable copy of the state (plain lists and numbers)."""
+        """A JSON-serializable copy of the state (plain lists and numbers; an infinite value,
+        an infinite loss, as the string "inf", so the file is strict JSON)."""
         self._check_complete()
         self._drain()
         models = []
         for state in self.models:
             models.append({
-                "totals": {name: [s.hi, s.lo] for name, s in state.totals.items()},
+                "totals": {name: [saved.encode(s.hi), s.lo if math.isfinite(s.hi) else 0.0]
+                           for name, s in state.totals.items()},
                 "counts": dict(state.counts),
                 "caps": dict(state.caps),
-                "hist": state.hist.tolist(),
-                "loss_hist": state.loss_hist.tolist(),
-                "worst": {"loss": state.worst["loss"].tolist(),
+                "hist": saved.encode_array(state.hist),
+                "loss_hist": saved.encode_array(state.loss_hist),
+                "worst": {"loss": saved.encode_array(state.worst["loss"]),
                           "row": state.worst["row"].tolist(), "id": list(state.worst["id"]),
                           "named": state.worst["named"].tolist(),
                           "label": state.worst["label"].astype(int).tolist(),
                           "prediction": state.worst["prediction"].tolist(),
                           "weight": state.worst["weight"].tolist()},
-                "segments": state.segments.tolist(),
+                "segments": saved.encode_array(state.segments),
             })
         return {
             "kind": "logloss.DiagnosticsState",
-            "version": 4,
+            "version": _STATE_VERSION,
             "settings": {"from_logits": self.from_logits, "k": self.k, "bins": self.bins,
                          "resolution": self.resolution},
             "names": self.names,
@@ -1108,20 +1111,38 @@ class DiagnosticsState:
 
     @classmethod
     def from_dict(cls, state: Mapping) -> DiagnosticsState:
-        """Rebuild a state written by :meth:`to_dict` (after ``json.loads``)."""
+        """Rebuild a state written by :meth:`to_dict` (after ``json.loads``; versions 1 to 5).
+        Every field is checked (keys, types, shapes, signs, finiteness, and that the parts
+        agree: counts with histograms, segment rows with keys, pairs with models), and a
+        field that fails is named by its path, with what it received."""
         if not isinstance(state, Mapping) or state.get("kind") != "logloss.DiagnosticsState":
             raise ValueError("`state` must be a mapping written by DiagnosticsState.to_dict() "
                              "(kind 'logloss.DiagnosticsState').")
         version = state.get("version")
-        if version not in (1, 2, 3, 4):
+        if isinstance(version, bool) or version not in range(1, _STATE_VERSION + 1):
             raise ValueError(f"Unsupported diagnostics state version {version!r}; "
-                             "this logloss reads versions 1 to 4.")
-        new = cls(**state["settings"])
-        if state["names"] is None:
+                             f"this logloss reads versions 1 to {_STATE_VERSION}.")
+        # versions 1 and 2 (and the first of 3) kept weights as they were: no scale
+        saved.mapping(state, "state", _STATE_KEYS, optional=("scale",) if version <= 3 else ())
+        settings = saved.mapping(state["settings"], "state['settings']",
+                                 ("from_logits", "k", "bins", "resolution"))
+        saved.boolean(settings["from_logits"], "state['settings']['from_logits']")
+        new = cls(**settings)
+        names, by = state["names"], state["by"]
+        if names is None:
+            if state["rows"] != 0 or state["models"] or state["pairs"] or state["segment_keys"]:
+                raise ValueError("The saved state has no models (`names` is null) but has rows, "
+                                 "models, pairs or segment keys; it was not written by to_dict().")
             return new
-        new._start(state["names"], state["by"])
-        new.rows = int(state["rows"])
-        scale = state.get("scale", 0)  # versions 1 and 2: weights as they were
+        for field, values in (("names", names), ("by", by)):
+            if field == "by" and values is None:
+                continue
+            saved.sequence(values, f"state[{field!r}]")
+            for i, name in enumerate(values):
+                saved.text(name, f"state[{field!r}][{i}]")
+        new._start(names, by)
+        new.rows = saved.integer(state["rows"], "state['rows']", 0)
+        scale = state.get("scale", 0)
         # to_dict writes 0 or the exponent of a weight below 2**TINY_WEIGHT (-1073 at least):
         # a positive scale multiplied every weight reported (a total of 5e304 for one of 16)
         # or overflowed math.ldexp in result()
@@ -1130,67 +1151,54 @@ class DiagnosticsState:
             raise ValueError(f"The saved scale must be an integer in [{MIN_SCALE}, 0]. "
                              f"Received {scale!r}.")
         new.scale = scale
-        for key in state["segment_keys"]:
+        keys = saved.sequence(state["segment_keys"], "state['segment_keys']")
+        if keys and by is None:
+            raise ValueError("The saved state has segment keys but no `by` columns.")
+        for i, key in enumerate(keys):
+            saved.sequence(key, f"state['segment_keys'][{i}]", len(by))
+            for j, value in enumerate(key):
+                if value is not None and not isinstance(value, (str, int, float)):
+                    raise TypeError(f"`state['segment_keys'][{i}][{j}]` must be a string, a "
+                                    f"number, true, false or null. Received {value!r}.")
             new._segment(tuple(key))
-        segments = len(state["segment_keys"])
+        segments = len(keys)
         if len(new.segment_keys) != segments:
             raise ValueError("The saved segment keys repeat a key; the state was not written by "
                              "to_dict() as it stands.")
-        if {(saved["a"], saved["b"]) for saved in state["pairs"]} != set(new.pairs):
-            pairs = [(saved["a"], saved["b"]) for saved in state["pairs"]]
-            raise ValueError(f"The saved pairs of models {pairs} do not match the models "
+        pairs = saved.sequence(state["pairs"], "state['pairs']")
+        for i, pair in enumerate(pairs):
+            saved.mapping(pair, f"state['pairs'][{i}]", ("a", "b", "overall", "segments"),
+                          optional=("scale", "segment_scales"))
+        if {(p["a"], p["b"]) for p in pairs} != set(new.pairs) or len(pairs) != len(new.pairs):
+            found = [(p["a"], p["b"]) for p in pairs]
+            raise ValueError(f"The saved pairs of models {found} do not match the models "
                              f"{new.names}.")
-        expected_hist = (len(_HIST), new.resolution + 2)
-        for mine, saved in zip(new.models, state["models"], strict=True):
-            for name in _TOTALS:
-                hi, lo = saved["totals"][name]
-                mine.totals[name] = CompensatedSum(float(hi), float(lo))
-            mine.counts = {name: int(saved["counts"][name]) for name in _COUNTS}
-            mine.caps = {name: int(saved["caps"][name]) for name in CAPS}
-            mine.hist = np.array(saved["hist"], dtype=np.float64)
-            mine.loss_hist = np.array(saved["loss_hist"], dtype=np.float64)
-            if mine.hist.shape != expected_hist or mine.loss_hist.shape != (2, 3, LOSS_BINS):
-                raise ValueError(f"The saved histograms have shapes {mine.hist.shape} and "
-                                 f"{mine.loss_hist.shape}; resolution {new.resolution} needs "
-                                 f"{expected_hist} and {(2, 3, LOSS_BINS)}.")
-            worst = saved["worst"]
-            # version 1 kept no positions: its ids (given, or positions in its own state)
-            # stay as they were written
-            count = len(worst["loss"])
-            mine.worst = {"loss": np.array(worst["loss"], dtype=np.float64),
-                          "row": np.array(worst["row"] if version >= 2 else [-1] * count,
-                                          dtype=np.int64),
-                          "id": list(worst["id"]),
-                          "named": np.array(worst["named"] if version >= 2 else [True] * count,
-                                            dtype=bool),
-                          "label": np.array(worst["label"], dtype=bool),
-                          "prediction": np.array(worst["prediction"], dtype=np.float64),
-                          "weight": np.array(worst["weight"], dtype=np.float64)}
-            lengths = {len(values) for values in mine.worst.values()}
-            if len(lengths) != 1 or count > new.k:
-                raise ValueError(f"The saved worst rows have fields of lengths "
-                                 f"{sorted(lengths)}; they must be one length, at most k = "
-                                 f"{new.k}.")
-            mine.segments = np.array(saved["segments"], dtype=np.float64).reshape(
-                -1, len(_SEGMENT))
-            if len(mine.segments) != segments:
-                raise ValueError(f"The saved segments have {len(mine.segments)} rows for "
-                                 f"{segments} segment keys.")
-        for saved in state["pairs"]:
-            pair = new.pairs[(saved["a"], saved["b"])]
-            overall = np.array(saved["overall"], dtype=np.float64)
-            if overall.shape != (len(_PAIR) - 1,):
-                raise ValueError(f"The saved pair overall sums have shape {overall.shape}; "
-                                 f"expected ({len(_PAIR) - 1},).")
-            rows = np.array(saved["segments"], dtype=np.float64).reshape(-1, len(_PAIR) - 1)
-            if len(rows) != segments:
-                raise ValueError(f"The saved pair segments have {len(rows)} rows "
-                                 f"for {segments} segment keys.")
+        saved.sequence(state["models"], "state['models']", len(names))
+        for index, (mine, model) in enumerate(zip(new.models, state["models"], strict=True)):
+            _load_model(mine, model, f"state['models'][{index}]", version, new, segments)
+        for index, pair_state in enumerate(pairs):
+            where = f"state['pairs'][{index}]"
+            pair = new.pairs[(pair_state["a"], pair_state["b"])]
+            width = len(_PAIR) - 1
+            if not isinstance(pair_state["overall"], list) or len(pair_state["overall"]) != width:
+                raise ValueError(f"The saved pair overall sums must be a list of {width} "
+                                 f"numbers. Received {pair_state['overall']!r:.80}.")
+            if (not isinstance(pair_state["segments"], list)
+                    or len(pair_state["segments"]) != segments):
+                raise ValueError(f"The saved pair segments must be a list of {segments} rows "
+                                 f"(one per segment key). Received {pair_state['segments']!r:.80}.")
+            overall = saved.array(pair_state["overall"], f"{where}['overall']", (width,),
+                                  signed=True)
+            rows = saved.array(pair_state["segments"], f"{where}['segments']",
+                               (segments, width), signed=True)
+            for name, values in ((f"{where}['overall']", overall[None]),
+                                 (f"{where}['segments']", rows)):
+                _check_pair_sums(values, name)
             # versions 1 to 3 kept the differences as they were: units of 2**0
             scale, scales = 0, [0] * segments
             if version >= 4:
-                scale = _saved_pair_scale(saved.get("scale"), "scale")
-                scales = saved.get("segment_scales")
+                scale = _saved_pair_scale(pair_state.get("scale"), "scale")
+                scales = pair_state.get("segment_scales")
                 if not isinstance(scales, list) or len(scales) != segments:
                     raise ValueError(f"The saved pair field `segment_scales` must be a list of "
                                      f"{segments} integers (one per segment key). Received "
@@ -1733,6 +1741,115 @@ def _in_pair_units(x: np.ndarray, y: np.ndarray):
             side[:, -1] = scale
         moved.append(side)
     return moved
+
+
+_STATE_VERSION = 5  # 5: infinite values written as "inf" (strict JSON)
+_STATE_KEYS = ("kind", "version", "settings", "names", "by", "rows", "scale", "segment_keys",
+               "models", "pairs")
+_LOSS_TOTALS = ("loss", "loss_positive", "loss_negative", "confident_loss")  # may be infinite
+_PAIR_SIGNED = (2, 4)  # the mean difference and sum s^2 (d - mean): of either sign
+
+
+def _load_model(mine: _ModelState, model, where: str, version: int, state, segments: int):
+    """One model's saved sums into ``mine``, every field checked (see from_dict)."""
+    saved.mapping(model, where, ("totals", "counts", "caps", "hist", "loss_hist", "worst",
+                                 "segments"))
+    totals = saved.mapping(model["totals"], f"{where}['totals']", _TOTALS)
+    for name in _TOTALS:
+        field = f"{where}['totals'][{name!r}]"
+        pair = saved.sequence(totals[name], field, 2)
+        hi = saved.number(pair[0], f"{field}[0]", infinite=name in _LOSS_TOTALS)
+        lo = saved.number(pair[1], f"{field}[1]", signed=True)
+        if math.isfinite(hi) and abs(lo) > hi:
+            raise ValueError(f"`{field}` is not a compensated pair [hi, lo]: |lo| ({lo!r}) must "
+                             f"not exceed hi ({hi!r}).")
+        mine.totals[name] = CompensatedSum(hi, lo if math.isfinite(hi) else 0.0)
+    counts = saved.mapping(model["counts"], f"{where}['counts']", _COUNTS)
+    mine.counts = {name: saved.integer(counts[name], f"{where}['counts'][{name!r}]", 0)
+                   for name in _COUNTS}
+    count = mine.counts["count"]
+    caps = saved.mapping(model["caps"], f"{where}['caps']", CAPS)
+    mine.caps = {name: saved.integer(caps[name], f"{where}['caps'][{name!r}]", 0, count)
+                 for name in CAPS}
+    c = mine.counts
+    if (count > state.rows or max(c["positives"], c["infinite"], c["confident"]) > count
+            or c["infinite_positive"] > min(c["infinite"], c["positives"])):
+        raise ValueError(f"`{where}['counts']` are inconsistent: {dict(c)} for {state.rows} rows "
+                         "(positives, infinite and confident cannot exceed count, nor count the "
+                         "rows, nor infinite_positive infinite or positives).")
+    if c["infinite"] and math.isfinite(mine.totals["loss"].hi):
+        raise ValueError(f"`{where}` is inconsistent: {c['infinite']} infinite losses but a "
+                         f"finite loss total ({mine.totals['loss'].hi!r}).")
+    resolution = state.resolution
+    loss_row = np.zeros((len(_HIST), 1), dtype=bool)
+    loss_row[_HIST.index("loss")] = True
+    mine.hist = saved.array(model["hist"], f"{where}['hist']", (len(_HIST), resolution + 2),
+                            infinite=loss_row)
+    loss_field = np.zeros((1, 3, 1), dtype=bool)
+    loss_field[0, 1] = True  # class x (weight, loss, count) x bin
+    mine.loss_hist = saved.array(model["loss_hist"], f"{where}['loss_hist']", (2, 3, LOSS_BINS),
+                                 infinite=loss_field)
+    # both histograms count every row once: cut or edited, their figures would not be the rows'
+    cells = (math.fsum(mine.hist[_HIST.index("count")]), math.fsum(mine.loss_hist[:, 2].ravel()),
+             math.fsum(mine.loss_hist[1, 2]))
+    if cells[0] != count or cells[1] != count or cells[2] != c["positives"]:
+        raise ValueError(f"`{where}`: the saved histograms count {cells[0]:g} and {cells[1]:g} "
+                         f"rows ({cells[2]:g} positives) where the counts say {count} "
+                         f"({c['positives']} positives).")
+    worst = model["worst"]
+    fields = ("loss", "row", "id", "named", "label", "prediction", "weight")
+    old = ("loss", "id", "label", "prediction", "weight")  # version 1 kept no positions
+    saved.mapping(worst, f"{where}['worst']", old if version == 1 else fields)
+    lengths = {len(saved.sequence(worst[name], f"{where}['worst'][{name!r}]")) for name in worst}
+    count_worst = len(worst["loss"])
+    if len(lengths) != 1 or count_worst > state.k:
+        raise ValueError(f"The saved worst rows have fields of lengths {sorted(lengths)}; they "
+                         f"must be one length, at most k = {state.k}.")
+    field = f"{where}['worst']"
+    loss = saved.array(worst["loss"], f"{field}['loss']", (count_worst,), infinite=True)
+    rows = [saved.integer(r, f"{field}['row'][{i}]", -1, max(state.rows - 1, -1))
+            for i, r in enumerate(worst["row"])] if version >= 2 else [-1] * count_worst
+    named = [saved.boolean(v, f"{field}['named'][{i}]") for i, v in enumerate(worst["named"])] \
+        if version >= 2 else [True] * count_worst
+    labels = [saved.integer(int(v) if isinstance(v, bool) else v, f"{field}['label'][{i}]", 0, 1)
+              for i, v in enumerate(worst["label"])]
+    prediction = saved.array(worst["prediction"], f"{field}['prediction']", (count_worst,),
+                             signed=state.from_logits)
+    if not state.from_logits and (prediction > 1).any():
+        i = int(np.argmax(prediction > 1))
+        raise ValueError(f"`{field}['prediction'][{i}]` must be a probability in [0, 1]. "
+                         f"Received {prediction[i]!r}.")
+    for i, value in enumerate(worst["id"]):
+        if value is not None and not isinstance(value, (str, int, float)):
+            raise TypeError(f"`{field}['id'][{i}]` must be a string, a number, true, false or "
+                            f"null. Received {value!r:.80}.")
+    if (np.diff(loss) > 0).any():
+        raise ValueError(f"`{field}['loss']` must list the worst rows worst first. Received "
+                         f"{worst['loss']!r:.80}.")
+    mine.worst = {"loss": loss, "row": np.array(rows, dtype=np.int64), "id": list(worst["id"]),
+                  "named": np.array(named, dtype=bool), "label": np.array(labels, dtype=bool),
+                  "prediction": prediction,
+                  "weight": saved.array(worst["weight"], f"{field}['weight']", (count_worst,))}
+    segment_rows = model["segments"]
+    if not isinstance(segment_rows, list) or len(segment_rows) != segments:
+        found = len(segment_rows) if isinstance(segment_rows, list) else repr(segment_rows)[:40]
+        raise ValueError(f"The saved segments have {found} rows for {segments} segment keys.")
+    loss_column = np.array([name == "loss" for name in _SEGMENT])
+    mine.segments = saved.array(segment_rows, f"{where}['segments']", (segments, len(_SEGMENT)),
+                                infinite=loss_column)
+
+
+def _check_pair_sums(values: np.ndarray, where: str) -> None:
+    """Every pair sum but the signed ones is non-negative."""
+    unsigned = np.ones(values.shape[1], dtype=bool)
+    unsigned[list(_PAIR_SIGNED)] = False
+    bad = (values[:, unsigned] < 0)
+    if bad.any():
+        row, column = np.unravel_index(int(np.argmax(bad)), bad.shape)
+        column = int(np.flatnonzero(unsigned)[column])
+        position = f"[{row}][{column}]" if "segments" in where else f"[{column}]"
+        raise ValueError(f"`{where}{position}` ({_PAIR[column]}) must be non-negative. "
+                         f"Received {values[row, column]!r}.")
 
 
 def _saved_pair_scale(value, field: str) -> int:

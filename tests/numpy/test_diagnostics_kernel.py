@@ -86,9 +86,18 @@ def _states(y, preds, *, logits=False, **kwargs):
     return a, b
 
 
+def _numbers(saved):
+    """A saved state with its "inf" strings (strict JSON for an infinite value) as floats."""
+    if isinstance(saved, dict):
+        return {key: _numbers(value) for key, value in saved.items()}
+    if isinstance(saved, list):
+        return [_numbers(value) for value in saved]
+    return math.inf if saved == "inf" else saved
+
+
 def _assert_same(a: DiagnosticsState, b: DiagnosticsState, y, preds, *, logits, weight=None):
-    da = json.loads(json.dumps(a.to_dict()))
-    db = json.loads(json.dumps(b.to_dict()))
+    da = _numbers(json.loads(json.dumps(a.to_dict(), allow_nan=False)))
+    db = _numbers(json.loads(json.dumps(b.to_dict(), allow_nan=False)))
     assert da["rows"] == db["rows"] and da["names"] == db["names"]
     assert da["segment_keys"] == db["segment_keys"]
     preds = preds if isinstance(preds, dict) else {"model": preds}

@@ -378,7 +378,7 @@ def test_a_version_1_state_still_loads_with_its_ids_as_written():
     y, p, _ = _data(500, 22)
     state = DiagnosticsState(k=4).update(y, p)
     saved = json.loads(json.dumps(state.to_dict()))
-    assert saved["version"] == 4
+    assert saved["version"] == 5
     saved["version"] = 1
     for model in saved["models"]:
         del model["worst"]["row"], model["worst"]["named"]
@@ -387,9 +387,9 @@ def test_a_version_1_state_still_loads_with_its_ids_as_written():
     got = old.result()["models"]["model"]["worst"]
     assert [r["id"] for r in got] == ["old0", "old1", "old2", "old3"]
     assert [r["loss"] for r in got] == [r["loss"] for r in state.result()["models"]["model"]["worst"]]
-    old.merge(DiagnosticsState(k=4).update(y[:10], p[:10]))  # merges with a version-4 state
-    saved["version"] = 5
-    with pytest.raises(ValueError, match="version 5"):
+    old.merge(DiagnosticsState(k=4).update(y[:10], p[:10]))  # merges with a state of the current version
+    saved["version"] = 6
+    with pytest.raises(ValueError, match="version 6"):
         DiagnosticsState.from_dict(saved)
 
 

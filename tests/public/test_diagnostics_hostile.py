@@ -483,7 +483,7 @@ def test_a_version_2_state_with_a_pair_of_models_loads_with_the_same_comparison(
     y, pa, pb, units = _two_models(n=40, seed=5)
     saved = json.loads(json.dumps(DiagnosticsState().update(y, {"a": pa, "b": pb}, units)
                                   .to_dict()))
-    assert saved["version"] == 4
+    assert saved["version"] == 5
     d = [b - a for a, b in zip(_row_losses(y, pa), _row_losses(y, pb))]
     u = units.tolist()
     total = math.fsum(u)

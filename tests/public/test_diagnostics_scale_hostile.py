@@ -383,15 +383,15 @@ def _as_version_3(saved: dict) -> dict:
 
 def test_a_version_3_state_still_loads_with_the_same_figures():
     """Version 3 kept the differences unscaled (no pair scales): an ordinary state written by
-    it loads to the figures it had, and merges with a version-4 state of tiny differences."""
+    it loads to the figures it had, and merges with a current state of tiny differences."""
     part = _tiny_parts()[2]  # ordinary differences: version 3 held them exactly
     state = _state_of(part, lambda s: s)
     saved = json.loads(json.dumps(state.to_dict()))
-    assert saved["version"] == 4
+    assert saved["version"] == 5
     assert saved["pairs"][0]["scale"] != 0  # units of a power of two, not 2**0
     old = DiagnosticsState.from_dict(_as_version_3(saved))
     assert old.result() == state.result()
-    assert old.to_dict()["version"] == 4
+    assert old.to_dict()["version"] == 5
     tiny = _tiny_parts()[0]
     merged = old.merge(_state_of(tiny, lambda s: s)).result()["comparison"][0]
     segments = {[*s["segment"].values()][0]: s for s in merged["segments"]}
