@@ -7,6 +7,7 @@ it finds in tests/fuzz/corpus/ with the fix."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -25,6 +26,18 @@ RUNS = int(os.environ.get("LOGLOSS_FUZZ_RUNS", "6000"))
 SEED = int(os.environ.get("LOGLOSS_FUZZ_SEED", "1"))
 
 
+def _diagnostics_state() -> bytes:
+    """A small saved DiagnosticsState (two models, a segment column, an infinite loss)."""
+    import numpy as np
+
+    from logloss import DiagnosticsState
+
+    state = DiagnosticsState(k=2, resolution=16).update(
+        np.array([1, 0, 1, 0]), {"a": np.array([0.0, 0.2, 0.7, 0.4]), "b": np.full(4, 0.5)},
+        by={"g": np.array(["x", "y", "x", "x"])})
+    return json.dumps(state.to_dict(), allow_nan=False).encode()
+
+
 def _seeds(folder: Path) -> None:
     """Seed inputs: the hostile corpus's text files, with a kind byte and an option byte."""
     sys.path.insert(0, str(HERE.parents[1]))
@@ -32,10 +45,12 @@ def _seeds(folder: Path) -> None:
 
     kinds = {"x.csv": 0, "x.tsv": 1, "x.jsonl": 2}
     for i, (_, name, content, *_rest) in enumerate(CASES):
-        if name in kinds:
+        if name in kinds:  # each file for score alone, and for score beside report
             (folder / f"seed-{i}").write_bytes(bytes([kinds[name], i % 7]) + content)
+            (folder / f"seed-report-{i}").write_bytes(bytes([kinds[name], 7 + i % 7]) + content)
     state = b'{"from_logits": false, "pos_weight": null, "label_smoothing": 0.0}'
     (folder / "seed-state").write_bytes(bytes([5, 0]) + state)
+    (folder / "seed-diagnostics-state").write_bytes(bytes([5, 7]) + _diagnostics_state())
     for found in (HERE / "corpus").iterdir():
         (folder / f"found-{found.name}").write_bytes(found.read_bytes())
 
