@@ -1140,8 +1140,12 @@ class DiagnosticsState:
             saved.sequence(values, f"state[{field!r}]")
             for i, name in enumerate(values):
                 saved.text(name, f"state[{field!r}][{i}]")
+            if len(set(values)) != len(values) or (field == "names" and not values):
+                raise ValueError(f"`state[{field!r}]` must be distinct names (at least one model)"
+                                 f". Received {values!r:.80}.")
         new._start(names, by)
-        new.rows = saved.integer(state["rows"], "state['rows']", 0)
+        # counts are held in float64 histogram cells: exact below 2**53
+        new.rows = saved.integer(state["rows"], "state['rows']", 0, 2**53)
         scale = state.get("scale", 0)
         # to_dict writes 0 or the exponent of a weight below 2**TINY_WEIGHT (-1073 at least):
         # a positive scale multiplied every weight reported (a total of 5e304 for one of 16)
