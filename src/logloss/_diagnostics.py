@@ -1173,6 +1173,8 @@ class DiagnosticsState:
         for i, pair in enumerate(pairs):
             saved.mapping(pair, f"state['pairs'][{i}]", ("a", "b", "overall", "segments"),
                           optional=("scale", "segment_scales"))
+            for side in ("a", "b"):
+                saved.integer(pair[side], f"state['pairs'][{i}][{side!r}]", 0, len(names) - 1)
         if {(p["a"], p["b"]) for p in pairs} != set(new.pairs) or len(pairs) != len(new.pairs):
             found = [(p["a"], p["b"]) for p in pairs]
             raise ValueError(f"The saved pairs of models {found} do not match the models "
@@ -1750,7 +1752,6 @@ def _in_pair_units(x: np.ndarray, y: np.ndarray):
 _STATE_VERSION = 5  # 5: infinite values written as "inf" (strict JSON)
 _STATE_KEYS = ("kind", "version", "settings", "names", "by", "rows", "scale", "segment_keys",
                "models", "pairs")
-_LOSS_TOTALS = ("loss", "loss_positive", "loss_negative", "confident_loss")  # may be infinite
 _PAIR_SIGNED = (2, 4)  # the mean difference and sum s^2 (d - mean): of either sign
 
 
@@ -1762,7 +1763,7 @@ def _load_model(mine: _ModelState, model, where: str, version: int, state, segme
     for name in _TOTALS:
         field = f"{where}['totals'][{name!r}]"
         pair = saved.sequence(totals[name], field, 2)
-        hi = saved.number(pair[0], f"{field}[0]", infinite=name in _LOSS_TOTALS)
+        hi = saved.number(pair[0], f"{field}[0]", infinite=True)
         lo = saved.number(pair[1], f"{field}[1]", signed=True)
         if math.isfinite(hi) and abs(lo) > hi:
             raise ValueError(f"`{field}` is not a compensated pair [hi, lo]: |lo| ({lo!r}) must "
@@ -1784,15 +1785,12 @@ def _load_model(mine: _ModelState, model, where: str, version: int, state, segme
     if c["infinite"] and math.isfinite(mine.totals["loss"].hi):
         raise ValueError(f"`{where}` is inconsistent: {c['infinite']} infinite losses but a "
                          f"finite loss total ({mine.totals['loss'].hi!r}).")
-    resolution = state.resolution
-    loss_row = np.zeros((len(_HIST), 1), dtype=bool)
-    loss_row[_HIST.index("loss")] = True
-    mine.hist = saved.array(model["hist"], f"{where}['hist']", (len(_HIST), resolution + 2),
-                            infinite=loss_row)
-    loss_field = np.zeros((1, 3, 1), dtype=bool)
-    loss_field[0, 1] = True  # class x (weight, loss, count) x bin
+    # sums of non-negative terms: +inf where a loss is infinite or huge weights overflowed
+    # (result() then says which); never NaN or negative
+    mine.hist = saved.array(model["hist"], f"{where}['hist']",
+                            (len(_HIST), state.resolution + 2), infinite=True)
     mine.loss_hist = saved.array(model["loss_hist"], f"{where}['loss_hist']", (2, 3, LOSS_BINS),
-                                 infinite=loss_field)
+                                 infinite=True)
     # both histograms count every row once: cut or edited, their figures would not be the rows'
     cells = (math.fsum(mine.hist[_HIST.index("count")]), math.fsum(mine.loss_hist[:, 2].ravel()),
              math.fsum(mine.loss_hist[1, 2]))
@@ -1827,7 +1825,7 @@ def _load_model(mine: _ModelState, model, where: str, version: int, state, segme
         if value is not None and not isinstance(value, (str, int, float)):
             raise TypeError(f"`{field}['id'][{i}]` must be a string, a number, true, false or "
                             f"null. Received {value!r:.80}.")
-    if (np.diff(loss) > 0).any():
+    if (loss[1:] > loss[:-1]).any():
         raise ValueError(f"`{field}['loss']` must list the worst rows worst first. Received "
                          f"{worst['loss']!r:.80}.")
     mine.worst = {"loss": loss, "row": np.array(rows, dtype=np.int64), "id": list(worst["id"]),
@@ -1838,9 +1836,8 @@ def _load_model(mine: _ModelState, model, where: str, version: int, state, segme
     if not isinstance(segment_rows, list) or len(segment_rows) != segments:
         found = len(segment_rows) if isinstance(segment_rows, list) else repr(segment_rows)[:40]
         raise ValueError(f"The saved segments have {found} rows for {segments} segment keys.")
-    loss_column = np.array([name == "loss" for name in _SEGMENT])
     mine.segments = saved.array(segment_rows, f"{where}['segments']", (segments, len(_SEGMENT)),
-                                infinite=loss_column)
+                                infinite=True)
 
 
 def _check_pair_sums(values: np.ndarray, where: str) -> None:

@@ -77,7 +77,8 @@ CASES = [
     ("models-empty", _set(("models",), []), ValueError, ["`state['models']` must have 2 entries", "0"]),
     ("model-no-hist", _delete((*M, "hist")), ValueError, ["`state['models'][0]`", "Missing: ['hist']"]),
     ("total-short", _set((*M, "totals", "loss"), [1.0]), ValueError, ["`state['models'][0]['totals']['loss']` must have 2 entries"]),
-    ("total-weight-inf", _set((*M, "totals", "weight", 0), "inf"), ValueError, ["`state['models'][0]['totals']['weight'][0]` must be a finite number", "'inf'"]),
+    ("total-weight-text", _set((*M, "totals", "weight", 0), "lots"), ValueError, ["`state['models'][0]['totals']['weight'][0]` must be a finite number or \"inf\"", "'lots'"]),
+    ("total-minus-inf", _set((*M, "totals", "loss", 0), float("-inf")), ValueError, ["`state['models'][0]['totals']['loss'][0]`", "-inf"]),
     ("total-label-negative", _set((*M, "totals", "label", 0), -1.0), ValueError, ["`state['models'][0]['totals']['label'][0]` must be non-negative", "-1.0"]),
     ("total-not-compensated", _set((*M, "totals", "brier", 1), 1e300), ValueError, ["`state['models'][0]['totals']['brier']`", "compensated pair"]),
     ("total-nan", _set((*M, "totals", "prediction", 0), float("nan")), ValueError, ["`state['models'][0]['totals']['prediction'][0]`", "nan"]),
@@ -89,7 +90,8 @@ CASES = [
     ("cap-above-count", _set((*M, "caps", "keras"), 10**6), ValueError, ["`state['models'][0]['caps']['keras']` must be an integer [0, 200]"]),
     ("hist-nan", _set((*M, "hist", 3, 17), float("nan")), ValueError, ["`state['models'][0]['hist'][3][17]`", "nan"]),
     ("hist-negative", _set((*M, "hist", 0, 5), -1.0), ValueError, ["`state['models'][0]['hist'][0][5]`", ">= 0", "-1.0"]),
-    ("hist-inf-prediction", _set((*M, "hist", 2, 9), "inf"), ValueError, ["`state['models'][0]['hist'][2][9]`"]),
+    ("hist-minus-inf", _set((*M, "hist", 2, 9), float("-inf")), ValueError, ["`state['models'][0]['hist'][2][9]`", "-inf"]),
+    ("hist-inf-count", _set((*M, "hist", 4, 9), "inf"), ValueError, ["the saved histograms count inf"]),
     ("hist-text", _set((*M, "hist", 1, 4), "1.5"), ValueError, ["`state['models'][0]['hist'][1][4]` must be a number or \"inf\"", "'1.5'"]),
     ("hist-bool", _set((*M, "hist", 4, 4), True), ValueError, ["`state['models'][0]['hist'][4][4]` must be a number", "True"]),
     ("hist-row-cut", _set((*M, "hist", 2), lambda row: row[:-1]), ValueError, [f"`state['models'][0]['hist'][2]` must have {RESOLUTION + 2} entries"]),
@@ -110,6 +112,7 @@ CASES = [
     ("pair-nan", _set(("pairs", 0, "overall", 2), float("nan")), ValueError, ["`state['pairs'][0]['overall'][2]`", "nan"]),
     ("pair-segment-negative", _set(("pairs", 0, "segments", 1, 6), -1.0), ValueError, ["`state['pairs'][0]['segments'][1][6]` (a_better) must be non-negative"]),
     ("pair-unknown-key", _set(("pairs", 0, "extra"), 0), ValueError, ["`state['pairs'][0]`", "unknown: ['extra']"]),
+    ("pair-a-list", _set(("pairs", 0, "a"), [0]), ValueError, ["`state['pairs'][0]['a']` must be an integer [0, 1]", "[0]"]),
     ("pair-twice", _set(("pairs",), lambda pairs: pairs + pairs), ValueError, ["saved pairs of models [(0, 1), (0, 1)]"]),
     ("no-names-but-models", _set(("names",), None), ValueError, ["no models (`names` is null) but has rows"]),
     ("version-true", _set(("version",), True), ValueError, ["Unsupported diagnostics state version True"]),
@@ -167,3 +170,18 @@ def test_the_figures_after_a_round_trip_are_the_rows_figures(good):
     figures = DiagnosticsState.from_dict(json.loads(json.dumps(good))).result()["models"]
     assert figures["b"]["log_loss"] == pytest.approx(expected, rel=1e-14)
     assert figures["a"]["log_loss"] == math.inf
+
+
+def test_states_that_to_dict_writes_at_the_edges_load():
+    """Every infinite loss among the worst rows (their order then has inf - inf, which must not
+    warn), and weights whose sums overflow float64: from_dict loads what to_dict wrote, and
+    result() is where the overflow is said."""
+    logits = DiagnosticsState(k=3, from_logits=True).update(
+        [1, 0, 1, 0], np.array([-np.inf, np.inf, np.inf, -np.inf]))
+    saved = json.loads(json.dumps(logits.to_dict(), allow_nan=False))
+    assert saved["models"][0]["worst"]["loss"][:2] == ["inf", "inf"]
+    assert DiagnosticsState.from_dict(saved).result()["models"]["model"]["infinite"] == 2
+    huge = DiagnosticsState().update([1, 0, 1, 0], [0.5] * 4, sample_weight=[1e308] * 4)
+    loaded = DiagnosticsState.from_dict(json.loads(json.dumps(huge.to_dict(), allow_nan=False)))
+    with pytest.raises(OverflowError, match="exceeds the float64 range"):
+        loaded.result()
