@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from logloss import DiagnosticsState
 
@@ -185,3 +187,49 @@ def test_states_that_to_dict_writes_at_the_edges_load():
     loaded = DiagnosticsState.from_dict(json.loads(json.dumps(huge.to_dict(), allow_nan=False)))
     with pytest.raises(OverflowError, match="exceeds the float64 range"):
         loaded.result()
+
+
+def _leaf_paths(value, path=()):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield path + (key,)
+            yield from _leaf_paths(item, path + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value[:3] + value[-2:] if len(value) > 5 else value):
+            index = index if index < 3 or len(value) <= 5 else len(value) - 5 + index
+            yield path + (index,)
+            yield from _leaf_paths(item, path + (index,))
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70)
+    | st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from(["inf", "-inf", "x", ""]),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children,
+                                                                       max_size=3),
+    max_leaves=6)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_any_one_field_replaced_is_refused_or_loads_to_a_usable_state(good, data):
+    """Whatever one field of a good saved state is replaced with (any JSON value, NaN and
+    infinities included): from_dict refuses it with ValueError or TypeError, or returns a state
+    whose result() works (or says its sums overflowed) and whose to_dict is strict JSON that
+    loads again to the same state — never another exception, a warning or a NaN."""
+    paths = sorted(_leaf_paths(good), key=repr)
+    path = data.draw(st.sampled_from(paths))
+    state = copy.deepcopy(good)
+    _set(path, data.draw(_JSON))(state)
+    try:
+        loaded = DiagnosticsState.from_dict(state)
+    except (ValueError, TypeError):
+        return
+    try:
+        figures = loaded.result()
+    except OverflowError:
+        return
+    text = json.dumps(loaded.to_dict(), allow_nan=False)
+    assert json.dumps(DiagnosticsState.from_dict(json.loads(text)).to_dict(),
+                      allow_nan=False) == text
+    for model in figures["models"].values():
+        assert not (isinstance(model["log_loss"], float) and math.isnan(model["log_loss"])), path
