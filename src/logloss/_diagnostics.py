@@ -27,9 +27,11 @@ fills the same state. Pictures, words and HTML are the report layer's.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import numbers
 import sys
+import threading
 import warnings
 from collections.abc import Mapping
 
@@ -625,6 +627,17 @@ def prediction_bin_edges(resolution: int) -> np.ndarray:
                            [math.inf]])
 
 
+def _serialized(method):
+    """Run ``method`` holding the state's lock: the compiled kernel adds chunk i of a batch into
+    the state's slot i with the GIL released, so two threads adding to one state at once lost
+    rows from its histograms (a wrong ECE, silently); their calls now take turns."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return run
+
+
 class DiagnosticsState:
     """The mergeable diagnostics of one or several models scored on the same labels.
 
@@ -640,7 +653,8 @@ class DiagnosticsState:
     the power of two of their largest (saved too), so differences near 1e-300 keep their spread.
     Bad input is refused before anything is added; a call that raises after that (out of memory,
     Ctrl-C) leaves part of its rows in, so every later call raises ``RuntimeError`` instead of
-    reporting partial figures as complete.
+    reporting partial figures as complete. Calls on one state from several threads take
+    turns (each holds the state's lock).
 
     Memory: per model, ``resolution + 2`` histogram bins of 5 floats, 3 x 2 x 1002 loss bins,
     ``k`` rows, and 7 floats per segment (12 per pair of models and segment); while the compiled
@@ -671,6 +685,16 @@ class DiagnosticsState:
         self._batch_scale = 0  # the scale the batch being added needs
         self._last_keys, self._last_remap = None, None  # a batch's segment keys -> rows
         self._interrupted: str | None = None  # why a change stopped half way, if one did
+        self._lock = threading.RLock()  # reentrant: update calls _add_compiled
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        del state["_lock"]  # a lock does not pickle; each copy gets its own
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
 
     @contextlib.contextmanager
     def _changing(self, what: str):
@@ -692,6 +716,7 @@ class DiagnosticsState:
 
     # -- adding rows
 
+    @_serialized
     def update(self, y_true, y_pred, sample_weight=None, *, by=None, ids=None):
         """Add a batch. Returns self."""
         self._check_complete()
@@ -708,6 +733,7 @@ class DiagnosticsState:
         sample_weight, self._batch_scale = _tiny_weight_scale(sample_weight)
         return _in_units(sample_weight, self._units_for(self._batch_scale))
 
+    @_serialized
     def _add_compiled(self, y_true, y_pred, sample_weight, by, ids, *, keep_losses=False,
                       in_units=False):
         """Add a batch in one pass of the compiled diagnostics kernel (all threads), or return
@@ -1017,6 +1043,13 @@ class DiagnosticsState:
         """Fold another state (same settings, models and segment columns) in. Returns self."""
         if not isinstance(other, DiagnosticsState):
             raise TypeError(f"Can only merge a DiagnosticsState. Received {type(other).__name__}.")
+        # both states change (the other's partial sums are folded in): both locks, always taken
+        # in the same order, so a.merge(b) beside b.merge(a) cannot wait on each other
+        first, second = sorted((self, other), key=id)
+        with first._lock, second._lock:
+            return self._merge(other)
+
+    def _merge(self, other: DiagnosticsState) -> DiagnosticsState:
         if self._settings() != other._settings():
             raise ValueError("Cannot merge diagnostics with different settings (from_logits, k, "
                              f"bins, resolution): {self._settings()} and {other._settings()}.")
@@ -1068,6 +1101,7 @@ class DiagnosticsState:
                 pair["segments"][remap] = merged
         self.rows += other.rows
 
+    @_serialized
     def to_dict(self) -> dict:
         """A JSON-serializable copy of the state (plain lists and numbers)."""
         self._check_complete()
@@ -1211,6 +1245,7 @@ class DiagnosticsState:
         histograms, each with its bound). See :func:`logloss.diagnose` for the keys."""
         return self._result(max_segments=max_segments, exact=None)
 
+    @_serialized
     def _result(self, *, max_segments, exact) -> dict:
         max_segments = check_setting("max_segments", max_segments)
         self._check_complete()

@@ -21,6 +21,9 @@ import time
 import numpy as np
 import pytest
 
+import logloss
+from logloss import DiagnosticsState
+from logloss._numpy import chunked
 from logloss._numpy import kernels as kernel_paths
 
 SRC = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "src")
@@ -82,3 +85,133 @@ def test_kernels_first_used_from_two_threads_are_found_by_both(monkeypatch, forc
     assert got["first"] is not None and got["first"].PATH == supported[0]
     assert got["second"] is got["first"]
     assert kernel_paths.module() is got["first"]
+
+
+# -- one DiagnosticsState fed from several threads ------------------------------------------
+
+
+def _batches(count=8, n=1 << 16, seed=0):
+    rng = np.random.default_rng(seed)
+    return [(rng.integers(0, 2, n).astype(np.int8), rng.uniform(0.01, 0.99, n))
+            for _ in range(count)]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_one_state_updated_from_several_threads_loses_no_rows(monkeypatch, threads):
+    """Threads sharing one state (a web server's workers, a thread pool over files) must get
+    the figures of the rows added in one thread. The compiled kernel adds chunk i of every
+    batch into the state's slot i with the GIL released: two batches at once added into the
+    same slots, and the histograms lost rows (the ECE moved from 0.245 to 0.206, silently)."""
+    batches = _batches()
+    inside = {"now": 0, "most": 0}
+    counter = threading.Lock()
+
+    def probed(function):
+        def run(*args, **kwargs):  # how many threads change the state at once
+            with counter:
+                inside["now"] += 1
+                inside["most"] = max(inside["most"], inside["now"])
+            try:
+                time.sleep(0.02)  # widen the window a second thread would enter in
+                return function(*args, **kwargs)
+            finally:
+                with counter:
+                    inside["now"] -= 1
+        return run
+
+    monkeypatch.setattr(chunked, "diagnostics_update", probed(chunked.diagnostics_update))
+    monkeypatch.setattr(DiagnosticsState, "_add_rows", probed(DiagnosticsState._add_rows))
+
+    alone = DiagnosticsState()
+    for y, p in batches:
+        alone.update(y, p)
+    inside["most"] = 0
+    shared = DiagnosticsState()
+    start = threading.Barrier(4)
+    errors = []
+
+    def work(items):
+        try:
+            with logloss.config_context(threads=threads):
+                start.wait(5)
+                for y, p in items:
+                    shared.update(y, p)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    workers = [threading.Thread(target=work, args=(batches[i::4],)) for i in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    assert not errors
+    assert inside["most"] == 1
+    got, want = _only_model(shared.result()), _only_model(alone.result())
+    y = np.concatenate([b[0] for b in batches])
+    p = np.concatenate([b[1] for b in batches])
+    assert got["count"] == len(y)
+    assert got["log_loss"] == pytest.approx(_reference_log_loss(y, p), rel=1e-12)
+    # the histogram figures: the same rows in another order, so equal but for rounding
+    assert got["ece"] == pytest.approx(want["ece"], rel=1e-9)
+    assert got["brier"] == pytest.approx(want["brier"], rel=1e-9)
+    for key in ("miscalibration", "discrimination", "uncertainty"):
+        assert got["decomposition"][key] == pytest.approx(want["decomposition"][key],
+                                                          rel=1e-9, abs=1e-15)
+
+
+class _SlowLock:
+    """A reentrant lock that dawdles once held: a thread that took one state's lock is still
+    without the other's when the second thread takes that one."""
+
+    def __init__(self):
+        self._lock = threading.RLock()
+
+    def __enter__(self):
+        self._lock.acquire()
+        time.sleep(0.05)
+
+    def __exit__(self, *exc):
+        self._lock.release()
+
+
+def test_states_merged_into_each_other_at_once_do_not_wait_forever():
+    """a.merge(b) in one thread beside b.merge(a) in another: each takes both states' locks
+    (both change), always in the same order, so neither waits on the other for ever."""
+    (y1, p1), (y2, p2) = _batches(count=2, n=1 << 12)
+    a, b = DiagnosticsState().update(y1, p1), DiagnosticsState().update(y2, p2)
+    a._lock, b._lock = _SlowLock(), _SlowLock()
+    start = threading.Barrier(2)
+
+    def merge(into, other):
+        start.wait(5)
+        for _ in range(3):  # each merge adds the other's rows: few, or the counts explode
+            into.merge(other)
+
+    workers = [threading.Thread(target=merge, args=pair, daemon=True) for pair in ((a, b), (b, a))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(5)
+    assert not any(worker.is_alive() for worker in workers)
+
+
+@pytest.mark.parametrize("copy_with", ["pickle", "deepcopy"])
+def test_a_copied_state_has_a_lock_of_its_own(copy_with):
+    """The lock that serializes a state's calls must not stop it pickling, and a copy must not
+    share it (a copy held by another thread would wait on the original's calls)."""
+    import copy
+    import pickle
+
+    (y1, p1), (y2, p2) = _batches(count=2, n=1 << 12)
+    state = DiagnosticsState().update(y1, p1)
+    again = (pickle.loads(pickle.dumps(state)) if copy_with == "pickle"
+             else copy.deepcopy(state))
+    assert again._lock is not state._lock
+    with state._lock:  # the original busy in another call: the copy still adds
+        done = threading.Event()
+        worker = threading.Thread(target=lambda: (again.update(y2, p2), done.set()), daemon=True)
+        worker.start()
+        assert done.wait(10)
+    y, p = np.concatenate([y1, y2]), np.concatenate([p1, p2])
+    assert _only_model(again.result())["log_loss"] == pytest.approx(_reference_log_loss(y, p),
+                                                                    rel=1e-12)
