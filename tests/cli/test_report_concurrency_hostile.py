@@ -215,3 +215,56 @@ def test_a_copied_state_has_a_lock_of_its_own(copy_with):
     y, p = np.concatenate([y1, y2]), np.concatenate([p1, p2])
     assert _only_model(again.result())["log_loss"] == pytest.approx(_reference_log_loss(y, p),
                                                                     rel=1e-12)
+
+
+# -- the report's pictures drawn from several threads ------------------------------------------
+
+
+def test_pictures_drawn_from_several_threads_keep_matplotlib_settings(monkeypatch):
+    """Diagnosis.to_html() in several threads at once (one report per request) draws each SVG
+    inside matplotlib.rc_context, which sets the process-wide rcParams and puts back what it
+    found on leaving: a thread that entered while another was inside found the report's
+    settings and put them back for good (the user's matplotlib then wrote SVG text as text, with
+    a fixed hash salt), and a thread that drew after another had left drew its text as paths."""
+    matplotlib = pytest.importorskip("matplotlib")
+    from logloss.report import plots
+
+    keys = ("svg.fonttype", "svg.hashsalt")
+    monkeypatch.setitem(matplotlib.rcParams, "svg.fonttype", "path")
+    monkeypatch.setitem(matplotlib.rcParams, "svg.hashsalt", None)
+    rc_context = matplotlib.rc_context
+
+    class SlowContext:  # the settings held a while: the threads' draws overlap
+        def __init__(self, *args, **kwargs):
+            self._context = rc_context(*args, **kwargs)
+
+        def __enter__(self):
+            self._context.__enter__()
+            time.sleep(0.05)
+
+        def __exit__(self, *exc):
+            return self._context.__exit__(*exc)
+
+    monkeypatch.setattr(matplotlib, "rc_context", SlowContext)
+    figures = []
+    for i in range(4):
+        figure = plots.new_figure(3, 2)
+        figure.add_subplot().set_title(f"title{i}")
+        figures.append(figure)
+    start = threading.Barrier(len(figures))
+    svgs: dict = {}
+
+    def draw(i):
+        start.wait(5)
+        svgs[i] = plots.to_svg(figures[i])
+
+    workers = [threading.Thread(target=draw, args=(i,)) for i in range(len(figures))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(20)
+    assert {key: matplotlib.rcParams[key] for key in keys} == {"svg.fonttype": "path",
+                                                               "svg.hashsalt": None}
+    for i, svg in svgs.items():  # svg.fonttype "none": each title is text in its SVG
+        assert f">title{i}</text>" in svg
+    assert len(svgs) == len(figures)
