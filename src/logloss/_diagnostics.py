@@ -30,9 +30,11 @@ import contextlib
 import functools
 import math
 import numbers
+import os
 import sys
 import threading
 import warnings
+import weakref
 from collections.abc import Mapping
 
 import numpy as np
@@ -638,6 +640,27 @@ def _serialized(method):
     return run
 
 
+# Every state, for the fork handler below (weakly: a state lives as long as its caller keeps it).
+_STATES: weakref.WeakSet = weakref.WeakSet()
+
+
+def _refuse_states_forked_mid_change() -> None:
+    # A forked child inherits a state half changed by a thread that does not exist in the child,
+    # with that thread's lock held: the child would wait for ever, or report part of a batch.
+    # Such a state gets a free lock and refuses, as after an interrupted call.
+    for state in list(_STATES):
+        if state._lock.acquire(blocking=False):
+            state._lock.release()
+            continue
+        state._lock = threading.RLock()
+        state._interrupted = (state._interrupted
+                              or "a change was under way in another thread when the process forked")
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_refuse_states_forked_mid_change)
+
+
 class DiagnosticsState:
     """The mergeable diagnostics of one or several models scored on the same labels.
 
@@ -686,6 +709,7 @@ class DiagnosticsState:
         self._last_keys, self._last_remap = None, None  # a batch's segment keys -> rows
         self._interrupted: str | None = None  # why a change stopped half way, if one did
         self._lock = threading.RLock()  # reentrant: update calls _add_compiled
+        _STATES.add(self)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -695,6 +719,7 @@ class DiagnosticsState:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._lock = threading.RLock()
+        _STATES.add(self)
 
     @contextlib.contextmanager
     def _changing(self, what: str):

@@ -268,3 +268,72 @@ def test_pictures_drawn_from_several_threads_keep_matplotlib_settings(monkeypatc
     for i, svg in svgs.items():  # svg.fonttype "none": each title is text in its SVG
         assert f">title{i}</text>" in svg
     assert len(svgs) == len(figures)
+
+
+# -- a fork while another thread changes a state -----------------------------------------------
+
+
+def _fork():
+    import warnings
+
+    with warnings.catch_warnings():  # the hazard under test (Python 3.12+, JAX's hook warn of it)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called",
+                                category=RuntimeWarning)
+        return os.fork()
+
+
+def _wait_child(pid, seconds: float = 10.0) -> int:
+    deadline = time.monotonic() + seconds
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail(f"the forked child hung for {seconds} s")
+        time.sleep(0.02)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+@pytest.mark.parametrize("call", ["update", "result", "to_dict"])
+def test_a_state_forked_while_another_thread_adds_to_it_refuses_in_the_child(monkeypatch, call):
+    """A process that forks while one of its threads is adding a batch to a state gets, in the
+    child, the state half changed and that thread gone. The child must neither wait for ever on
+    the state's lock (held by the thread that is gone) nor report the half-added batch as
+    complete: the state refuses, as after an interrupted call."""
+    (y1, p1), (y2, p2) = _batches(count=2, n=1 << 14)
+    state = DiagnosticsState().update(y1, p1)
+    inside, release = threading.Event(), threading.Event()
+    add_rows, update = DiagnosticsState._add_rows, chunked.diagnostics_update
+
+    def held(function):
+        def run(*args, **kwargs):  # the adding thread stops half way until the fork is done
+            inside.set()
+            release.wait(10)
+            return function(*args, **kwargs)
+        return run
+
+    monkeypatch.setattr(DiagnosticsState, "_add_rows", held(add_rows))
+    monkeypatch.setattr(chunked, "diagnostics_update", held(update))
+    adder = threading.Thread(target=state.update, args=(y2, p2), daemon=True)
+    adder.start()
+    assert inside.wait(10)
+    pid = _fork()
+    if pid == 0:  # the child: an exit code, never back into pytest
+        code = 1
+        try:
+            getattr(state, call)(*((y1, p1) if call == "update" else ()))
+            code = 2  # figures of a half-added batch
+        except RuntimeError as error:
+            code = 0 if "incomplete" in str(error) else 3
+        finally:
+            os._exit(code)
+    release.set()
+    adder.join(10)
+    assert _wait_child(pid) == 0
+    # the parent's state is whole: the two batches
+    y, p = np.concatenate([y1, y2]), np.concatenate([p1, p2])
+    assert _only_model(state.result())["log_loss"] == pytest.approx(_reference_log_loss(y, p),
+                                                                    rel=1e-12)
