@@ -337,3 +337,59 @@ def test_a_state_forked_while_another_thread_adds_to_it_refuses_in_the_child(mon
     y, p = np.concatenate([y1, y2]), np.concatenate([p1, p2])
     assert _only_model(state.result())["log_loss"] == pytest.approx(_reference_log_loss(y, p),
                                                                     rel=1e-12)
+
+
+# -- the command's ends: a disk that fills up, a closed pipe, Ctrl-C -----------------------------
+
+
+def _parquet(path, rows: int = 1000, seed: int = 3):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, rows)
+    p = rng.uniform(0.01, 0.99, rows)
+    pq.write_table(pa.table({"label": y, "pred": p}), path, row_group_size=max(rows // 20, 1))
+    return y, p
+
+
+def _command(args, *, unbuffered=False, **kwargs):
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(SRC))
+    env.pop("PYTHONUNBUFFERED", None)
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    return subprocess.Popen([sys.executable, "-m", "logloss", *args], env=env, **kwargs)
+
+
+def _file_size_limit(limit: int):
+    def limit_it():  # writes past `limit` bytes fail with EFBIG (a disk that is full)
+        import resource
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return limit_it
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX resource limits")
+@pytest.mark.parametrize("unbuffered", [True, False], ids=["unbuffered", "buffered"])
+@pytest.mark.parametrize("args, limit", [
+    (["report", "{file}", "--format", "json"], 20000),
+    (["report", "{file}"], 20000),
+    (["score", "{file}", "--format", "json"], 300),
+])
+def test_standard_output_cut_short_by_a_full_disk_fails(tmp_path, args, limit, unbuffered):
+    """`logloss report FILE > out.html` on a disk that fills up part way must exit 3 with a
+    message, never 0 with a cut-off report. Under python -u or PYTHONUNBUFFERED=1 (set in many
+    container images) the text layer wrote straight to the file and dropped what a short write
+    left out: the report ended with exit 0 and no word."""
+    _parquet(tmp_path / "x.parquet")
+    argv = [a.format(file=tmp_path / "x.parquet") for a in args] + ["--quiet"]
+    with open(tmp_path / "out", "wb") as out:
+        child = _command(argv, unbuffered=unbuffered, stdout=out, stderr=subprocess.PIPE,
+                         preexec_fn=_file_size_limit(limit))
+        _, err = child.communicate(timeout=60)
+    assert child.returncode == 3, err.decode()
+    lines = err.decode().splitlines()
+    assert len(lines) == 1 and "output error" in lines[0] and "incomplete" in lines[0], lines
+    assert (tmp_path / "out").stat().st_size == limit
+

@@ -241,8 +241,10 @@ def _run_score(args) -> int:
             # interpreter's final flush cannot fail again after this message.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         target = args.output or "standard output"
+        # a file gets all or nothing; standard output may have taken a part before the error
+        outcome = "nothing was written" if args.output else "the output is incomplete"
         print(f"logloss score: output error: cannot write the result to {target} "
-              f"({error.strerror or error}); nothing was written.", file=sys.stderr)
+              f"({error.strerror or error}); {outcome}.", file=sys.stderr)
         return EXIT_OUTPUT
     return EXIT_OK
 

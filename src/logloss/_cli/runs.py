@@ -4,6 +4,7 @@ another way when pyarrow's fast reader cannot read one as it is."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import sys
@@ -71,6 +72,25 @@ def write_output(text, output: str | None) -> None:
     pieces = (text,) if isinstance(text, str) else text
     if not output:
         terminal = sys.stdout.isatty()
+        raw = getattr(sys.stdout, "buffer", None)
+        if isinstance(raw, io.RawIOBase):
+            # Unbuffered (python -u, PYTHONUNBUFFERED=1, as many containers set): the text layer
+            # writes straight to the file and drops what a short write (a disk filling up, a
+            # signal) left out, so a cut-off result ended with exit 0. Written here instead,
+            # until all is written or the next write raises.
+            sys.stdout.flush()
+            for piece in pieces:
+                data = memoryview((for_terminal(piece) if terminal else piece).encode(
+                    sys.stdout.encoding, sys.stdout.errors or "strict"))
+                while data:
+                    written = raw.write(data)
+                    if written is None:  # a non-blocking descriptor that is full: wait for it
+                        import select
+
+                        select.select([], [raw], [])
+                        continue
+                    data = data[written:]
+            return
         for piece in pieces:
             sys.stdout.write(for_terminal(piece) if terminal else piece)
         sys.stdout.flush()
