@@ -393,3 +393,77 @@ def test_standard_output_cut_short_by_a_full_disk_fails(tmp_path, args, limit, u
     assert len(lines) == 1 and "output error" in lines[0] and "incomplete" in lines[0], lines
     assert (tmp_path / "out").stat().st_size == limit
 
+
+INTERRUPTED = "logloss: interrupted; no result is reported."
+
+
+def _interrupt(child, ready, seconds: float = 20.0):
+    deadline = time.monotonic() + seconds
+    while not ready():
+        assert child.poll() is None, "the command ended before it could be interrupted"
+        assert time.monotonic() < deadline, "the command never got ready"
+        time.sleep(0.005)
+    child.send_signal(signal.SIGINT)
+    try:
+        _, err = child.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.communicate()
+        pytest.fail("the command hung after Ctrl-C")
+    return err.decode()
+
+
+def _restore_sigint():  # a child of a process that ignores SIGINT would ignore it too
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="reads /proc/PID/maps")
+@pytest.mark.parametrize("args", [["report", "-", "-o", "{out}.html"],
+                                  ["score", "-", "-o", "{out}.json"]])
+def test_ctrl_c_while_the_command_starts_is_one_line(tmp_path, args):
+    """Ctrl-C while the command imports its libraries (half a second, seconds on a busy
+    machine) printed a 15-line traceback from inside NumPy's import: the command's own line
+    and exit code 130 are printed only once `entrypoint` runs."""
+    argv = [a.format(out=tmp_path / "out") for a in args]
+    child = _command(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE, preexec_fn=_restore_sigint)
+
+    def numpy_loading():  # logloss is importing NumPy: past _command, within the imports
+        with open(f"/proc/{child.pid}/maps") as maps:
+            return "_multiarray_umath" in maps.read()
+
+    err = _interrupt(child, numpy_loading)
+    child.stdin.close()
+    assert child.returncode == 130, err
+    assert err.splitlines() == [INTERRUPTED]
+    assert os.listdir(tmp_path) == []
+
+
+def _pipe_drained(pipe):
+    import fcntl
+    import struct
+    import termios
+
+    def drained():
+        waiting = fcntl.ioctl(pipe.fileno(), termios.FIONREAD, struct.pack("i", 0))
+        return struct.unpack("i", waiting)[0] == 0
+    return drained
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and pipes")
+@pytest.mark.parametrize("args", [["report", "-", "-o", "{out}.html"],
+                                  ["report", "-", "--format", "json", "-o", "{out}.json"],
+                                  ["score", "-", "--by", "g", "-o", "{out}.json"]])
+def test_ctrl_c_while_reading_leaves_no_result(tmp_path, args):
+    """Ctrl-C while the rows stream in (and the report's prefetch thread imports matplotlib):
+    exit 130 with one line, promptly, and no --output file, whole or partial."""
+    argv = [a.format(out=tmp_path / "out") for a in args]
+    child = _command(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE, preexec_fn=_restore_sigint)
+    child.stdin.write(b"label,pred,g\n" + b"1,0.9,a\n0,0.2,b\n" * 2000)
+    child.stdin.flush()
+    err = _interrupt(child, _pipe_drained(child.stdin))  # the rows were taken: it is reading
+    child.stdin.close()
+    assert child.returncode == 130, err
+    assert err.splitlines() == [INTERRUPTED]
+    assert os.listdir(tmp_path) == []

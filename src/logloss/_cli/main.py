@@ -258,6 +258,12 @@ def _run_score(args) -> int:
 
 
 def entrypoint() -> None:
+    import signal
+
+    from .._command import interrupted_while_starting
+
+    if signal.getsignal(signal.SIGINT) is interrupted_while_starting:  # started: Ctrl-C is
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt again
     try:
         code = main()
         sys.stdout.flush()
