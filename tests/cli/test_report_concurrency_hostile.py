@@ -467,3 +467,39 @@ def test_ctrl_c_while_reading_leaves_no_result(tmp_path, args):
     assert child.returncode == 130, err
     assert err.splitlines() == [INTERRUPTED]
     assert os.listdir(tmp_path) == []
+
+
+# -- many small files ----------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX resource limits")
+@pytest.mark.parametrize("command", ["score", "report"])
+def test_a_directory_of_many_small_parquet_files_keeps_few_open(tmp_path, command):
+    """A Spark output directory holds thousands of part files. The Parquet reader's threads each
+    kept every file they had read open until the end: past the open-file limit (1024 by
+    default on many systems) the run failed, calling a good file "truncated or corrupt"."""
+    import json
+
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    ys, ps = [], []
+    for i in range(200):
+        y, p = _parquet(folder / f"part-{i:05d}.parquet", rows=5, seed=i)
+        ys.append(y)
+        ps.append(p)
+
+    def few_descriptors():
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(
+            resource.RLIMIT_NOFILE)[1]))
+
+    out = tmp_path / "out.json"
+    child = _command([command, str(folder), "--format", "json", "--quiet", "-o", str(out)],
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                     preexec_fn=few_descriptors)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err.decode()
+    result = json.loads(out.read_text())
+    want = _reference_log_loss(np.concatenate(ys), np.concatenate(ps))
+    assert result["log_loss"] == pytest.approx(want, rel=1e-12)  # one model: at the top
