@@ -503,3 +503,86 @@ def test_a_directory_of_many_small_parquet_files_keeps_few_open(tmp_path, comman
     result = json.loads(out.read_text())
     want = _reference_log_loss(np.concatenate(ys), np.concatenate(ps))
     assert result["log_loss"] == pytest.approx(want, rel=1e-12)  # one model: at the top
+
+
+# -- cases that held (kept so that they keep holding) ----------------------------------------
+
+
+@pytest.mark.parametrize("threads", [None, 2])
+def test_diagnose_in_several_threads_at_once_gives_each_its_numbers(threads):
+    """Separate calls of logloss.diagnose in threads (each its own state, all on the one kernel
+    pool when `threads` asks for more than the caller's thread): each gets its own figures."""
+    batches = _batches(count=4, n=1 << 15, seed=7)
+    want = [logloss.diagnose(y, p) for y, p in batches]
+    got: dict = {}
+    start = threading.Barrier(len(batches))
+
+    def work(i):
+        with logloss.config_context(threads=threads):
+            start.wait(5)
+            got[i] = [logloss.diagnose(*batches[i]) for _ in range(3)]
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(len(batches))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    for i, (y, p) in enumerate(batches):
+        for diagnosis in got[i]:
+            assert diagnosis.log_loss == pytest.approx(_reference_log_loss(y, p), rel=1e-12)
+            assert diagnosis.to_dict() == want[i].to_dict()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pipes")
+@pytest.mark.parametrize("args", [["report"], ["report", "--format", "json"], ["score"]])
+def test_a_closed_pipe_exits_141_without_a_word(tmp_path, args):
+    """`logloss report FILE | head`: the reader is gone before the write. Exit 141, as a shell
+    reports a command killed by SIGPIPE, and nothing on standard error (no traceback from the
+    interpreter's last flush, none from the prefetch thread)."""
+    _parquet(tmp_path / "x.parquet")
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        child = _command([*args, str(tmp_path / "x.parquet"), "--quiet"], stdout=write,
+                         stderr=subprocess.PIPE)
+    finally:
+        os.close(write)
+    _, err = child.communicate(timeout=60)
+    assert (child.returncode, err.decode()) == (141, "")
+
+
+@pytest.mark.parametrize("damage, code, words", [
+    ("value", 1, ["row 1008", "not a probability"]),
+    ("page", 1, ["cannot be read completely", "truncated or corrupt"]),
+    ("column", 2, ["no column 'nope'"]),
+])
+def test_a_bad_file_while_the_pictures_import_is_one_line(tmp_path, damage, code, words):
+    """A bad value, a corrupt page or a missing column met while the report's prefetch thread
+    still imports matplotlib: the run's one message and exit code, no traceback from the thread
+    left importing, and no --output file."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    y, p = _parquet(tmp_path / "x.parquet", rows=4000)
+    path = tmp_path / "x.parquet"
+    if damage == "value":  # row 1008 of 4000, in the third of 20 row groups
+        p = p.copy()
+        p[1007] = 1.5
+        pq.write_table(pa.table({"label": y, "pred": p}), path, row_group_size=200)
+    elif damage == "page":  # the prediction pages of row group 10 overwritten, the footer kept
+        column = pq.ParquetFile(path).metadata.row_group(10).column(1)
+        data = bytearray(path.read_bytes())
+        start = column.data_page_offset + 16
+        data[start:start + column.total_compressed_size - 32] = b"\xab" * (
+            column.total_compressed_size - 32)
+        path.write_bytes(bytes(data))
+    extra = ["--pred", "nope"] if damage == "column" else []
+    child = _command(["report", str(path), "--quiet", "-o", str(tmp_path / "out.html"), *extra],
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = child.communicate(timeout=60)
+    text = err.decode()
+    assert child.returncode == code, text
+    # one message (pyarrow's own text may hold a line break), and nothing after it
+    assert text.startswith("logloss report: ") and text.count("logloss") == 1, text
+    assert all(w in text for w in words) and "Traceback" not in text, text
+    assert not (tmp_path / "out.html").exists() and out == b""
