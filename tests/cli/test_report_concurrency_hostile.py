@@ -586,3 +586,36 @@ def test_a_bad_file_while_the_pictures_import_is_one_line(tmp_path, damage, code
     assert text.startswith("logloss report: ") and text.count("logloss") == 1, text
     assert all(w in text for w in words) and "Traceback" not in text, text
     assert not (tmp_path / "out.html").exists() and out == b""
+
+
+# -- a bad row while the reader waits for more input -------------------------------------------
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pipes")
+@pytest.mark.parametrize("command", [["score"], ["report", "--format", "json"]])
+def test_a_bad_row_on_standard_input_still_open_ends_the_run_at_once(command):
+    """`slow_query | logloss score -`: a bad row is found while the reader thread waits for
+    more of standard input. The run waited 10 s for that reader to give up (it cannot, inside
+    a read), as Ctrl-C had until it was told apart; the message and exit 1 now come at once."""
+    code = ("import sys; from logloss._cli import sources; sources.CSV_BLOCK_BYTES = 4096; "
+            "from logloss._cli.main import main; sys.exit(main(sys.argv[1:]))")
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(SRC), LOGLOSS_NUM_THREADS="1")
+    child = subprocess.Popen([sys.executable, "-c", code, *command, "-", "--quiet"], env=env,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    # a bad first row in 3.5 blocks of 4 KB: the first batch is handed on (one thread reads
+    # two blocks ahead) while the reader waits inside a read for the rest of the fourth; the
+    # input stays open, as a producer that is still working leaves it
+    child.stdin.write(b"label,pred\n1,1.5\n" + b"0,0.25\n" * 2300)
+    child.stdin.flush()
+    started = time.monotonic()
+    try:
+        child.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        child.kill()
+    took = time.monotonic() - started
+    _, err = child.communicate()  # closes the pipes
+    err = err.decode()
+    assert child.returncode == 1, err
+    assert "row 1, column 'pred': value 1.5 is not a probability" in err
+    assert took < 5, f"the run took {took:.1f} s to end after its error"
