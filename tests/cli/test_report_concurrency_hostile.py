@@ -90,6 +90,53 @@ def test_kernels_first_used_from_two_threads_are_found_by_both(monkeypatch, forc
 # -- one DiagnosticsState fed from several threads ------------------------------------------
 
 
+# -- one Accumulator fed from several threads ------------------------------------------------
+
+
+def test_one_accumulator_updated_from_several_threads_loses_no_batch(monkeypatch):
+    """Accumulator.update computes a batch's sums, then folds them into the state: reading the
+    state's sums, adding, and writing them back. Two threads folding at once could both read
+    the old sums, and one batch was lost (0.96208 against 0.96180 over 400 batches)."""
+    from logloss._core.statistics import Statistics
+
+    rng = np.random.default_rng(11)
+    batches = [(rng.integers(0, 2, 64), rng.uniform(0.01, 0.99, 64)) for _ in range(40)]
+    merge = Statistics.merge
+    inside = {"now": 0, "most": 0}
+    counter = threading.Lock()
+
+    def probed(self, other):  # how many threads fold into one state at once
+        with counter:
+            inside["now"] += 1
+            inside["most"] = max(inside["most"], inside["now"])
+        try:
+            time.sleep(0.002)
+            return merge(self, other)
+        finally:
+            with counter:
+                inside["now"] -= 1
+
+    monkeypatch.setattr(Statistics, "merge", probed)
+    accumulator = logloss.Accumulator()
+    start = threading.Barrier(4)
+
+    def work(items):
+        start.wait(5)
+        for y, p in items:
+            accumulator.update(y, p)
+
+    workers = [threading.Thread(target=work, args=(batches[i::4],)) for i in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    y = np.concatenate([b[0] for b in batches])
+    p = np.concatenate([b[1] for b in batches])
+    assert inside["most"] == 1
+    assert accumulator.count == len(y)
+    assert accumulator.result() == pytest.approx(_reference_log_loss(y, p), rel=1e-13)
+
+
 def _batches(count=8, n=1 << 16, seed=0):
     rng = np.random.default_rng(seed)
     return [(rng.integers(0, 2, n).astype(np.int8), rng.uniform(0.01, 0.99, n))
