@@ -666,3 +666,43 @@ def test_a_bad_row_on_standard_input_still_open_ends_the_run_at_once(command):
     assert child.returncode == 1, err
     assert "row 1, column 'pred': value 1.5 is not a probability" in err
     assert took < 5, f"the run took {took:.1f} s to end after its error"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_child_forked_while_the_kernel_pool_works_uses_it_again():
+    """The parent's kernel pool is busy on another thread's call when the process forks: the
+    child has the pool's bookkeeping but none of its threads. Its own calls on several threads
+    (log loss and a diagnostics state) must start a pool of their own, not wait for ever."""
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 1 << 18).astype(np.int8)
+    p = rng.uniform(0.01, 0.99, 1 << 18)
+    want = _reference_log_loss(y, p)
+    stop = threading.Event()
+
+    def busy():
+        with logloss.config_context(threads=4):
+            while not stop.is_set():
+                logloss.binary_cross_entropy(y, p)
+
+    with logloss.config_context(threads=4):
+        logloss.binary_cross_entropy(y, p)  # the pool is started
+        worker = threading.Thread(target=busy)
+        worker.start()
+        try:
+            time.sleep(0.05)
+            pid = _fork()
+            if pid == 0:  # the child: an exit code, never back into pytest
+                code = 1
+                try:
+                    loss = float(logloss.binary_cross_entropy(y, p))
+                    state = DiagnosticsState().update(y, p)
+                    figures = _only_model(state.result())
+                    close = math.isclose
+                    code = 0 if close(loss, want, rel_tol=1e-12) and close(
+                        figures["log_loss"], want, rel_tol=1e-12) else 2
+                finally:
+                    os._exit(code)
+        finally:
+            stop.set()
+            worker.join(30)
+    assert _wait_child(pid, 30) == 0
