@@ -706,3 +706,42 @@ def test_a_child_forked_while_the_kernel_pool_works_uses_it_again():
             stop.set()
             worker.join(30)
     assert _wait_child(pid, 30) == 0
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pipes")
+@pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "unbuffered"])
+@pytest.mark.parametrize("args", [["report"], ["score", "--by", "g", "--format", "csv"]])
+def test_a_non_blocking_standard_output_gets_the_whole_result(tmp_path, args, unbuffered):
+    """Standard output a pipe that the parent set non-blocking (Node's child_process and some
+    CI runners share theirs so): when the reader is slower than the result, a write finds the
+    pipe full. The report stopped at 64 KB with a traceback (exit 120), and score with exit 3;
+    the command waits for room instead, as a blocking pipe would make it."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(9)
+    rows = 20000
+    pq.write_table(pa.table({"label": rng.integers(0, 2, rows), "pred": rng.uniform(0.1, 0.9, rows),
+                             "g": rng.integers(0, 4000, rows)}), tmp_path / "x.parquet")
+    read, write = os.pipe()
+    os.set_blocking(write, False)  # the open file is shared: the child's stdout is non-blocking
+    try:
+        child = _command([args[0], str(tmp_path / "x.parquet"), *args[1:], "--quiet"],
+                         unbuffered=unbuffered, stdout=write, stderr=subprocess.PIPE)
+    finally:
+        os.close(write)
+    time.sleep(1.0)  # a slow reader: the pipe (64 KB) fills up first
+    received = []
+    with os.fdopen(read, "rb") as pipe:
+        for chunk in iter(lambda: pipe.read(1 << 16), b""):
+            received.append(chunk)
+    _, err = child.communicate(timeout=60)
+    text = b"".join(received).decode()
+    assert (child.returncode, err.decode()) == (0, "")
+    assert len(text) > 1 << 16  # more than the pipe holds
+    if args[0] == "report":
+        assert text.rstrip().endswith("</html>")
+    else:
+        groups = len(set(pq.read_table(tmp_path / "x.parquet").column("g").to_pylist()))
+        lines = text.splitlines()  # a header, the groups and the total
+        assert len(lines) == 2 + groups and lines[-1].startswith("total,,20000,")
