@@ -34,7 +34,6 @@ import os
 import sys
 import threading
 import warnings
-import weakref
 from collections.abc import Mapping
 
 import numpy as np
@@ -635,30 +634,40 @@ def _serialized(method):
     rows from its histograms (a wrong ECE, silently); their calls now take turns."""
     @functools.wraps(method)
     def run(self, *args, **kwargs):
-        with self._lock:
+        with _lock_of(self):
             return method(self, *args, **kwargs)
     return run
 
 
-# Every state, for the fork handler below (weakly: a state lives as long as its caller keeps it).
-_STATES: weakref.WeakSet = weakref.WeakSet()
+# Renewed in a forked child: a thread of the parent that held it does not exist there.
+_FORK_CHECK = threading.Lock()
 
 
-def _refuse_states_forked_mid_change() -> None:
-    # A forked child inherits a state half changed by a thread that does not exist in the child,
-    # with that thread's lock held: the child would wait for ever, or report part of a batch.
-    # Such a state gets a free lock and refuses, as after an interrupted call.
-    for state in list(_STATES):
-        if state._lock.acquire(blocking=False):
-            state._lock.release()
-            continue
-        state._lock = threading.RLock()
-        state._interrupted = (state._interrupted
-                              or "a change was under way in another thread when the process forked")
+def _renew_fork_check() -> None:
+    global _FORK_CHECK
+    _FORK_CHECK = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_refuse_states_forked_mid_change)
+    os.register_at_fork(after_in_child=_renew_fork_check)
+
+
+def _lock_of(state: DiagnosticsState) -> threading.RLock:
+    """The state's lock, first checked in a forked child: a state half changed by a thread
+    that does not exist in the child has that thread's lock held, and the child would wait for
+    ever, or report part of a batch. Such a state gets a free lock and refuses, as after an
+    interrupted call."""
+    if state._pid != os.getpid():
+        with _FORK_CHECK:
+            if state._pid != os.getpid():
+                if state._lock.acquire(blocking=False):
+                    state._lock.release()
+                else:
+                    state._lock = threading.RLock()
+                    state._interrupted = state._interrupted or (
+                        "a change was under way in another thread when the process forked")
+                state._pid = os.getpid()
+    return state._lock
 
 
 class DiagnosticsState:
@@ -709,7 +718,7 @@ class DiagnosticsState:
         self._last_keys, self._last_remap = None, None  # a batch's segment keys -> rows
         self._interrupted: str | None = None  # why a change stopped half way, if one did
         self._lock = threading.RLock()  # reentrant: update calls _add_compiled
-        _STATES.add(self)
+        self._pid = os.getpid()  # the process the lock belongs to (see _lock_of)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -718,8 +727,7 @@ class DiagnosticsState:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self._lock = threading.RLock()
-        _STATES.add(self)
+        self._lock, self._pid = threading.RLock(), os.getpid()
 
     @contextlib.contextmanager
     def _changing(self, what: str):
@@ -1071,7 +1079,7 @@ class DiagnosticsState:
         # both states change (the other's partial sums are folded in): both locks, always taken
         # in the same order, so a.merge(b) beside b.merge(a) cannot wait on each other
         first, second = sorted((self, other), key=id)
-        with first._lock, second._lock:
+        with _lock_of(first), _lock_of(second):
             return self._merge(other)
 
     def _merge(self, other: DiagnosticsState) -> DiagnosticsState:
