@@ -745,3 +745,33 @@ def test_a_non_blocking_standard_output_gets_the_whole_result(tmp_path, args, un
         groups = len(set(pq.read_table(tmp_path / "x.parquet").column("g").to_pylist()))
         lines = text.splitlines()  # a header, the groups and the total
         assert len(lines) == 2 + groups and lines[-1].startswith("total,,20000,")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("when", ["message", "last collection"])
+def test_a_second_ctrl_c_while_the_run_ends_is_still_exit_130(when):
+    """Ctrl-C twice (a user who is sure): the second one came while the first one's line was
+    printed or the process was being wound up, escaped the handler, and ended the run with a
+    traceback and exit 1 or death by SIGINT. It now ends the process at once with 130."""
+    hook = {"message": ("class Err:\n"
+                        "    def write(self, text):\n"
+                        "        os.kill(os.getpid(), signal.SIGINT)\n"
+                        "        real.write(text)\n"
+                        "    def flush(self):\n"
+                        "        real.flush()\n"
+                        "real = sys.stderr\n"
+                        "sys.stderr = Err()\n"),
+            "last collection": ("import gc\n"
+                                "gc.freeze = lambda: os.kill(os.getpid(), signal.SIGINT)\n")}
+    code = ("import os, signal, sys\n"
+            "import logloss._cli\n"
+            "cli = sys.modules['logloss._cli.main']  # the module, not its main()\n"
+            "def interrupted(argv=None):\n"
+            "    raise KeyboardInterrupt\n"
+            "cli.main = interrupted\n" + hook[when] + "cli.entrypoint()\n")
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(SRC))
+    child = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                           timeout=60, preexec_fn=_restore_sigint)
+    err = child.stderr.decode()
+    assert child.returncode == 130, err
+    assert "Traceback" not in err and "Exception ignored" not in err, err

@@ -257,6 +257,10 @@ def _run_score(args) -> int:
 
 
 
+def _end_now(signum, frame) -> None:
+    os._exit(EXIT_INTERRUPTED)
+
+
 def entrypoint() -> None:
     import signal
 
@@ -273,6 +277,9 @@ def entrypoint() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
+        # A second Ctrl-C from here on (the user is sure) ends the process at once: it escaped
+        # this handler with a traceback and exit 1, or killed the process by SIGINT
+        signal.signal(signal.SIGINT, _end_now)
         # Ctrl-C is the user's choice, not a bug: a line, not a traceback (the reader thread
         # reads stdin unbuffered, so the interpreter's shutdown finds no lock held)
         print("logloss: interrupted; no result is reported.", file=sys.stderr)
