@@ -1,11 +1,14 @@
 """Hostile tests of threads, imports racing, forks and interrupted runs around `logloss report`,
-`logloss score`, `logloss.diagnose`, `DiagnosticsState` and the kernels' thread pool.
+`logloss score`, `logloss.diagnose`, `DiagnosticsState`, `Accumulator` and the kernels' pool.
 
-Each test pins a bug found by racing threads against each other (or a neighbour of one): the
-kernels' first use from two threads at once, one DiagnosticsState fed from several threads,
-the report's pictures drawn from several threads, and the command's ends (Ctrl-C, a full disk,
-a closed pipe, a bad file while the report's libraries are still importing). Reference numbers
-are computed here from the rows (NumPy float64 or math.fsum), never taken from logloss.
+Each fixed bug has its test here: the kernels' first use from two threads at once, one
+DiagnosticsState or Accumulator fed from several threads, states merged into each other at
+once, a fork while a thread adds to a state, the report's pictures drawn in several threads,
+standard output cut short (a full disk, unbuffered) or non-blocking, Ctrl-C while the command
+imports and a second Ctrl-C while it ends, many small Parquet files, a bad row on standard
+input still open. The cases that held are kept too (diagnose in threads, a closed pipe, a bad
+file while the pictures import, Ctrl-C while reading, a fork while the kernel pool works).
+Reference numbers are computed here from the rows (NumPy float64), never taken from logloss.
 """
 
 from __future__ import annotations
