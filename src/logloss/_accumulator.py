@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import threading
 import warnings
 from dataclasses import dataclass, field
 
@@ -199,6 +201,22 @@ def _add_label_and_prediction_sums(stats, sums, y, x, w, from_logits) -> Statist
     return stats
 
 
+# Folding a batch's sums into an accumulator reads its sums, adds and writes them back: two
+# threads folding into one accumulator at once lost a batch. A few float operations, so one
+# lock for every accumulator (nothing to pickle; renewed in a forked child, where a thread
+# that held it does not exist).
+_FOLD_LOCK = threading.Lock()
+
+
+def _renew_fold_lock() -> None:
+    global _FOLD_LOCK
+    _FOLD_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_fold_lock)
+
+
 @dataclass
 class Accumulator:
     """Exact streaming log loss: ``update`` per batch, ``merge`` across workers, ``result`` at the end.
@@ -229,10 +247,12 @@ class Accumulator:
 
     def update(self, y_true, y_pred, sample_weight=None) -> Accumulator:
         """Add a batch (any shape; labels and predictions of the same shape). Returns self."""
-        self.statistics.merge(batch_statistics(
+        batch = batch_statistics(
             y_true, y_pred, sample_weight, from_logits=self.from_logits,
             pos_weight=self.pos_weight, label_smoothing=self.label_smoothing,
-        ))
+        )
+        with _FOLD_LOCK:
+            self.statistics.merge(batch)
         return self
 
     def merge(self, other: Accumulator) -> Accumulator:
@@ -244,7 +264,8 @@ class Accumulator:
                 "Cannot merge accumulators with different settings "
                 f"(from_logits, pos_weight, label_smoothing): {self._settings()} and {other._settings()}."
             )
-        self.statistics.merge(other.statistics)
+        with _FOLD_LOCK:
+            self.statistics.merge(other.statistics)
         return self
 
     def _settings(self) -> tuple:

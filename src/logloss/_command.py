@@ -64,7 +64,22 @@ def started_as_the_command() -> bool:
 
 DEFAULTS = {"OPENBLAS_NUM_THREADS": "1", "MIMALLOC_PURGE_DELAY": "100"}
 
+EXIT_INTERRUPTED = 130  # as _cli.runs: 128 + SIGINT
+
+
+def interrupted_while_starting(signum, frame) -> None:
+    """Ctrl-C while the command's libraries import (half a second, longer on a busy machine):
+    the line ``entrypoint`` prints for a Ctrl-C later on, not a traceback from inside NumPy.
+    Nothing is open yet, so the process ends here; ``entrypoint`` restores Python's handler."""
+    os.write(2, b"logloss: interrupted; no result is reported.\n")
+    os._exit(EXIT_INTERRUPTED)
+
+
 # both libraries read their variable when loaded: NumPy here next, pyarrow later, on demand
 if "numpy" not in sys.modules and "pyarrow" not in sys.modules and started_as_the_command():
     for name, value in DEFAULTS.items():
         os.environ.setdefault(name, value)
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when ignored
+        signal.signal(signal.SIGINT, interrupted_while_starting)

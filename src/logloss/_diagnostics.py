@@ -27,9 +27,12 @@ fills the same state. Pictures, words and HTML are the report layer's.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import numbers
+import os
 import sys
+import threading
 import warnings
 from collections.abc import Mapping
 
@@ -626,6 +629,48 @@ def prediction_bin_edges(resolution: int) -> np.ndarray:
                            [math.inf]])
 
 
+def _serialized(method):
+    """Run ``method`` holding the state's lock: the compiled kernel adds chunk i of a batch into
+    the state's slot i with the GIL released, so two threads adding to one state at once lost
+    rows from its histograms (a wrong ECE, silently); their calls now take turns."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with _lock_of(self):
+            return method(self, *args, **kwargs)
+    return run
+
+
+# Renewed in a forked child: a thread of the parent that held it does not exist there.
+_FORK_CHECK = threading.Lock()
+
+
+def _renew_fork_check() -> None:
+    global _FORK_CHECK
+    _FORK_CHECK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_fork_check)
+
+
+def _lock_of(state: DiagnosticsState) -> threading.RLock:
+    """The state's lock, first checked in a forked child: a state half changed by a thread
+    that does not exist in the child has that thread's lock held, and the child would wait for
+    ever, or report part of a batch. Such a state gets a free lock and refuses, as after an
+    interrupted call."""
+    if state._pid != os.getpid():
+        with _FORK_CHECK:
+            if state._pid != os.getpid():
+                if state._lock.acquire(blocking=False):
+                    state._lock.release()
+                else:
+                    state._lock = threading.RLock()
+                    state._interrupted = state._interrupted or (
+                        "a change was under way in another thread when the process forked")
+                state._pid = os.getpid()
+    return state._lock
+
+
 class DiagnosticsState:
     """The mergeable diagnostics of one or several models scored on the same labels.
 
@@ -641,7 +686,8 @@ class DiagnosticsState:
     the power of two of their largest (saved too), so differences near 1e-300 keep their spread.
     Bad input is refused before anything is added; a call that raises after that (out of memory,
     Ctrl-C) leaves part of its rows in, so every later call raises ``RuntimeError`` instead of
-    reporting partial figures as complete.
+    reporting partial figures as complete. Calls on one state from several threads take
+    turns (each holds the state's lock).
 
     Memory: per model, ``resolution + 2`` histogram bins of 5 floats, 3 x 2 x 1002 loss bins,
     ``k`` rows, and 7 floats per segment (12 per pair of models and segment); while the compiled
@@ -672,6 +718,17 @@ class DiagnosticsState:
         self._batch_scale = 0  # the scale the batch being added needs
         self._last_keys, self._last_remap = None, None  # a batch's segment keys -> rows
         self._interrupted: str | None = None  # why a change stopped half way, if one did
+        self._lock = threading.RLock()  # reentrant: update calls _add_compiled
+        self._pid = os.getpid()  # the process the lock belongs to (see _lock_of)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        del state["_lock"]  # a lock does not pickle; each copy gets its own
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock, self._pid = threading.RLock(), os.getpid()
 
     @contextlib.contextmanager
     def _changing(self, what: str):
@@ -693,6 +750,7 @@ class DiagnosticsState:
 
     # -- adding rows
 
+    @_serialized
     def update(self, y_true, y_pred, sample_weight=None, *, by=None, ids=None):
         """Add a batch. Returns self."""
         self._check_complete()
@@ -709,6 +767,7 @@ class DiagnosticsState:
         sample_weight, self._batch_scale = _tiny_weight_scale(sample_weight)
         return _in_units(sample_weight, self._units_for(self._batch_scale))
 
+    @_serialized
     def _add_compiled(self, y_true, y_pred, sample_weight, by, ids, *, keep_losses=False,
                       in_units=False):
         """Add a batch in one pass of the compiled diagnostics kernel (all threads), or return
@@ -1018,6 +1077,13 @@ class DiagnosticsState:
         """Fold another state (same settings, models and segment columns) in. Returns self."""
         if not isinstance(other, DiagnosticsState):
             raise TypeError(f"Can only merge a DiagnosticsState. Received {type(other).__name__}.")
+        # both states change (the other's partial sums are folded in): both locks, always taken
+        # in the same order, so a.merge(b) beside b.merge(a) cannot wait on each other
+        first, second = sorted((self, other), key=id)
+        with _lock_of(first), _lock_of(second):
+            return self._merge(other)
+
+    def _merge(self, other: DiagnosticsState) -> DiagnosticsState:
         if self._settings() != other._settings():
             raise ValueError("Cannot merge diagnostics with different settings (from_logits, k, "
                              f"bins, resolution): {self._settings()} and {other._settings()}.")
@@ -1069,6 +1135,7 @@ class DiagnosticsState:
                 pair["segments"][remap] = merged
         self.rows += other.rows
 
+    @_serialized
     def to_dict(self) -> dict:
         """A JSON-serializable copy of the state (plain lists and numbers; an infinite value,
         an infinite loss, as the string "inf", so the file is strict JSON)."""
@@ -1225,6 +1292,7 @@ class DiagnosticsState:
         histograms, each with its bound). See :func:`logloss.diagnose` for the keys."""
         return self._result(max_segments=max_segments, exact=None)
 
+    @_serialized
     def _result(self, *, max_segments, exact) -> dict:
         max_segments = check_setting("max_segments", max_segments)
         self._check_complete()

@@ -241,8 +241,10 @@ def _run_score(args) -> int:
             # interpreter's final flush cannot fail again after this message.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         target = args.output or "standard output"
+        # a file gets all or nothing; standard output may have taken a part before the error
+        outcome = "nothing was written" if args.output else "the output is incomplete"
         print(f"logloss score: output error: cannot write the result to {target} "
-              f"({error.strerror or error}); nothing was written.", file=sys.stderr)
+              f"({error.strerror or error}); {outcome}.", file=sys.stderr)
         return EXIT_OUTPUT
     return EXIT_OK
 
@@ -255,7 +257,17 @@ def _run_score(args) -> int:
 
 
 
+def _end_now(signum, frame) -> None:
+    os._exit(EXIT_INTERRUPTED)
+
+
 def entrypoint() -> None:
+    import signal
+
+    from .._command import interrupted_while_starting
+
+    if signal.getsignal(signal.SIGINT) is interrupted_while_starting:  # started: Ctrl-C is
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt again
     try:
         code = main()
         sys.stdout.flush()
@@ -265,6 +277,9 @@ def entrypoint() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
+        # A second Ctrl-C from here on (the user is sure) ends the process at once: it escaped
+        # this handler with a traceback and exit 1, or killed the process by SIGINT
+        signal.signal(signal.SIGINT, _end_now)
         # Ctrl-C is the user's choice, not a bug: a line, not a traceback (the reader thread
         # reads stdin unbuffered, so the interpreter's shutdown finds no lock held)
         print("logloss: interrupted; no result is reported.", file=sys.stderr)

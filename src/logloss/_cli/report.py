@@ -193,8 +193,10 @@ def run_report(args) -> int:
         raise
     except OSError as error:
         target = args.output or "standard output"
+        # a file gets all or nothing; standard output may have taken a part before the error
+        outcome = "nothing was written" if args.output else "the output is incomplete"
         print(f"{prog}: output error: cannot write the report to {target} "
-              f"({error.strerror or error}); nothing was written.", file=sys.stderr)
+              f"({error.strerror or error}); {outcome}.", file=sys.stderr)
         return EXIT_OUTPUT
     if args.output:
         note(args, f"{prog}: wrote {args.output}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import sys
 
 EXIT_OK = 0
@@ -70,10 +71,7 @@ def write_output(text, output: str | None) -> None:
     string or an iterable of pieces (a report of millions of groups is never held whole)."""
     pieces = (text,) if isinstance(text, str) else text
     if not output:
-        terminal = sys.stdout.isatty()
-        for piece in pieces:
-            sys.stdout.write(for_terminal(piece) if terminal else piece)
-        sys.stdout.flush()
+        _write_standard_output(pieces)
         return
     if os.path.exists(output) and not os.path.isfile(output):
         with open(output, "w", encoding="utf-8") as handle:
@@ -93,6 +91,35 @@ def write_output(text, output: str | None) -> None:
     except BaseException:
         os.unlink(handle.name)
         raise
+
+
+def _write_standard_output(pieces) -> None:
+    """Every piece to standard output, or an OSError. On POSIX the bytes go to its descriptor
+    here, until all are written: the text layer lost what a short write left out when
+    unbuffered (python -u, PYTHONUNBUFFERED=1: a result cut short by a full disk ended with
+    exit 0), and gave up on a pipe its parent had made non-blocking once the pipe was full
+    (the report stopped at 64 KB with a traceback). Elsewhere, or when standard output has
+    no descriptor (a test's capture), through the text layer."""
+    terminal = sys.stdout.isatty()
+    try:
+        fd = sys.stdout.fileno() if os.name == "posix" else None  # no newline translation
+    except (AttributeError, OSError, ValueError):
+        fd = None
+    if fd is None:
+        for piece in pieces:
+            sys.stdout.write(for_terminal(piece) if terminal else piece)
+        sys.stdout.flush()
+        return
+    sys.stdout.flush()  # what was printed before goes first
+    encoding, errors = sys.stdout.encoding, sys.stdout.errors or "strict"
+    for piece in pieces:
+        data = memoryview((for_terminal(piece) if terminal else piece).encode(encoding, errors))
+        while data:
+            try:
+                data = data[os.write(fd, data):]
+            except BlockingIOError:  # a non-blocking pipe that is full: wait for room
+                select.select([], [fd], [])
+
 
 def _umask() -> int:
     mask = os.umask(0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextvars
 import gc
 import math
+import os
 import queue
 import threading
 import warnings
@@ -205,8 +206,13 @@ def stream(sources, plan, text_columns_by_source, progress=None):
             yield columns, batch, path, offset, n
             if progress is not None:
                 progress(n, position)
-    except KeyboardInterrupt:
-        wait = 0.2  # the process ends: Ctrl-C on an idle standard input waited the full 10 s
+    except BaseException as error:  # GeneratorExit too: the caller stopped on a bad row
+        # The process ends: Ctrl-C on an idle standard input waited the full 10 s, and so did
+        # a bad row met while the reader waited for more of standard input (or a pipe).
+        if isinstance(error, KeyboardInterrupt) or any(
+                path == "-" or not os.path.isfile(path) for source in sources
+                for path in source.paths):
+            wait = 0.2
         raise
     finally:
         pipe.close()

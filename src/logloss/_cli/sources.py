@@ -261,10 +261,15 @@ class Source:
 
         def read(path, group):
             try:
-                handles = local.__dict__.setdefault("handles", {})
-                if path not in handles:
-                    handles[path] = pq.ParquetFile(path, pre_buffer=False)
-                table = handles[path].read_row_group(group, columns=columns, use_threads=False)
+                # One open file per thread: the row groups are taken in file order, so a thread
+                # that reads the next file is done with the last. Kept open, a directory of
+                # thousands of small files (Spark's part files) ran out of file descriptors.
+                handle = getattr(local, "handle", None)
+                if handle is None or handle[0] != path:
+                    if handle is not None:
+                        handle[1].close()
+                    local.handle = handle = (path, pq.ParquetFile(path, pre_buffer=False))
+                table = handle[1].read_row_group(group, columns=columns, use_threads=False)
                 _check_utf8(_columns(table, columns))
                 return table, path
             except Exception as error:  # noqa: BLE001 - named by file, not by the glob

@@ -8,6 +8,7 @@ only draws numbers that the diagnosis also gives as a table.
 from __future__ import annotations
 
 import math
+import threading
 
 from .. import _diagnostics
 
@@ -336,6 +337,9 @@ def plot_all(figures) -> dict:
     return out
 
 
+_SVG_LOCK = threading.Lock()
+
+
 def to_svg(figure) -> str:
     """The figure as an SVG document (text kept as text, so it can be searched and printed)."""
     import io
@@ -344,7 +348,10 @@ def to_svg(figure) -> str:
     import matplotlib
 
     buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "logloss"}):
+    # rc_context sets the process-wide rcParams and puts back what it found: two threads inside
+    # at once (reports drawn in parallel) put the report's settings back for good, or drew with
+    # the other's restored ones. The lock makes the drawings take turns.
+    with _SVG_LOCK, matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "logloss"}):
         figure.savefig(buffer, format="svg")
     text = buffer.getvalue()
     return text[text.index("<svg"):]

@@ -52,14 +52,17 @@ def _modules() -> dict:
     imported only after the CPU was found to run it: its code uses that path's instructions."""
     global _built
     if _built is None:
-        _built = {}
+        # Filled here and published whole: another thread's first use, seeing a half-filled
+        # dict, took "no kernel built" for the answer (and could keep it for the process).
+        built = {}
         for name in PATHS:
             if not _runnable(name):
                 continue
             try:
-                _built[name] = importlib.import_module(f"{__name__}._kernels_{name}")
+                built[name] = importlib.import_module(f"{__name__}._kernels_{name}")
             except ImportError:
                 continue
+        _built = built
     return _built
 
 
