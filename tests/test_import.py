@@ -132,3 +132,28 @@ def test_the_command_sets_its_process_defaults_and_a_library_process_keeps_its_o
     # NumPy already imported (its OpenBLAS already started): nothing is changed
     assert run("import sys, numpy; sys.argv = ['-m']; sys.orig_argv = ['python', '-m', "
                "'logloss']; import logloss; " + _SHOW_SETTINGS, env) == "None None"
+
+
+def test_score_without_by_keeps_freed_buffers_longer_before_pyarrow_loads(tmp_path):
+    """`score` without --by builds nothing after the read: mimalloc keeps freed batch buffers for
+    1000 ms (none handed back and zeroed again during the read); with --by, the 100 ms default
+    stays (the report is built after the read); a delay the user set, or a library process,
+    is left alone; and the value is set before pyarrow (mimalloc reads it when loaded)."""
+    data = tmp_path / "preds.csv"
+    data.write_text("y,p,g\n1,0.9,a\n0,0.2,b\n")
+    env = {k: v for k, v in os.environ.items() if k != "MIMALLOC_PURGE_DELAY"}
+    command = "import sys; sys.argv = ['-m']; sys.orig_argv = ['python', '-m', 'logloss']; "
+    show = ("import os; from logloss._cli import main; "
+            "arrow = 'pyarrow' in sys.modules; code = main(%r); "
+            "print(arrow, code, os.environ.get('MIMALLOC_PURGE_DELAY'))")
+
+    def run(prefix, argv, environment=env):
+        code = prefix + "import sys, logloss; " + show % (argv,)
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              check=True, env=environment).stdout.strip().splitlines()[-1]
+
+    plain, grouped = ["score", str(data), "-q"], ["score", str(data), "--by", "g", "-q"]
+    assert run(command, plain) == "False 0 1000"
+    assert run(command, grouped) == "False 0 100"
+    assert run(command, plain, dict(env, MIMALLOC_PURGE_DELAY="10")) == "False 0 10"
+    assert run("", plain) == "False 0 None"  # a program calling main() is not the command

@@ -166,6 +166,10 @@ def _run_score(args) -> int:
     render = getattr(args, "render", None)
 
     try:
+        if not args.by:  # nothing is built after the read: see logloss/_command.py
+            from .._command import streaming_settings
+
+            streaming_settings()
         require_pyarrow()
         from ..report.text import csv_pieces, format_table, group_notes, json_pieces
         from .columns import Options
