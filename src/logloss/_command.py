@@ -14,15 +14,24 @@ something it does not use, taken from the file reader and the kernels on a small
   handing it back, -1, raised a 10^5-group `score --by` from 314 to 420 MB).
 
 `logloss score` without ``--by`` has nothing to build after the read, so once its arguments are
-read it lengthens that delay to 1000 ms (:func:`streaming_settings`, before pyarrow is loaded;
-only where the 100 ms above is this module's default, not the user's): at 100 ms, mimalloc still
-hands back some 100-350 MB of a 100M-row Parquet file's batch buffers during the read (its decode
-threads take fresh ranges of the arena while ranges freed by the scoring thread wait), and the
-kernel zeroes them again as they are reused, on huge pages (mimalloc madvises its arena
-MADV_HUGEPAGE): 10-35% of the run's CPU samples in ``clear_page_erms`` on a 2-core VM. At 1000 ms,
-31,000 page faults become 8,000, about 7% of the run's CPU is saved, and the peak RSS is about
-10 MB higher (172 MB); a run with ``--by`` keeps 100 ms, since its report is built after the read,
-within memory the read handed back (measures in benchmarks/results-2core-epyc-avx512-parquet-mem-s10.txt).
+read, before pyarrow is loaded, :func:`streaming_settings` changes two more (a value the user set
+wins), for CPU lost to the kernel zeroing memory the read had already used (measures in
+benchmarks/results-2core-epyc-avx512-parquet-mem-s10.txt, a 100M-row Parquet file on a 2-core VM):
+
+- ``MIMALLOC_PURGE_DELAY=1000``: at 100 ms, mimalloc still hands back 100-350 MB of batch buffers
+  during the read (its decode threads take fresh ranges of its arena while the ranges the scoring
+  thread freed wait), and each is page-faulted and zeroed again when reused: 31,000-41,000 page
+  faults where 1000 ms leaves 8,000-10,000, and about 7-20% of the run's CPU. A run with ``--by``
+  keeps 100 ms: its report is built after the read, in the memory the read handed back.
+- ``MIMALLOC_ALLOW_THP=0``: mimalloc otherwise madvises its arena MADV_HUGEPAGE, so each first
+  touch of 2 MB of it is a huge page the kernel zeroes whole (``clear_page_erms``: 4-30% of the
+  CPU samples, varying from run to run: on this VM, whose kernel reports free pages to its host
+  (page_reporting in the profile), a free huge page is likely one the host must supply again),
+  even where the read uses a few 64 KB of it. Without: under 1% of the samples,
+  the system time steady (0.15-0.24 s, was 0.11-0.74 s with the longer delay alone), a peak RSS
+  of 155 MB rather than 166-172 MB. mimalloc turns transparent huge pages off for the whole
+  process (prctl PR_SET_THP_DISABLE), so NumPy's MADV_HUGEPAGE on large arrays has no effect
+  there either; the process starts no other program.
 """
 
 from __future__ import annotations
@@ -77,9 +86,11 @@ DEFAULTS = {"OPENBLAS_NUM_THREADS": "1", "MIMALLOC_PURGE_DELAY": "100"}
 STREAMING_PURGE_DELAY = "1000"  # ms: `score` without --by, see the module's docstring
 
 APPLIED: set[str] = set()  # the DEFAULTS this module set (the rest were the user's)
+COMMAND = False  # whether this process is the command, its settings made here
 
 # both libraries read their variable when loaded: NumPy here next, pyarrow later, on demand
 if "numpy" not in sys.modules and "pyarrow" not in sys.modules and started_as_the_command():
+    COMMAND = True
     for name, value in DEFAULTS.items():
         if name not in os.environ:
             os.environ[name] = value
@@ -88,7 +99,11 @@ if "numpy" not in sys.modules and "pyarrow" not in sys.modules and started_as_th
 
 def streaming_settings() -> None:
     """For a run that only streams (`score` without --by), before pyarrow is loaded: mimalloc
-    keeps freed buffers for 1000 ms rather than 100. Changes nothing where the delay is the
-    user's, or pyarrow (its allocator) is loaded already, or this process is not the command."""
-    if "MIMALLOC_PURGE_DELAY" in APPLIED and "pyarrow" not in sys.modules:
+    keeps freed buffers for 1000 ms rather than 100, and the process uses no transparent huge
+    pages. Changes nothing that the user set, nor anything once pyarrow (its allocator) is
+    loaded, nor in a process that is not the command."""
+    if not COMMAND or "pyarrow" in sys.modules:
+        return
+    if "MIMALLOC_PURGE_DELAY" in APPLIED:
         os.environ["MIMALLOC_PURGE_DELAY"] = STREAMING_PURGE_DELAY
+    os.environ.setdefault("MIMALLOC_ALLOW_THP", "0")
