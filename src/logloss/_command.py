@@ -13,10 +13,19 @@ something it does not use, taken from the file reader and the kernels on a small
   for longer still goes back, so the peak stays within about 15 MB of the default's (never
   handing it back, -1, raised a 10^5-group `score --by` from 314 to 420 MB).
 
-`logloss score` without ``--by`` has nothing to build after the read, so once its arguments are
-read, before pyarrow is loaded, :func:`streaming_settings` changes two more (a value the user set
-wins), for CPU lost to the kernel zeroing memory the read had already used (measures in
-benchmarks/results-2core-epyc-avx512-parquet-mem-s10.txt, a 100M-row Parquet file on a 2-core VM):
+Once the arguments of `logloss score` (or `compare`) are read, before pyarrow is loaded,
+:func:`score_settings` makes more, each for CPU lost to the kernel zeroing memory again (a value
+the user set wins; measures in benchmarks/results-2core-epyc-avx512-parquet-mem-s10.txt, on a
+2-core VM). For every such run:
+
+- NumPy madvises no array MADV_HUGEPAGE (as ``NUMPY_MADVISE_HUGEPAGE=0`` would, set at run time
+  since NumPy is imported by then): its arrays of 4 MB or more otherwise get huge pages, and a
+  `score --by` allocates one such array a batch (a million 4-byte values; strace shows 21
+  madvise calls in a 20M-row run), each first touch of it zeroing 2 MB whole. A 20M-row, 2*10^4-group `score --by`: CPU median 1.40 -> 1.15 s, system
+  time 0.41 -> 0.27 s (50 groups: 0.94 -> 0.90 s), peak RSS within noise (243 MB at most).
+
+`logloss score` without ``--by`` has nothing to build after the read, so it also sets (a 100M-row
+Parquet file):
 
 - ``MIMALLOC_PURGE_DELAY=1000``: at 100 ms, mimalloc still hands back 100-350 MB of batch buffers
   during the read (its decode threads take fresh ranges of its arena while the ranges the scoring
@@ -97,12 +106,20 @@ if "numpy" not in sys.modules and "pyarrow" not in sys.modules and started_as_th
             APPLIED.add(name)
 
 
-def streaming_settings() -> None:
-    """For a run that only streams (`score` without --by), before pyarrow is loaded: mimalloc
-    keeps freed buffers for 1000 ms rather than 100, and the process uses no transparent huge
-    pages. Changes nothing that the user set, nor anything once pyarrow (its allocator) is
-    loaded, nor in a process that is not the command."""
-    if not COMMAND or "pyarrow" in sys.modules:
+def score_settings(by: bool) -> None:
+    """For `score` (and `compare`), once its arguments are read and before pyarrow is loaded:
+    NumPy madvises no array MADV_HUGEPAGE; without --by, mimalloc keeps freed buffers for 1000 ms
+    rather than 100 and the process uses no transparent huge pages. Changes nothing that the
+    user set, nor mimalloc's settings once pyarrow (its allocator) is loaded, nor anything in a
+    process that is not the command."""
+    if not COMMAND:
+        return
+    if "NUMPY_MADVISE_HUGEPAGE" not in os.environ:
+        import numpy as np
+
+        core = getattr(np, "_core", None) or np.core  # NumPy 2, NumPy 1
+        getattr(core.multiarray, "_set_madvise_hugepage", bool)(False)
+    if by or "pyarrow" in sys.modules:
         return
     if "MIMALLOC_PURGE_DELAY" in APPLIED:
         os.environ["MIMALLOC_PURGE_DELAY"] = STREAMING_PURGE_DELAY
