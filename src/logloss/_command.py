@@ -37,8 +37,8 @@ Parquet file):
   CPU samples, varying from run to run: on this VM, whose kernel reports free pages to its host
   (page_reporting in the profile), a free huge page is likely one the host must supply again),
   even where the read uses a few 64 KB of it. Without: under 1% of the samples,
-  the system time steady (0.15-0.24 s, was 0.11-0.74 s with the longer delay alone), a peak RSS
-  of 155 MB rather than 166-172 MB. mimalloc turns transparent huge pages off for the whole
+  the system time steady (0.15-0.26 s in 34 of 35 runs, was 0.11-0.74 s with the longer delay
+  alone), a peak RSS of 155 MB rather than 166-169 MB. mimalloc turns transparent huge pages off for the whole
   process (prctl PR_SET_THP_DISABLE), so NumPy's MADV_HUGEPAGE on large arrays has no effect
   there either; the process starts no other program.
 """
