@@ -148,7 +148,8 @@ def test_score_without_by_keeps_freed_buffers_longer_before_pyarrow_loads(tmp_pa
     command = "import sys; sys.argv = ['-m']; sys.orig_argv = ['python', '-m', 'logloss']; "
     show = ("import os, numpy; from logloss._cli import main; "
             "arrow = 'pyarrow' in sys.modules; code = main(%r); "
-            "huge = numpy._core.multiarray._set_madvise_hugepage(True); "
+            "core = getattr(numpy, '_core', None) or numpy.core; "  # NumPy 2, NumPy 1
+            "huge = core.multiarray._set_madvise_hugepage(True); "
             "print(arrow, code, *(os.environ.get(n) for n in %r), huge)")
 
     def run(prefix, argv, environment=env):
@@ -159,6 +160,7 @@ def test_score_without_by_keeps_freed_buffers_longer_before_pyarrow_loads(tmp_pa
     plain, grouped = ["score", str(data), "-q"], ["score", str(data), "--by", "g", "-q"]
     assert run(command, plain) == "False 0 1000 0 False"
     assert run(command, grouped) == "False 0 100 None False"  # NumPy's huge pages off for --by too
-    chosen = dict(env, MIMALLOC_PURGE_DELAY="10", MIMALLOC_ALLOW_THP="1", NUMPY_MADVISE_HUGEPAGE="1")
+    chosen = dict(env, MIMALLOC_PURGE_DELAY="10", MIMALLOC_ALLOW_THP="1",
+                  NUMPY_MADVISE_HUGEPAGE="1")
     assert run(command, plain, chosen) == "False 0 10 1 True"
     assert run("", plain) == "False 0 None None True"  # a program calling main() is not the command

@@ -21,8 +21,9 @@ the user set wins; measures in benchmarks/results-2core-epyc-avx512-parquet-mem-
 - NumPy madvises no array MADV_HUGEPAGE (as ``NUMPY_MADVISE_HUGEPAGE=0`` would, set at run time
   since NumPy is imported by then): its arrays of 4 MB or more otherwise get huge pages, and a
   `score --by` allocates one such array a batch (a million 4-byte values; strace shows 21
-  madvise calls in a 20M-row run), each first touch of it zeroing 2 MB whole. A 20M-row, 2*10^4-group `score --by`: CPU median 1.40 -> 1.15 s, system
-  time 0.41 -> 0.27 s (50 groups: 0.94 -> 0.90 s), peak RSS within noise (243 MB at most).
+  madvise calls in a 20M-row run), each first touch of it zeroing 2 MB whole. A 20M-row,
+  2*10^4-group `score --by`: CPU median 1.40 -> 1.15 s, system time 0.41 -> 0.27 s (50 groups:
+  0.94 -> 0.90 s), peak RSS within noise (243 MB at most).
 
 `logloss score` without ``--by`` has nothing to build after the read, so it also sets (a 100M-row
 Parquet file):
@@ -36,9 +37,9 @@ Parquet file):
   touch of 2 MB of it is a huge page the kernel zeroes whole (``clear_page_erms``: 4-30% of the
   CPU samples, varying from run to run: on this VM, whose kernel reports free pages to its host
   (page_reporting in the profile), a free huge page is likely one the host must supply again),
-  even where the read uses a few 64 KB of it. Without: under 1% of the samples,
-  the system time steady (0.15-0.26 s in 34 of 35 runs, was 0.11-0.74 s with the longer delay
-  alone), a peak RSS of 155 MB rather than 166-169 MB. mimalloc turns transparent huge pages off for the whole
+  even where the read uses a few 64 KB of it. Without: under 1% of the samples, the system time
+  steady (0.15-0.26 s in 34 of 35 runs, was 0.11-0.74 s with the longer delay alone), a peak RSS
+  of 155 MB rather than 166-169 MB. mimalloc turns transparent huge pages off for the whole
   process (prctl PR_SET_THP_DISABLE), so NumPy's MADV_HUGEPAGE on large arrays has no effect
   there either; the process starts no other program.
 """
