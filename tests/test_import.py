@@ -132,3 +132,35 @@ def test_the_command_sets_its_process_defaults_and_a_library_process_keeps_its_o
     # NumPy already imported (its OpenBLAS already started): nothing is changed
     assert run("import sys, numpy; sys.argv = ['-m']; sys.orig_argv = ['python', '-m', "
                "'logloss']; import logloss; " + _SHOW_SETTINGS, env) == "None None"
+
+
+def test_score_without_by_keeps_freed_buffers_longer_before_pyarrow_loads(tmp_path):
+    """`score` without --by builds nothing after the read: mimalloc keeps freed batch buffers for
+    1000 ms and uses no transparent huge pages (none handed back and zeroed again during the
+    read); with --by, the 100 ms default stays (the report is built after the read) and
+    mimalloc's huge pages too; NumPy madvises no huge pages in either; values the user set, or a
+    library process, are left alone; and the values are set before pyarrow loads (mimalloc
+    reads them then)."""
+    data = tmp_path / "preds.csv"
+    data.write_text("y,p,g\n1,0.9,a\n0,0.2,b\n")
+    names = ("MIMALLOC_PURGE_DELAY", "MIMALLOC_ALLOW_THP")
+    env = {k: v for k, v in os.environ.items() if k not in (*names, "NUMPY_MADVISE_HUGEPAGE")}
+    command = "import sys; sys.argv = ['-m']; sys.orig_argv = ['python', '-m', 'logloss']; "
+    show = ("import os, numpy; from logloss._cli import main; "
+            "arrow = 'pyarrow' in sys.modules; code = main(%r); "
+            "core = getattr(numpy, '_core', None) or numpy.core; "  # NumPy 2, NumPy 1
+            "huge = core.multiarray._set_madvise_hugepage(True); "
+            "print(arrow, code, *(os.environ.get(n) for n in %r), huge)")
+
+    def run(prefix, argv, environment=env):
+        code = prefix + "import sys, logloss; " + show % (argv, names)
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              check=True, env=environment).stdout.strip().splitlines()[-1]
+
+    plain, grouped = ["score", str(data), "-q"], ["score", str(data), "--by", "g", "-q"]
+    assert run(command, plain) == "False 0 1000 0 False"
+    assert run(command, grouped) == "False 0 100 None False"  # NumPy's huge pages off for --by too
+    chosen = dict(env, MIMALLOC_PURGE_DELAY="10", MIMALLOC_ALLOW_THP="1",
+                  NUMPY_MADVISE_HUGEPAGE="1")
+    assert run(command, plain, chosen) == "False 0 10 1 True"
+    assert run("", plain) == "False 0 None None True"  # a program calling main() is not the command

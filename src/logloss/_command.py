@@ -12,6 +12,36 @@ something it does not use, taken from the file reader and the kernels on a small
   then page-faulted and zeroed again by the kernel. After 100 ms, they are reused; memory freed
   for longer still goes back, so the peak stays within about 15 MB of the default's (never
   handing it back, -1, raised a 10^5-group `score --by` from 314 to 420 MB).
+
+Once the arguments of `logloss score` (or `compare`) are read, before pyarrow is loaded,
+:func:`score_settings` makes more, each for CPU lost to the kernel zeroing memory again (a value
+the user set wins; measures in benchmarks/results-2core-epyc-avx512-parquet-mem-s10.txt, on a
+2-core VM). For every such run:
+
+- NumPy madvises no array MADV_HUGEPAGE (as ``NUMPY_MADVISE_HUGEPAGE=0`` would, set at run time
+  since NumPy is imported by then): its arrays of 4 MB or more otherwise get huge pages, and a
+  `score --by` allocates one such array a batch (a million 4-byte values; strace shows 21
+  madvise calls in a 20M-row run), each first touch of it zeroing 2 MB whole. A 20M-row,
+  2*10^4-group `score --by`: CPU median 1.40 -> 1.15 s, system time 0.41 -> 0.27 s (50 groups:
+  0.94 -> 0.90 s), peak RSS within noise (243 MB at most).
+
+`logloss score` without ``--by`` has nothing to build after the read, so it also sets (a 100M-row
+Parquet file):
+
+- ``MIMALLOC_PURGE_DELAY=1000``: at 100 ms, mimalloc still hands back 100-350 MB of batch buffers
+  during the read (its decode threads take fresh ranges of its arena while the ranges the scoring
+  thread freed wait), and each is page-faulted and zeroed again when reused: 31,000-41,000 page
+  faults where 1000 ms leaves 8,000-10,000, and about 7-20% of the run's CPU. A run with ``--by``
+  keeps 100 ms: its report is built after the read, in the memory the read handed back.
+- ``MIMALLOC_ALLOW_THP=0``: mimalloc otherwise madvises its arena MADV_HUGEPAGE, so each first
+  touch of 2 MB of it is a huge page the kernel zeroes whole (``clear_page_erms``: 4-30% of the
+  CPU samples, varying from run to run: on this VM, whose kernel reports free pages to its host
+  (page_reporting in the profile), a free huge page is likely one the host must supply again),
+  even where the read uses a few 64 KB of it. Without: under 1% of the samples, the system time
+  steady (0.15-0.26 s in 34 of 35 runs, was 0.11-0.74 s with the longer delay alone), a peak RSS
+  of 155 MB rather than 166-169 MB. mimalloc turns transparent huge pages off for the whole
+  process (prctl PR_SET_THP_DISABLE), so NumPy's MADV_HUGEPAGE on large arrays has no effect
+  there either; the process starts no other program.
 """
 
 from __future__ import annotations
@@ -63,6 +93,10 @@ def started_as_the_command() -> bool:
 
 
 DEFAULTS = {"OPENBLAS_NUM_THREADS": "1", "MIMALLOC_PURGE_DELAY": "100"}
+STREAMING_PURGE_DELAY = "1000"  # ms: `score` without --by, see the module's docstring
+
+APPLIED: set[str] = set()  # the DEFAULTS this module set (the rest were the user's)
+COMMAND = False  # whether this process is the command, its settings made here
 
 EXIT_INTERRUPTED = 130  # as _cli.runs: 128 + SIGINT
 
@@ -77,9 +111,32 @@ def interrupted_while_starting(signum, frame) -> None:
 
 # both libraries read their variable when loaded: NumPy here next, pyarrow later, on demand
 if "numpy" not in sys.modules and "pyarrow" not in sys.modules and started_as_the_command():
+    COMMAND = True
     for name, value in DEFAULTS.items():
-        os.environ.setdefault(name, value)
+        if name not in os.environ:
+            os.environ[name] = value
+            APPLIED.add(name)
     import signal
 
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when ignored
         signal.signal(signal.SIGINT, interrupted_while_starting)
+
+
+def score_settings(by: bool) -> None:
+    """For `score` (and `compare`), once its arguments are read and before pyarrow is loaded:
+    NumPy madvises no array MADV_HUGEPAGE; without --by, mimalloc keeps freed buffers for 1000 ms
+    rather than 100 and the process uses no transparent huge pages. Changes nothing that the
+    user set, nor mimalloc's settings once pyarrow (its allocator) is loaded, nor anything in a
+    process that is not the command."""
+    if not COMMAND:
+        return
+    if "NUMPY_MADVISE_HUGEPAGE" not in os.environ:
+        import numpy as np
+
+        core = getattr(np, "_core", None) or np.core  # NumPy 2, NumPy 1
+        getattr(core.multiarray, "_set_madvise_hugepage", bool)(False)
+    if by or "pyarrow" in sys.modules:
+        return
+    if "MIMALLOC_PURGE_DELAY" in APPLIED:
+        os.environ["MIMALLOC_PURGE_DELAY"] = STREAMING_PURGE_DELAY
+    os.environ.setdefault("MIMALLOC_ALLOW_THP", "0")

@@ -166,6 +166,9 @@ def _run_score(args) -> int:
     render = getattr(args, "render", None)
 
     try:
+        from .._command import score_settings
+
+        score_settings(by=bool(args.by))  # the process's memory settings: see logloss/_command.py
         require_pyarrow()
         from ..report.text import csv_pieces, format_table, group_notes, json_pieces
         from .columns import Options
