@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ._binary import binary_cross_entropy
-from ._core.checks import InfiniteLossWarning
+from ._core.checks import InfiniteLossWarning, check_sample_weight
 from ._core.compensated import pairwise_two_sum
 
 __all__ = ["BCELoss", "BCEWithLogitsLoss", "BinaryCrossEntropy"]
@@ -133,8 +133,12 @@ def _batch_state(preds, target, weight, *, from_logits, pos_weight, label_smooth
     if weight is None:
         weights = torch.ones_like(losses)
     else:
-        weights = torch.broadcast_to(torch.as_tensor(weight, device=preds.device).to(torch.float64),
-                                     target.shape).reshape(-1)
+        weight = torch.as_tensor(weight, device=preds.device)
+        if validate:
+            # The function's check and message (argument, value, index): applied here by hand, a
+            # negative weight gave a plausible wrong mean and a wrong shape torch's expand error.
+            check_sample_weight(weight.detach().cpu().numpy(), tuple(target.shape))
+        weights = torch.broadcast_to(weight.to(torch.float64), target.shape).reshape(-1)
         # A zero weight removes the sample even if its loss is +inf.
         losses = torch.where(weights == 0, torch.zeros_like(losses), weights * losses)
     return torch.stack([*pairwise_two_sum(losses), *pairwise_two_sum(weights)])

@@ -1,0 +1,80 @@
+"""Hostile cases for the adapters (PyTorch, JAX, TensorFlow/Keras, Dask, scikit-learn): each compares
+with a reference computed here (mpmath, or the float64 formula) or checks that a refusal names the
+argument and the index. Every case here once gave a wrong number or an unclear error, or guards
+a layout / dtype the other adapter tests do not reach."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import mpmath
+import numpy as np
+import pytest
+
+import logloss
+
+mpmath.mp.prec = 200
+
+
+def _exact(y, x, from_logits, pw=1.0):
+    """The loss of one element at 200 bits."""
+    y, x, pw = mpmath.mpf(float(y)), mpmath.mpf(float(x)), mpmath.mpf(float(pw))
+    if from_logits:
+        if mpmath.isinf(x):
+            positive, negative = (max(-x, 0), max(x, 0))
+        else:
+            positive = -x + mpmath.log1p(mpmath.exp(x)) if x < 0 else mpmath.log1p(mpmath.exp(-x))
+            negative = x + mpmath.log1p(mpmath.exp(-x)) if x > 0 else mpmath.log1p(mpmath.exp(x))
+    else:
+        positive = -mpmath.log(x) if x > 0 else mpmath.inf
+        negative = -mpmath.log1p(-x) if x < 1 else mpmath.inf
+    return (0 if y == 0 else pw * y * positive) + (0 if y == 1 else (1 - y) * negative)
+
+
+def _ulps(got, y, x, dtype, from_logits, pw=1.0):
+    """|got - exact| in ulps of ``dtype`` at the exact value, per element."""
+    got = np.asarray(got, dtype=np.float64).ravel()
+    y = np.broadcast_to(np.asarray(y, dtype=np.float64), got.shape).ravel()
+    x = np.broadcast_to(np.asarray(x, dtype=np.float64), got.shape).ravel()
+    pw = np.broadcast_to(np.asarray(pw, dtype=np.float64), got.shape).ravel()
+    out = []
+    info = np.finfo(dtype)
+    for g, yy, xx, pp in zip(got, y, x, pw):
+        e = _exact(yy, xx, from_logits, pp)
+        if mpmath.isinf(e):
+            out.append(0.0 if g == math.inf else math.inf)
+            continue
+        rounded = dtype(float(e))
+        ulp = float(np.spacing(rounded)) if np.isfinite(rounded) else float(np.spacing(info.max))
+        out.append(float(abs(mpmath.mpf(float(g)) - e) / max(ulp, float(info.smallest_subnormal))))
+    return np.array(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# PyTorch
+
+
+def test_torch_metric_refuses_bad_weights_naming_the_index():
+    """logloss.torch.BinaryCrossEntropy applied its weights without the function's check: a
+    negative weight gave a plausible wrong mean (0.3488), NaN or inf a NaN, and a weight of the
+    wrong shape a torch expand error that named no argument."""
+    torch = pytest.importorskip("torch")
+    import logloss.torch as lt
+
+    p, y = torch.tensor([0.9, 0.2, 0.7]), torch.tensor([1.0, 0.0, 1.0])
+    for weight, fragment in [
+        (torch.tensor([1.0, -1.0, 2.0]), "Received -1.0 at index 1."),
+        (torch.tensor([1.0, 1.0, float("nan")]), "at index 2."),
+        (torch.tensor([float("inf"), 1.0, 1.0]), "Received inf at index 0."),
+        (torch.ones(2, 3), "`sample_weight` must be broadcastable"),
+        ([1.0, 2.0], "`sample_weight` must be broadcastable"),
+    ]:
+        metric = lt.BinaryCrossEntropy()
+        with pytest.raises(ValueError, match="sample_weight") as info:
+            metric.update(p, y, weight)
+        assert fragment in str(info.value)
+    # A zero weight still removes an infinite-loss sample, and good weights give the weighted mean.
+    metric = lt.BinaryCrossEntropy()
+    metric.update(torch.tensor([0.0, 0.3]), torch.tensor([1.0, 1.0]), torch.tensor([0.0, 2.0]))
+    assert float(metric.compute()) == pytest.approx(-math.log(np.float32(0.3)), rel=1e-15)
