@@ -80,3 +80,31 @@ def test_torch_metric_refuses_bad_weights_naming_the_index():
         warnings.simplefilter("error")  # it counts for nothing: no InfiniteLossWarning either
         metric.update(torch.tensor([0.0, 0.3]), torch.tensor([1.0, 1.0]), torch.tensor([0.0, 2.0]))
     assert float(metric.compute()) == pytest.approx(-math.log(np.float32(0.3)), rel=1e-15)
+
+
+# ---------------------------------------------------------------------------------------------
+# TensorFlow
+
+
+@pytest.mark.parametrize("function", ["bce", "gradient", "categorical"])
+@pytest.mark.parametrize("which", ["y_true", "y_pred"])
+def test_tensorflow_unknown_rank_in_a_tf_function_is_refused_by_name(function, which):
+    """A tf.function whose input_signature leaves the rank unknown (TensorSpec(None)) failed deep
+    inside with TensorFlow's "Cannot iterate over a shape with unknown rank", naming no argument."""
+    tf = pytest.importorskip("tensorflow")
+    call = {
+        "bce": lambda y, x: logloss.bce(y, x, reduction="none"),
+        "gradient": lambda y, x: logloss.binary_cross_entropy_gradient(y, x),
+        "categorical": lambda y, x: logloss.categorical_cross_entropy(y, x, reduction="none"),
+    }[function]
+    shape = [None, 2] if function == "categorical" else [None]
+    specs = {name: tf.TensorSpec(None if name == which else shape, tf.float32) for name in ("y_true", "y_pred")}
+    traced = tf.function(call, input_signature=[specs["y_true"], specs["y_pred"]])
+    y = tf.constant([[1.0, 0.0]] if function == "categorical" else [1.0, 0.0])
+    x = tf.constant([[0.3, 0.7]] if function == "categorical" else [0.3, 0.6])
+    with pytest.raises(ValueError, match=rf"`{which}` has an unknown rank") as info:
+        traced(y, x)
+    assert "TensorSpec" in str(info.value)
+    # A known rank with unknown dimensions works and gives the eager numbers.
+    specs = [tf.TensorSpec(shape, tf.float32)] * 2
+    np.testing.assert_array_equal(tf.function(call, input_signature=specs)(y, x).numpy(), call(y, x).numpy())

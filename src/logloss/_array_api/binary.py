@@ -27,6 +27,7 @@ from .namespace import (
     root_of,
     all_true,
     broadcast_ok,
+    check_known_rank,
     check_real,
     dtypes,
     run_elementwise,
@@ -104,6 +105,7 @@ def _check_dense(**values):
     """Sparse and ragged tensors are refused by name: they reached operations (aminmax, XLA) that
     failed with messages about the library's internals, not about the argument."""
     for name, value in values.items():
+        check_known_rank(name, value)
         kind = type(value).__name__
         if kind in ("RaggedTensor", "SparseTensor") and root_of(value) in ("tensorflow", "keras"):
             how = "value.to_tensor()" if kind == "RaggedTensor" else "tf.sparse.to_dense(value)"
