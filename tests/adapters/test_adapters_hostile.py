@@ -108,3 +108,56 @@ def test_tensorflow_unknown_rank_in_a_tf_function_is_refused_by_name(function, w
     # A known rank with unknown dimensions works and gives the eager numbers.
     specs = [tf.TensorSpec(shape, tf.float32)] * 2
     np.testing.assert_array_equal(tf.function(call, input_signature=specs)(y, x).numpy(), call(y, x).numpy())
+
+
+# ---------------------------------------------------------------------------------------------
+# scikit-learn drop-in
+
+
+def _sklearn_cases():
+    pd = pytest.importorskip("pandas")
+    p3 = np.array([[0.2, 0.3, 0.5], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4]])
+    return [
+        # A NaN label became a third class: predict_proba's third column was taken as its
+        # probability and a plausible number (0.916) came back.
+        ([0.0, 1.0, np.nan], p3, "`y_true` must not contain missing labels", "index 2"),
+        (pd.Series([1, pd.NA, 0], dtype="Int64"), [0.9, 0.2, 0.6], "`y_true` must not contain missing labels",
+         "index 1"),
+        ([1, None, 0], [0.9, 0.2, 0.6], "`y_true` must not contain missing labels", "index 1"),
+        (["a", None, "b"], [0.9, 0.2, 0.6], "`y_true` must not contain missing labels", "index 1"),
+        # Numbers and strings together became strings ('1' < 'a'): the positive class was 'a',
+        # silently; scikit-learn refuses the mix.
+        ([1, "a", 1], [0.9, 0.2, 0.6], "`y_true` mixes strings and numbers", "index 1"),
+        (np.array(["x", 2, "x"], dtype=object), [0.9, 0.2, 0.6], "`y_true` mixes strings and numbers", "index 1"),
+    ]
+
+
+def test_sklearn_log_loss_refuses_missing_and_mixed_labels_by_index():
+    pytest.importorskip("sklearn")
+    from logloss.sklearn import log_loss
+
+    for y, proba, message, where in _sklearn_cases():
+        with pytest.raises(ValueError, match=message) as info:
+            log_loss(y, proba)
+        assert where in str(info.value), (y, str(info.value))
+
+
+@pytest.mark.parametrize("case", ["series of strings", "labels=", "(n, 1)", "(n,) pos_label", "categorical"])
+def test_sklearn_log_loss_equals_the_formula(case):
+    """Labels of every kind against -log of the true class's probability, summed with math.fsum."""
+    pd = pytest.importorskip("pandas")
+    from logloss.sklearn import log_loss
+
+    proba3 = np.array([[0.2, 0.3, 0.5], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4], [1 - 2**-53, 2**-60, 2**-53 - 2**-60]])
+    y, proba, picked, kwargs = {
+        "series of strings": (pd.Series(["c", "b", "a", "a"]), proba3, proba3[[0, 1, 2, 3], [2, 1, 0, 0]], {}),
+        "labels=": (["b", "b", "c", "b"], proba3, proba3[[0, 1, 2, 3], [1, 1, 2, 1]], {"labels": ["c", "a", "b"]}),
+        "(n, 1)": (["ham", "spam", "ham"], np.array([[0.2], [1 - 2**-53], [2**-1074]]),
+                   np.array([0.8, 1 - 2**-53, 1.0]), {}),
+        "(n,) pos_label": (["ham", "spam", "ham"], np.array([0.2, 1 - 2**-53, 0.5]),
+                           np.array([0.2, 2**-53, 0.5]), {"pos_label": "ham"}),
+        "categorical": (pd.Series(["x", "y", "x"], dtype="category"), np.array([[0.9, 0.1], [2**-1074, 1.0], [0.5, 0.5]]),
+                        np.array([0.9, 1.0, 0.5]), {}),
+    }[case]
+    expected = math.fsum(float(-mpmath.log(mpmath.mpf(float(q)))) for q in picked) / len(picked)
+    assert log_loss(y, proba, **kwargs) == pytest.approx(expected, rel=4e-16, abs=0)
