@@ -161,3 +161,59 @@ def test_sklearn_log_loss_equals_the_formula(case):
     }[case]
     expected = math.fsum(float(-mpmath.log(mpmath.mpf(float(q)))) for q in picked) / len(picked)
     assert log_loss(y, proba, **kwargs) == pytest.approx(expected, rel=4e-16, abs=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# JAX
+
+
+def _sigmoid(z):
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+@pytest.mark.parametrize("transform", ["jacfwd none", "jacfwd sum", "jit jacfwd mean", "jvp", "hessian",
+                                       "grad", "vmap grad", "jacfwd probabilities"])
+def test_jax_forward_and_reverse_mode_give_the_analytic_derivatives(transform):
+    """The loss was a jax.custom_vjp: jax.jacfwd and jax.jvp (forward mode) refused it ("can't
+    apply forward-mode autodiff (jvp) to a custom_vjp function"). Each derivative is checked
+    against sigmoid(z) - y (and -y/p + (1 - y)/(1 - p), sigma(1 - sigma)) in float64 NumPy."""
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    with jax.enable_x64(True) if hasattr(jax, "enable_x64") else jax.experimental.enable_x64():
+        zn = np.array([1e4, -1e4, 700.0, -700.0, 40.0, -40.0, 0.0, 2.5, -1.5, 5e-324])
+        yn = np.array([1.0, 0.0, 0.3, 1.0, 0.0, 1.0, 0.5, 0.25, 1.0, 0.0])
+        y, z = jnp.asarray(yn), jnp.asarray(zn)
+        expected = (1 - yn) * _sigmoid(zn) - yn * _sigmoid(-zn)
+        scale = np.maximum(np.maximum(_sigmoid(zn), yn), 1e-300)
+
+        def loss(reduction, labels=y):
+            return lambda b: logloss.bce(labels, b, from_logits=True, reduction=reduction)
+
+        if transform == "jacfwd probabilities":
+            pn = np.array([1e-300, 1 - 2**-53, 0.5, 0.3])
+            qn = np.array([1.0, 0.0, 0.2, 1.0])
+            got = np.diag(np.asarray(jax.jacfwd(lambda b: logloss.bce(jnp.asarray(qn), b, reduction="none"))(
+                jnp.asarray(pn))))
+            want = -qn / pn + (1 - qn) / (1 - pn)
+            np.testing.assert_allclose(got, want, rtol=4e-16)
+            return
+        if transform == "hessian":
+            got = np.diag(np.asarray(jax.hessian(loss("sum"))(z)))
+            want = _sigmoid(zn) * _sigmoid(-zn)
+            np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)
+            return
+        got = {
+            "jacfwd none": lambda: np.diag(np.asarray(jax.jacfwd(loss("none"))(z))),
+            "jacfwd sum": lambda: np.asarray(jax.jacfwd(loss("sum"))(z)),
+            "jit jacfwd mean": lambda: np.asarray(jax.jit(jax.jacfwd(loss("mean")))(z)) * z.size,
+            "jvp": lambda: np.asarray(jax.jvp(loss("none"), (z,), (jnp.ones_like(z),))[1]),
+            "grad": lambda: np.asarray(jax.grad(loss("sum"))(z)),
+            "vmap grad": lambda: np.asarray(jax.vmap(jax.grad(
+                lambda b, c: logloss.bce(c, b, from_logits=True, reduction="sum")))(z, y)),
+        }[transform]()
+        assert np.all(np.abs(got - expected) <= 4e-16 * scale), (got, expected)
+        # The value that comes with a jvp is the loss itself (rounded once).
+        value = np.asarray(jax.jvp(loss("none"), (z,), (jnp.ones_like(z),))[0])
+        np.testing.assert_array_equal(value, np.asarray(loss("none")(z)))
