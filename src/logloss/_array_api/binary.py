@@ -19,7 +19,7 @@ from .._core.checks import (
 from .._core.inputs import prepare_binary
 from .._core.reduction import apply_weight, broadcast, known, normalize_axis, shape_of
 from .._core.derivatives import grad_logits, grad_probabilities, hessian_logits, hessian_probabilities
-from .elementwise import bce_logits, bce_probabilities
+from .elementwise import bce_logits, bce_probabilities, smoothed_labels, smoothing_correction
 from .namespace import (
     Context,
     is_foreign,
@@ -87,8 +87,9 @@ def _prepare_binary(y_true, y_pred, *, from_logits, sample_weight, pos_weight, l
 
         ctx.check_values(ok, numpy_check)
 
+    ctx.label_lo = None
     if smoothing:
-        yw = yw * (1 - smoothing) + smoothing / 2
+        yw, ctx.label_lo = smoothed_labels(xp, yw, smoothing, work == xp.float64)
     return ctx, yw, xw, pww, ww, output
 
 
@@ -205,6 +206,9 @@ def binary_cross_entropy(
             losses = run_elementwise(ctx, lambda xp_, y_, x_: per_element(xp_, y_, x_, None), y, x)
         else:
             losses = run_elementwise(ctx, per_element, y, x, broadcast(xp, pw, y))
+    if ctx.label_lo is not None:
+        losses = losses + smoothing_correction(xp, ctx.label_lo, y, x, None if pw is None else broadcast(xp, pw, y),
+                                               from_logits=from_logits)
     result = ctx.reduce(losses, weight, reduction, axes)
     ctx.warn_if_infinite(apply_weight(xp, losses, weight), result, stacklevel=3)
     return xp.astype(result, output)
