@@ -35,8 +35,8 @@ def _exact(y, x, from_logits, pw=1.0):
 def _ulps(got, y, x, dtype, from_logits, pw=1.0):
     """|got - exact| in ulps of ``dtype`` at the exact value, per element."""
     got = np.asarray(got, dtype=np.float64).ravel()
-    y = np.broadcast_to(np.asarray(y, dtype=np.float64), got.shape).ravel()
-    x = np.broadcast_to(np.asarray(x, dtype=np.float64), got.shape).ravel()
+    y = np.broadcast_to(np.asarray(y, dtype=np.float64).ravel(), got.shape)
+    x = np.broadcast_to(np.asarray(x, dtype=np.float64).ravel(), got.shape)
     pw = np.broadcast_to(np.asarray(pw, dtype=np.float64), got.shape).ravel()
     out = []
     info = np.finfo(dtype)
@@ -315,3 +315,114 @@ def test_jax_without_x64_float32_meets_the_documented_bound():
         ulps = _ulps(got, y, x, np.float32, from_logits == "True", 1.0 if pw == "None" else float(pw))
         assert ulps.max() <= 3.0, (case, ulps.max())
         assert np.mean(ulps > 1) <= 0.1, (case, np.mean(ulps > 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# Layouts and dtypes that reach different paths (kernel, torch blocks, Function): no bug found;
+# kept so that each path stays within 1 ulp of mpmath.
+
+_LOGITS = np.array([-1e4, -700.0, -40.0, -5e-324, 0.0, 5e-324, 40.0, 700.0, 1e4, -1.5, 2.25, -17.0])
+_PROBABILITIES = np.array([0.0, 1.0, 1 - 2**-53, 2**-1074, 0.5, 1e-300, 0.3, 0.99999, 1e-8, 0.7, 0.25, 0.125])
+
+
+@pytest.mark.parametrize("layout", ["transposed", "stepped", "flipped", "expanded", "stride 0", "0-d", "(n, 1)"])
+@pytest.mark.parametrize("dtype,label_dtype", [("float64", "float64"), ("float64", "int8"), ("float32", "bool"),
+                                               ("float32", "float16"), ("float16", "float32"), ("bfloat16", "float64")])
+@pytest.mark.parametrize("from_logits", [True, False])
+def test_torch_layouts_and_dtypes_within_1_ulp(layout, dtype, label_dtype, from_logits):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(17)
+    base = (_LOGITS if from_logits else _PROBABILITIES).reshape(3, 4)
+    labels = rng.random((3, 4)) if label_dtype.startswith("float") else rng.random((3, 4)) < 0.5
+    x = torch.tensor(base).to(getattr(torch, dtype))
+    y = torch.tensor(labels).to(getattr(torch, label_dtype))
+    view = {
+        "transposed": lambda t: t.T, "stepped": lambda t: t[::2, ::3], "flipped": lambda t: t.flip(1),
+        "expanded": lambda t: t[1:2].expand(5, 4), "stride 0": lambda t: t[2, 1].expand(3, 2),
+        "0-d": lambda t: t[1, 2], "(n, 1)": lambda t: t.reshape(-1, 1),
+    }[layout]
+    x, y = view(x), view(y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # p = 0 or 1: +inf, checked below
+        got = logloss.bce(y, x, from_logits=from_logits, reduction="none")
+    assert got.dtype == x.dtype and got.shape == x.shape
+    reference = np.float32 if dtype == "bfloat16" else getattr(np, dtype)
+    ulps = _ulps(got.double().numpy(), y.double().numpy(), x.double().numpy(), reference, from_logits)
+    if dtype == "bfloat16":
+        ulps = ulps / 2**16  # a bfloat16 ulp is 2^16 float32 ulps
+    assert ulps.max() <= 1.0, ulps.max()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "stepped", "expanded"])
+@pytest.mark.parametrize("labels", ["float64 soft", "int8", "bool", "float64 hard"])
+def test_torch_gradient_is_sigmoid_minus_label(reduction, layout, labels):
+    """Autograd (through the C kernel for contiguous input, the torch Function otherwise) against
+    (1 - y) sigmoid(z) - y sigmoid(-z) in float64 NumPy, within 4 eps of the larger term."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(19)
+    leaf = torch.tensor(np.concatenate([rng.normal(0, 3, 36), _LOGITS]).reshape(6, 8), requires_grad=True)
+    values = rng.random((6, 8))
+    y = torch.tensor(values if labels == "float64 soft" else values < 0.5).to(
+        {"float64 soft": torch.float64, "float64 hard": torch.float64, "int8": torch.int8, "bool": torch.bool}[labels])
+    view = {"contiguous": lambda t: t, "transposed": lambda t: t.T, "stepped": lambda t: t[::2, ::3],
+            "expanded": lambda t: t[:1].expand(6, 8)}[layout]
+    x, y = view(leaf), view(y)
+    loss = logloss.bce(y, x, from_logits=True, reduction=reduction)
+    (loss.sum() if reduction == "none" else loss).backward()
+    z, labels_ = x.detach().numpy(), y.double().numpy()
+    per_element = (1 - labels_) * _sigmoid(z) - labels_ * _sigmoid(-z)
+    scale = np.maximum(_sigmoid(z), labels_)
+    if reduction == "mean":
+        per_element, scale = per_element / z.size, scale / z.size
+    expected, bound = torch.zeros_like(leaf), torch.zeros_like(leaf)
+    if layout == "expanded":  # every row of the view is row 0 of the leaf
+        expected[:1] += torch.tensor(per_element).sum(0, keepdim=True)
+        bound[:1] += torch.tensor(scale).sum(0, keepdim=True)
+    else:
+        view(expected).add_(torch.tensor(per_element))
+        view(bound).add_(torch.tensor(scale))
+    assert torch.all((leaf.grad - expected).abs() <= 4 * 2**-52 * bound), (leaf.grad - expected).abs().max()
+
+
+def test_torch_weights_pos_weight_and_infinite_rows():
+    """BCEWithLogitsLoss(weight=, pos_weight=) broadcast like PyTorch's; a zero sample weight
+    removes an infinite-loss row without a warning; a weight bigger than the labels is refused."""
+    torch = pytest.importorskip("torch")
+    import logloss.torch as lt
+
+    rng = np.random.default_rng(23)
+    z = torch.tensor(rng.normal(0, 3, (5, 4)))
+    y = torch.tensor(rng.random((5, 4)))
+    for weight in (torch.tensor([1.0, 0.0, 3.0, 0.5]), torch.tensor([[1.0], [0.0], [3.0], [0.5], [2.0]])):
+        for pos_weight in (torch.tensor([1.0, 2.0, 3.0, 0.5]), torch.tensor(2.5)):
+            ours = lt.BCEWithLogitsLoss(weight=weight, pos_weight=pos_weight, reduction="none")(z, y)
+            zn, yn, wn, pn = z.numpy(), y.numpy(), weight.numpy(), pos_weight.numpy()
+            expected = wn * (pn * yn * np.logaddexp(0, -zn) + (1 - yn) * np.logaddexp(0, zn))
+            np.testing.assert_allclose(ours.numpy(), expected, rtol=4e-15, atol=0)
+    p, labels = torch.tensor([0.0, 0.5, 1.0, 0.3]), torch.tensor([1.0, 1.0, 0.0, 0.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mean = logloss.bce(labels, p, sample_weight=torch.tensor([0.0, 1.0, 0.0, 2.0]))
+    expected = (-math.log(0.5) - 2 * math.log1p(-float(np.float32(0.3)))) / 3
+    assert float(mean) == pytest.approx(expected, rel=1.2e-7)
+    with pytest.raises(ValueError, match=r"`sample_weight` must be broadcastable to the loss shape \(4,\)"):
+        logloss.bce(labels, p, sample_weight=torch.ones(2, 4))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_dask_unknown_chunks_and_a_bad_partition(reduction):
+    """Blocks of unknown size (after boolean indexing) give NumPy's numbers; a bad value in the
+    sixth block is refused with its global index."""
+    da = pytest.importorskip("dask.array")
+    rng = np.random.default_rng(29)
+    p, y = rng.random(1000), (rng.random(1000) < 0.5).astype(float)
+    P, Y = da.from_array(p, chunks=100), da.from_array(y, chunks=100)
+    keep = P >= 0
+    got = logloss.bce(Y[keep], P[keep], reduction=reduction)
+    assert any(math.isnan(c) for c in P[keep].chunks[0])
+    np.testing.assert_allclose(np.asarray(got.compute()), logloss.bce(y, p, reduction=reduction), rtol=4e-16)
+    bad = p.copy()
+    bad[537] = 1.5
+    with pytest.raises(ValueError, match=r"Received 1.5 at index 537"):
+        np.asarray(logloss.bce(Y, da.from_array(bad, chunks=100), reduction=reduction).compute())
