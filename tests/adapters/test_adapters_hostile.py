@@ -426,3 +426,59 @@ def test_dask_unknown_chunks_and_a_bad_partition(reduction):
     bad[537] = 1.5
     with pytest.raises(ValueError, match=r"Received 1.5 at index 537"):
         np.asarray(logloss.bce(Y, da.from_array(bad, chunks=100), reduction=reduction).compute())
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("library", ["torch", "torch module", "jax", "jax jit", "tensorflow", "tensorflow function"])
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_zero_weight_masks_the_gradient_of_an_infinite_row(library, reduction, from_logits):
+    """A zero sample weight removes the sample, also when its loss is +inf (p = 0 for y = 1, a
+    padding position): the value was right, but the gradient was 0 · inf = NaN on every library
+    (the where after the loss; no safe value before it), and one NaN spoils the whole step."""
+    p = np.array([0.0, 0.5, 1.0, 0.3]) if not from_logits else np.array([-np.inf, 0.0, np.inf, -0.8])
+    y, w = np.array([1.0, 1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0, 2.0])
+    total = {"mean": w.sum(), "sum": 1.0, "none": 1.0}[reduction]
+    with np.errstate(all="ignore"):
+        d = (1 - y) / (1 - p) - y / p if not from_logits else (1 - y) * _sigmoid(p) - y * _sigmoid(-p)
+        expected = np.where(w == 0, 0.0, w * d) / total
+    if library.startswith("torch"):
+        torch = pytest.importorskip("torch")
+        x = torch.tensor(p, requires_grad=True)
+        if library == "torch module":
+            import logloss.torch as lt
+
+            if from_logits:
+                criterion = lt.BCEWithLogitsLoss(weight=torch.tensor(w), reduction=reduction)
+            else:
+                criterion = lt.BCELoss(weight=torch.tensor(w), reduction=reduction)
+            if reduction == "mean":  # PyTorch's weighted mean divides by the count
+                expected = expected * w.sum() / w.size
+            loss = criterion(x, torch.tensor(y))
+        else:
+            loss = logloss.bce(torch.tensor(y), x, sample_weight=torch.tensor(w), from_logits=from_logits,
+                               reduction=reduction)
+        loss.sum().backward()
+        got = x.grad.numpy()
+    elif library.startswith("jax"):
+        jax = pytest.importorskip("jax")
+        import jax.numpy as jnp
+
+        with _x64("jax"):
+            def f(b):
+                return jnp.sum(logloss.bce(jnp.asarray(y), b, sample_weight=jnp.asarray(w), from_logits=from_logits,
+                                           reduction=reduction))
+
+            g = jax.grad(f)
+            got = np.asarray((jax.jit(g) if library == "jax jit" else g)(jnp.asarray(p)))
+    else:
+        tf = pytest.importorskip("tensorflow")
+
+        def step(b):
+            with tf.GradientTape() as tape:
+                tape.watch(b)
+                loss = tf.reduce_sum(logloss.bce(tf.constant(y), b, sample_weight=tf.constant(w),
+                                                 from_logits=from_logits, reduction=reduction))
+            return tape.gradient(loss, b)
+
+        got = (tf.function(step) if library == "tensorflow function" else step)(tf.constant(p)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-15, atol=0)

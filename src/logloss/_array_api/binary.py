@@ -180,6 +180,9 @@ def binary_cross_entropy(
     axes = normalize_axis(axis, len(shape))
     if weight is not None:
         weight = broadcast(xp, weight, y)
+        # A zero weight removes the sample even at an infinite loss; its prediction becomes a safe
+        # one ("double where"), or the gradient was 0 * inf = NaN through the where after the loss.
+        x = xp.where(weight == 0, xp.zeros_like(x) + (0.0 if from_logits else 0.5), x)
     # float64 results carry log and exp as double-doubles (doubledouble.py); float32 and narrower,
     # computed in float64 and rounded to the output, do not need it.
     bound = check_clip(clip)

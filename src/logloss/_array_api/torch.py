@@ -399,6 +399,10 @@ def binary_cross_entropy(
                 return _elementwise(yw, xw, pww, from_logits, exact, False, False, work)[0]
 
         return _finish(result, per_element, summary, check, reduction, None, axes, output, arguments)
+    if ww is not None:
+        # A zero weight removes the sample even at an infinite loss; its prediction becomes a safe
+        # one ("double where"), or the gradient was 0 * inf = NaN through _weighted's where.
+        xw = torch.where(torch.broadcast_to(ww, shape) == 0, 0.0 if from_logits else 0.5, xw)
     losses = _apply(yw, xw, pww, from_logits, exact, False, work)
     if correction is not None:
         losses = losses + correction
