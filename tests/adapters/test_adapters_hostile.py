@@ -482,3 +482,35 @@ def test_zero_weight_masks_the_gradient_of_an_infinite_row(library, reduction, f
 
         got = (tf.function(step) if library == "tensorflow function" else step)(tf.constant(p)).numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-15, atol=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Keras
+
+
+@pytest.mark.parametrize("shape", ["(n,)", "(n, 1)", "(n, 2) with (n,) weights"])
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_keras_loss_zero_weight_removes_an_infinite_row(shape, from_logits):
+    """keras.losses.Loss multiplies call()'s per-sample losses by sample_weight itself: a zero
+    weight on an infinite row (a padding position at p = 0) made the whole loss NaN (0 * inf)."""
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the Keras tests run on the TensorFlow backend")
+    import logloss.keras as lk
+
+    y = np.array([1.0, 1.0, 0.0, 0.0], np.float32)
+    p = np.array([0.0, 0.5, 1.0, 0.3], np.float32)
+    if from_logits:
+        p = np.array([-np.inf, 0.0, np.inf, -0.8], np.float32)
+    w = np.array([0.0, 1.0, 0.0, 2.0], np.float32)
+    per_sample = -np.log(0.5) if not from_logits else math.log(2.0)
+    last = -math.log1p(-float(p[3])) if not from_logits else float(np.logaddexp(0, np.float64(p[3])))
+    expected = (per_sample + 2 * last) / 4  # Keras' sum_over_batch_size divides by n
+    if shape == "(n, 1)":
+        y, p = y[:, None], p[:, None]
+    elif shape != "(n,)":
+        y, p = np.stack([y, y], 1), np.stack([p, p], 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = float(lk.BinaryCrossentropy(from_logits=from_logits)(y, p, sample_weight=w))
+    assert got == pytest.approx(expected, rel=2.4e-7)
