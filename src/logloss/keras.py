@@ -88,6 +88,20 @@ class BinaryCrossentropy(keras.losses.Loss):
         self.axis = axis
         self.validate = validate
 
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if sample_weight is not None:
+            # Keras multiplies call()'s losses by the weights: a zero weight on an infinite loss
+            # (p = 0 for y = 1 at a padding position) made the whole loss NaN (0 * inf). The
+            # masked predictions become safe values first ("double where": the gradient is 0).
+            y_pred = ops.convert_to_tensor(y_pred)
+            weight = ops.convert_to_tensor(sample_weight)
+            if len(weight.shape) <= len(y_pred.shape):
+                while len(weight.shape) < len(y_pred.shape):
+                    weight = ops.expand_dims(weight, -1)
+                safe = ops.zeros_like(y_pred) + (0.0 if self.from_logits else 0.5)
+                y_pred = ops.where(weight == 0, safe, y_pred)
+        return super().__call__(y_true, y_pred, sample_weight=sample_weight)
+
     def call(self, y_true, y_pred):
         return _per_sample(y_true, y_pred, self.from_logits, self.label_smoothing, self.pos_weight, self.axis,
                            self.validate)

@@ -33,6 +33,43 @@ from ._binary import binary_cross_entropy
 from ._core.checks import check_real_array
 
 
+def _missing(value) -> bool:
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return True
+    return isinstance(value, (float, np.floating)) and math.isnan(value)
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _check_labels(y: np.ndarray, y_true) -> None:
+    """Missing labels (NaN, None, pandas' NA) and numbers mixed with strings are refused by index:
+    np.unique made a NaN one more class (its column of predict_proba was read as its probability,
+    a plausible number came back) and turned [1, "a"] into strings, silently choosing "a" as the
+    positive class, where scikit-learn refuses both."""
+    if y.dtype.kind in "US" and not hasattr(y_true, "dtype"):
+        # A list of numbers and strings arrives as strings: look at the elements as given.
+        y = np.array(list(y_true), dtype=object)
+    if y.dtype.kind == "f":
+        missing = np.flatnonzero(np.isnan(y))
+    elif y.dtype.kind == "O":
+        missing = np.flatnonzero([_missing(v) for v in y])
+    else:
+        return
+    if missing.size:
+        raise ValueError(
+            f"`y_true` must not contain missing labels (NaN, None or NA). Received {_plain(y[missing[0]])!r} "
+            f"at index {int(missing[0])}.")
+    if y.dtype.kind == "O" and y.size:
+        is_string = np.array([isinstance(v, (str, bytes)) for v in y])
+        if is_string.any() and not is_string.all():
+            k = int(np.flatnonzero(is_string != is_string[0])[0])
+            raise ValueError(
+                f"`y_true` mixes strings and numbers: {_plain(y[0])!r} at index 0 and {_plain(y[k])!r} at index {k}. "
+                "Give every label the same type (as scikit-learn requires).")
+
+
 def _classes(y: np.ndarray, labels) -> np.ndarray:
     if labels is not None:
         classes = np.unique(np.asarray(labels))
@@ -87,6 +124,7 @@ def log_loss(y_true, y_proba=None, *, normalize: bool = True, sample_weight=None
         raise ValueError(
             f"`y_true` must be 1-D class labels. Received y_true.shape={y.shape}. For one-hot or "
             "soft labels use logloss.categorical_cross_entropy.")
+    _check_labels(y, y_true)
     if proba.ndim == 2 and proba.shape[1] == 1:
         proba = proba[:, 0]
     if proba.ndim not in (1, 2) or proba.shape[0] != y.shape[0]:

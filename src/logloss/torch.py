@@ -125,18 +125,16 @@ def _batch_state(preds, target, weight, *, from_logits, pos_weight, label_smooth
     """[loss hi, loss lo, weight hi, weight lo] of one batch, float64, on the batch's device."""
     preds = preds if isinstance(preds, torch.Tensor) else torch.as_tensor(preds)
     target = torch.as_tensor(target, device=preds.device)
-    # Per-element losses in float64 (each within 1 ulp there), whatever the input dtype.
+    weight = None if weight is None else torch.as_tensor(weight, device=preds.device).to(torch.float64)
+    # Per-element weighted losses in float64 (each within 1 ulp there), whatever the input dtype.
+    # The weight goes through the function: applied here by hand, it skipped the function's
+    # check (a negative weight gave a plausible wrong mean, a wrong shape torch's expand error)
+    # and a zero-weighted infinite loss warned although it counts for nothing.
     losses = binary_cross_entropy(
         target, preds.to(torch.float64), from_logits=from_logits, pos_weight=pos_weight,
-        label_smoothing=label_smoothing, reduction="none", validate=validate,
+        label_smoothing=label_smoothing, sample_weight=weight, reduction="none", validate=validate,
     ).reshape(-1)
-    if weight is None:
-        weights = torch.ones_like(losses)
-    else:
-        weights = torch.broadcast_to(torch.as_tensor(weight, device=preds.device).to(torch.float64),
-                                     target.shape).reshape(-1)
-        # A zero weight removes the sample even if its loss is +inf.
-        losses = torch.where(weights == 0, torch.zeros_like(losses), weights * losses)
+    weights = torch.ones_like(losses) if weight is None else torch.broadcast_to(weight, target.shape).reshape(-1)
     return torch.stack([*pairwise_two_sum(losses), *pairwise_two_sum(weights)])
 
 

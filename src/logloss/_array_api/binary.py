@@ -19,7 +19,7 @@ from .._core.checks import (
 from .._core.inputs import prepare_binary
 from .._core.reduction import apply_weight, broadcast, known, normalize_axis, shape_of
 from .._core.derivatives import grad_logits, grad_probabilities, hessian_logits, hessian_probabilities
-from .elementwise import bce_logits, bce_probabilities
+from .elementwise import bce_logits, bce_probabilities, smoothed_labels, smoothing_correction
 from .namespace import (
     Context,
     is_foreign,
@@ -27,6 +27,7 @@ from .namespace import (
     root_of,
     all_true,
     broadcast_ok,
+    check_known_rank,
     check_real,
     dtypes,
     run_elementwise,
@@ -86,8 +87,9 @@ def _prepare_binary(y_true, y_pred, *, from_logits, sample_weight, pos_weight, l
 
         ctx.check_values(ok, numpy_check)
 
+    ctx.label_lo = None
     if smoothing:
-        yw = yw * (1 - smoothing) + smoothing / 2
+        yw, ctx.label_lo = smoothed_labels(xp, yw, smoothing, work == xp.float64)
     return ctx, yw, xw, pww, ww, output
 
 
@@ -104,6 +106,7 @@ def _check_dense(**values):
     """Sparse and ragged tensors are refused by name: they reached operations (aminmax, XLA) that
     failed with messages about the library's internals, not about the argument."""
     for name, value in values.items():
+        check_known_rank(name, value)
         kind = type(value).__name__
         if kind in ("RaggedTensor", "SparseTensor") and root_of(value) in ("tensorflow", "keras"):
             how = "value.to_tensor()" if kind == "RaggedTensor" else "tf.sparse.to_dense(value)"
@@ -177,6 +180,9 @@ def binary_cross_entropy(
     axes = normalize_axis(axis, len(shape))
     if weight is not None:
         weight = broadcast(xp, weight, y)
+        # A zero weight removes the sample even at an infinite loss; its prediction becomes a safe
+        # one ("double where"), or the gradient was 0 * inf = NaN through the where after the loss.
+        x = xp.where(weight == 0, xp.zeros_like(x) + (0.0 if from_logits else 0.5), x)
     # float64 results carry log and exp as double-doubles (doubledouble.py); float32 and narrower,
     # computed in float64 and rounded to the output, do not need it.
     bound = check_clip(clip)
@@ -203,6 +209,9 @@ def binary_cross_entropy(
             losses = run_elementwise(ctx, lambda xp_, y_, x_: per_element(xp_, y_, x_, None), y, x)
         else:
             losses = run_elementwise(ctx, per_element, y, x, broadcast(xp, pw, y))
+    if ctx.label_lo is not None:
+        losses = losses + smoothing_correction(xp, ctx.label_lo, y, x, None if pw is None else broadcast(xp, pw, y),
+                                               from_logits=from_logits)
     result = ctx.reduce(losses, weight, reduction, axes)
     ctx.warn_if_infinite(apply_weight(xp, losses, weight), result, stacklevel=3)
     return xp.astype(result, output)

@@ -1,7 +1,7 @@
 """The training-step path: per-element loss and its analytic derivatives in few operations.
 
 Shared by the PyTorch, JAX and TensorFlow modules, which wrap it in their own custom-gradient
-mechanism (``torch.autograd.Function``, ``jax.custom_vjp``, ``tf.custom_gradient``), so autodiff
+mechanism (``torch.autograd.Function``, ``jax.custom_jvp``, ``tf.custom_gradient``), so autodiff
 never traces the formulas below: ``where`` needs no safe-value twin ("double where") here.
 
 Precision (measured against mpmath and the NumPy path, see tests/array_api/test_fast.py):

@@ -161,6 +161,18 @@ def dtypes(xp, reference, pred_dtype):
 # Shared pieces
 
 
+def check_known_rank(name: str, value) -> None:
+    """A tf.function whose input_signature leaves the rank open (``TensorSpec(None)``) gives a
+    shape of unknown rank: every shape check needs the rank, so refuse it by name (it failed deep
+    inside with TensorFlow's "Cannot iterate over a shape with unknown rank")."""
+    shape = getattr(value, "shape", None)
+    if shape is not None and getattr(shape, "rank", 0) is None:
+        raise ValueError(
+            f"`{name}` has an unknown rank (a tf.function traced with an input_signature of "
+            "TensorSpec(shape=None)). Give it a rank, e.g. tf.TensorSpec([None], ...) or "
+            "tf.TensorSpec([None, None], ...); the dimensions may stay unknown.")
+
+
 class Context:
     """The namespace, device and reference array every argument is converted with."""
 
@@ -174,7 +186,10 @@ class Context:
 
     def asarray(self, value, name: str):
         """``value`` as an array of this library on this device (its own arrays pass through)."""
-        if value is None or is_foreign(value):
+        if value is None:
+            return value
+        if is_foreign(value):
+            check_known_rank(name, value)
             return value
         value = np.asarray(value)
         if value.dtype.kind not in "biuf":

@@ -354,8 +354,10 @@ def binary_cross_entropy(
     check = validate and not torch.compiler.is_compiling()
     summary = _summary(yw, xw, pww, ww, from_logits, work) if check else None
 
+    label_lo = None
     if smoothing:
-        yw = yw * (1 - smoothing) + smoothing / 2
+        # float64: the rounded smoothed label's error too (elementwise.smoothed_labels).
+        yw, label_lo = elementwise.smoothed_labels(_xp(), yw, smoothing, work == torch.float64)
     if bound is not None:
         xw = xw.to(work)
         if from_logits:
@@ -365,6 +367,8 @@ def binary_cross_entropy(
             xw = torch.clamp(xw, bound, 1 - bound)
     if pww is not None:
         pww = torch.broadcast_to(pww, shape)
+    correction = None if label_lo is None else elementwise.smoothing_correction(
+        _xp(), label_lo, yw, xw.to(work), pww, from_logits=from_logits)
     arguments = (y_true, y_pred, sample_weight, pos_weight, from_logits, label_smoothing, clip)
     exact = None
     if work.itemsize > output.itemsize and pw is None and not smoothing and y.dtype.itemsize < work.itemsize:
@@ -386,6 +390,8 @@ def binary_cross_entropy(
     if reduction != "none" and axes is None and ww is None:
         # The training step: the sum comes out of the Function, the gradient is one multiply.
         result = _apply(yw, xw, pww, from_logits, exact, True, work)
+        if correction is not None:
+            result = result + torch.sum(correction)
         if reduction == "mean":
             result = result / math.prod(shape)
         def per_element():
@@ -393,7 +399,13 @@ def binary_cross_entropy(
                 return _elementwise(yw, xw, pww, from_logits, exact, False, False, work)[0]
 
         return _finish(result, per_element, summary, check, reduction, None, axes, output, arguments)
+    if ww is not None:
+        # A zero weight removes the sample even at an infinite loss; its prediction becomes a safe
+        # one ("double where"), or the gradient was 0 * inf = NaN through _weighted's where.
+        xw = torch.where(torch.broadcast_to(ww, shape) == 0, 0.0 if from_logits else 0.5, xw)
     losses = _apply(yw, xw, pww, from_logits, exact, False, work)
+    if correction is not None:
+        losses = losses + correction
     weighted = _weighted(losses, None if ww is None else torch.broadcast_to(ww, shape))
     total_weight = None
     if reduction == "none":
