@@ -29,6 +29,10 @@ from logloss import DiagnosticsState
 from logloss._numpy import chunked
 from logloss._numpy import kernels as kernel_paths
 
+# The children here are started with a preexec_fn (a limit, a signal disposition), so Python
+# forks: once JAX is imported (by earlier tests of the suite), its fork hook warns in the parent.
+pytestmark = pytest.mark.filterwarnings(r"ignore:os\.fork\(\) was called:RuntimeWarning")
+
 SRC = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "src")
 
 

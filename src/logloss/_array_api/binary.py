@@ -19,7 +19,8 @@ from .._core.checks import (
 from .._core.inputs import prepare_binary
 from .._core.reduction import apply_weight, broadcast, known, normalize_axis, shape_of
 from .._core.derivatives import grad_logits, grad_probabilities, hessian_logits, hessian_probabilities
-from .elementwise import bce_logits, bce_probabilities, smoothed_labels, smoothing_correction
+from .elementwise import bce_logits, bce_probabilities, smoothed_labels
+from .fast import smoothing_correction
 from .namespace import (
     Context,
     is_foreign,

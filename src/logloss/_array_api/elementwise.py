@@ -174,21 +174,3 @@ def smoothed_labels(xp, y, smoothing: float, exact: bool):
     product, product_error = compensated.two_product(y, xp.zeros_like(y) + one_minus, compensated.SPLIT_FLOAT64, fence)
     total, sum_error = compensated.two_sum(product, xp.zeros_like(y) + smoothing / 2, fence)
     return total, stop_gradient(xp, sum_error + product_error + y * one_minus_error)
-
-
-def smoothing_correction(xp, label_lo, y, x, pw, *, from_logits):
-    """label_lo · d(loss)/d(label) = label_lo · (pw·(-log σ(z)) + log σ(-z)) (or with log p, log(1 - p)):
-    what the loss at hi + lo adds to the loss at hi, to first order (|lo| ≤ 2^-53 |hi|, so the
-    second order is far below an ulp). Values only (no gradient); 0 where the loss is infinite."""
-    from . import fast
-
-    x = stop_gradient(xp, x)
-    if from_logits:
-        a, _, shared = fast.logit_terms(xp, x)
-        positive, negative = fast.label_terms_logits(xp, x, a, shared)
-    else:
-        log_p, log_q = fast.probability_terms(xp, x)
-        positive, negative = -log_p, -log_q
-    slope = (positive if pw is None else stop_gradient(xp, pw) * positive) - negative
-    finite = xp.isfinite(slope)
-    return xp.where(finite, label_lo * xp.where(finite, slope, xp.zeros_like(slope)), xp.zeros_like(slope))

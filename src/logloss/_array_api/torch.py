@@ -367,7 +367,7 @@ def binary_cross_entropy(
             xw = torch.clamp(xw, bound, 1 - bound)
     if pww is not None:
         pww = torch.broadcast_to(pww, shape)
-    correction = None if label_lo is None else elementwise.smoothing_correction(
+    correction = None if label_lo is None else fast.smoothing_correction(
         _xp(), label_lo, yw, xw.to(work), pww, from_logits=from_logits)
     arguments = (y_true, y_pred, sample_weight, pos_weight, from_logits, label_smoothing, clip)
     exact = None
