@@ -83,6 +83,8 @@ CASES = [
     ("total-minus-inf", _set((*M, "totals", "loss", 0), float("-inf")), ValueError, ["`state['models'][0]['totals']['loss'][0]`", "-inf"]),
     ("total-label-negative", _set((*M, "totals", "label", 0), -1.0), ValueError, ["`state['models'][0]['totals']['label'][0]` must be non-negative", "-1.0"]),
     ("total-not-compensated", _set((*M, "totals", "brier", 1), 1e300), ValueError, ["`state['models'][0]['totals']['brier']`", "compensated pair"]),
+    ("total-int-past-float64", _set((*M, "totals", "label", 0), 10**400), ValueError, ["`state['models'][0]['totals']['label'][0]` must be a finite number"]),
+    ("hist-int-past-float64", _set((*M, "hist", 1, 2), -(10**400)), ValueError, ["`state['models'][0]['hist'][1][2]` must be a finite number"]),
     ("total-nan", _set((*M, "totals", "prediction", 0), float("nan")), ValueError, ["`state['models'][0]['totals']['prediction'][0]`", "nan"]),
     ("count-negative", _set((*M, "counts", "count"), -5), ValueError, ["`state['models'][0]['counts']['count']` must be an integer >= 0", "-5"]),
     ("count-huge", _set((*M, "counts", "count"), 10**30), ValueError, ["`state['models'][0]['counts']` are inconsistent"]),

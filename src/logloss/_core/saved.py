@@ -11,6 +11,7 @@ makes of ``Infinity``, is accepted where an older version wrote it.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 from itertools import chain
 
@@ -70,7 +71,8 @@ def number(value, where: str, *, signed: bool = False, infinite: bool = False) -
     """A finite number (non-negative unless ``signed``), or +infinity where ``infinite``."""
     if infinite and (value == INF or (isinstance(value, float) and value == math.inf)):
         return math.inf
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not _in_range(value)
+            or not math.isfinite(value)):
         expected = 'a finite number or "inf"' if infinite else "a finite number"
         raise ValueError(f"`{where}` must be {expected}. Received {_short(value)}.")
     if not signed and value < 0:
@@ -87,6 +89,10 @@ def array(value, where: str, shape: tuple, *, signed=False, infinite=None) -> np
     if not kinds <= {int, float, str}:
         bad = next(i for i, v in enumerate(flat) if type(v) not in (int, float, str))
         _refuse(flat, bad, where, shape, "a number")
+    if int in kinds:  # JSON integers have no bound: past float64's range is no number here
+        bad = next((i for i, v in enumerate(flat) if type(v) is int and not _in_range(v)), None)
+        if bad is not None:
+            _refuse(flat, bad, where, shape, "a finite number")
     if str in kinds:
         strings = [i for i, v in enumerate(flat) if isinstance(v, str)]
         bad = next((i for i in strings if flat[i] != INF), None)
@@ -133,6 +139,13 @@ def encode_array(values: np.ndarray) -> list:
     """``values.tolist()``, +infinity written as "inf" (cheap where there is none)."""
     listed = values.tolist()
     return encode(listed) if np.isinf(values).any() else listed
+
+
+def _in_range(value) -> bool:
+    return not isinstance(value, int) or abs(value) <= _LARGEST
+
+
+_LARGEST = int(sys.float_info.max)
 
 
 def _short(value) -> str:
