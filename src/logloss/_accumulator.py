@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import os
-import threading
 import warnings
 from dataclasses import dataclass, field
 
@@ -16,6 +14,7 @@ from ._array_api.namespace import is_foreign, to_numpy
 from ._core.checks import InfiniteLossWarning, check_flag, infinite_loss_message, is_masked
 from ._core.compensated import CompensatedSum, two_product
 from ._core.derivatives import sigmoid
+from ._core.locks import ForkSafeLock
 from ._core.inputs import prepare_binary
 from ._core.reduction import apply_weight
 from ._core.statistics import SUMS, Statistics
@@ -203,18 +202,8 @@ def _add_label_and_prediction_sums(stats, sums, y, x, w, from_logits) -> Statist
 
 # Folding a batch's sums into an accumulator reads its sums, adds and writes them back: two
 # threads folding into one accumulator at once lost a batch. A few float operations, so one
-# lock for every accumulator (nothing to pickle; renewed in a forked child, where a thread
-# that held it does not exist).
-_FOLD_LOCK = threading.Lock()
-
-
-def _renew_fold_lock() -> None:
-    global _FOLD_LOCK
-    _FOLD_LOCK = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_renew_fold_lock)
+# lock for every accumulator (nothing to pickle).
+_FOLD_LOCK = ForkSafeLock()
 
 
 @dataclass

@@ -52,6 +52,7 @@ from ._core.checks import (
 )
 from ._core import saved
 from ._core.compensated import CompensatedSum
+from ._core.locks import ForkSafeLock
 from ._numpy import chunked
 
 LOGIT_RANGE = 20.0  # the prediction histogram spans logits in [-20, 20]: p from 2e-9 to 1 - 2e-9
@@ -640,17 +641,7 @@ def _serialized(method):
     return run
 
 
-# Renewed in a forked child: a thread of the parent that held it does not exist there.
-_FORK_CHECK = threading.Lock()
-
-
-def _renew_fork_check() -> None:
-    global _FORK_CHECK
-    _FORK_CHECK = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_renew_fork_check)
+_FORK_CHECK = ForkSafeLock()
 
 
 def _lock_of(state: DiagnosticsState) -> threading.RLock:
@@ -1264,9 +1255,8 @@ class DiagnosticsState:
                                   signed=True)
             rows = saved.array(pair_state["segments"], f"{where}['segments']",
                                (segments, width), signed=True)
-            for name, values in ((f"{where}['overall']", overall[None]),
-                                 (f"{where}['segments']", rows)):
-                _check_pair_sums(values, name)
+            _check_pair_sums(overall, f"{where}['overall']")
+            _check_pair_sums(rows, f"{where}['segments']")
             # versions 1 to 3 kept the differences as they were: units of 2**0
             scale, scales = 0, [0] * segments
             if version >= 4:
@@ -1820,7 +1810,8 @@ def _in_pair_units(x: np.ndarray, y: np.ndarray):
 _STATE_VERSION = 5  # 5: infinite values written as "inf" (strict JSON)
 _STATE_KEYS = ("kind", "version", "settings", "names", "by", "rows", "scale", "segment_keys",
                "models", "pairs")
-_PAIR_SIGNED = (2, 4)  # the mean difference and sum s^2 (d - mean): of either sign
+# every saved pair sum but the mean difference and sum s^2 (d - mean), of either sign
+_PAIR_UNSIGNED = np.array([i not in (2, 4) for i in range(len(_PAIR) - 1)])
 
 
 def _load_model(mine: _ModelState, model, where: str, version: int, state, segments: int):
@@ -1909,16 +1900,12 @@ def _load_model(mine: _ModelState, model, where: str, version: int, state, segme
 
 
 def _check_pair_sums(values: np.ndarray, where: str) -> None:
-    """Every pair sum but the signed ones is non-negative."""
-    unsigned = np.ones(values.shape[1], dtype=bool)
-    unsigned[list(_PAIR_SIGNED)] = False
-    bad = (values[:, unsigned] < 0)
+    """Every pair sum but the signed ones (one row, or one per segment) is non-negative."""
+    bad = (values < 0) & _PAIR_UNSIGNED
     if bad.any():
-        row, column = np.unravel_index(int(np.argmax(bad)), bad.shape)
-        column = int(np.flatnonzero(unsigned)[column])
-        position = f"[{row}][{column}]" if "segments" in where else f"[{column}]"
-        raise ValueError(f"`{where}{position}` ({_PAIR[column]}) must be non-negative. "
-                         f"Received {values[row, column]!r}.")
+        index = np.unravel_index(int(np.argmax(bad)), bad.shape)
+        raise ValueError(f"`{where}{''.join(f'[{i}]' for i in index)}` ({_PAIR[index[-1]]}) must "
+                         f"be non-negative. Received {values[index]!r}.")
 
 
 def _saved_pair_scale(value, field: str) -> int:

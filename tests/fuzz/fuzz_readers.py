@@ -101,21 +101,33 @@ def _report(path: str, options: list[str], scored: tuple[int, str, str]) -> None
         assert loss == expected, (loss, expected)
 
 
-def _diagnostics_from_dict(body: bytes) -> None:
-    from logloss import DiagnosticsState
+def _loaded(body: bytes, cls, *, quiet: bool = False):
+    """``cls.from_dict`` of the bytes as JSON, or None where they are no JSON or it refuses
+    them as it must (ValueError, TypeError); then to_dict must be strict JSON that loads again
+    to the same dict."""
+    import warnings
 
     try:
         state = json.loads(body.decode("utf-8", "replace"))
     except (ValueError, RecursionError):
-        return
+        return None
     try:
-        loaded = DiagnosticsState.from_dict(state)
+        with warnings.catch_warnings():
+            if quiet:  # the Accumulator's loading may warn, as its update does
+                warnings.simplefilter("ignore")
+            loaded = cls.from_dict(state)
     except (ValueError, TypeError):
-        return
+        return None
     saved = json.dumps(loaded.to_dict(), allow_nan=False)
-    assert json.dumps(DiagnosticsState.from_dict(json.loads(saved)).to_dict(),
-                      allow_nan=False) == saved
-    if loaded.names is not None and loaded.models[0].counts["count"]:
+    assert json.dumps(cls.from_dict(json.loads(saved)).to_dict(), allow_nan=False) == saved
+    return loaded
+
+
+def _diagnostics_from_dict(body: bytes) -> None:
+    from logloss import DiagnosticsState
+
+    loaded = _loaded(body, DiagnosticsState)
+    if loaded is not None and loaded.names is not None and loaded.models[0].counts["count"]:
         try:
             loaded.result()
         except OverflowError:  # sums past float64 (a hand-made state): said as such
@@ -123,22 +135,9 @@ def _diagnostics_from_dict(body: bytes) -> None:
 
 
 def _from_dict(body: bytes) -> None:
-    import warnings
-
     from logloss import Accumulator
 
-    try:
-        state = json.loads(body.decode("utf-8", "replace"))
-    except (ValueError, RecursionError):
-        return
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            accumulator = Accumulator.from_dict(state)
-    except (ValueError, TypeError):
-        return
-    again = Accumulator.from_dict(json.loads(json.dumps(accumulator.to_dict(), allow_nan=False)))
-    assert again.to_dict() == accumulator.to_dict()
+    _loaded(body, Accumulator, quiet=True)
 
 
 def main() -> None:

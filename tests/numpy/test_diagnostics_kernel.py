@@ -26,6 +26,8 @@ from logloss._diagnostics import LOGIT_RANGE, LOSS_BINS, LOSS_LOW, LOSS_PER_DECA
 from logloss._numpy import chunked
 from logloss._numpy import kernels as paths
 
+from ..public.test_diagnostics_saved_hostile import _infinite_as_floats
+
 if not paths.supported_paths():
     pytest.skip("the compiled kernels were not built (no C compiler at install)",
                 allow_module_level=True)
@@ -86,18 +88,9 @@ def _states(y, preds, *, logits=False, **kwargs):
     return a, b
 
 
-def _numbers(saved):
-    """A saved state with its "inf" strings (strict JSON for an infinite value) as floats."""
-    if isinstance(saved, dict):
-        return {key: _numbers(value) for key, value in saved.items()}
-    if isinstance(saved, list):
-        return [_numbers(value) for value in saved]
-    return math.inf if saved == "inf" else saved
-
-
 def _assert_same(a: DiagnosticsState, b: DiagnosticsState, y, preds, *, logits, weight=None):
-    da = _numbers(json.loads(json.dumps(a.to_dict(), allow_nan=False)))
-    db = _numbers(json.loads(json.dumps(b.to_dict(), allow_nan=False)))
+    da = _infinite_as_floats(json.loads(json.dumps(a.to_dict(), allow_nan=False)))
+    db = _infinite_as_floats(json.loads(json.dumps(b.to_dict(), allow_nan=False)))
     assert da["rows"] == db["rows"] and da["names"] == db["names"]
     assert da["segment_keys"] == db["segment_keys"]
     preds = preds if isinstance(preds, dict) else {"model": preds}

@@ -141,7 +141,8 @@ def test_the_good_state_loads(good):
 
 
 def _infinite_as_floats(value):
-    """The same state as Python's json wrote version 4: infinity as a float (Infinity)."""
+    """A saved state with its "inf" strings as floats: as Python's json wrote version 4
+    (Infinity), and the numbers to compare."""
     if isinstance(value, dict):
         return {k: _infinite_as_floats(v) for k, v in value.items()}
     if isinstance(value, list):
