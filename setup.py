@@ -14,6 +14,7 @@ from setuptools.command.build_ext import build_ext
 SOURCE = "src/logloss/_numpy/kernels/kernels.c"
 INCLUDED = [  # #included by kernels.c
     "src/logloss/_numpy/kernels/diagnostics.c",
+    "src/logloss/_numpy/kernels/ordering.c",
     "src/logloss/_numpy/kernels/products.c",
 ]
 # No -ffast-math: results depend on every rounding. -fno-trapping-math only lets GCC if-convert

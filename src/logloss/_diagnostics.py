@@ -53,7 +53,8 @@ from ._core.checks import (
 from ._core import saved
 from ._core.compensated import CompensatedSum
 from ._core.locks import ForkSafeLock
-from ._numpy import chunked
+from ._numpy import chunked, ordering
+from ._numpy.ordering import pool_adjacent_violators
 
 LOGIT_RANGE = 20.0  # the prediction histogram spans logits in [-20, 20]: p from 2e-9 to 1 - 2e-9
 LOSS_LOW, LOSS_HIGH, LOSS_PER_DECADE = -16, 4, 50  # loss histogram: 1e-16 .. 1e4, 50 bins a decade
@@ -488,56 +489,6 @@ def _segments(by, n: int):
         keys = [keys[pair // len(distinct)] + (distinct[pair % len(distinct)],)
                 for pair in numbered]
     return names, codes.reshape(-1), keys
-
-
-# -- pooling adjacent violators ----------------------------------------------------------------
-
-
-def pool_adjacent_violators(negative: np.ndarray, positive: np.ndarray):
-    """The isotonic (non-decreasing) fit of blocks in order, each with the weight of its negatives
-    and of its positives. Returns (starts, negative, positive) of the pooled blocks: block i
-    covers input blocks starts[i] .. starts[i+1] - 1 and its fitted value is its positive share.
-
-    Whole decreasing runs are pooled at once, vectorized, while that shrinks the problem fast;
-    a stack-based pass over what is left finishes. Pooling any adjacent violators in any order
-    reaches the same fit, so the two steps agree.
-    """
-    neg = np.asarray(negative, dtype=np.float64)
-    pos = np.asarray(positive, dtype=np.float64)
-    starts = np.arange(len(neg))
-    while len(neg) > 1:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = pos / (pos + neg)
-        if not (mean[:-1] > mean[1:]).any():
-            return starts, neg, pos
-        # Equal neighbours pool too: they always end in the same level set of the fit (a pool's
-        # suffixes have means at most its value, its prefixes at least), so the fit is unchanged.
-        first = np.ones(len(neg), dtype=bool)
-        first[1:] = mean[:-1] < mean[1:]
-        if np.count_nonzero(first) > 0.95 * len(neg) and len(neg) > 5000:
-            break  # slow progress (long chains): the stack pass is linear
-        group = np.cumsum(first) - 1
-        starts = starts[first]
-        neg = np.bincount(group, weights=neg)
-        pos = np.bincount(group, weights=pos)
-    return _pav_stack(starts, neg, pos)
-
-
-def _pav_stack(starts, neg, pos):
-    s, n_, p_ = [], [], []
-    for start, a, b in zip(starts.tolist(), neg.tolist(), pos.tolist()):
-        s.append(start)
-        n_.append(a)
-        p_.append(b)
-        # pool while the previous block's positive share exceeds the last one's: the shares
-        # compared, not the cross products p2 (n1 + p1), which leave float64 for weights of
-        # 1e200 (inf > inf: nothing pooled) and underflow for weights of 1e-200
-        while len(s) > 1 and p_[-2] / (n_[-2] + p_[-2]) > p_[-1] / (n_[-1] + p_[-1]):
-            a, b = n_.pop(), p_.pop()
-            s.pop()
-            n_[-1] += a
-            p_[-1] += b
-    return np.array(s, dtype=np.int64), np.array(n_), np.array(p_)
 
 
 def _pooled_loss(neg: np.ndarray, pos: np.ndarray) -> float:
@@ -1976,14 +1927,11 @@ def _exact_parts(batch, arrays: dict, bins: int) -> dict:
     """What the histograms approximate, computed exactly from the rows: everything here works
     on the sorted unique predictions, each with the weight of its negatives and positives."""
     if batch.weight is None and arrays["key"] is arrays["p"]:
-        groups = _unique_probabilities(batch.y, arrays["p"])
+        groups = ordering.probability_groups(batch.y, arrays["p"])
     else:
-        groups = _unique_keys(batch, arrays)
-    p_u, neg, pos, wp, wloss = groups
-    weight = neg + pos
-    used = weight > 0  # zero-weight rows pool with nothing
-    if not used.all():
-        p_u, neg, pos, wp, wloss, weight = (a[used] for a in (p_u, neg, pos, wp, wloss, weight))
+        groups = ordering.key_groups(arrays["key"], batch.y, arrays["p"], arrays["loss"],
+                                     batch.weight)
+    p_u, neg, pos, wp, wloss, weight = groups  # zero-weight rows left out: they pool with nothing
     weight_total = math.fsum(weight.tolist()) if len(weight) < 1 << 16 else float(np.sum(weight))
     block_starts, pneg, ppos = pool_adjacent_violators(neg, pos)
     recalibrated = _pooled_loss(pneg, ppos) / weight_total
@@ -2002,56 +1950,6 @@ def _exact_parts(batch, arrays: dict, bins: int) -> dict:
                            float(len(batch.y)) if batch.weight is None else float(np.sum(batch.w)))
     return {"recalibrated": recalibrated, "pav": pav, "bins": table, "ece": ece,
             "shares": shares}
-
-
-def _unique_probabilities(y: np.ndarray, p: np.ndarray):
-    """Unweighted probabilities: one sort of int64 keys instead of an argsort. Non-negative
-    float64 values order as their bit patterns, and the label rides in a bit below them."""
-    keys = (p.view(np.int64) << 1) | y
-    keys.sort()
-    bits = keys >> 1
-    first = np.empty(len(keys), dtype=bool)
-    first[:1] = True
-    np.not_equal(bits[1:], bits[:-1], out=first[1:])
-    if first.all():  # no ties: each row its own group, its loss that of one row
-        p_u = bits.view(np.float64)
-        positive = (keys & 1).astype(bool)
-        pos = positive.astype(np.float64)
-        # in place, so that 10^7 rows allocate two arrays here, not eight temporaries
-        wloss = np.negative(p_u)
-        with np.errstate(divide="ignore"):
-            np.log1p(wloss, out=wloss)
-            np.log(p_u, out=wloss, where=positive)
-        np.subtract(0.0, wloss, out=wloss)  # 0 - x: no -0.0 where p = 1 is a positive's
-        return p_u, np.subtract(1.0, pos), pos, p_u, wloss
-    starts = np.flatnonzero(first)
-    p_u = bits[starts].view(np.float64)
-    count = np.diff(starts, append=len(keys)).astype(np.float64)
-    pos = np.add.reduceat(keys & 1, starts).astype(np.float64)
-    neg = count - pos
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # the same per-row losses, -log p and -log1p(-p), times how many rows share them
-        wloss = (np.where(pos > 0, pos * -np.log(p_u), 0.0)
-                 + np.where(neg > 0, neg * -np.log1p(-p_u), 0.0))
-    return p_u, neg, pos, count * p_u, wloss
-
-
-def _unique_keys(batch, arrays: dict):
-    """Weighted rows or logits: an argsort by the key (the logit, which tells apart logits
-    whose probabilities round to the same float)."""
-    order = np.argsort(arrays["key"], kind="stable")
-    key = arrays["key"][order]
-    first = np.empty(len(key), dtype=bool)
-    first[:1] = True
-    np.not_equal(key[1:], key[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
-    ws, ys = batch.w[order], batch.y[order]
-    wy = np.where(ys, ws, 0.0)
-    p_sorted = arrays["p"][order]
-    loss = arrays["loss"][order]
-    wloss = loss if batch.weight is None else _weighted_losses(ws, loss)
-    return (p_sorted[starts], np.add.reduceat(ws - wy, starts), np.add.reduceat(wy, starts),
-            np.add.reduceat(ws * p_sorted, starts), np.add.reduceat(wloss, starts))
 
 
 def _part(value: float, fraction: float) -> float:
@@ -2098,30 +1996,24 @@ def _equal_mass_bins(weight, wp, pos, wloss, bins, weight_total, total_loss) -> 
 def _exact_shares(loss: np.ndarray, weight, weight_total: float) -> dict:
     """Share of the total loss from the worst q of the rows (by weight; the row at the boundary
     counted in part), for each q of CONCENTRATION_SHARES."""
-    wloss = loss if weight is None else _weighted_losses(weight, loss)
-    total = float(np.sum(wloss))
+    targets = [q * weight_total for q in CONCENTRATION_SHARES]  # ascending
+    if weight is None:
+        total = float(np.sum(loss))
+        n = len(loss)
+        top = min(n, math.ceil(max(CONCENTRATION_SHARES) * n) + 1)
+        worst = np.sort(np.partition(loss, n - top)[n - top:])[::-1]
+        cum_l = np.cumsum(worst)
+        rows = []
+        for target in targets:
+            i = min(math.ceil(target) - 1 if target > 0 else 0, top - 1)  # cum_w[i] = i + 1
+            rows.append((float(i), cum_l[i - 1] if i else 0.0, float(i + 1), cum_l[i]))
+    else:
+        total, rows = ordering.worst_first(loss, weight, targets)
     if not (math.isfinite(total) and total > 0):
         return dict.fromkeys(CONCENTRATION_SHARES, math.nan)
-    n = len(loss)
-    if weight is None:
-        top = min(n, math.ceil(max(CONCENTRATION_SHARES) * n) + 1)
-        part = np.partition(loss, n - top)[n - top:]
-        worst = np.sort(part)[::-1]
-        cum_w = np.arange(1, top + 1, dtype=np.float64)
-        cum_l = np.cumsum(worst)
-    else:
-        order = np.argsort(-loss, kind="stable")
-        cum_w = np.cumsum(weight[order])
-        cum_l = np.cumsum(wloss[order])
     shares = {}
-    for q in CONCENTRATION_SHARES:
-        target = q * weight_total
-        i = int(np.searchsorted(cum_w, target))  # first row whose cumulative weight reaches it
-        i = min(i, len(cum_w) - 1)
-        before_w = cum_w[i - 1] if i else 0.0
-        before_l = cum_l[i - 1] if i else 0.0
-        row_w = cum_w[i] - before_w
-        row_l = cum_l[i] - before_l
+    for q, target, (before_w, before_l, cum_w, cum_l) in zip(CONCENTRATION_SHARES, targets, rows):
+        row_w, row_l = cum_w - before_w, cum_l - before_l
         # the fraction of the boundary row taken first: row_l * (target - before_w) overflows
         # with weights of 1e200 and underflows with weights of 1e-200
         taken = before_l + (row_l * ((target - before_w) / row_w) if row_w > 0 else 0.0)

@@ -1284,6 +1284,9 @@ static PyObject *py_stream(PyObject *self, PyObject *args) {
 /* ------------------------------------------------------------------ diagnostics (logloss.diagnose) */
 #include "diagnostics.c"
 
+/* ------------------------------------------------- orderings (the exact in-memory diagnostics) */
+#include "ordering.c"
+
 static PyMethodDef methods[] = {
     {"sums", py_sums, METH_VARARGS, "Loss, weight, label and prediction sums over a range."},
     {"losses", py_losses, METH_VARARGS, "Per-element losses for hard labels over a range."},
@@ -1293,6 +1296,7 @@ static PyMethodDef methods[] = {
     {"train", py_train, METH_VARARGS, "Loss and scaled gradient in one pass (training step)."},
     {"stream", py_stream, METH_VARARGS, "Read two arrays once: the memory floor (benchmarks)."},
     DIAGNOSTICS_METHODS
+    ORDERING_METHODS
     {NULL, NULL, 0, NULL},
 };
 
