@@ -255,7 +255,8 @@ static PyObject *py_sort_keys(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OO", &ko, &so)) return NULL;
     Buf k, s;
     s.held = 0;
-    if (get_array(ko, &k, 1, T_U64, 0, "keys") < 0) return NULL;
+    /* a refused buffer may be held already (a wrong item size): released, not leaked */
+    if (get_array(ko, &k, 1, T_U64, 0, "keys") < 0) { release(&k); return NULL; }
     Py_ssize_t n = k.view.len / 8;
     if (get_array(so, &s, 1, T_U64, n, "scratch") < 0) { release(&k); release(&s); return NULL; }
     int status;
@@ -275,7 +276,7 @@ static PyObject *py_argsort(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OOp", &vo, &oo, &descending)) return NULL;
     Buf v, o;
     o.held = 0;
-    if (get_array(vo, &v, 0, T_F64, 0, "values") < 0) return NULL;
+    if (get_array(vo, &v, 0, T_F64, 0, "values") < 0) { release(&v); return NULL; }
     Py_ssize_t n = v.view.len / 8;
     if (get_array(oo, &o, 1, T_I64, n, "order") < 0) { release(&v); release(&o); return NULL; }
     int status;
@@ -293,7 +294,7 @@ static PyObject *py_pool(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OOOOO", &no, &po, &so, &ono, &opo)) return NULL;
     Buf a, b, s, on, op;
     b.held = s.held = on.held = op.held = 0;
-    if (get_array(no, &a, 0, T_F64, 0, "neg") < 0) return NULL;
+    if (get_array(no, &a, 0, T_F64, 0, "neg") < 0) { release(&a); return NULL; }
     Py_ssize_t n = a.view.len / 8;
     if (get_array(po, &b, 0, T_F64, n, "pos") < 0 || get_array(so, &s, 1, T_I64, n, "starts") < 0
         || get_array(ono, &on, 1, T_F64, n, "out_neg") < 0
