@@ -14,9 +14,9 @@ falls on all of them: `score`, `report --format json` (the streamed state and it
 `report --by segment`, `report` to HTML (adds the pictures) and, on the second file, `report --by
 segment` with 10^5 segments. Prints the median seconds of --repeat runs, their range, peak RSS
 and the ratio of medians to `score`'s. Then times `diagnose` (exact, in memory) on --memory-rows
-rows, alone and with `by=` 100 int32 segments or 50 text segments (Python objects, as pandas gives
-them, and NumPy strings), median of --repeat, in this process, beside Polars grouping the log loss alone by the same
-columns. The load average is printed before and after.
+rows, alone, with `by=` 100 int32 segments or 50 text segments (Python objects, as pandas gives
+them, and NumPy strings), with weights and from logits, median of --repeat, in this process,
+beside Polars grouping the log loss alone by the same columns. The load average is printed before and after.
 """
 
 from __future__ import annotations
@@ -146,6 +146,10 @@ def in_memory(args) -> None:
     y = (rng.random(n) < np.clip(1.3 * p, 0, 1)).astype(np.int8)
     segments = rng.integers(0, 100, n).astype(np.int32)
     countries = np.array([f"country {i:02d}" for i in range(50)], dtype=object)[segments % 50]
+    country_text = countries.astype(str)  # converted here, not in the timed call
+
+    weights = rng.random(n)
+    logits = np.log(p) - np.log1p(-p)
 
     def timed(call) -> list[float]:
         runs = []
@@ -165,14 +169,16 @@ def in_memory(args) -> None:
         "diagnose by= 100 int32 segments": lambda: logloss.diagnose(y, p, by=segments),
         "diagnose by= 50 text segments (objects)": lambda: logloss.diagnose(y, p, by=countries),
         "diagnose by= 50 text segments (NumPy str)": lambda: logloss.diagnose(
-            y, p, by=countries.astype(str)),
+            y, p, by=country_text),
+        "diagnose, weighted": lambda: logloss.diagnose(y, p, sample_weight=weights),
+        "diagnose, from logits": lambda: logloss.diagnose(y, logits, from_logits=True),
     }
     try:
         import polars as pl
     except ImportError:
         pl = None
     if pl is not None:  # a peer for the per-segment part: the log loss alone, grouped
-        frame = pl.DataFrame({"y": y, "p": p, "s": segments, "c": countries.astype(str)})
+        frame = pl.DataFrame({"y": y, "p": p, "s": segments, "c": country_text})
         loss = -(pl.when(pl.col("y") == 1).then(pl.col("p").log())
                  .otherwise((1 - pl.col("p")).log())).mean()
         calls["Polars: log loss by 100 int32 segments"] = lambda: frame.group_by("s").agg(loss)

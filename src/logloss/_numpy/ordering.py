@@ -1,10 +1,12 @@
 """Orderings for the exact in-memory diagnostics: the rows grouped by distinct prediction in
-sorted order, sorting 64-bit keys, a stable argsort of float64 values and pooling adjacent
-violators (the isotonic fit), on the compiled kernels (``kernels/ordering.c``: radix sorts, one
-pass over the sorted rows and a one-pass stack, linear in the row count, with no array of the row
-count beyond the sort's own) or, without them or with ``engine="numpy"``, on NumPy. Both give the
-same groups and blocks; their sums may differ in the last bits, added in another order, and each
-loss is within 1 ulp on both.
+sorted order, the rows worst first, sorting 64-bit keys and pooling adjacent violators (the
+isotonic fit), on the compiled kernels (``kernels/ordering.c``: radix sorts, one pass over the
+sorted rows and a one-pass stack, linear in the row count, with no array of the row count beyond
+the sort's own) or, without them or with ``engine="numpy"``, on NumPy. Both give the same groups;
+their sums may differ in the last bits, added in another order, and each loss is within 1 ulp on
+both. The pooled blocks are the same too, except where two neighbours' shares are equal in exact
+arithmetic but not after rounding (weights such as 0.1): one engine may then merge them and the
+other not, which leaves the fit and the recalibrated loss unchanged within rounding.
 """
 
 from __future__ import annotations
@@ -96,16 +98,6 @@ def sort_keys(keys: np.ndarray) -> None:
         keys.sort()
         return
     kernels.sort_keys(keys, np.empty_like(keys))
-
-
-def stable_argsort(values: np.ndarray) -> np.ndarray:
-    """np.argsort(values, kind="stable") for float64 values without NaN (-0.0 equals 0.0)."""
-    kernels = compiled_kernels()
-    if kernels is None or values.dtype != np.float64 or not values.flags.c_contiguous:
-        return np.argsort(values, kind="stable")
-    order = np.empty(len(values), dtype=np.int64)
-    kernels.argsort(values, order, False)
-    return order
 
 
 def worst_first(loss: np.ndarray, w: np.ndarray, targets) -> tuple[float, np.ndarray]:
