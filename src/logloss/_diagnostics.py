@@ -1925,15 +1925,27 @@ def _pair_figures(sums: np.ndarray) -> dict:
 
 def _exact_parts(batch, arrays: dict, bins: int) -> dict:
     """What the histograms approximate, computed exactly from the rows: everything here works
-    on the sorted unique predictions, each with the weight of its negatives and positives."""
-    if batch.weight is None and arrays["key"] is arrays["p"]:
-        groups = ordering.probability_groups(batch.y, arrays["p"])
-    else:
-        groups = ordering.key_groups(arrays["key"], batch.y, arrays["p"], arrays["loss"],
-                                     batch.weight)
-    p_u, neg, pos, wp, wloss, weight = groups  # zero-weight rows left out: they pool with nothing
+    on the sorted unique predictions, each with the weight of its negatives and positives.
+    The concentration shares (a sort of their own) are computed on another thread meanwhile."""
+
+    def grouped_and_pooled():
+        if batch.weight is None and arrays["key"] is arrays["p"]:
+            groups = ordering.probability_groups(batch.y, arrays["p"])
+        else:
+            groups = ordering.key_groups(arrays["key"], batch.y, arrays["p"], arrays["loss"],
+                                         batch.weight)
+        # zero-weight rows are left out of the groups: they pool with nothing
+        return groups, pool_adjacent_violators(groups[1], groups[2])
+
+    def shares():
+        rows = float(len(batch.y)) if batch.weight is None else float(np.sum(batch.w))
+        return _exact_shares(arrays["loss"], batch.weight, rows)
+
+    tasks = (grouped_and_pooled, shares)
+    (groups, pooled), shares = chunked.run_chunks(lambda i: tasks[i](), len(tasks))
+    p_u, neg, pos, wp, wloss, weight = groups
+    block_starts, pneg, ppos = pooled
     weight_total = math.fsum(weight.tolist()) if len(weight) < 1 << 16 else float(np.sum(weight))
-    block_starts, pneg, ppos = pool_adjacent_violators(neg, pos)
     recalibrated = _pooled_loss(pneg, ppos) / weight_total
     block_ends = np.append(block_starts[1:], len(p_u)) - 1
     block_weight = ppos + pneg
@@ -1946,8 +1958,6 @@ def _exact_parts(batch, arrays: dict, bins: int) -> dict:
     total_loss = float(np.sum(wloss))
     table = _equal_mass_bins(weight, wp, pos, wloss, bins, weight_total, total_loss)
     ece = _ece(table, weight_total)
-    shares = _exact_shares(arrays["loss"], batch.weight,
-                           float(len(batch.y)) if batch.weight is None else float(np.sum(batch.w)))
     return {"recalibrated": recalibrated, "pav": pav, "bins": table, "ece": ece,
             "shares": shares}
 

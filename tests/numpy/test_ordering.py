@@ -285,3 +285,23 @@ def test_diagnose_gives_the_same_exact_figures_on_both_engines(K, weighted, logi
         assert a["share_of_loss"] == pytest.approx(b["share_of_loss"], rel=1e-12)
     for a, b in zip(auto["reliability"]["bins"], numpy_["reliability"]["bins"]):
         assert a == pytest.approx(b, rel=1e-11)
+
+
+def test_the_pools_tasks_see_the_callers_config_context():
+    """diagnose computes its concentration shares on a pool thread: with engine="numpy" set by
+    config_context (a ContextVar) only on the caller's thread, that thread used the kernels and
+    the figures changed in the last bit from call to call."""
+    import threading
+    import time
+
+    from logloss._core.config import engine as current_engine
+    from logloss._numpy import chunked
+
+    def task(*_):
+        time.sleep(0.02)  # every thread takes a task
+        return current_engine(), threading.get_ident()
+
+    with logloss.config_context(engine="numpy", threads=2):
+        seen = chunked.run_chunks(task, 6) + chunked.run_in_ranges(task, 1 << 20, 1 << 10)
+    assert len({thread for _, thread in seen}) > 1
+    assert {name for name, _ in seen} == {"numpy"}

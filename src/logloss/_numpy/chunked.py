@@ -35,6 +35,7 @@ caller runs the reference path, which also produces every error message and warn
 
 from __future__ import annotations
 
+import contextvars
 import math
 import os
 import threading
@@ -98,7 +99,9 @@ def run_in_ranges(function, n: int, chunk: int, *args) -> list:
     if workers == 1:
         return [function(*args, 0, n)]
     bounds = [(n * i // workers) // chunk * chunk for i in range(workers)] + [n]
-    futures = [_executor().submit(function, *args, bounds[i], bounds[i + 1])
+    # each task in a copy of the caller's context: its config_context holds on the pool's threads
+    futures = [_executor().submit(contextvars.copy_context().run, function, *args, bounds[i],
+                                  bounds[i + 1])
                for i in range(workers) if bounds[i] < bounds[i + 1]]
     return [future.result() for future in futures]
 
@@ -123,7 +126,9 @@ def run_chunks(function, count: int) -> list:
                 return
             results[i] = function(i)
 
-    futures = [_executor().submit(work) for _ in range(workers - 1)]
+    # the caller's context copied for each thread: its config_context holds in function there
+    futures = [_executor().submit(contextvars.copy_context().run, work)
+               for _ in range(workers - 1)]
     try:
         work()
     finally:
