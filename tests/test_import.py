@@ -134,10 +134,10 @@ def test_the_command_sets_its_process_defaults_and_a_library_process_keeps_its_o
                "'logloss']; import logloss; " + _SHOW_SETTINGS, env) == "None None"
 
 
-def test_score_without_by_keeps_freed_buffers_longer_before_pyarrow_loads(tmp_path):
-    """`score` without --by builds nothing after the read: mimalloc keeps freed batch buffers for
-    1000 ms and uses no transparent huge pages (none handed back and zeroed again during the
-    read); with --by, the 100 ms default stays (the report is built after the read) and
+def test_score_without_by_and_report_keep_freed_buffers_longer_before_pyarrow_loads(tmp_path):
+    """`score` without --by, and `report`, build nothing after the read: mimalloc keeps freed
+    batch buffers for 1000 ms and uses no transparent huge pages (none handed back and zeroed
+    again during the read); with `score --by`, the 100 ms default stays (the report is built after the read) and
     mimalloc's huge pages too; NumPy madvises no huge pages in either; values the user set, or a
     library process, are left alone; and the values are set before pyarrow loads (mimalloc
     reads them then)."""
@@ -160,6 +160,10 @@ def test_score_without_by_keeps_freed_buffers_longer_before_pyarrow_loads(tmp_pa
     plain, grouped = ["score", str(data), "-q"], ["score", str(data), "--by", "g", "-q"]
     assert run(command, plain) == "False 0 1000 0 False"
     assert run(command, grouped) == "False 0 100 None False"  # NumPy's huge pages off for --by too
+    # report builds its state as the files stream, with --by too
+    for report in (["report", str(data), "-q", "--format", "json"],
+                   ["report", str(data), "-q", "--by", "g", "--format", "json"]):
+        assert run(command, report) == "False 0 1000 0 False"
     chosen = dict(env, MIMALLOC_PURGE_DELAY="10", MIMALLOC_ALLOW_THP="1",
                   NUMPY_MADVISE_HUGEPAGE="1")
     assert run(command, plain, chosen) == "False 0 10 1 True"

@@ -13,8 +13,8 @@ something it does not use, taken from the file reader and the kernels on a small
   for longer still goes back, so the peak stays within about 15 MB of the default's (never
   handing it back, -1, raised a 10^5-group `score --by` from 314 to 420 MB).
 
-Once the arguments of `logloss score` (or `compare`) are read, before pyarrow is loaded,
-:func:`score_settings` makes more, each for CPU lost to the kernel zeroing memory again (a value
+Once the arguments of `logloss score`, `compare` or `report` are read, before pyarrow is loaded,
+:func:`streaming_settings` makes more, each for CPU lost to the kernel zeroing memory again (a value
 the user set wins; measures in benchmarks/results-2core-epyc-avx512-parquet-mem-s10.txt, on a
 2-core VM). For every such run:
 
@@ -25,8 +25,10 @@ the user set wins; measures in benchmarks/results-2core-epyc-avx512-parquet-mem-
   2*10^4-group `score --by`: CPU median 1.40 -> 1.15 s, system time 0.41 -> 0.27 s (50 groups:
   0.94 -> 0.90 s), peak RSS within noise (243 MB at most).
 
-`logloss score` without ``--by`` has nothing to build after the read, so it also sets (a 100M-row
-Parquet file):
+`logloss score` without ``--by``, and `logloss report` (its state is built during the read, with
+or without ``--by``), have nothing to build after the read, so they also set (a 100M-row Parquet
+file; for `report` in s11, same file, every variant: system time 0.4-1.0 s -> 0.23-0.34 s, and
+`report --format json` 1.65-1.79 -> 1.48-1.65 s):
 
 - ``MIMALLOC_PURGE_DELAY=1000``: at 100 ms, mimalloc still hands back 100-350 MB of batch buffers
   during the read (its decode threads take fresh ranges of its arena while the ranges the scoring
@@ -122,12 +124,12 @@ if "numpy" not in sys.modules and "pyarrow" not in sys.modules and started_as_th
         signal.signal(signal.SIGINT, interrupted_while_starting)
 
 
-def score_settings(by: bool) -> None:
-    """For `score` (and `compare`), once its arguments are read and before pyarrow is loaded:
-    NumPy madvises no array MADV_HUGEPAGE; without --by, mimalloc keeps freed buffers for 1000 ms
-    rather than 100 and the process uses no transparent huge pages. Changes nothing that the
-    user set, nor mimalloc's settings once pyarrow (its allocator) is loaded, nor anything in a
-    process that is not the command."""
+def streaming_settings(builds_after_read: bool) -> None:
+    """For `score`, `compare` and `report`, once their arguments are read and before pyarrow is
+    loaded: NumPy madvises no array MADV_HUGEPAGE; unless the command builds its result after the
+    read (`score --by`), mimalloc keeps freed buffers for 1000 ms rather than 100 and the process
+    uses no transparent huge pages. Changes nothing that the user set, nor mimalloc's settings
+    once pyarrow (its allocator) is loaded, nor anything in a process that is not the command."""
     if not COMMAND:
         return
     if "NUMPY_MADVISE_HUGEPAGE" not in os.environ:
@@ -135,7 +137,7 @@ def score_settings(by: bool) -> None:
 
         core = getattr(np, "_core", None) or np.core  # NumPy 2, NumPy 1
         getattr(core.multiarray, "_set_madvise_hugepage", bool)(False)
-    if by or "pyarrow" in sys.modules:
+    if builds_after_read or "pyarrow" in sys.modules:
         return
     if "MIMALLOC_PURGE_DELAY" in APPLIED:
         os.environ["MIMALLOC_PURGE_DELAY"] = STREAMING_PURGE_DELAY

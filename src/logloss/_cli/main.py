@@ -166,9 +166,10 @@ def _run_score(args) -> int:
     render = getattr(args, "render", None)
 
     try:
-        from .._command import score_settings
+        from .._command import streaming_settings
 
-        score_settings(by=bool(args.by))  # the process's memory settings: see logloss/_command.py
+        # the process's memory settings (see logloss/_command.py): --by builds after the read
+        streaming_settings(builds_after_read=bool(args.by))
         require_pyarrow()
         from ..report.text import csv_pieces, format_table, group_notes, json_pieces
         from .columns import Options

@@ -92,6 +92,11 @@ def run_report(args) -> int:
 
     prog = "logloss report"
     try:
+        from .._command import streaming_settings
+
+        # the process's memory settings (see logloss/_command.py): the state is built as the
+        # files stream, with or without --by
+        streaming_settings(builds_after_read=False)
         require_pyarrow()
         _require_report_libraries(args.format)
         prefetch = _prefetch_pictures() if args.format == "html" else None
