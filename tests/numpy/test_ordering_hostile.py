@@ -20,7 +20,7 @@ _REFUSED_FIRST_ARGUMENT = {
     "worst": lambda K, a: K.worst(a, np.ones(1), np.ones(1), np.empty(4)),
     "key_groups": lambda K, a: K.key_groups(a, np.ones(1, dtype=bool), np.ones(1), np.ones(1),
                                             None, *[np.empty(1)] * 6),
-    "probability_groups": lambda K, a: K.probability_groups(a, *[np.empty(1)] * 6),
+    "probability_groups": lambda K, a: K.probability_groups(a, *[np.empty(1)] * 5),
 }
 
 

@@ -23,11 +23,20 @@ def probability_groups(y: np.ndarray, p: np.ndarray):
     label rides in a bit below them."""
     keys = np.left_shift(p.view(np.int64), 1)
     np.bitwise_or(keys, y, out=keys)
-    sort_keys(keys)
     kernels = compiled_kernels()
     if kernels is None:
+        keys.sort()
         return _probability_groups_numpy(keys)
-    return _groups(kernels.probability_groups, len(keys), keys)
+    n = len(keys)
+    scratch = np.empty(n, dtype=np.int64)
+    kernels.sort_keys(keys, scratch)
+    # every row-sized array costs a page-faulted pass on first touch: the groups' p are
+    # written over the sorted keys and their counts over the sort's scratch
+    out = [np.empty(n) for _ in range(4)]
+    weight = scratch.view(np.float64)
+    count = kernels.probability_groups(keys, *out, weight)
+    groups = (keys.view(np.float64), *out, weight)
+    return tuple(a[:count].copy() if count < n // 2 else a[:count] for a in groups)
 
 
 def key_groups(key: np.ndarray, y: np.ndarray, p: np.ndarray, loss: np.ndarray, w):

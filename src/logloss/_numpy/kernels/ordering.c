@@ -128,11 +128,11 @@ static inline double order_loss(int positive, double p) {
 }
 
 /* The groups of sorted keys (p bits << 1 | label, unweighted probabilities) that share p: per
- * group the prediction, the count of negatives and of positives, count * p, the summed loss
- * and the count. Returns the group count. */
-static Py_ssize_t order_probability_groups(const uint64_t *keys, Py_ssize_t n, double *p_u,
-                                           double *neg, double *pos, double *wp, double *wloss,
-                                           double *weight) {
+ * group the count of negatives and of positives, count * p, the summed loss and the count.
+ * Returns the group count; the first entries of keys become the groups' p (float64 bits: a
+ * group's entry is written after every key up to it was read). */
+static Py_ssize_t order_probability_groups(uint64_t *keys, Py_ssize_t n, double *neg, double *pos,
+                                           double *wp, double *wloss, double *weight) {
     Py_ssize_t g = -1;
     uint64_t last = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -140,13 +140,13 @@ static Py_ssize_t order_probability_groups(const uint64_t *keys, Py_ssize_t n, d
         if (g < 0 || (k >> 1) != last) {
             g++;
             last = k >> 1;
-            p_u[g] = from_bits(last);
+            keys[g] = last;
             neg[g] = pos[g] = 0.0;
         }
         if (k & 1) pos[g] += 1.0; else neg[g] += 1.0;
     }
     for (Py_ssize_t j = 0; j <= g; j++) {
-        double p = p_u[j], loss = 0.0;
+        double p = from_bits(keys[j]), loss = 0.0;
         /* times how many rows share it; no 0 * inf */
         if (pos[j] > 0.0) loss += pos[j] * order_loss(1, p);
         if (neg[j] > 0.0) loss += neg[j] * order_loss(0, p);
@@ -310,23 +310,24 @@ static PyObject *py_pool(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(count);
 }
 
-/* probability_groups(keys, p_u, neg, pos, wp, wloss, weight) -> count; keys sorted uint64. */
+/* probability_groups(keys, neg, pos, wp, wloss, weight) -> count; keys sorted uint64, and
+ * overwritten: see order_probability_groups. */
 static PyObject *py_probability_groups(PyObject *self, PyObject *args) {
-    PyObject *o[7];
-    if (!PyArg_ParseTuple(args, "OOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6])) return NULL;
-    Buf b[7];
-    for (int i = 0; i < 7; i++) b[i].held = 0;
+    PyObject *o[6];
+    if (!PyArg_ParseTuple(args, "OOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5])) return NULL;
+    Buf b[6];
+    for (int i = 0; i < 6; i++) b[i].held = 0;
     Py_ssize_t count = -1;
-    if (get_array(o[0], &b[0], 0, T_U64, 0, "keys") < 0) goto done;
+    if (get_array(o[0], &b[0], 1, T_U64, 0, "keys") < 0) goto done;
     Py_ssize_t n = b[0].view.len / 8;
-    for (int i = 1; i < 7; i++)
+    for (int i = 1; i < 6; i++)
         if (get_array(o[i], &b[i], 1, T_F64, n, "out") < 0) goto done;
     Py_BEGIN_ALLOW_THREADS
     count = order_probability_groups(b[0].view.buf, n, b[1].view.buf, b[2].view.buf, b[3].view.buf,
-                                     b[4].view.buf, b[5].view.buf, b[6].view.buf);
+                                     b[4].view.buf, b[5].view.buf);
     Py_END_ALLOW_THREADS
 done:
-    for (int i = 0; i < 7; i++) release(&b[i]);
+    for (int i = 0; i < 6; i++) release(&b[i]);
     return count < 0 ? NULL : PyLong_FromSsize_t(count);
 }
 
