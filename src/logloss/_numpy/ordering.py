@@ -1,10 +1,10 @@
 """Orderings for the exact in-memory diagnostics: the rows grouped by distinct prediction in
-sorted order, the rows worst first, sorting 64-bit keys and pooling adjacent violators (the
-isotonic fit), on the compiled kernels (``kernels/ordering.c``: radix sorts, one pass over the
-sorted rows and a one-pass stack, linear in the row count, with no array of the row count beyond
-the sort's own) or, without them or with ``engine="numpy"``, on NumPy. Both give the same groups;
-their sums may differ in the last bits, added in another order, and each loss is within 1 ulp on
-both. The pooled blocks are the same too, except where two neighbours' shares are equal in exact
+sorted order, the rows worst first and pooling adjacent violators (the isotonic fit), on the
+compiled kernels (``kernels/ordering.c``: radix sorts, one pass over the sorted rows and a
+one-pass stack, linear in the row count, with no array of the row count beyond the sort's own)
+or, without them or with ``engine="numpy"``, on NumPy. Both give the same groups; their sums may
+differ in the last bits, added in another order, and each loss is within 1 ulp on both. The
+pooled blocks are the same too, except where two neighbours' shares are equal in exact
 arithmetic but not after rounding (weights such as 0.1): one engine may then merge them and the
 other not, which leaves the fit and the recalibrated loss unchanged within rounding.
 """
@@ -98,15 +98,6 @@ def _key_groups_numpy(key, y, p, loss, w):
               np.add.reduceat(ws, starts))
     used = groups[5] > 0
     return groups if used.all() else tuple(a[used] for a in groups)
-
-
-def sort_keys(keys: np.ndarray) -> None:
-    """Sort non-negative int64 (or any uint64) keys in place."""
-    kernels = compiled_kernels()
-    if kernels is None or keys.dtype.itemsize != 8 or not keys.flags.c_contiguous:
-        keys.sort()
-        return
-    kernels.sort_keys(keys, np.empty_like(keys))
 
 
 def worst_first(loss: np.ndarray, w: np.ndarray, targets) -> tuple[float, np.ndarray]:
