@@ -305,3 +305,9 @@ def test_the_pools_tasks_see_the_callers_config_context():
         seen = chunked.run_chunks(task, 6) + chunked.run_in_ranges(task, 1 << 20, 1 << 10)
     assert len({thread for _, thread in seen}) > 1
     assert {name for name, _ in seen} == {"numpy"}
+
+
+def test_the_kernels_worst_first_of_no_rows_takes_nothing(K):
+    out = np.full((2, 4), np.nan)
+    assert K.worst(np.zeros(0), np.zeros(0), np.array([0.5, 1.0]), out) == 0.0
+    assert out.tolist() == [[0.0] * 4] * 2

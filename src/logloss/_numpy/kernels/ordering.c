@@ -1,10 +1,11 @@
 /* Orderings for the exact in-memory diagnostics (included by kernels.c; everything here is static
- * and prefixed order_): a sort of 64-bit keys, a stable argsort of float64 values, and pooling of
- * adjacent violators (the isotonic fit). The sorts are least-significant-digit radix sorts, linear
- * in the row count: NumPy's sort is a comparison sort on CPUs where its SIMD sort is not
- * dispatched. A digit every key shares is skipped (probabilities share their top bits).
- * All three release the GIL and return the same results as np.sort, np.argsort(kind="stable")
- * and _numpy/ordering.py's pooling, which the tests check. */
+ * and prefixed order_): a sort of 64-bit keys, a stable argsort of float64 values, the rows
+ * grouped by distinct prediction in sorted order, the rows worst first, and pooling of adjacent
+ * violators (the isotonic fit). The sorts are least-significant-digit radix sorts, linear in the
+ * row count: NumPy's sort is a comparison sort on CPUs where its SIMD sort is not dispatched. A
+ * digit every key shares is skipped. Every function releases the GIL; the sorts give what
+ * np.sort and np.argsort(kind="stable") give, the rest what _numpy/ordering.py's NumPy code
+ * gives within rounding, which the tests check. */
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -198,6 +199,7 @@ static Py_ssize_t order_key_groups(const double *key, const uint8_t *y, const do
 static int order_worst(const double *loss, const double *w, Py_ssize_t n, const double *targets,
                        Py_ssize_t m, double *out, double *total_out) {
     double total = 0.0, err = 0.0, plain = 0.0;
+    for (Py_ssize_t t = 0; t < 4 * m; t++) out[t] = 0.0;  /* no rows: nothing taken */
     for (Py_ssize_t i = 0; i < n; i++) {
         double term = w[i] > 0.0 ? w[i] * loss[i] : 0.0;
         add2(&total, &err, term);
