@@ -744,3 +744,17 @@ def test_text_segments_numbered_by_position_tables_equal_numpys_sort(case, value
         unique, inverse = np.unique(column, return_inverse=True)
         assert np.array_equal(codes, inverse.reshape(-1))
         assert distinct.tolist() == unique.tolist()
+
+
+@pytest.mark.parametrize("n", [1, 63, 64, 65, 9000, 9001])
+def test_text_positions_that_vary_only_in_the_last_rows_are_found(n):
+    """Text columns are reduced over blocks of 64 rows, the rest after: a position that varies
+    only in the last row, or only in the first, is still a varying position."""
+    from logloss._diagnostics import _column_range
+
+    for row in (0, n - 1):
+        units = np.full((n, 5), 7, dtype=np.uint32)
+        units[row, 3] = 9
+        low, high = _column_range(units)
+        assert low.tolist() == units.min(axis=0).tolist()
+        assert high.tolist() == units.max(axis=0).tolist()
