@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -56,3 +57,56 @@ def test_a_zero_weight_on_an_infinite_row_is_left_out(name, loss_at_zero):
     assert row["value"] == pytest.approx(math.fsum([0.0 * loss_at_zero] + others) / divisor,
                                          rel=1e-7)
     assert row["total_change"] == 0.0  # the row it bounded weighs nothing
+
+
+def weighted_mean(weights, losses):
+    """sum(w * l) / sum(w) in exact rationals."""
+    num = sum(Fraction(w) * Fraction(loss) for w, loss in zip(weights, losses))
+    return float(num / sum(Fraction(w) for w in weights))
+
+
+# logloss.bce and Accumulator scale weights by a power of two, so that weights of 1e308 (a total
+# past float64) or 5e-324 (subnormal products) give the mean; compare summed them as they were:
+# 0.0 or NaN for 1e308, 10.5 instead of 10.708 for 5e-324.
+@pytest.mark.parametrize("weights", [
+    [1e308, 1e308], [1e308, 1e300], [1e-300, 1e-300], [5e-324, 5e-324], [5e-324, 1e-323],
+    [1e-320, 3e-320],
+])
+@pytest.mark.parametrize("p0", [0.5, 1e-9, 1e-20])
+def test_extreme_weights_give_the_weighted_means(weights, p0):
+    y = np.array([1.0, 1.0])
+    p = np.array([p0, 0.5])
+    rows = rows_of(y, p, sample_weight=np.array(weights))
+    clip = {"exact": 0.0, "sklearn": 2.0 ** -52, "spark": 1e-15, "yardstick": 2.0 ** -52}
+    for name, bound in clip.items():
+        losses = [-math.log(max(q, bound)) for q in p]
+        assert rows[name]["value"] == pytest.approx(weighted_mean(weights, losses),
+                                                    rel=1e-13), name
+
+
+def test_merging_batches_of_far_apart_weights_in_either_order():
+    y = np.array([1.0, 0.0, 1.0, 0.0])
+    p = np.array([1e-20, 0.3, 0.9, 1 - 1e-12])
+    w = np.array([1e300, 3e299, 1e-300, 2e-300])
+    batches = [(y[:2], p[:2], w[:2]), (y[2:], p[2:], w[2:])]
+    expected = weighted_mean(w, [-math.log(1e-20), -math.log1p(-0.3), -math.log(0.9),
+                                 -math.log1p(-p[3])])
+    for order in (batches, batches[::-1]):
+        states = [C.compare_state().update(*batch) for batch in order]
+        merged = states[0].merge(states[1])
+        assert merged.rows()[0]["value"] == pytest.approx(expected, rel=1e-13)
+        streamed = C.compare_state()
+        for batch in order:
+            streamed.update(*batch)
+        assert streamed.rows()[0]["value"] == pytest.approx(expected, rel=1e-13)
+
+
+def test_a_loss_sum_past_float64_is_refused_not_reported_infinite():
+    # Two logits of -1e308 for positives: each loss is 1e308, finite; their sum is not. The
+    # Accumulator refuses (OverflowError); compare reported the exact value as inf.
+    y = np.array([1.0, 1.0])
+    z = np.array([-1e308, -1e308])
+    with pytest.raises(OverflowError, match="float64 range"):
+        logloss.Accumulator(from_logits=True).update(y, z)
+    with pytest.raises(OverflowError, match="float64 range"):
+        logloss.compare(y, z, from_logits=True)
