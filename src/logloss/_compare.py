@@ -337,11 +337,10 @@ def _scaled_weights(sample_weight) -> tuple[object, int]:
     if w.dtype.kind not in "biuf" or w.size == 0:
         return sample_weight, 0
     with np.errstate(invalid="ignore"):
-        low, top = float(np.min(w)), float(np.max(w))
-    if not (low >= 0 and 0 < top < math.inf):
-        return sample_weight, 0
-    shift = math.frexp(top)[1]
-    if abs(shift) <= _WEIGHT_EXPONENTS:
+        top = float(np.max(w))
+    shift = math.frexp(top)[1] if 0 < top < math.inf else 0
+    # (the minimum only then: one pass over ordinary weights)
+    if abs(shift) <= _WEIGHT_EXPONENTS or not float(np.min(w)) >= 0:
         return sample_weight, 0
     return np.ldexp(w.astype(np.float64), -shift), shift
 
