@@ -42,6 +42,10 @@ BAND = 1e-6  # probabilities this close to 0 are where the conventions act
 # 6e-8·p/(1 - p) (6e-5 at 1 - p = 1e-3, unbiased); nearer 1 the rows are computed exactly.
 UPPER_BAND = 1e-3
 LOGIT_BAND = math.log((1 - BAND) / BAND)  # |z| beyond logit(1 - BAND)
+# PyTorch computes float32 logits in float32: BCELoss rounds 1 - sigmoid(z), BCEWithLogitsLoss
+# cancels z - log_sigmoid(z), both by up to 6e-8/sigmoid(-|z|) relative (0.4% at |z| = 13):
+# for float32 (or narrower) logits the band starts where UPPER_BAND does, at |z| = 6.9.
+NARROW_LOGIT_BAND = math.log((1 - UPPER_BAND) / UPPER_BAND)
 CHANGED = 1e-6  # a row is "changed" when it moved by more than this times max(1, exact loss)
 _CHUNK = 1 << 16
 
@@ -71,16 +75,17 @@ def _band_range(y, x, from_logits: bool, start: int, stop: int) -> tuple[list, b
     found = []
     soft_any = False
     hard_labels = y.dtype.kind in "biu"
+    limit = LOGIT_BAND if x.dtype.itemsize >= 8 else NARROW_LOGIT_BAND
     for begin in range(start, stop, _CHUNK):
         end = min(begin + _CHUNK, stop)
         xc = x[begin:end]
         if from_logits:
-            near = not (xc.min() >= -LOGIT_BAND and xc.max() <= LOGIT_BAND)
+            near = not (xc.min() >= -limit and xc.max() <= limit)
         else:
             near = not (xc.min() >= BAND and xc.max() <= 1 - UPPER_BAND)
         mask = None
         if near:
-            mask = (np.abs(xc) > LOGIT_BAND) if from_logits else ((xc < BAND) | (xc > 1 - UPPER_BAND))
+            mask = (np.abs(xc) > limit) if from_logits else ((xc < BAND) | (xc > 1 - UPPER_BAND))
         if not hard_labels:
             yc = y[begin:end]
             soft = yc != (yc > 0.5)  # neither 0 nor 1
