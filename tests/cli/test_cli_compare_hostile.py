@@ -53,3 +53,24 @@ def test_compare_values_on_hostile_files(capsys, tmp_path, case):
     rows = compare_json(capsys, tmp_path, text, *argv)
     for name, value in expected.items():
         assert rows[name]["value"] == pytest.approx(value, rel=1e-12), name
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv"])
+def test_a_group_whose_weights_are_all_zero_is_reported_not_a_traceback(capsys, tmp_path, fmt):
+    # `logloss score --by` writes such a group with no mean and a note; compare stopped with a
+    # Python traceback (rows() raising ValueError) and exit code 1.
+    path = tmp_path / "preds.csv"
+    path.write_text("label,pred,g,w\n1,0.2,a,0\n0,0.3,b,2\n1,0.9,b,1\n")
+    argv = ["compare", str(path), "--weight", "w", "--by", "g", "--format", fmt, "--quiet"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    b_exact = (-2 * math.log1p(-0.3) - math.log(0.9)) / 3
+    if fmt == "json":
+        document = json.loads(out)
+        a, b = document["groups"]
+        assert a["group"] == {"g": "a"} and b["group"] == {"g": "b"}
+        assert all(r["value"] is None and "zero" in r["note"] for r in a["conventions"])
+        assert b["conventions"][0]["value"] == pytest.approx(b_exact, rel=1e-14)
+        assert document["conventions"][0]["value"] == pytest.approx(b_exact, rel=1e-14)
+    else:
+        assert "zero" in out and "g=a" in out and "g=b" in out

@@ -39,7 +39,7 @@ class Comparison:
             name = row["convention"]
             info = conventions.CONVENTIONS.get(name)
             framework = info.framework if info else "logloss (exact)"
-            what = (row["note"] or info.bound) if info else "nothing: exact"
+            what = row["note"] or (info.bound if info else "nothing: exact")
             if row["value"] is None:
                 cells.append([name, framework, "-", "-", "-", "-", "-", what])
                 continue
