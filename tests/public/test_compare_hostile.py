@@ -3,6 +3,7 @@ Python (math.fsum), not by the code under test."""
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from fractions import Fraction
@@ -128,3 +129,14 @@ def test_float32_logits_agree_with_each_convention(dtype, spread):
             continue
         expected = float(C.loss(name, y, z, from_logits=True))
         assert rows[name]["value"] == pytest.approx(expected, rel=1e-6), name
+
+
+def test_a_scaled_state_round_trips_through_json():
+    y = np.array([1.0, 0.0, 1.0])
+    p = np.array([1e-20, 0.3, 0.9])
+    w = np.array([1e-320, 3e-320, 2e-320])
+    state = C.compare_state().update(y, p, w)
+    restored = C.compare_state().load(json.loads(json.dumps(state.to_dict(), allow_nan=False)))
+    assert restored.rows() == state.rows()
+    expected = weighted_mean([1, 3, 2], [-math.log(1e-20), -math.log1p(-0.3), -math.log(0.9)])
+    assert restored.rows()[0]["value"] == pytest.approx(expected, rel=1e-13)
