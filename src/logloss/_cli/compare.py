@@ -19,7 +19,7 @@ from .._binary import binary_cross_entropy
 from .._core.checks import check_clip
 from .._core.derivatives import sigmoid
 from .._core.statistics import Statistics
-from ..report.compare import from_state
+from ..report.compare import Comparison, from_state
 
 
 @dataclass
@@ -141,11 +141,11 @@ def render_compare(result, summary: dict, args) -> str:
     from ..report.text import jsonable
     from .score import sort_key
 
-    tables = [("(all)", from_state(result.overall.state))]
+    tables = [("(all)", _table(result.overall.state))]
     if result.groups:
         for key, accumulator in sorted(result.groups.items(), key=lambda kv: sort_key(kv[0])):
             name = ", ".join(f"{k}={v}" for k, v in zip(result.by, key))
-            tables.insert(len(tables) - 1, (name, from_state(accumulator.state)))
+            tables.insert(len(tables) - 1, (name, _table(accumulator.state)))
     if args.format == "json":
         document = {k: summary[k] for k in ("rows_read", "rows_scored", "rows_rejected",
                                             "rejected_by_reason", "files", "columns",
@@ -153,7 +153,7 @@ def render_compare(result, summary: dict, args) -> str:
         document["conventions"] = tables[-1][1].to_dict()["conventions"]
         if result.groups:
             document["groups"] = [{"group": dict(zip(result.by, key)),
-                                   "conventions": from_state(acc.state).to_dict()["conventions"]}
+                                   "conventions": _table(acc.state).to_dict()["conventions"]}
                                   for key, acc in sorted(result.groups.items(),
                                                          key=lambda kv: sort_key(kv[0]))]
         return json.dumps(jsonable(document), indent=2, allow_nan=False) + "\n"
@@ -179,6 +179,23 @@ def render_compare(result, summary: dict, args) -> str:
     parts.append(f"rows read {summary['rows_read']}, scored {summary['rows_scored']}, "
                  f"rejected {summary['rows_rejected']}\n")
     return "\n".join(parts) if result.groups else "".join(parts)
+
+
+_ZERO_WEIGHT = "every weight in this group is zero: the weighted mean is undefined"
+
+
+def _table(state) -> Comparison:
+    """The state's table; a group whose weights are all zero has no mean (as in `score`, whose
+    note its rows carry) rather than stopping the run (the whole file's is refused earlier)."""
+    if not (state.count and state.total_weight_sum.value == 0):
+        return from_state(state)
+    names = [("exact", "weight", "nats")] + [
+        (c.name, c.normalization, "bits" if c.scale != 1.0 else "nats") for c in state.columns]
+    rows = tuple({"convention": name, "value": None, "exact": None, "difference": None,
+                  "relative_difference": None, "rows_changed": None, "total_change": None,
+                  "normalization": normalization, "units": units, "note": _ZERO_WEIGHT}
+                 for name, normalization, units in names)
+    return Comparison(rows, state.count, 0.0, state.from_logits)
 
 
 def _csv(value) -> str:

@@ -39,7 +39,7 @@ class Comparison:
             name = row["convention"]
             info = conventions.CONVENTIONS.get(name)
             framework = info.framework if info else "logloss (exact)"
-            what = (row["note"] or info.bound) if info else "nothing: exact"
+            what = row["note"] or (info.bound if info else "nothing: exact")
             if row["value"] is None:
                 cells.append([name, framework, "-", "-", "-", "-", "-", what])
                 continue
@@ -110,10 +110,10 @@ def compare(y_true, y_pred, *, sample_weight=None, from_logits: bool = False) ->
 
     One pass over the data (see ``logloss.conventions.compare_state`` for the streaming form):
     each convention of :mod:`logloss.conventions` is computed on the rows where it acts
-    (predictions within 1e-6 of 0 or 1, logits beyond ±13.8, soft labels) and the exact loss is
-    used elsewhere, where every convention agrees with it to its own rounding. The values agree
-    with the frameworks to ~1e-7 relative; the functions of ``logloss.conventions`` give their
-    exact bits. Arguments and errors as in :func:`logloss.binary_cross_entropy`.
+    (predictions within 1e-6 of 0 or 1e-3 of 1, logits beyond ±13.8, or ±6.9 in float32, soft
+    labels) and the exact loss is used elsewhere, where every convention agrees with it to its
+    own rounding. The values agree with the frameworks to ~1e-7 relative; the functions of
+    ``logloss.conventions`` give their exact bits. Arguments and errors as in :func:`logloss.binary_cross_entropy`.
     """
     state = conventions.compare_state(from_logits=from_logits)
     state.update(y_true, y_pred, sample_weight)
