@@ -106,7 +106,8 @@ def _reduce(losses, weight, reduction: str, normalization: str, dtype, *, pre_we
 
 
 def _sklearn(y, x, from_logits):
-    d = _float_dtype(x)
+    # check_array keeps float16, so log_loss clips at float16's eps (9.8e-4) and logs in float16.
+    d = x.dtype if x.dtype == np.float16 else _float_dtype(x)
     x = x.astype(d, copy=False)
     eps = np.finfo(d).eps
     # log_loss stacks [1 - p, p], clips both to [eps, 1 - eps], and takes -log of the label's column.
@@ -276,7 +277,8 @@ _ELEMENTS: dict[str, Callable] = {
 CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
     Convention("sklearn", "scikit-learn log_loss",
                "scikit-learn 1.9 sklearn/metrics/_classification.py (log_loss, _log_loss)",
-               "clips p to [eps, 1 - eps], eps of the dtype (2.2e-16 float64, 1.2e-7 float32)",
+               "clips p to [eps, 1 - eps], eps of the dtype (2.2e-16 float64, 1.2e-7 float32, "
+               "9.8e-4 float16)",
                "weight", True, False, True),
     Convention("keras", "Keras 3 binary_crossentropy",
                "Keras 3.15 keras/src/backend/tensorflow/nn.py binary_crossentropy; "
@@ -346,6 +348,12 @@ def elementwise(name: str, y, x, *, from_logits: bool = False) -> np.ndarray:
         return _ELEMENTS[name](y, x, from_logits)
 
 
+def _sklearn_weight_dtype(sample_weight, dtype) -> np.dtype:
+    # log_loss hands the weights as given to np.average / np.dot, which promote: float32 weights
+    # keep a float32 loss float32; a list (float64) or int64 weights make it float64.
+    return np.result_type(dtype, np.asarray(sample_weight).dtype)
+
+
 def loss(name: str, y_true, y_pred, *, sample_weight=None, from_logits: bool = False,
          reduction: str = "mean"):
     """The log loss of ``y_pred`` as convention ``name`` computes it (see :func:`names`)."""
@@ -363,6 +371,8 @@ def loss(name: str, y_true, y_pred, *, sample_weight=None, from_logits: bool = F
                        pre_weighted=True)
     if name in ("sklearn", "article"):
         # NumPy does the reduction there: np.average / np.mean / np.dot, in their dtypes.
+        if name == "sklearn" and weight is not None:
+            weight = weight.astype(_sklearn_weight_dtype(sample_weight, losses.dtype))
         if reduction == "none":
             return losses if weight is None else losses * weight
         if reduction == "sum":
