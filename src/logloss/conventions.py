@@ -49,8 +49,14 @@ def _float_dtype(x: np.ndarray) -> np.dtype:
     if x.dtype == np.float32 or x.dtype == np.float64:
         return x.dtype
     if x.dtype.kind == "f" and x.dtype.itemsize < 4:
-        return np.dtype(np.float32)  # float16 is computed in float32 by every framework here
+        # Keras's Loss casts float16 to float32; scikit-learn and PyTorch keep it (see there)
+        return np.dtype(np.float32)
     return np.dtype(np.float64)
+
+
+def _torch_dtype(x: np.ndarray) -> np.dtype:
+    # PyTorch keeps half on CPU: each op computes in float and rounds its result to half.
+    return x.dtype if x.dtype == np.float16 else _float_dtype(x)
 
 
 def _prepare(name: str, y_true, y_pred, sample_weight, from_logits: bool):
@@ -161,21 +167,23 @@ def _torch_probabilities(y, p):
 
 
 def _torch(y, x, from_logits):
-    d = _float_dtype(x)
+    d = _torch_dtype(x)
     x = x.astype(d, copy=False)
     if from_logits:
+        w = x.astype(np.float32) if d == np.float16 else x  # half's sigmoid runs in float
         with np.errstate(over="ignore"):
-            x = d.type(1) / (d.type(1) + np.exp(-x))  # torch.sigmoid, then BCELoss
-    return _torch_probabilities(y, x)
+            x = (w.dtype.type(1) / (w.dtype.type(1) + np.exp(-w))).astype(d, copy=False)
+    return _torch_probabilities(y, x)  # torch.sigmoid, then BCELoss
 
 
 def _torch_logits(y, z, from_logits):
-    d = _float_dtype(z)
+    d = _torch_dtype(z)
     z = z.astype(d, copy=False)
     y = y.astype(d, copy=False)
     # (1 - y)*z - log_sigmoid(z), log_sigmoid(z) = min(z, 0) - log1p(exp(-|z|)).
-    log_sigmoid = np.minimum(z, d.type(0)) - np.log1p(np.exp(-np.abs(z)))
-    return (d.type(1) - y) * z - log_sigmoid
+    w = z.astype(np.float32) if d == np.float16 else z  # half's log_sigmoid runs in float
+    log_sigmoid = np.minimum(w, w.dtype.type(0)) - np.log1p(np.exp(-np.abs(w)))
+    return (d.type(1) - y) * z - log_sigmoid.astype(d, copy=False)
 
 
 def _log32(x):

@@ -172,3 +172,28 @@ def test_lightgbm_each_special_probability_and_logit(label):
         theirs = _lightgbm_logloss([label, label], [value, value], "binary")
         ours = float(C.lightgbm([label], [value], from_logits=True))
         assert _ulps(ours, theirs, np.float64) <= 2, (value, ours, theirs)
+
+
+@pytest.mark.parametrize("label", [0.0, 1.0, 0.3])
+def test_torch_float16_rounds_each_op_to_half(label):
+    # CPU BCELoss / sigmoid / BCEWithLogitsLoss on half: float results rounded to half per op
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(11)
+    p = np.r_[0, 1, 6e-8, 1e-4, 0.999, 0.9995, rng.uniform(size=2000)].astype(np.float16)
+    y = np.full(p.shape, label, dtype=np.float16)
+    tp, ty = torch.from_numpy(p), torch.from_numpy(y)
+    ours = C.torch(y, p, reduction="none")
+    assert ours.dtype == np.float16
+    assert np.array_equal(ours, F.binary_cross_entropy(tp, ty, reduction="none").numpy())
+    assert C.torch(y, p) == F.binary_cross_entropy(tp, ty).item()
+    with np.errstate(over="ignore"):
+        z = np.r_[0, 11, -11, 12, -12, 17, -17, 1e4, -1e4, rng.normal(0, 5, 2000)]
+        z = z.astype(np.float16)
+    tz = torch.from_numpy(z)
+    y = np.full(z.shape, label, dtype=np.float16)
+    ty = torch.from_numpy(y)
+    theirs = F.binary_cross_entropy(torch.sigmoid(tz), ty, reduction="none").numpy()
+    assert np.array_equal(C.torch(y, z, from_logits=True, reduction="none"), theirs)
+    theirs = F.binary_cross_entropy_with_logits(tz, ty, reduction="none").numpy()
+    assert np.array_equal(C.torch_logits(y, z, reduction="none"), theirs)
