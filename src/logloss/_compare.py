@@ -104,6 +104,13 @@ def _band_indices(y: np.ndarray, x: np.ndarray, from_logits: bool) -> tuple[np.n
     return np.concatenate(found), soft_any
 
 
+def _times(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    # A zero-weight row counts for nothing, as in binary_cross_entropy, even where its loss is
+    # infinite (inf * 0 would make every total NaN).
+    with np.errstate(invalid="ignore"):
+        return np.where(weight == 0, 0.0, values * weight)
+
+
 class CompareState:
     """Exact sums plus each convention's correction on the rows where it acts.
 
@@ -150,7 +157,7 @@ class CompareState:
         formula = ew.bce_from_logits if self.from_logits else ew.bce_from_probabilities
         with np.errstate(all="ignore"):
             exact = formula(np, yb.astype(work), xb.astype(work)).astype(np.float64)
-        weighted_exact = exact if wb is None else exact * wb
+        weighted_exact = exact if wb is None else _times(exact, wb)
         band_exact = float(np.sum(weighted_exact))
         if math.isfinite(batch_loss):
             self.outside.add(batch_loss - band_exact)
@@ -185,7 +192,7 @@ class CompareState:
             sums = self.sums[column.name]
             sums.band.add(float(np.sum(weighted)))
             sums.changed += int(np.count_nonzero(changed))
-            delta = moved[changed] if wb is None else (moved * wb)[changed]
+            delta = moved[changed] if wb is None else _times(moved, wb)[changed]
             sums.change.add(float(np.sum(delta)))
 
     @property

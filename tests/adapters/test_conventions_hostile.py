@@ -197,3 +197,31 @@ def test_torch_float16_rounds_each_op_to_half(label):
     assert np.array_equal(C.torch(y, z, from_logits=True, reduction="none"), theirs)
     theirs = F.binary_cross_entropy_with_logits(tz, ty, reduction="none").numpy()
     assert np.array_equal(C.torch_logits(y, z, reduction="none"), theirs)
+
+
+# -- compare: the explanation table -------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compare_zero_weight_on_an_infinite_row(dtype):
+    # p = 0 with label 1 has an infinite exact loss; with weight 0 it counts for nothing, as in
+    # binary_cross_entropy, so every value is the function's value and nothing is NaN.
+    import logloss
+
+    y = np.array([1, 0, 1, 0, 1], dtype=dtype)
+    p = np.array([0.0, 0.2, 0.7, 1.0, 1e-20], dtype=dtype)
+    w = np.array([0.0, 1.0, 1.0, 0.0, 2.0])
+    rows = {r["convention"]: r for r in logloss.compare(y, p, sample_weight=w).to_dict()
+            ["conventions"]}
+    exact = logloss.binary_cross_entropy(y, p, sample_weight=w)
+    assert rows["exact"]["value"] == pytest.approx(exact, rel=1e-12)
+    for name in C.names():
+        if name in ("torch_logits", "catboost"):  # no probabilities form / margin -inf: see below
+            continue
+        row = rows[name]
+        ours = float(C.loss(name, y, p, sample_weight=w))  # torchrec: bits in both
+        assert row["value"] == pytest.approx(ours, rel=1e-6), name
+        assert np.isfinite(row["total_change"]), name
+    # CatBoost's margin from p = 0 is -inf: its loss there is inf, and inf * 0 is NaN as in its
+    # own C++ sum; the table shows that NaN rather than a made-up number
+    assert rows["catboost"]["exact"] == pytest.approx(exact, rel=1e-12)
