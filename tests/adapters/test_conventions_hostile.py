@@ -225,3 +225,31 @@ def test_compare_zero_weight_on_an_infinite_row(dtype):
     # CatBoost's margin from p = 0 is -inf: its loss there is inf, and inf * 0 is NaN as in its
     # own C++ sum; the table shows that NaN rather than a made-up number
     assert rows["catboost"]["exact"] == pytest.approx(exact, rel=1e-12)
+
+
+# -- Keras 3 (TensorFlow backend) ----------------------------------------------------------
+
+
+def test_keras_loss_on_hostile_columns():
+    # (n, 1) columns: Keras averages over the last axis, so each row is one sample. The Loss
+    # casts to float32 (its default dtype), float16 included; means within 8 float32 ulp, since
+    # TensorFlow sums in its own order.
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    keras = pytest.importorskip("keras")
+    with np.errstate(under="ignore"):
+        p = np.array(PROBABILITIES * 3, dtype=np.float32)
+    n = len(PROBABILITIES)
+    y = np.r_[np.ones(n), np.zeros(n), np.linspace(0, 1, n)].astype(np.float32)  # soft labels too
+    w = np.random.default_rng(2).uniform(0, 3, size=p.size).astype(np.float32)
+    w[:4] = [0, 1e-30, 1e30, 0]
+    loss = keras.losses.BinaryCrossentropy()
+    for weight in [None, w, np.zeros_like(w)]:
+        theirs = float(loss(y[:, None], p[:, None], sample_weight=weight))
+        ours = float(C.keras(y, p, sample_weight=weight))
+        assert abs(ours - theirs) <= 8 * np.spacing(np.float32(abs(theirs))), (ours, theirs)
+    half = p.astype(np.float16)
+    theirs = float(loss(y[:, None], half[:, None]))
+    assert abs(float(C.keras(y, half)) - theirs) <= 8 * np.spacing(np.float32(theirs))
