@@ -49,8 +49,14 @@ def _float_dtype(x: np.ndarray) -> np.dtype:
     if x.dtype == np.float32 or x.dtype == np.float64:
         return x.dtype
     if x.dtype.kind == "f" and x.dtype.itemsize < 4:
-        return np.dtype(np.float32)  # float16 is computed in float32 by every framework here
+        # Keras's Loss casts float16 to float32; scikit-learn and PyTorch keep it (see there)
+        return np.dtype(np.float32)
     return np.dtype(np.float64)
+
+
+def _torch_dtype(x: np.ndarray) -> np.dtype:
+    # PyTorch keeps half on CPU: each op computes in float and rounds its result to half.
+    return x.dtype if x.dtype == np.float16 else _float_dtype(x)
 
 
 def _prepare(name: str, y_true, y_pred, sample_weight, from_logits: bool):
@@ -106,7 +112,8 @@ def _reduce(losses, weight, reduction: str, normalization: str, dtype, *, pre_we
 
 
 def _sklearn(y, x, from_logits):
-    d = _float_dtype(x)
+    # check_array keeps float16, so log_loss clips at float16's eps (9.8e-4) and logs in float16.
+    d = x.dtype if x.dtype == np.float16 else _float_dtype(x)
     x = x.astype(d, copy=False)
     eps = np.finfo(d).eps
     # log_loss stacks [1 - p, p], clips both to [eps, 1 - eps], and takes -log of the label's column.
@@ -160,21 +167,23 @@ def _torch_probabilities(y, p):
 
 
 def _torch(y, x, from_logits):
-    d = _float_dtype(x)
+    d = _torch_dtype(x)
     x = x.astype(d, copy=False)
     if from_logits:
+        w = x.astype(np.float32) if d == np.float16 else x  # half's sigmoid runs in float
         with np.errstate(over="ignore"):
-            x = d.type(1) / (d.type(1) + np.exp(-x))  # torch.sigmoid, then BCELoss
-    return _torch_probabilities(y, x)
+            x = (w.dtype.type(1) / (w.dtype.type(1) + np.exp(-w))).astype(d, copy=False)
+    return _torch_probabilities(y, x)  # torch.sigmoid, then BCELoss
 
 
 def _torch_logits(y, z, from_logits):
-    d = _float_dtype(z)
+    d = _torch_dtype(z)
     z = z.astype(d, copy=False)
     y = y.astype(d, copy=False)
     # (1 - y)*z - log_sigmoid(z), log_sigmoid(z) = min(z, 0) - log1p(exp(-|z|)).
-    log_sigmoid = np.minimum(z, d.type(0)) - np.log1p(np.exp(-np.abs(z)))
-    return (d.type(1) - y) * z - log_sigmoid
+    w = z.astype(np.float32) if d == np.float16 else z  # half's log_sigmoid runs in float
+    log_sigmoid = np.minimum(w, w.dtype.type(0)) - np.log1p(np.exp(-np.abs(w)))
+    return (d.type(1) - y) * z - log_sigmoid.astype(d, copy=False)
 
 
 def _log32(x):
@@ -276,7 +285,8 @@ _ELEMENTS: dict[str, Callable] = {
 CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
     Convention("sklearn", "scikit-learn log_loss",
                "scikit-learn 1.9 sklearn/metrics/_classification.py (log_loss, _log_loss)",
-               "clips p to [eps, 1 - eps], eps of the dtype (2.2e-16 float64, 1.2e-7 float32)",
+               "clips p to [eps, 1 - eps], eps of the dtype (2.2e-16 float64, 1.2e-7 float32, "
+               "9.8e-4 float16)",
                "weight", True, False, True),
     Convention("keras", "Keras 3 binary_crossentropy",
                "Keras 3.15 keras/src/backend/tensorflow/nn.py binary_crossentropy; "
@@ -346,6 +356,12 @@ def elementwise(name: str, y, x, *, from_logits: bool = False) -> np.ndarray:
         return _ELEMENTS[name](y, x, from_logits)
 
 
+def _sklearn_weight_dtype(sample_weight, dtype) -> np.dtype:
+    # log_loss hands the weights as given to np.average / np.dot, which promote: float32 weights
+    # keep a float32 loss float32; a list (float64) or int64 weights make it float64.
+    return np.result_type(dtype, np.asarray(sample_weight).dtype)
+
+
 def loss(name: str, y_true, y_pred, *, sample_weight=None, from_logits: bool = False,
          reduction: str = "mean"):
     """The log loss of ``y_pred`` as convention ``name`` computes it (see :func:`names`)."""
@@ -363,6 +379,8 @@ def loss(name: str, y_true, y_pred, *, sample_weight=None, from_logits: bool = F
                        pre_weighted=True)
     if name in ("sklearn", "article"):
         # NumPy does the reduction there: np.average / np.mean / np.dot, in their dtypes.
+        if name == "sklearn" and weight is not None:
+            weight = weight.astype(_sklearn_weight_dtype(sample_weight, losses.dtype))
         if reduction == "none":
             return losses if weight is None else losses * weight
         if reduction == "sum":
