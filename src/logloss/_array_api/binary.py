@@ -212,7 +212,7 @@ def binary_cross_entropy(
             losses = run_elementwise(ctx, per_element, y, x, broadcast(xp, pw, y))
     if ctx.label_lo is not None:
         losses = losses + smoothing_correction(xp, ctx.label_lo, y, x, None if pw is None else broadcast(xp, pw, y),
-                                               from_logits=from_logits)
+                                               from_logits=from_logits, clip=bound)
     result = ctx.reduce(losses, weight, reduction, axes)
     ctx.warn_if_infinite(apply_weight(xp, losses, weight), result, stacklevel=3)
     return xp.astype(result, output)

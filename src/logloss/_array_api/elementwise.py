@@ -54,7 +54,7 @@ def _correction(xp, exact_hi, exact_lo, hi):
 
 def bce_probabilities(xp, y, p, pos_weight, accurate=False, clip=None):
     one, zero = xp.ones_like(p), xp.zeros_like(p)
-    low, high = _probability_clip(xp, p, clip)
+    low, high = probability_clip(xp, p, clip)
     if clip is not None:  # clipped samples take their terms from clip_bounds: a safe p for autodiff
         p = xp.where(low | high, one / 2, p)
     has_positive = y != 0
@@ -70,7 +70,7 @@ def bce_probabilities(xp, y, p, pos_weight, accurate=False, clip=None):
         positive_lo = -doubledouble.log_correction(xp, ps, xp.log(ps))
         value, value_lo = doubledouble.log1p(xp, -pn, zero)
         negative_lo = _correction(xp, -value, -value_lo, stop_gradient(xp, minus_log_q))
-    terms = _clipped(xp, clip, low, high, minus_log_p, minus_log_q, positive_lo, negative_lo, accurate)
+    terms = clipped(xp, clip, low, high, minus_log_p, minus_log_q, positive_lo, negative_lo, accurate)
     return combine(xp, y, *terms[:2], pos_weight, has_positive, has_negative, *terms[2:])
 
 
@@ -86,18 +86,18 @@ def bce_logits(xp, y, z, pos_weight, accurate=False, clip=None):
     # -log sigmoid(z) = softplus(-z) and -log sigmoid(-z) = softplus(z).
     positive, positive_lo = softplus(xp, xp.where(has_positive, -z, zero), accurate)
     negative, negative_lo = softplus(xp, xp.where(has_negative, z, zero), accurate)
-    terms = _clipped(xp, clip, low, high, positive, negative, positive_lo, negative_lo, accurate)
+    terms = clipped(xp, clip, low, high, positive, negative, positive_lo, negative_lo, accurate)
     return combine(xp, y, *terms[:2], pos_weight, has_positive, has_negative, *terms[2:])
 
 
-def _probability_clip(xp, p, clip):
+def probability_clip(xp, p, clip):
     """p < clip, and p > 1 - clip exactly (1 - p is exact for p >= 1/2, Sterbenz)."""
     if clip is None:
         return None, None
     return p < clip, (p >= 0.5) & ((1 - p) < clip)
 
 
-def _clipped(xp, clip, low, high, positive, negative, positive_lo, negative_lo, accurate):
+def clipped(xp, clip, low, high, positive, negative, positive_lo, negative_lo, accurate):
     """The terms of clipped samples replaced by those of a prediction of exactly ``clip`` (low)
     or ``1 - clip`` (high), the same numbers as on the NumPy engine (``clip_bounds``)."""
     if clip is None:

@@ -14,6 +14,7 @@ library's own are not accurate enough), see ``float64_values``.
 from __future__ import annotations
 
 from .._core import compensated
+from .._core.precision import clip_bounds
 from . import doubledouble, elementwise
 from .namespace import barrier_for, stop_gradient
 
@@ -129,17 +130,30 @@ def exact_logits(xp, y, z, pw):
     return elementwise.combine(xp, y, positive, negative, pw, y != 0, y != 1, positive_lo, negative_lo)
 
 
-def smoothing_correction(xp, label_lo, y, x, pw, *, from_logits):
+def smoothing_correction(xp, label_lo, y, x, pw, *, from_logits, clip=None):
     """label_lo · d(loss)/d(label) = label_lo · (pw·(-log σ(z)) + log σ(-z)) (or with log p, log(1 - p)):
     what the loss at hi + lo adds to the loss at hi, to first order (|lo| ≤ 2^-53 |hi|, so the
-    second order is far below an ulp). Values only (no gradient); 0 where the loss is infinite."""
+    second order is far below an ulp). Values only (no gradient); 0 where the loss is infinite.
+    ``clip``: a clipped sample's slope is that of its clipped terms (those at x were up to 1e308
+    at a huge logit: a loss thousands of ulp off, or negative)."""
     x = stop_gradient(xp, x)
+    if clip is not None:
+        if from_logits:
+            limit = clip_bounds(clip)[4]
+            low, high = x < limit, x > -limit
+        else:
+            low, high = elementwise.probability_clip(xp, x, clip)
+        # A safe x for the clipped samples (p = 0 would warn of log 0 on NumPy-backed libraries).
+        x = xp.where(low | high, xp.zeros_like(x) + (0.0 if from_logits else 0.5), x)
     if from_logits:
         a, _, shared = logit_terms(xp, x)
         positive, negative = label_terms_logits(xp, x, a, shared)
     else:
         log_p, log_q = probability_terms(xp, x)
         positive, negative = -log_p, -log_q
+    if clip is not None:
+        positive, negative, _, _ = elementwise.clipped(xp, clip, low, high, positive, negative,
+                                                       None, None, False)
     slope = (positive if pw is None else stop_gradient(xp, pw) * positive) - negative
     finite = xp.isfinite(slope)
     return xp.where(finite, label_lo * xp.where(finite, slope, xp.zeros_like(slope)), xp.zeros_like(slope))

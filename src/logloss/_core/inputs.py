@@ -89,7 +89,8 @@ def prepare_binary(
 
     output = result_dtype(x.dtype)
     hard = smoothing == 0 and is_hard(y)
-    if not from_logits and smoothing == 0 and x.size and not hard and is_hard(x):
+    # (With clip every loss is finite: 0/1 predictions are what clip is for, as on other libraries.)
+    if not from_logits and smoothing == 0 and bound is None and x.size and not hard and is_hard(x):
         raise_swapped_arguments()
     # A pos_weight or sample_weight multiplies the loss: a second rounding in float64, which
     # would put a per-element loss 1.4 ulp off (not a sum: see `summed`).
