@@ -94,3 +94,37 @@ def test_csv_output_quotes_a_bare_carriage_return(tmp_path, capsys):
     assert rows[0][:2] == ["level", "g\r"]
     assert [row[:3] for row in rows[1:]] == (
         [["group", v, "2"] for v in sorted(values)] + [["total", "", "10"]])
+
+
+@pytest.mark.parametrize("first, second", [
+    (["1", "1"], ["1", "abc"]),          # numbers in one file, text in the other
+    (["abc", "1"], ["1", "1"]),          # the same, text first
+    (["true", "false"], ["1", "0"]),     # booleans and numbers: True == 1 in a dict
+    (["2024-01-01", "2024-01-01"], ["2024-01-01", "n/a"]),  # timestamps and text
+])
+def test_a_csv_value_is_one_group_whatever_each_file_infers(tmp_path, capsys, first, second):
+    # Each CSV file's types are inferred from its own first block: the same text "1" was the
+    # number 1 in one file and the text "1" in the other, two groups printed alike (g=1 twice),
+    # and "true" merged with "1" (True == 1). A CSV value is text: one group per distinct text.
+    rows = [(1, 0.5, first[0]), (0, 0.25, first[1]), (1, 0.75, second[0]), (0, 0.125, second[1])]
+    paths = [tmp_path / "a.csv", tmp_path / "b.csv"]
+    for path, part in zip(paths, (rows[:2], rows[2:])):
+        path.write_text("label,pred,g\n" + "".join(f"{y},{p},{g}\n" for y, p, g in part))
+    result = _score(capsys, *paths, "--by", "g")
+    expected = _reference(*zip(*[(y, p, 1.0, g) for y, p, g in rows]))
+    got = {str(g["group"]["g"]): (g["log_loss"], g["rows_scored"]) for g in result["groups"]}
+    assert len(got) == len(result["groups"]) == len(expected)
+    for key, (mean, count) in expected.items():
+        assert got[key][1] == count, key
+        assert got[key][0] == pytest.approx(mean, rel=4e-16, abs=0), key
+
+
+def test_reading_csv_groups_as_text_keeps_a_file_that_is_not_utf8(tmp_path, capsys):
+    # Read as text for the other files' sake, a file whose group column is not UTF-8 failed
+    # ("invalid UTF8"); alone, it is read as binary values (hexadecimal keys), and still is.
+    (tmp_path / "a.csv").write_bytes(b"label,pred,g\n1,0.5,1\n")
+    (tmp_path / "b.csv").write_bytes(b"label,pred,g\n1,0.25,1\n0,0.5,abc\n")
+    (tmp_path / "c.csv").write_bytes(b"label,pred,g\n0,0.75,\xff\n")
+    result = _score(capsys, *(tmp_path / n for n in ("a.csv", "b.csv", "c.csv")), "--by", "g")
+    got = {g["group"]["g"]: g["rows_scored"] for g in result["groups"]}
+    assert got == {"1": 2, "abc": 1, "ff": 1}
