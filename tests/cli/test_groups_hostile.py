@@ -128,3 +128,18 @@ def test_reading_csv_groups_as_text_keeps_a_file_that_is_not_utf8(tmp_path, caps
     result = _score(capsys, *(tmp_path / n for n in ("a.csv", "b.csv", "c.csv")), "--by", "g")
     got = {g["group"]["g"]: g["rows_scored"] for g in result["groups"]}
     assert got == {"1": 2, "abc": 1, "ff": 1}
+
+
+@pytest.mark.parametrize("order", [[-0.0, 0.0], [0.0, -0.0]])
+def test_the_zero_group_prints_the_same_whichever_zero_comes_first(tmp_path, capsys, order):
+    # 0.0 and -0.0 are one group; its key was whichever came first, so a file whose first
+    # row held -0.0 reported the zeros' group as -0.0 (and a reordered file as 0.0).
+    for clip in ([], ["--clip", "1e-9"]):  # the kernels' path and the accumulators'
+        path = tmp_path / "z.parquet"
+        pq.write_table(pa.table({"label": [1, 0], "pred": [0.5, 0.5],
+                                 "g": pa.array(order, pa.float64())}), path)
+        result = _score(capsys, path, "--by", "g", *clip)
+        [group] = result["groups"]
+        assert group["rows_scored"] == 2 and math.copysign(1, group["group"]["g"]) == 1
+        table = _score(capsys, path, "--by", "g", *clip, fmt="table")
+        assert "g=0.0 " in table and "-0.0" not in table
