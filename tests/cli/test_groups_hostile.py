@@ -162,3 +162,26 @@ def test_the_total_row_equals_the_ungrouped_score(tmp_path, capsys, spread):
     assert grouped["total_weight"] == exact
     for field in ("log_loss", "total_weight", "calibration", "normalized_entropy"):
         assert grouped[field] == plain[field], field
+
+
+def test_a_json_lines_value_is_one_group_across_batches_and_files(tmp_path, capsys, monkeypatch):
+    # Read through Python's json, each batch is typed on its own: a batch of numbers gave the
+    # number 1, a later batch with a text value the text "1": two groups printed alike.
+    from logloss._cli import sources
+
+    monkeypatch.setattr(sources, "BATCH_ROWS", 4)
+    lines = [(1, 0.5, 1), (0, 0.25, 1), (1, 0.75, 2), (0, 0.5, 1),  # batch 1: numbers
+             (1, 0.125, 1), (0, 0.5, "a"), (1, 0.5, 1)]  # batch 2: mixed, so text
+    path = tmp_path / "a.jsonl"
+    text = "".join(json.dumps({"label": y, "pred": p, "g": g}) + "\n" for y, p, g in lines)
+    path.write_text('{"label": 1, "pred": "0.5", "g": 1}\n' + text)  # "0.5": Python's json
+    other = tmp_path / "b.jsonl"  # a file of numbers only: typed by pyarrow
+    other.write_text('{"label": 0, "pred": 0.5, "g": 2}\n')
+    rows = [(1, 0.5, 1), *lines, (0, 0.5, 2)]
+    result = _score(capsys, path, other, "--by", "g")
+    expected = _reference(*zip(*[(y, p, 1.0, str(g)) for y, p, g in rows]))
+    got = {str(g["group"]["g"]): (g["log_loss"], g["rows_scored"]) for g in result["groups"]}
+    assert len(got) == len(result["groups"]) == len(expected)
+    for key, (mean, count) in expected.items():
+        assert got[key][1] == count, key
+        assert got[key][0] == pytest.approx(mean, rel=4e-16, abs=0), key

@@ -161,9 +161,11 @@ def score(sources: list[Source], options: Options, progress=None, rereads=None) 
 
 def apply_rereads(sources, rereads: dict) -> None:
     """Set each source to be read the ways asked for so far (see ``Reread``)."""
+    by_text = any("by_text" in changes for changes in rereads.values())
     for source in sources:
         changes = rereads.get(source.name, ())
-        source.python_json = source.python_json or "python_json" in changes
+        source.python_json = (source.python_json or "python_json" in changes
+                              or by_text and source.kind == "jsonl")  # its --by columns as text
 
 
 def text_columns(sources, plan, rereads: dict, roles=("label", "pred", "weight")) -> dict:
@@ -171,7 +173,8 @@ def text_columns(sources, plan, rereads: dict, roles=("label", "pred", "weight")
     columns, and from a second reread on the ``by`` columns too (a --by column of integers in
     the first block and "x" later; read as text only then, so its keys stay numbers otherwise)."""
     columns = {}
-    # A --by column typed differently by two CSV files' inference: read as text in every one.
+    # A --by column typed differently by two CSV or JSON Lines files' inference (or two batches
+    # of one JSON Lines file read through Python's json): read as text in every one.
     by_text = any("by_text" in changes for changes in rereads.values())
     for source, chosen in zip(sources, plan):
         changes = list(rereads.get(source.name, ()))
@@ -181,6 +184,8 @@ def text_columns(sources, plan, rereads: dict, roles=("label", "pred", "weight")
                 names.append(chosen.get("by") or [])
             columns[source.name] = list(dict.fromkeys(n for name in names
                                                       for n in (name if isinstance(name, list) else [name])))
+        elif source.kind == "jsonl" and by_text:
+            columns[source.name] = list(chosen.get("by") or [])
     return columns
 
 
@@ -242,9 +247,10 @@ def _score_sources(sources, options, progress, rereads) -> Result:
     # Each CSV file's types are inferred from its own first block, so one file's "1" may be the
     # number 1 and another's the text "1" (two groups printed alike), or "true" a boolean that
     # a dict merges with 1: the --by columns of every CSV file are then read again as text.
+    # JSON Lines alike, whose batches read through Python's json are typed one by one.
     # (Standard input cannot be read again: its groups stay as inferred.)
     csv_source = ({} if not options.by or any(s.paths == ["-"] for s in sources) else
-                  {path: s for s in sources if s.kind == "csv" for path in s.paths})
+                  {path: s for s in sources if s.kind in ("csv", "jsonl") for path in s.paths})
     by_kinds: dict = {}
     for columns, batch, path, offset, n in stream(sources, plan, text_columns(sources, plan, rereads),
                                                   progress):
