@@ -116,8 +116,10 @@ def _plain_values(dictionary) -> list:
 
 
 def _float_key(value):
-    if value is None or math.isfinite(value):
+    if value is None:
         return value
+    if math.isfinite(value):
+        return value + 0.0  # -0.0 -> 0.0: the zeros' group prints alike whichever came first
     if math.isnan(value):
         return "NaN"
     return "Infinity" if value > 0 else "-Infinity"

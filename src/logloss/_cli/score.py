@@ -30,6 +30,7 @@ from .batches import (
     check_labels,
     check_predictions,
     check_weights,
+    is_arrow,
     numeric_values,
     reject_bad_rows,
 )
@@ -136,6 +137,10 @@ def _reraise_read_error(error: BaseException, source: Source):
     if isinstance(error, (UsageError, DataError, Reread)):
         raise error
     text = str(error)
+    if source.kind == "csv" and isinstance(error, pa.ArrowInvalid) and "invalid UTF8" in text:
+        # Text that is not UTF-8 (a --by column read as text for another file's sake): the
+        # file's own inference reads it as binary values (hexadecimal keys), as alone.
+        raise Reread(source.name, "by_binary") from error
     if source.kind == "csv" and isinstance(error, pa.ArrowInvalid) and "conversion error" in text:
         raise Reread(source.name, "text") from error
     if source.kind == "jsonl" and isinstance(error, pa.ArrowInvalid) and not source.python_json:
@@ -156,9 +161,11 @@ def score(sources: list[Source], options: Options, progress=None, rereads=None) 
 
 def apply_rereads(sources, rereads: dict) -> None:
     """Set each source to be read the ways asked for so far (see ``Reread``)."""
+    by_text = any("by_text" in changes for changes in rereads.values())
     for source in sources:
         changes = rereads.get(source.name, ())
-        source.python_json = source.python_json or "python_json" in changes
+        source.python_json = (source.python_json or "python_json" in changes
+                              or by_text and source.kind == "jsonl")  # its --by columns as text
 
 
 def text_columns(sources, plan, rereads: dict, roles=("label", "pred", "weight")) -> dict:
@@ -166,14 +173,19 @@ def text_columns(sources, plan, rereads: dict, roles=("label", "pred", "weight")
     columns, and from a second reread on the ``by`` columns too (a --by column of integers in
     the first block and "x" later; read as text only then, so its keys stay numbers otherwise)."""
     columns = {}
+    # A --by column typed differently by two CSV or JSON Lines files' inference (or two batches
+    # of one JSON Lines file read through Python's json): read as text in every one.
+    by_text = any("by_text" in changes for changes in rereads.values())
     for source, chosen in zip(sources, plan):
         changes = list(rereads.get(source.name, ()))
-        if source.kind == "csv" and "text" in changes:
-            names = [chosen[role] for role in roles if chosen.get(role)]
-            if changes.count("text") > 1:
+        if source.kind == "csv" and ("text" in changes or by_text):
+            names = [chosen[role] for role in roles if chosen.get(role) and "text" in changes]
+            if changes.count("text") > 1 or by_text and "by_binary" not in changes:
                 names.append(chosen.get("by") or [])
             columns[source.name] = list(dict.fromkeys(n for name in names
                                                       for n in (name if isinstance(name, list) else [name])))
+        elif source.kind == "jsonl" and by_text:
+            columns[source.name] = list(chosen.get("by") or [])
     return columns
 
 
@@ -232,9 +244,19 @@ def _score_sources(sources, options, progress, rereads) -> Result:
     result = Result(columns=plan[0], files=[s.name for s in sources],
                     overall=_new_accumulator(options), by=list(options.by),
                     ignored_files=sum(s.ignored for s in sources))
+    # Each CSV file's types are inferred from its own first block, so one file's "1" may be the
+    # number 1 and another's the text "1" (two groups printed alike), or "true" a boolean that
+    # a dict merges with 1: the --by columns of every CSV file are then read again as text.
+    # JSON Lines alike, whose batches read through Python's json are typed one by one.
+    # (Standard input cannot be read again: its groups stay as inferred.)
+    csv_source = ({} if not options.by or any(s.paths == ["-"] for s in sources) else
+                  {path: s for s in sources if s.kind in ("csv", "jsonl") for path in s.paths})
+    by_kinds: dict = {}
     for columns, batch, path, offset, n in stream(sources, plan, text_columns(sources, plan, rereads),
                                                   progress):
         result.rows_read += n
+        if path in csv_source:
+            _check_csv_by_kinds([batch[c] for c in options.by], csv_source[path], by_kinds)
         _score_batch(batch, columns, path, offset, n, options, labels, result)
     if options.by:
         import pyarrow as pa
@@ -246,6 +268,24 @@ def _score_sources(sources, options, progress, rereads) -> Result:
     if labels is not None:
         result.label_mapping = {"positive": labels.positive, "negative": labels.negative}
     return result
+
+
+def _check_csv_by_kinds(arrays, source, kinds: dict) -> None:
+    """Raise Reread(by_text) when a --by column of this CSV batch holds another kind of value
+    (text, boolean, number, date...) than an earlier CSV batch's; a column of nulls, or of
+    binary values (text that is not UTF-8, which reading as text would refuse), matches any."""
+    import pyarrow as pa
+
+    for i, array in enumerate(arrays):
+        kind = array.type if is_arrow(array) else pa.from_numpy_dtype(array.dtype)
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        if pa.types.is_null(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+            continue
+        kind = ("text" if pa.types.is_string(kind) or pa.types.is_large_string(kind) else
+                "number" if pa.types.is_integer(kind) or pa.types.is_floating(kind) else str(kind))
+        if kinds.setdefault(i, kind) != kind:
+            raise Reread(source.name, "by_text")
 
 
 def _score_batch(batch, columns, path, offset, n, options, labels, result):

@@ -226,7 +226,8 @@ class Source:
 
     # -- reading -------------------------------------------------------------------------------
     def open(self, columns: list[str], text_columns=()) -> Iterator[tuple[dict, int, str]]:
-        """Batches of the named columns; ``text_columns`` are read as strings (CSV only)."""
+        """Batches of the named columns; ``text_columns`` are read as strings (CSV, and JSON Lines
+        read through Python's json: a value not a string as its JSON text)."""
         if self.kind == "parquet":
             return self._parquet_batches(columns)
         if self.kind == "ipc":
@@ -236,7 +237,7 @@ class Source:
         if self.kind == "npz":
             return self._npz_batches(columns)
         if self.kind == "jsonl" and self.python_json:
-            return self._python_json_batches(columns)
+            return self._python_json_batches(columns, text_columns)
         return self._text_batches(columns, text_columns)
 
     def _parquet_files(self):
@@ -594,19 +595,24 @@ class Source:
         if self.paths != ["-"] and getattr(self, "_raw", None) is not None:
             self._raw.close()
 
-    def _python_json_batches(self, columns):
+    def _python_json_batches(self, columns, text_columns=()):
         """JSON Lines through Python's ``json``: a line at a time, any length, any mix of types
-        (a column whose values are not all of one type is handed on as text)."""
+        (a column whose values are not all of one type is handed on as text, and so is each of
+        ``text_columns``: in every batch, whatever its own values)."""
         rows: list[dict] = []
         path = self.paths[0]
+
+        def batch():
+            return {c: _python_values([r.get(c) for r in rows], c in text_columns)
+                    for c in columns}
+
         for _, row in self._json_objects():
             rows.append(row)
             if len(rows) >= BATCH_ROWS:
-                yield {c: _python_values([r.get(c) for r in rows]) for c in columns}, \
-                    self._raw.tell(), path
+                yield batch(), self._raw.tell(), path
                 rows = []
         if rows:  # the file is read and closed by now
-            yield {c: _python_values([r.get(c) for r in rows]) for c in columns}, self.size or 0, path
+            yield batch(), self.size or 0, path
 
     def _python_json_names(self) -> list[str]:
         """The keys of the first thousand objects, in order of appearance."""
@@ -720,13 +726,14 @@ def _parse_json_block(block: bytes, parse):
     return pjson.read_json(pa.py_buffer(block), read_options=read, parse_options=parse)
 
 
-def _python_values(values: list):
-    """A pyarrow array of one JSON column: typed when the values share a type, else text."""
+def _python_values(values: list, text: bool = False):
+    """A pyarrow array of one JSON column: typed when the values share a type, else text
+    (always with ``text``)."""
     import json
 
     import pyarrow as pa
 
-    kinds = {type(v) for v in values if v is not None}
+    kinds = {type(v) for v in values if v is not None} if not text else {str, None}
     if bool in kinds and kinds <= {bool, int, float} and kinds != {bool}:
         values = [int(v) if isinstance(v, bool) else v for v in values]  # true is 1, as in a bool column
         kinds = {int, float}

@@ -254,6 +254,18 @@ def csv_pieces(report_: dict):
     by = report_.get("by", [])
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
+    # csv quotes a field holding the line terminator ("\n") but not a bare "\r", which CSV
+    # readers take as a line end too: a row with a "\r" in it is written with every field quoted,
+    # so that a group value cannot split its row or forge another.
+    quoted = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
+
+    def write(rows, cells) -> None:
+        """Write the rows; ``cells``: their text cells, searched for a carriage return."""
+        if "\r" not in "".join(cells):
+            writer.writerows(rows)
+            return
+        for row in rows:
+            (quoted if any("\r" in value for value in row) else writer).writerow(row)
 
     def taken() -> str:
         text = buffer.getvalue()
@@ -265,18 +277,19 @@ def csv_pieces(report_: dict):
               "calibration", "base_rate", "infinite"]
     # "level" tells a group's row from the total's, whatever the group values are; the
     # total's group columns are empty.
-    writer.writerow((["level"] if by else []) + by + fields)
+    write([(["level"] if by else []) + by + fields], by)
     groups = report_.get("groups", [])
     if isinstance(groups, GroupRows):
         for _, keys, values in groups.slices():
             columns = [_csv_column([key[j] for key in keys]) for j in range(len(by))]
             columns += [_csv_column(values[f]) for f in fields]
-            writer.writerows(zip(["group"] * len(keys), *columns))
+            write(zip(["group"] * len(keys), *columns),
+                  [cell for column in columns[:len(by)] for cell in column])
             yield taken()
     else:
         for group in groups:
-            writer.writerow(["group"] + [_csv(group["group"][b]) for b in by]
-                            + [_csv(group[f]) for f in fields])
+            keys = [_csv(group["group"][b]) for b in by]
+            write([["group"] + keys + [_csv(group[f]) for f in fields]], keys)
     writer.writerow((["total"] if by else []) + [""] * len(by) + [_csv(report_[f]) for f in fields])
     yield taken()
 
