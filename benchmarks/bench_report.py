@@ -16,7 +16,8 @@ segment` with 10^5 segments. Prints the median seconds of --repeat runs, their r
 and the ratio of medians to `score`'s. Then times `diagnose` (exact, in memory) on --memory-rows
 rows, alone, with `by=` 100 int32 segments or 50 text segments (Python objects, as pandas gives
 them, and NumPy strings), with weights and from logits, median of --repeat, in this process,
-beside Polars grouping the log loss alone by the same columns. The load average is printed before and after.
+beside Polars grouping the log loss alone by the same columns. The load average is printed
+before and after.
 """
 
 from __future__ import annotations

@@ -137,10 +137,10 @@ def test_the_command_sets_its_process_defaults_and_a_library_process_keeps_its_o
 def test_score_without_by_and_report_keep_freed_buffers_longer_before_pyarrow_loads(tmp_path):
     """`score` without --by, and `report`, build nothing after the read: mimalloc keeps freed
     batch buffers for 1000 ms and uses no transparent huge pages (none handed back and zeroed
-    again during the read); with `score --by`, the 100 ms default stays (the report is built after the read) and
-    mimalloc's huge pages too; NumPy madvises no huge pages in either; values the user set, or a
-    library process, are left alone; and the values are set before pyarrow loads (mimalloc
-    reads them then)."""
+    again during the read); with `score --by`, the 100 ms default stays (the report is built
+    after the read) and mimalloc's huge pages too; NumPy madvises no huge pages in either; values
+    the user set, or a library process, are left alone; and the values are set before pyarrow
+    loads (mimalloc reads them then)."""
     data = tmp_path / "preds.csv"
     data.write_text("y,p,g\n1,0.9,a\n0,0.2,b\n")
     names = ("MIMALLOC_PURGE_DELAY", "MIMALLOC_ALLOW_THP")
