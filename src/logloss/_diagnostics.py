@@ -1953,11 +1953,11 @@ def _exact_parts(batch, arrays: dict, bins: int) -> dict:
         # zero-weight rows are left out of the groups: they pool with nothing
         return groups, pool_adjacent_violators(groups[1], groups[2])
 
-    def shares():
+    def concentration():
         rows = float(len(batch.y)) if batch.weight is None else float(np.sum(batch.w))
         return _exact_shares(arrays["loss"], batch.weight, rows)
 
-    tasks = (grouped_and_pooled, shares)
+    tasks = (grouped_and_pooled, concentration)
     (groups, pooled), shares = chunked.run_chunks(lambda i: tasks[i](), len(tasks))
     p_u, neg, pos, wp, wloss, weight = groups
     block_starts, pneg, ppos = pooled
