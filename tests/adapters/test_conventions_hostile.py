@@ -15,6 +15,8 @@ import pytest
 
 from logloss import conventions as C
 
+from .test_conventions import ulps
+
 # p at and next to the bounds: exact 0 and 1, within 1e-7 / 1e-15 of them, float32 subnormals
 PROBABILITIES = [0.0, 1.0, 1e-45, 1e-40, 1e-38, 1e-20, 1e-16, 1e-15, 1e-7, 1.1e-7, 9e-8, 1e-5,
                  0.3, 0.5, 0.9995, 1 - 1e-7, 1 - 6e-8, 1 - 1e-15]
@@ -27,17 +29,6 @@ def _sk_log_loss(*args, **kwargs):
         # float16 rows of [1 - p, p] do not sum to one within sqrt(eps): sklearn warns
         warnings.filterwarnings("ignore", "The y_prob values do not sum", UserWarning)
         return log_loss(*args, **kwargs)
-
-
-def _ulps(ours, theirs, dtype) -> float:
-    a = np.asarray(ours, dtype=np.float64).ravel()
-    b = np.asarray(theirs, dtype=np.float64).ravel()
-    assert a.shape == b.shape
-    same = (a == b) | (np.isnan(a) & np.isnan(b))
-    scale = np.spacing(np.maximum(np.abs(a), np.abs(b)).astype(dtype)).astype(np.float64)
-    with np.errstate(invalid="ignore"):
-        distance = np.where(same, 0.0, np.abs(a - b) / scale)
-    return float(np.max(distance)) if distance.size else 0.0
 
 
 # -- scikit-learn: bit for bit, in the dtype scikit-learn computes in ------------------------
@@ -94,7 +85,7 @@ def test_torch_bce_loss_each_special_probability(dtype, label):
     y = np.full(p.shape, label, dtype=dtype)
     theirs = torch.nn.functional.binary_cross_entropy(
         torch.from_numpy(p), torch.from_numpy(y), reduction="none").numpy()
-    assert _ulps(C.torch(y, p, reduction="none"), theirs, dtype) <= 2
+    assert ulps(C.torch(y, p, reduction="none"), theirs, dtype) <= 2
 
 
 LOGITS = [0.0, 88.7, -88.7, 89.0, -103.0, -104.0, 709.0, -745.0, 710.0, -746.0, 1e4, -1e4,
@@ -111,9 +102,9 @@ def test_torch_logits_at_the_exp_limits(dtype, label):
     y = np.full(z.shape, label, dtype=dtype)
     tz, ty = torch.from_numpy(z), torch.from_numpy(y)
     theirs = F.binary_cross_entropy_with_logits(tz, ty, reduction="none").numpy()
-    assert _ulps(C.torch_logits(y, z, reduction="none"), theirs, dtype) <= 2
+    assert ulps(C.torch_logits(y, z, reduction="none"), theirs, dtype) <= 2
     theirs = F.binary_cross_entropy(torch.sigmoid(tz), ty, reduction="none").numpy()
-    assert _ulps(C.torch(y, z, from_logits=True, reduction="none"), theirs, dtype) <= 2
+    assert ulps(C.torch(y, z, from_logits=True, reduction="none"), theirs, dtype) <= 2
 
 
 def test_torch_two_dimensional_int_labels_and_extreme_weights():
@@ -126,7 +117,7 @@ def test_torch_two_dimensional_int_labels_and_extreme_weights():
     for reduction in ["none", "sum", "mean"]:
         theirs = F.binary_cross_entropy(tp, ty, weight=tw, reduction=reduction).numpy()
         ours = C.torch(y, p, sample_weight=w, reduction=reduction)
-        assert _ulps(ours, theirs, np.float32) <= 2, reduction
+        assert ulps(ours, theirs, np.float32) <= 2, reduction
 
 
 # -- XGBoost and LightGBM, evaluated on the probabilities themselves -------------------------
@@ -149,7 +140,7 @@ def test_xgboost_each_special_probability(label):
     for value in p:
         theirs = _xgboost_logloss([label], [value])
         ours = float(C.xgboost([label], [value]))
-        assert _ulps(ours, theirs, np.float32) <= 2, (value, ours, theirs)
+        assert ulps(ours, theirs, np.float32) <= 2, (value, ours, theirs)
 
 
 def _lightgbm_logloss(y, score, objective):
@@ -167,11 +158,11 @@ def test_lightgbm_each_special_probability_and_logit(label):
     for value in PROBABILITIES + [1e-300, 5e-324, 1.0000001e-15, 9.99e-16, 1 - 9.99e-16]:
         theirs = _lightgbm_logloss([label, label], [value, value], "regression")
         ours = float(C.lightgbm([label], [value]))
-        assert _ulps(ours, theirs, np.float64) <= 2, (value, ours, theirs)
+        assert ulps(ours, theirs, np.float64) <= 2, (value, ours, theirs)
     for value in LOGITS[:12] + [34.5, -34.5, 34.6, -34.6]:
         theirs = _lightgbm_logloss([label, label], [value, value], "binary")
         ours = float(C.lightgbm([label], [value], from_logits=True))
-        assert _ulps(ours, theirs, np.float64) <= 2, (value, ours, theirs)
+        assert ulps(ours, theirs, np.float64) <= 2, (value, ours, theirs)
 
 
 @pytest.mark.parametrize("label", [0.0, 1.0, 0.3])

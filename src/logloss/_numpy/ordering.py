@@ -35,8 +35,7 @@ def probability_groups(y: np.ndarray, p: np.ndarray):
     out = [np.empty(n) for _ in range(4)]
     weight = scratch.view(np.float64)
     count = kernels.probability_groups(keys, *out, weight)
-    groups = (keys.view(np.float64), *out, weight)
-    return tuple(a[:count].copy() if count < n // 2 else a[:count] for a in groups)
+    return _cut((keys.view(np.float64), *out, weight), count)
 
 
 def key_groups(key: np.ndarray, y: np.ndarray, p: np.ndarray, loss: np.ndarray, w):
@@ -54,11 +53,15 @@ def key_groups(key: np.ndarray, y: np.ndarray, p: np.ndarray, loss: np.ndarray, 
 
 
 def _groups(kernel, n: int, *inputs):
-    # np.empty does not touch its pages: only the groups written cost memory, and the arrays
-    # are cut to size by a copy only when that frees most of what was written
+    # np.empty does not touch its pages: only the groups written cost memory
     out = [np.empty(n) for _ in range(6)]
-    count = kernel(*inputs, *out)
-    return tuple(a[:count].copy() if count < n // 2 else a[:count] for a in out)
+    return _cut(out, kernel(*inputs, *out))
+
+
+def _cut(arrays, count: int) -> tuple:
+    """The first ``count`` entries of each array: a copy only where that frees most of what
+    was written, else a view."""
+    return tuple(a[:count].copy() if count < len(a) // 2 else a[:count] for a in arrays)
 
 
 def _probability_groups_numpy(keys: np.ndarray):
