@@ -282,71 +282,79 @@ static int diag_prune(DiagOut *o) {
 }
 
 /* Per block: probabilities. loss, logit z and the two cells; the rows only libm handles after. */
-static void diag_probability_block(DiagBuffers *B, const double *restrict y, const double *restrict x, int m) {
-    double *restrict loss = B->loss, *restrict z = B->z, *restrict p = B->p;
-    int64_t rare = 0;
-    for (int i = 0; i < m; i++) {
-        double pi = x[i];
-        double a = 1.0 - pi;
-        double c = -pi - (a - 1.0);
-        int64_t low = !(pi >= TINY), high = !(a >= TINY);
-        rare |= low | high;
-        double lp = log_core(low ? 1.0 : pi, 0.0, 0);
-        double lq = log_plus(high ? 1.0 : a, high ? 0.0 : c);
-        loss[i] = y[i] != 0.0 ? -lp : -lq;
-        z[i] = lp - lq;
-        p[i] = pi;
-    }
-    /* A loss within a few ulps of a threshold the rows are counted by (a confident mistake, a
-     * cap): libm's logs, as the NumPy path takes, so both count the same rows. log_core may be
-     * 1 ulp off: at p = 0.01 exactly (predictions rounded to 2 decimals) it gave 1 ulp above
-     * -log(0.01), and every such row was counted a confident mistake. */
-    int64_t near = 0;
-    for (int i = 0; i < m; i++) near |= diag_near_threshold(loss[i]);
-    if (near) {
-        for (int i = 0; i < m; i++) {
-            if (!diag_near_threshold(loss[i])) continue;
-            double pi = x[i];
-            double lp = log(pi), lq = log1p(-pi);
-            loss[i] = y[i] != 0.0 ? -lp : -lq;
-            z[i] = lp - lq;
-        }
-    }
-    if (rare) {
-        for (int i = 0; i < m; i++) {
-            double pi = x[i];
-            if (pi >= TINY && 1.0 - pi >= TINY) continue;
-            double lp = log(pi), lq = log1p(-pi);  /* -inf at 0 and 1 */
-            loss[i] = y[i] != 0.0 ? -lp : -lq;
-            z[i] = lp - lq;
-        }
-    }
+#define DIAG_PROBABILITY_BLOCK(NAME, T) \
+static void NAME(DiagBuffers *B, const double *restrict y, const T *restrict x, int m) { \
+    double *restrict loss = B->loss, *restrict z = B->z, *restrict p = B->p; \
+    int64_t rare = 0; \
+    for (int i = 0; i < m; i++) { \
+        double pi = (double)x[i]; \
+        double a = 1.0 - pi; \
+        double c = -pi - (a - 1.0); \
+        int64_t low = !(pi >= TINY), high = !(a >= TINY); \
+        rare |= low | high; \
+        double lp = log_core(low ? 1.0 : pi, 0.0, 0); \
+        double lq = log_plus(high ? 1.0 : a, high ? 0.0 : c); \
+        loss[i] = y[i] != 0.0 ? -lp : -lq; \
+        z[i] = lp - lq; \
+        p[i] = pi; \
+    } \
+    /* A loss within a few ulps of a threshold the rows are counted by (a confident mistake, a \
+     * cap): libm's logs, as the NumPy path takes, so both count the same rows. log_core may be \
+     * 1 ulp off: at p = 0.01 exactly (predictions rounded to 2 decimals) it gave 1 ulp above \
+     * -log(0.01), and every such row was counted a confident mistake. */ \
+    int64_t near = 0; \
+    for (int i = 0; i < m; i++) near |= diag_near_threshold(loss[i]); \
+    if (near) { \
+        for (int i = 0; i < m; i++) { \
+            if (!diag_near_threshold(loss[i])) continue; \
+            double pi = (double)x[i]; \
+            double lp = log(pi), lq = log1p(-pi); \
+            loss[i] = y[i] != 0.0 ? -lp : -lq; \
+            z[i] = lp - lq; \
+        } \
+    } \
+    if (rare) { \
+        for (int i = 0; i < m; i++) { \
+            double pi = (double)x[i]; \
+            if (pi >= TINY && 1.0 - pi >= TINY) continue; \
+            double lp = log(pi), lq = log1p(-pi);  /* -inf at 0 and 1 */ \
+            loss[i] = y[i] != 0.0 ? -lp : -lq; \
+            z[i] = lp - lq; \
+        } \
+    } \
 }
 
 /* Per block: logits. softplus of s = -z (positives) or z, the sigmoid as prediction. */
-static void diag_logit_block(DiagBuffers *B, const double *restrict y, const double *restrict x, int m) {
-    double *restrict loss = B->loss, *restrict z = B->z, *restrict p = B->p;
-    int64_t rare = 0;
-    for (int i = 0; i < m; i++) {
-        double zi = x[i];
-        double si = y[i] != 0.0 ? -zi : zi;
-        rare |= !(si >= SOFTPLUS_LOW);
-        double c = si < SOFTPLUS_LOW ? SOFTPLUS_LOW : (si > SOFTPLUS_HIGH ? SOFTPLUS_HIGH : si);
-        double v = softplus_exact(c);
-        loss[i] = si >= SOFTPLUS_HIGH ? si : v;
-        double a = fabs(zi);
-        double e = exp_neg(-(a < EXP_LIMIT ? a : EXP_LIMIT));
-        double sig = (zi >= 0.0 ? 1.0 : e) / (1.0 + e);
-        p[i] = a > EXP_LIMIT ? (zi > 0.0 ? 1.0 : 0.0) : sig;
-        z[i] = zi;
-    }
-    if (rare) {
-        for (int i = 0; i < m; i++) {
-            double si = y[i] != 0.0 ? -x[i] : x[i];
-            if (si < SOFTPLUS_LOW) loss[i] = exp(si);
-        }
-    }
+#define DIAG_LOGIT_BLOCK(NAME, T) \
+static void NAME(DiagBuffers *B, const double *restrict y, const T *restrict x, int m) { \
+    double *restrict loss = B->loss, *restrict z = B->z, *restrict p = B->p; \
+    int64_t rare = 0; \
+    for (int i = 0; i < m; i++) { \
+        double zi = (double)x[i]; \
+        double si = y[i] != 0.0 ? -zi : zi; \
+        rare |= !(si >= SOFTPLUS_LOW); \
+        double c = si < SOFTPLUS_LOW ? SOFTPLUS_LOW : (si > SOFTPLUS_HIGH ? SOFTPLUS_HIGH : si); \
+        double v = softplus_exact(c); \
+        loss[i] = si >= SOFTPLUS_HIGH ? si : v; \
+        double a = fabs(zi); \
+        double e = exp_neg(-(a < EXP_LIMIT ? a : EXP_LIMIT)); \
+        double sig = (zi >= 0.0 ? 1.0 : e) / (1.0 + e); \
+        p[i] = a > EXP_LIMIT ? (zi > 0.0 ? 1.0 : 0.0) : sig; \
+        z[i] = zi; \
+    } \
+    if (rare) { \
+        for (int i = 0; i < m; i++) { \
+            double si = y[i] != 0.0 ? -(double)x[i] : (double)x[i]; \
+            if (si < SOFTPLUS_LOW) loss[i] = exp(si); \
+        } \
+    } \
 }
+
+/* float32 predictions are read as they are (no widening pass into a buffer first) */
+DIAG_PROBABILITY_BLOCK(diag_probability_block, double)
+DIAG_PROBABILITY_BLOCK(diag_probability_block_f32, float)
+DIAG_LOGIT_BLOCK(diag_logit_block, double)
+DIAG_LOGIT_BLOCK(diag_logit_block_f32, float)
 
 /* The update over [lo, hi). Two layouts: weighted batches add into DIAG_HIST / DIAG_LOSS /
  * DIAG_SEGMENT doubles per cell, unweighted ones into the shorter DIAG_HIST_U / DIAG_LOSS_U /
@@ -363,10 +371,16 @@ static int diag_range(const Inputs *in, DiagOut *o, Py_ssize_t lo, Py_ssize_t hi
     for (Py_ssize_t b = lo; b < hi; b += BLOCK) {
         int m = (int)(hi - b < BLOCK ? hi - b : BLOCK);
         const double *y = load(in->y, in->yt, b, m, B->y);
-        const double *x = load(in->x, in->xt, b, m, B->x);
         const double *w = weighted ? load(in->w, in->wt, b, m, B->w) : B->w;
-        if (in->logits) diag_logit_block(B, y, x, m);
-        else diag_probability_block(B, y, x, m);
+        if (in->xt == T_F32) {
+            const float *x = (const float *)in->x + b;
+            if (in->logits) diag_logit_block_f32(B, y, x, m);
+            else diag_probability_block_f32(B, y, x, m);
+        } else {
+            const double *x = load(in->x, in->xt, b, m, B->x);
+            if (in->logits) diag_logit_block(B, y, x, m);
+            else diag_probability_block(B, y, x, m);
+        }
         const double *restrict loss = B->loss, *restrict z = B->z, *restrict p = B->p;
         double *restrict t0 = B->t[0], *restrict t1 = B->t[1], *restrict t2 = B->t[2], *restrict t3 = B->t[3],
                *restrict t4 = B->t[4], *restrict t5 = B->t[5], *restrict t6 = B->t[6], *restrict t7 = B->t[7],
