@@ -33,7 +33,10 @@ def percent(share) -> str:
         return "0%"
     if share < 0.001:
         return "under 0.1%"
-    return f"{share:.1%}" if share < 0.1 else f"{share:.0%}"
+    # a part is never said to be the whole: 99.96% of the loss was "100%"
+    if 0.999 < share < 1:
+        return "over 99.9%"
+    return f"{share:.1%}" if share < 0.1 or 0.995 <= share < 1 else f"{share:.0%}"
 
 
 def _segment(segment: dict) -> str:
@@ -56,7 +59,7 @@ def model_conclusions(m: dict, name: str | None = None) -> list[str]:
         verdict = ""
         if ne is not None and math.isfinite(ne):
             if ne < 1:
-                verdict = (f", {1 - ne:.0%} below the loss of always predicting the base rate "
+                verdict = (f", {percent(1 - ne)} below the loss of always predicting the base rate "
                            f"(normalized entropy {number(ne, 3)})")
             else:
                 verdict = (f", no better than always predicting the base rate (normalized "
@@ -89,7 +92,7 @@ def model_conclusions(m: dict, name: str | None = None) -> list[str]:
         ratio = m["calibration_ratio"]
         if ratio is not None and math.isfinite(ratio) and abs(ratio - 1) >= 0.02:
             direction = "too high" if ratio > 1 else "too low"
-            out.append(f"{who}On average the predictions are {abs(ratio - 1):.0%} {direction} "
+            out.append(f"{who}On average the predictions are {percent(abs(ratio - 1))} {direction} "
                        f"(sum of predictions / sum of labels = {number(ratio, 3)}).")
         if d["uncertainty"] > 0:
             out.append(f"{who}What the predictions know beyond the base rate (discrimination "
