@@ -133,6 +133,10 @@ def pair_conclusion(c: dict) -> str:
                     f"does not: the mean difference is {number(mean)}. {c['a']} is better on "
                     f"{percent(c['a_better'])} of rows, {c['b']} on {percent(c['b_better'])}.")
         return f"{c['a']} and {c['b']}: the mean difference is undefined."
+    if mean == 0:
+        # neither is better: two identical models were "a beats b on 0% of rows ... lower by 0"
+        return (f"{c['a']} and {c['b']} have the same mean loss. {c['a']} is better on "
+                f"{percent(c['a_better'])} of rows, {c['b']} on {percent(c['b_better'])}.")
     better, worse = (c["b"], c["a"]) if mean < 0 else (c["a"], c["b"])
     wins = c["b_better"] if mean < 0 else c["a_better"]
     lead = (f"{better} beats {worse} on {percent(wins)} of rows; its mean loss is lower by "
