@@ -167,6 +167,9 @@ def _scalar(value):
         value = value.item()
     if isinstance(value, float) and math.isnan(value):
         return None
+    if isinstance(value, float):
+        # -0.0 -> 0.0: the zeros' segment (-0.0 == 0.0) was named by whichever row came first
+        value += 0.0
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     # Only pandas makes its missing values: not imported here, and maybe half imported by another
