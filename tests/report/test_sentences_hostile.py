@@ -128,3 +128,24 @@ def test_the_zeros_segment_is_named_alike_whichever_zero_comes_first(order, kind
     [row] = d.to_dict()["segments"]["rows"]
     assert row["count"] == 4 and math.copysign(1, row["segment"]["g"]) == 1, row
     assert any("g = 0.0 carry" in s for s in d.conclusions()), d.conclusions()
+
+
+@pytest.mark.parametrize("b_row2", [0.8, 0.7])
+def test_the_pair_sentence_does_not_call_a_finite_rows_mean_the_mean_loss(b_row2):
+    # both models predict 0 for the same positive: both log losses are infinite, and the mean
+    # difference is over the other rows only
+    y = np.array([1, 0, 1, 0, 1, 0])
+    a = np.array([0.0, 0.2, 0.8, 0.3, 0.6, 0.1])
+    b = a.copy()
+    b[2] = b_row2
+    with np.errstate(divide="ignore"):
+        d = logloss.diagnose(y, {"a": a, "b": b})
+    assert all(math.isinf(m["log_loss"]) for m in d.models.values())
+    [sentence] = [s for s in d.conclusions() if s.startswith(("a ", "b "))]
+    finite = math.fsum(_losses(y[1:], b[1:])) / 5 - math.fsum(_losses(y[1:], a[1:])) / 5
+    assert "where both losses are finite (both are infinite on 1 row)" in sentence, sentence
+    if finite == 0:
+        assert "same mean loss" in sentence, sentence
+    else:
+        stated = float(re.search(r"is lower by ([\d.e-]+)", sentence).group(1))
+        assert stated == pytest.approx(abs(finite), rel=5e-3), (sentence, finite)

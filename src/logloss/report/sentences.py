@@ -124,8 +124,14 @@ def model_conclusions(m: dict, name: str | None = None) -> list[str]:
     return out
 
 
-def pair_conclusion(c: dict) -> str:
+def pair_conclusion(c: dict, both_infinite: int = 0) -> str:
+    """``both_infinite``: the rows where both models' losses are infinite (tied, and left out
+    of the mean difference, which is then not a difference of the two log losses)."""
     mean, (low, high) = c["mean_difference"], c["interval_95"]
+    # both log losses are infinite: the finite rows' mean is not "its mean loss"
+    over = (f" on the rows where both losses are finite (both are infinite on "
+            f"{number(both_infinite)} row{'s' if both_infinite != 1 else ''})"
+            if both_infinite else "")
     if mean is None or not math.isfinite(mean):
         if c["infinite_a"] or c["infinite_b"]:
             return (f"{c['a']} has infinite loss on {number(c['infinite_a'])} rows where "
@@ -135,12 +141,12 @@ def pair_conclusion(c: dict) -> str:
         return f"{c['a']} and {c['b']}: the mean difference is undefined."
     if mean == 0:
         # neither is better: two identical models were "a beats b on 0% of rows ... lower by 0"
-        return (f"{c['a']} and {c['b']} have the same mean loss. {c['a']} is better on "
+        return (f"{c['a']} and {c['b']} have the same mean loss{over}. {c['a']} is better on "
                 f"{percent(c['a_better'])} of rows, {c['b']} on {percent(c['b_better'])}.")
     better, worse = (c["b"], c["a"]) if mean < 0 else (c["a"], c["b"])
     wins = c["b_better"] if mean < 0 else c["a_better"]
-    lead = (f"{better} beats {worse} on {percent(wins)} of rows; its mean loss is lower by "
-            f"{number(abs(mean), 3)}")
+    lead = (f"{better} beats {worse} on {percent(wins)} of rows; its mean loss{over} is lower "
+            f"by {number(abs(mean), 3)}")
     if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
         # no standard error (a single row with a finite difference): there is no interval to
         # say "no clear winner" of, and none to say a winner by
@@ -157,7 +163,8 @@ def conclusions(figures: dict) -> list[str]:
     models = figures["models"]
     out = []
     for c in figures.get("comparison", []):
-        out.append(pair_conclusion(c))
+        # a's infinite rows less those where b is finite: the rows where both are infinite
+        out.append(pair_conclusion(c, models[c["a"]]["infinite"] - c["infinite_a"]))
     for name, m in models.items():
         out += model_conclusions(m, name if len(models) > 1 else None)
     return out
