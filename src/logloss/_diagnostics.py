@@ -954,6 +954,10 @@ class DiagnosticsState:
         t["loss_positive"].add(loss_positive)
         t["loss_negative"].add(float(np.sum(wloss, where=~y)))
         confident = loss > CONFIDENT
+        if not unweighted:
+            # as for infinite: a row of weight 0 carries none of the loss, so it is no mistake
+            # the loss "comes from" (nor a row a framework's cap changes)
+            confident &= w > 0
         confident_rows = int(np.count_nonzero(confident))
         if confident_rows:
             t["confident_weight"].add(float(confident_rows) if unweighted

@@ -149,3 +149,25 @@ def test_the_pair_sentence_does_not_call_a_finite_rows_mean_the_mean_loss(b_row2
     else:
         stated = float(re.search(r"is lower by ([\d.e-]+)", sentence).group(1))
         assert stated == pytest.approx(abs(finite), rel=5e-3), (sentence, finite)
+
+
+@pytest.mark.parametrize("form", [np.asarray, list, lambda v: np.asarray(v, dtype=np.float32)])
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_confident_mistake_of_weight_zero_is_not_a_row_the_loss_comes_from(form, streamed):
+    # two of the three confident mistakes have weight 0: the loss comes from one row, not "(3)"
+    y = [1, 0, 1, 0, 1, 1, 1]
+    p = [0.9, 0.1, 0.9, 0.1, 1e-4, 1e-9, 1e-9]
+    w = [1.0, 1, 1, 1, 1, 0, 0]
+    live = [t == 1 and q < 0.01 and v > 0 for t, q, v in zip(y, p, w)]
+    if streamed:
+        state = logloss.DiagnosticsState(resolution=16)
+        state.update(np.asarray(y), form(p), form(w))
+        d = logloss.Diagnosis.from_state(state)
+    else:
+        d = logloss.diagnose(np.asarray(y), form(p), sample_weight=form(w))
+    confident = d.concentration["confident_mistakes"]
+    assert confident["rows"] == sum(live), confident
+    keras = {c["framework"]: c["rows_above"] for c in d.concentration["caps"]}["keras"]
+    assert keras == 0  # -log(1e-9) = 20.7 is past Keras's cap only on the rows of weight 0
+    sentence = _phrase(d.conclusions(), r"(.* all confident mistakes.*)")
+    assert f"of the rows ({sum(live)})" in sentence, sentence
