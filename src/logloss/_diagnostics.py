@@ -167,6 +167,9 @@ def _scalar(value):
         value = value.item()
     if isinstance(value, float) and math.isnan(value):
         return None
+    if isinstance(value, float):
+        # -0.0 -> 0.0: the zeros' segment (-0.0 == 0.0) was named by whichever row came first
+        value += 0.0
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     # Only pandas makes its missing values: not imported here, and maybe half imported by another
@@ -951,6 +954,10 @@ class DiagnosticsState:
         t["loss_positive"].add(loss_positive)
         t["loss_negative"].add(float(np.sum(wloss, where=~y)))
         confident = loss > CONFIDENT
+        if not unweighted:
+            # as for infinite: a row of weight 0 carries none of the loss, so it is no mistake
+            # the loss "comes from" (nor a row a framework's cap changes)
+            confident &= w > 0
         confident_rows = int(np.count_nonzero(confident))
         if confident_rows:
             t["confident_weight"].add(float(confident_rows) if unweighted

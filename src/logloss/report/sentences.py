@@ -33,7 +33,10 @@ def percent(share) -> str:
         return "0%"
     if share < 0.001:
         return "under 0.1%"
-    return f"{share:.1%}" if share < 0.1 else f"{share:.0%}"
+    # a part is never said to be the whole: 99.96% of the loss was "100%"
+    if 0.999 < share < 1:
+        return "over 99.9%"
+    return f"{share:.1%}" if share < 0.1 or 0.995 <= share < 1 else f"{share:.0%}"
 
 
 def _segment(segment: dict) -> str:
@@ -56,7 +59,7 @@ def model_conclusions(m: dict, name: str | None = None) -> list[str]:
         verdict = ""
         if ne is not None and math.isfinite(ne):
             if ne < 1:
-                verdict = (f", {1 - ne:.0%} below the loss of always predicting the base rate "
+                verdict = (f", {percent(1 - ne)} below the loss of always predicting the base rate "
                            f"(normalized entropy {number(ne, 3)})")
             else:
                 verdict = (f", no better than always predicting the base rate (normalized "
@@ -89,7 +92,7 @@ def model_conclusions(m: dict, name: str | None = None) -> list[str]:
         ratio = m["calibration_ratio"]
         if ratio is not None and math.isfinite(ratio) and abs(ratio - 1) >= 0.02:
             direction = "too high" if ratio > 1 else "too low"
-            out.append(f"{who}On average the predictions are {abs(ratio - 1):.0%} {direction} "
+            out.append(f"{who}On average the predictions are {percent(abs(ratio - 1))} {direction} "
                        f"(sum of predictions / sum of labels = {number(ratio, 3)}).")
         if d["uncertainty"] > 0:
             out.append(f"{who}What the predictions know beyond the base rate (discrimination "
@@ -121,8 +124,14 @@ def model_conclusions(m: dict, name: str | None = None) -> list[str]:
     return out
 
 
-def pair_conclusion(c: dict) -> str:
+def pair_conclusion(c: dict, both_infinite: int = 0) -> str:
+    """``both_infinite``: the rows where both models' losses are infinite (tied, and left out
+    of the mean difference, which is then not a difference of the two log losses)."""
     mean, (low, high) = c["mean_difference"], c["interval_95"]
+    # both log losses are infinite: the finite rows' mean is not "its mean loss"
+    over = (f" on the rows where both losses are finite (both are infinite on "
+            f"{number(both_infinite)} row{'s' if both_infinite != 1 else ''})"
+            if both_infinite else "")
     if mean is None or not math.isfinite(mean):
         if c["infinite_a"] or c["infinite_b"]:
             return (f"{c['a']} has infinite loss on {number(c['infinite_a'])} rows where "
@@ -130,10 +139,14 @@ def pair_conclusion(c: dict) -> str:
                     f"does not: the mean difference is {number(mean)}. {c['a']} is better on "
                     f"{percent(c['a_better'])} of rows, {c['b']} on {percent(c['b_better'])}.")
         return f"{c['a']} and {c['b']}: the mean difference is undefined."
+    if mean == 0:
+        # neither is better: two identical models were "a beats b on 0% of rows ... lower by 0"
+        return (f"{c['a']} and {c['b']} have the same mean loss{over}. {c['a']} is better on "
+                f"{percent(c['a_better'])} of rows, {c['b']} on {percent(c['b_better'])}.")
     better, worse = (c["b"], c["a"]) if mean < 0 else (c["a"], c["b"])
     wins = c["b_better"] if mean < 0 else c["a_better"]
-    lead = (f"{better} beats {worse} on {percent(wins)} of rows; its mean loss is lower by "
-            f"{number(abs(mean), 3)}")
+    lead = (f"{better} beats {worse} on {percent(wins)} of rows; its mean loss{over} is lower "
+            f"by {number(abs(mean), 3)}")
     if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
         # no standard error (a single row with a finite difference): there is no interval to
         # say "no clear winner" of, and none to say a winner by
@@ -150,7 +163,8 @@ def conclusions(figures: dict) -> list[str]:
     models = figures["models"]
     out = []
     for c in figures.get("comparison", []):
-        out.append(pair_conclusion(c))
+        # a's infinite rows less those where b is finite: the rows where both are infinite
+        out.append(pair_conclusion(c, models[c["a"]]["infinite"] - c["infinite_a"]))
     for name, m in models.items():
         out += model_conclusions(m, name if len(models) > 1 else None)
     return out

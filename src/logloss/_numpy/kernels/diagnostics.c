@@ -393,9 +393,12 @@ static int diag_range(const Inputs *in, DiagOut *o, Py_ssize_t lo, Py_ssize_t hi
                 double wl = wi > 0.0 ? wi * li : 0.0;  /* a zero weight drops an infinite loss */
                 double wy = wi * yi;
                 double d = pi - yi;
-                int64_t conf = li > DIAG_CONFIDENT;
+                /* a row of weight 0 carries none of the loss: no confident mistake, as it is
+                 * no infinite loss, and no row a framework's cap changes */
+                int64_t live = wi > 0.0;
+                int64_t conf = (li > DIAG_CONFIDENT) & live;
                 /* an infinite loss, not a finite one whose product with its weight overflows */
-                int64_t inf = (li == INFINITY) & (wi > 0.0);
+                int64_t inf = (li == INFINITY) & live;
                 int64_t positive = yi != 0.0;
                 t0[i] = wi;
                 t1[i] = wy;
@@ -411,10 +414,10 @@ static int diag_range(const Inputs *in, DiagOut *o, Py_ssize_t lo, Py_ssize_t hi
                 infinite += inf;
                 infinite_pos += inf & positive;
                 confident += conf;
-                cap0 += li > DIAG_CAP[0];
-                cap1 += li > DIAG_CAP[1];
-                cap2 += li > DIAG_CAP[2];
-                cap3 += li > DIAG_CAP[3];
+                cap0 += (li > DIAG_CAP[0]) & live;
+                cap1 += (li > DIAG_CAP[1]) & live;
+                cap2 += (li > DIAG_CAP[2]) & live;
+                cap3 += (li > DIAG_CAP[3]) & live;
             }
         } else {
             for (int i = 0; i < m; i++) {
