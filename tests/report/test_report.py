@@ -471,8 +471,8 @@ def test_the_positives_share_of_the_loss_with_few_subnormal_weights(unit, seed):
     positive = math.fsum(u * loss for u, t, loss in zip(units.tolist(), y.tolist(), losses) if t)
     share = positive / math.fsum(u * loss for u, loss in zip(units.tolist(), losses))
     expected = f"{share:.1%}" if share < 0.1 else f"{share:.0%}"
-    sentence = next(s for s in sentences if s.startswith("Positives are"))
-    assert f"carry {expected} of the loss" in sentence
+    sentence = next(s for s in sentences if s.startswith("Positives carry"))
+    assert f" of the weight and {expected} of the loss" in sentence
     assert sentences == logloss.diagnose(y, p, sample_weight=units).conclusions()
 
 

@@ -170,4 +170,46 @@ def test_a_confident_mistake_of_weight_zero_is_not_a_row_the_loss_comes_from(for
     keras = {c["framework"]: c["rows_above"] for c in d.concentration["caps"]}["keras"]
     assert keras == 0  # -log(1e-9) = 20.7 is past Keras's cap only on the rows of weight 0
     sentence = _phrase(d.conclusions(), r"(.* all confident mistakes.*)")
-    assert f"of the rows ({sum(live)})" in sentence, sentence
+    assert f"of the weight ({sum(live)} row)" in sentence, sentence
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_with_weights_a_share_of_rows_is_said_to_be_of_the_weight(streamed):
+    # nine rows of weight 1 and one heavy confident mistake (weight 30): the mistake is 10% of
+    # the rows but 30 / 39 = 77% of the weight; a sentence saying "of the rows" beside 77% is false
+    y = np.array([1, 0, 1, 0, 1, 0, 1, 0, 1, 1])
+    p = np.array([0.8, 0.3, 0.7, 0.2, 0.9, 0.4, 0.6, 0.1, 0.75, 0.001])
+    w = np.array([1.0] * 9 + [30.0])
+    total_weight = math.fsum(w.tolist())
+    losses = _losses(y, p)
+    if streamed:
+        state = logloss.DiagnosticsState(resolution=64)
+        state.update(y, p, w)
+        d = logloss.Diagnosis.from_state(state)
+    else:
+        d = logloss.diagnose(y, p, sample_weight=w)
+    sentences = d.conclusions()
+    assert not any("of the rows" in s or "% positives" in s for s in sentences), sentences
+    mistake = _phrase(sentences, rf"from rows with {_PCT} of the weight \(1 row\), all confident")
+    assert _true_of(mistake, 30.0 / total_weight), mistake
+    share = _phrase(sentences, rf"Positives carry {_PCT} of the weight")
+    positive_weight = math.fsum(v for v, t in zip(w.tolist(), y.tolist()) if t)
+    assert _true_of(share, positive_weight / total_weight), share
+    base = _phrase(sentences, rf"with {_PCT} of the weight on positives")
+    assert _true_of(base, positive_weight / total_weight), base
+    carried = _phrase(sentences, rf"and {_PCT} of the loss \(mean loss")
+    positive_loss = math.fsum(v * l for v, l, t in zip(w.tolist(), losses, y.tolist()) if t)
+    all_loss = math.fsum(v * l for v, l in zip(w.tolist(), losses))
+    assert _true_of(carried, positive_loss / all_loss), carried
+
+
+def test_without_weights_the_shares_are_of_rows_and_one_row_is_a_row():
+    y, p = np.array([1]), np.array([0.3])
+    (headline,) = [s for s in logloss.diagnose(y, p).conclusions() if "log loss is" in s]
+    assert " over 1 row with " in headline, headline
+    y = np.array([1, 0, 1, 0])
+    p = np.array([0.9, 0.2, 0.6, 0.4])
+    sentences = logloss.diagnose(y, p, sample_weight=np.ones(4)).conclusions()
+    share = _phrase(sentences, rf"Positives are {_PCT} of the rows and carry")
+    assert _true_of(share, 0.5), share
+    assert _phrase(sentences, rf"over 4 rows with {_PCT} positives") == "50%"

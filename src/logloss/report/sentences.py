@@ -43,8 +43,17 @@ def _segment(segment: dict) -> str:
     return ", ".join(f"{k} = {v}" for k, v in segment.items())
 
 
+def _rows(count) -> str:
+    return f"{number(count)} row{'' if count == 1 else 's'}"
+
+
 def model_conclusions(m: dict, name: str | None = None) -> list[str]:
     who = f"{name}: " if name else ""
+    # Shares of rows are shares of the weight: with weights a sentence says "of the weight",
+    # which is what its number is (the state keeps sums, not whether weights were given; weights
+    # of 1 give the rows' sums)
+    positives = m["by_class"]["positive"]
+    weighted = m["weight"] != m["count"] or positives["weight"] != positives["count"]
     out = []
     if m["infinite"]:
         caps = {c["framework"]: c["cap"] for c in m["concentration"]["caps"]}
@@ -64,20 +73,28 @@ def model_conclusions(m: dict, name: str | None = None) -> list[str]:
             else:
                 verdict = (f", no better than always predicting the base rate (normalized "
                            f"entropy {number(ne, 3)})")
-        out.append(f"{who}The log loss is {number(m['log_loss'])} over {number(m['count'])} rows "
-                   f"with {percent(m['base_rate'])} positives{verdict}.")
+        base = (f"{percent(m['base_rate'])} of the weight on positives" if weighted
+                else f"{percent(m['base_rate'])} positives")
+        out.append(f"{who}The log loss is {number(m['log_loss'])} over {_rows(m['count'])} "
+                   f"with {base}{verdict}.")
     confident = m["concentration"].get("confident_mistakes")
     if confident and confident["rows"] and confident["share_of_loss"] is not None \
             and math.isfinite(confident["share_of_loss"]) and confident["share_of_loss"] >= 0.1:
-        out.append(
-            f"{who}{percent(confident['share_of_loss'])} of the loss comes from "
-            f"{percent(confident['weight'] / m['weight'])} of the rows ({number(confident['rows'])}"
-            "), all confident mistakes: the true class was given under 1%.")
+        part = percent(confident["weight"] / m["weight"])
+        source = (f"rows with {part} of the weight ({_rows(confident['rows'])})" if weighted
+                  else f"{part} of the rows ({number(confident['rows'])})")
+        out.append(f"{who}{percent(confident['share_of_loss'])} of the loss comes from {source}, "
+                   "all confident mistakes: the true class was given under 1%.")
     else:
         shares = {e["rows"]: e["share_of_loss"] for e in m["concentration"]["worst"]}
         if shares.get(0.01) is not None and math.isfinite(shares[0.01]):
-            out.append(f"{who}The worst 1% of rows carry {percent(shares[0.01])} of the loss, the "
-                       f"worst 10% carry {percent(shares[0.1])}.")
+            if weighted:
+                out.append(f"{who}The worst rows with 1% of the weight carry "
+                           f"{percent(shares[0.01])} of the loss, those with 10% of it "
+                           f"{percent(shares[0.1])}.")
+            else:
+                out.append(f"{who}The worst 1% of rows carry {percent(shares[0.01])} of the "
+                           f"loss, the worst 10% carry {percent(shares[0.1])}.")
     d = m["decomposition"]
     if m["log_loss"] is not None and math.isfinite(m["log_loss"]) and m["log_loss"] > 0:
         share = d["miscalibration"] / m["log_loss"]
@@ -95,9 +112,10 @@ def model_conclusions(m: dict, name: str | None = None) -> list[str]:
             out.append(f"{who}On average the predictions are {percent(abs(ratio - 1))} {direction} "
                        f"(sum of predictions / sum of labels = {number(ratio, 3)}).")
         if d["uncertainty"] > 0:
+            known = percent(d["discrimination"] / d["uncertainty"])
             out.append(f"{who}What the predictions know beyond the base rate (discrimination "
-                       f"{number(d['discrimination'])}) is {percent(d['discrimination'] / d['uncertainty'])}"
-                       f" of the uncertainty ({number(d['uncertainty'])}) there was to remove.")
+                       f"{number(d['discrimination'])}) is {known} of the uncertainty "
+                       f"({number(d['uncertainty'])}) there was to remove.")
     pos, neg = m["by_class"]["positive"], m["by_class"]["negative"]
     if pos["count"] and neg["count"] and m["weight"] > 0:
         pos_share = pos["weight"] / m["weight"]
@@ -107,19 +125,24 @@ def model_conclusions(m: dict, name: str | None = None) -> list[str]:
         total = pos_part + neg["mean_loss"] * (neg["weight"] / m["weight"])
         if math.isfinite(total) and total > 0:
             loss_share = pos_part / total
-            out.append(f"{who}Positives are {percent(pos_share)} of the rows and carry "
-                       f"{percent(loss_share)} of the loss (mean loss {number(pos['mean_loss'])} "
-                       f"against {number(neg['mean_loss'])} for the negatives).")
+            lead = (f"Positives carry {percent(pos_share)} of the weight and" if weighted
+                    else f"Positives are {percent(pos_share)} of the rows and carry")
+            out.append(f"{who}{lead} {percent(loss_share)} of the loss (mean loss "
+                       f"{number(pos['mean_loss'])} against {number(neg['mean_loss'])} for the "
+                       "negatives).")
     seg = m.get("segments")
     if seg and seg["rows"]:
         top = seg["rows"][0]
         rows_share = top["weight"] / m["weight"] if m["weight"] else math.nan
         text = (f"{who}The rows with {_segment(top['segment'])} carry "
-                f"{percent(top['share_of_loss'])} of the loss, being {percent(rows_share)} of "
-                f"the rows (log loss {number(top['log_loss'])}).")
+                f"{percent(top['share_of_loss'])} of the loss, "
+                + (f"with {percent(rows_share)} of the weight" if weighted
+                   else f"being {percent(rows_share)} of the rows")
+                + f" (log loss {number(top['log_loss'])}).")
         if seg["other"]:
-            text += (f" {number(seg['total'])} segments in all; the {number(seg['other']['segments'])}"
-                     " smallest by loss are folded into \u201cother\u201d.")
+            folded = number(seg["other"]["segments"])
+            text += (f" {number(seg['total'])} segments in all; the {folded} smallest by loss "
+                     "are folded into \u201cother\u201d.")
         out.append(text)
     return out
 
