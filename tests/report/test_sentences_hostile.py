@@ -213,3 +213,22 @@ def test_without_weights_the_shares_are_of_rows_and_one_row_is_a_row():
     share = _phrase(sentences, rf"Positives are {_PCT} of the rows and carry")
     assert _true_of(share, 0.5), share
     assert _phrase(sentences, rf"over 4 rows with {_PCT} positives") == "50%"
+
+
+@pytest.mark.parametrize("p_a, p_b", [
+    ([0.2, 0.7, 0.6, 0.3], [0.2, 0.0, 0.6, 0.3]),      # b alone: infinite on one positive
+    ([0.2, 0.7, 0.0, 0.3], [1.0, 0.0, 0.6, 0.3]),      # a on one row, b on two others
+    ([1.0, 0.7, 0.6, 0.3], [0.2, 0.7, 0.6, 0.3]),      # a alone
+])
+def test_the_models_with_infinite_rows_are_named_with_their_counts(p_a, p_b):
+    y = np.array([0, 1, 1, 0])
+    a, b = np.array(p_a), np.array(p_b)
+    # a loss is infinite where the true class was given probability 0
+    infinite_a = sum((q if t else 1 - q) == 0 for t, q in zip(y.tolist(), p_a))
+    infinite_b = sum((q if t else 1 - q) == 0 for t, q in zip(y.tolist(), p_b))
+    sentences = logloss.diagnose(y, {"a": a, "b": b}).conclusions()
+    sentence = _phrase(sentences, r"^((?:a|b) has infinite loss.*)")
+    assert " 0 rows" not in sentence, sentence
+    for model, other, count in (("a", "b", infinite_a), ("b", "a", infinite_b)):
+        said = f"{model} has infinite loss on {count} row{'s' if count != 1 else ''} where {other}"
+        assert (said in sentence) == (count > 0), (said, sentence)

@@ -153,14 +153,16 @@ def pair_conclusion(c: dict, both_infinite: int = 0) -> str:
     mean, (low, high) = c["mean_difference"], c["interval_95"]
     # both log losses are infinite: the finite rows' mean is not "its mean loss"
     over = (f" on the rows where both losses are finite (both are infinite on "
-            f"{number(both_infinite)} row{'s' if both_infinite != 1 else ''})"
-            if both_infinite else "")
+            f"{_rows(both_infinite)})" if both_infinite else "")
     if mean is None or not math.isfinite(mean):
         if c["infinite_a"] or c["infinite_b"]:
-            return (f"{c['a']} has infinite loss on {number(c['infinite_a'])} rows where "
-                    f"{c['b']} does not, and {c['b']} on {number(c['infinite_b'])} where {c['a']} "
-                    f"does not: the mean difference is {number(mean)}. {c['a']} is better on "
-                    f"{percent(c['a_better'])} of rows, {c['b']} on {percent(c['b_better'])}.")
+            # only the models that have such rows ("on 0 rows where ..." said nothing)
+            parts = [f"{model} has infinite loss on {_rows(count)} where {other} does not"
+                     for model, other, count in ((c["a"], c["b"], c["infinite_a"]),
+                                                 (c["b"], c["a"], c["infinite_b"])) if count]
+            return (f"{', and '.join(parts)}: the mean difference is {number(mean)}. {c['a']} is "
+                    f"better on {percent(c['a_better'])} of rows, {c['b']} on "
+                    f"{percent(c['b_better'])}.")
         return f"{c['a']} and {c['b']}: the mean difference is undefined."
     if mean == 0:
         # neither is better: two identical models were "a beats b on 0% of rows ... lower by 0"
@@ -173,9 +175,8 @@ def pair_conclusion(c: dict, both_infinite: int = 0) -> str:
     if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
         # no standard error (a single row with a finite difference): there is no interval to
         # say "no clear winner" of, and none to say a winner by
-        return (f"{lead}; the 95% interval cannot be estimated from "
-                f"{number(c['count'])} row{'s' if c['count'] != 1 else ''} with a finite "
-                "difference, so whether it is a clear winner is not known.")
+        return (f"{lead}; the 95% interval cannot be estimated from {_rows(c['count'])} with "
+                "a finite difference, so whether it is a clear winner is not known.")
     half = (high - low) / 2
     verdict = ("it excludes zero" if high < 0 or low > 0
                else "it includes zero: no clear winner")
