@@ -254,7 +254,13 @@ def _diagnose_sources(sources, options, args, state, progress, rereads) -> dict:
     """Read every source as `score` does and feed each checked batch to the state."""
     from .batches import LabelMapper
     from .columns import pick_columns
-    from .score import apply_rereads, stream, text_columns
+    from .score import (
+        apply_rereads,
+        check_csv_by_kinds,
+        inferred_by_sources,
+        stream,
+        text_columns,
+    )
     from .sources import UsageError
 
     apply_rereads(sources, rereads)
@@ -283,10 +289,17 @@ def _diagnose_sources(sources, options, args, state, progress, rereads) -> dict:
            "files": [s.name for s in sources], "rows_read": 0, "rows_scored": 0,
            "rejected": {}, "numbering": {}}
     several_files = len(sources) > 1 or any(len(s.paths) > 1 for s in sources)
-    batches = stream(sources, plan, text_columns(sources, plan, rereads, ("label", "preds", "weight")),
-                     progress)
-    for columns, batch, path, offset, n in batches:
+    # A --by value is one segment whatever each CSV or JSON Lines file infers (as in score):
+    # read again as text where two files' kinds differ; only the --by columns, not the extra
+    # --pred and --id columns that ride in the reader's "by" list.
+    segment_plan = [{**columns, "by": list(options.by)} for columns in plan]
+    text = text_columns(sources, segment_plan, rereads, ("label", "preds", "weight"))
+    inferred = inferred_by_sources(sources, options.by)
+    kinds: dict = {}
+    for columns, batch, path, offset, n in stream(sources, plan, text, progress):
         run["rows_read"] += n
+        if path in inferred:
+            check_csv_by_kinds([batch[c] for c in options.by], inferred[path], kinds)
         _diagnose_batch(batch, columns, path, offset, n, options, labels, state, run, several_files)
     del run["numbering"]
     return run

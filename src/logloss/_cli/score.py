@@ -244,19 +244,13 @@ def _score_sources(sources, options, progress, rereads) -> Result:
     result = Result(columns=plan[0], files=[s.name for s in sources],
                     overall=_new_accumulator(options), by=list(options.by),
                     ignored_files=sum(s.ignored for s in sources))
-    # Each CSV file's types are inferred from its own first block, so one file's "1" may be the
-    # number 1 and another's the text "1" (two groups printed alike), or "true" a boolean that
-    # a dict merges with 1: the --by columns of every CSV file are then read again as text.
-    # JSON Lines alike, whose batches read through Python's json are typed one by one.
-    # (Standard input cannot be read again: its groups stay as inferred.)
-    csv_source = ({} if not options.by or any(s.paths == ["-"] for s in sources) else
-                  {path: s for s in sources if s.kind in ("csv", "jsonl") for path in s.paths})
+    csv_source = inferred_by_sources(sources, options.by)
     by_kinds: dict = {}
     for columns, batch, path, offset, n in stream(sources, plan, text_columns(sources, plan, rereads),
                                                   progress):
         result.rows_read += n
         if path in csv_source:
-            _check_csv_by_kinds([batch[c] for c in options.by], csv_source[path], by_kinds)
+            check_csv_by_kinds([batch[c] for c in options.by], csv_source[path], by_kinds)
         _score_batch(batch, columns, path, offset, n, options, labels, result)
     if options.by:
         import pyarrow as pa
@@ -270,7 +264,19 @@ def _score_sources(sources, options, progress, rereads) -> Result:
     return result
 
 
-def _check_csv_by_kinds(arrays, source, kinds: dict) -> None:
+def inferred_by_sources(sources, by) -> dict:
+    """Path -> source of the files whose --by columns' types are inferred batch by batch: CSV
+    (each file's types from its own first block, so one file's "1" may be the number 1 and
+    another's the text "1", two groups printed alike, or "true" a boolean that a dict merges
+    with 1) and JSON Lines read through Python's json (typed one batch at a time). Their --by
+    columns are checked with check_csv_by_kinds, and read again as text where kinds differ.
+    Standard input cannot be read again: its groups stay as inferred (an empty mapping)."""
+    if not by or any(s.paths == ["-"] for s in sources):
+        return {}
+    return {path: s for s in sources if s.kind in ("csv", "jsonl") for path in s.paths}
+
+
+def check_csv_by_kinds(arrays, source, kinds: dict) -> None:
     """Raise Reread(by_text) when a --by column of this CSV batch holds another kind of value
     (text, boolean, number, date...) than an earlier CSV batch's; a column of nulls, or of
     binary values (text that is not UTF-8, which reading as text would refuse), matches any."""
