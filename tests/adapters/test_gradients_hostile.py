@@ -4,7 +4,7 @@ reference is mpmath at 256 bits (tests/reference.py) or the derivative written d
 
 from __future__ import annotations
 
-import warnings
+import math
 
 import mpmath
 import numpy as np
@@ -38,8 +38,9 @@ _BFLOAT16_LOGITS = [  # (label, logit)
 @pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
 def test_bfloat16_logits_beyond_1e30_keep_their_loss(options, reduction):
     y = torch.tensor([label for label, _ in _BFLOAT16_LOGITS], dtype=torch.bfloat16)
-    z = torch.tensor([logit for _, logit in _BFLOAT16_LOGITS], dtype=torch.bfloat16, requires_grad=True)
-    exact = [bce_logit(label, float(torch.tensor(logit, dtype=torch.bfloat16))) for label, logit in _BFLOAT16_LOGITS]
+    z = torch.tensor([logit for _, logit in _BFLOAT16_LOGITS], dtype=torch.bfloat16,
+                     requires_grad=True)
+    exact = [bce_logit(label, float(logit)) for label, logit in zip(y.tolist(), z.tolist())]
     with pytest.warns(logloss.InfiniteLossWarning, match="2 of 7"):
         got = logloss.bce(y, z, from_logits=True, reduction=reduction, **options)
     got.sum().backward()
@@ -58,7 +59,7 @@ def test_bfloat16_logits_beyond_1e30_keep_their_loss(options, reduction):
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("layout", ["contiguous", "stepped"])
-@pytest.mark.parametrize("label,logit", [(0.0, float("inf")), (1.0, float("-inf")), (0.5, float("inf"))])
+@pytest.mark.parametrize("label,logit", [(0.0, math.inf), (1.0, -math.inf), (0.5, math.inf)])
 def test_infinite_logit_in_a_narrow_dtype_warns(dtype, reduction, layout, label, logit):
     z = torch.tensor([logit, 0.0, logit, 0.0], dtype=getattr(torch, dtype), requires_grad=True)
     y = torch.tensor([label, 1.0, label, 1.0], dtype=getattr(torch, dtype))
@@ -95,7 +96,8 @@ def test_torch_second_derivative_of_logits(dtype, layout, label, pos_weight, red
     (grad,) = torch.autograd.grad(loss.sum(), leaf, create_graph=True)
     (second,) = torch.autograd.grad(grad.sum(), leaf)
     scale = 1 / z.numel() if reduction == "mean" else 1.0
-    expected = np.repeat([_curvature(label, v, pos_weight or 1.0) * scale for v in _CURVATURE_LOGITS], 2)
+    expected = np.repeat([_curvature(label, v, pos_weight or 1.0) * scale
+                          for v in _CURVATURE_LOGITS], 2)
     if layout != "contiguous":
         expected[1::2] = 0.0
     np.testing.assert_allclose(second.double().numpy(), expected, rtol=1e-6, atol=0)
