@@ -91,8 +91,9 @@ def _logits(x, work):
     z = x.to(work)
     if x.dtype != work:
         # Only +-inf lies beyond: it becomes a finite stand-in so that an absent term (0 * inf)
-        # is 0 without a guard; its loss still rounds to inf in the input dtype.
-        big = 1e300 if work == torch.float64 else 1e30
+        # is 0 without a guard (_elementwise makes its loss inf again). Beyond every finite
+        # input: bfloat16, widened to float32, reaches 3.39e38 (a cap of 1e30 cut its losses).
+        big = 1e300 if work == torch.float64 else torch.finfo(torch.float32).max
         z = torch.clamp(z, -big, big)
     return z, torch.log1p(torch.exp(-torch.abs(z)))
 
@@ -128,6 +129,10 @@ def _elementwise(y, x, pw, from_logits, exact, need_x, need_labels, work):
             else:
                 # pw*y*(-log sigmoid(z)) + (1 - y)*(-log sigmoid(-z)): two non-negative terms.
                 losses = torch.addcmul(weighted_y * positive, 1 - y, negative)
+        if x.dtype != work:
+            # An infinite logit's loss is 0 or +inf, not the stand-in's finite one: a sum or mean
+            # of it rounded to a finite value in bfloat16, and nothing warned in any dtype.
+            losses = torch.where(torch.isinf(x) & (losses != 0), math.inf, losses)
         if need_x:
             grad_x = torch.addcmul((1 - y) * torch.sigmoid(z), weighted_y, torch.sigmoid(-z), value=-1)
         if need_labels and positive is None:
