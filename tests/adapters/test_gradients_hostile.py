@@ -143,3 +143,4 @@ def test_tensorflow_nested_tapes_and_jax_hessian_at_zero_logit(dtype, reduction,
 
         hessian = jax.hessian(total)(jax.numpy.asarray(values, dtype))
         np.testing.assert_allclose(np.diag(np.asarray(hessian)), expected, rtol=1e-5, atol=0)
+

@@ -62,6 +62,10 @@ def _prepare_binary(y_true, y_pred, *, from_logits, sample_weight, pos_weight, l
             check(np.ones(shape_of(value)), target)
 
     output, work = dtypes(xp, ctx.reference, x.dtype)
+    if work == xp.float32 and y.dtype == xp.float64:
+        # float64 labels beside half-precision predictions: a label 1 - 1e-9 became 1 in float32,
+        # and its loss (1 - y) z at z = 1e4 (or inf) became 0
+        work = xp.float64
     yw = xp.astype(y, work)
     xw = xp.astype(x, work)
     pww = None if pw is None else xp.astype(pw, work)

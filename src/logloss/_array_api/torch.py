@@ -349,6 +349,10 @@ def binary_cross_entropy(
             check(np.ones(tuple(value.shape)), shape)
     axes = normalize_axis(axis, len(shape))
     output, work = _work_dtype(x.dtype, x.device)
+    if y.dtype == torch.float64 and work == torch.float32 and x.device.type != "mps":
+        # float64 labels beside half-precision predictions: a label 1 - 1e-9 became 1 in float32,
+        # and its loss (1 - y) z at z = 1e4 (or inf) became 0
+        work = torch.float64
     # Floating labels are widened block by block inside the Function (a whole float64 copy is an
     # allocation that page-faults); the others now.
     yw = y if y.dtype.is_floating_point and not smoothing else y.to(work)
