@@ -1,0 +1,198 @@
+"""Hostile checks of the figures a streamed DiagnosticsState gives and the bounds they state.
+
+Every reference here is computed in the test from the rows: the exact log loss with math.fsum,
+the isotonic recalibration with scikit-learn's IsotonicRegression, the ECE from its definition
+(equal-mass bins over the sorted unique predictions, a straddling prediction split in
+proportion) and the concentration shares by sorting the losses. A streamed figure must lie
+within its stated bound of the reference, and a sentence must not state one number for a figure
+the state only knows to within its bound.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import logloss
+from logloss import DiagnosticsState, Diagnosis
+
+IsotonicRegression = pytest.importorskip("sklearn.isotonic").IsotonicRegression
+
+SHARES = (0.001, 0.01, 0.1)
+
+
+def _sigmoid(z):
+    return 1 / (1 + np.exp(-np.asarray(z, dtype=np.float64)))
+
+
+def _losses(y, p):
+    """-log of the probability given to what happened, per row (exact floats of libm)."""
+    with np.errstate(divide="ignore"):
+        return np.where(y == 1, -np.log(p), -np.log1p(-p))
+
+
+def _reference(y, p, w, bins):
+    """log loss, recalibrated log loss, uncertainty, ECE and concentration shares, exactly."""
+    y = np.asarray(y, dtype=np.int64)
+    w = np.ones(len(y)) if w is None else np.asarray(w, dtype=np.float64)
+    keep = w > 0
+    y, p, w = y[keep], p[keep], w[keep]
+    total_w = math.fsum(w.tolist())
+    loss = _losses(y, p)
+    log_loss = math.fsum((w * loss).tolist()) / total_w
+    rate = math.fsum(w[y == 1].tolist()) / total_w
+    uncertainty = -(rate * math.log(rate) if rate > 0 else 0.0) - (
+        (1 - rate) * math.log1p(-rate) if rate < 1 else 0.0)
+    fit = IsotonicRegression(increasing=True, out_of_bounds="clip", y_min=0.0, y_max=1.0)
+    f = fit.fit(p, y.astype(np.float64), sample_weight=w).predict(p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(y == 1, np.where(f > 0, -np.log(f), math.inf),
+                         np.where(f < 1, -np.log1p(-f), math.inf))
+    recalibrated = math.fsum((w * terms).tolist()) / total_w
+    # ECE: groups of equal predictions, bins by cumulative weight, a group split in proportion
+    values, inverse = np.unique(p, return_inverse=True)
+    gw = np.bincount(inverse, w)
+    gp = np.bincount(inverse, w * p)
+    gy = np.bincount(inverse, w * y)
+    ends = np.cumsum(gw)
+    starts = ends - gw
+    ece = 0.0
+    for b in range(bins):
+        lo, hi = total_w * b / bins, total_w * (b + 1) / bins
+        frac = np.clip((np.minimum(ends, hi) - np.maximum(starts, lo)) / gw, 0.0, 1.0)
+        ece += abs(math.fsum((gp * frac).tolist()) - math.fsum((gy * frac).tolist()))
+    ece /= total_w
+    # concentration: worst first, the row at the boundary counted in part
+    order = np.argsort(-loss, kind="stable")
+    lw, ll = w[order], loss[order]
+    cum = np.cumsum(lw)
+    total_loss = math.fsum((w * loss).tolist())
+    shares = []
+    for q in SHARES:
+        frac = np.clip((q * total_w - (cum - lw)) / lw, 0.0, 1.0)
+        shares.append(math.fsum((lw * ll * frac).tolist()) / total_loss)
+    return {"log_loss": log_loss, "recalibrated": recalibrated, "uncertainty": uncertainty,
+            "ece": ece, "shares": shares}
+
+
+def _streamed(y, x, w, *, resolution, bins=10, from_logits=False, pieces=1, seed=0):
+    """A state built in pieces, merged in a shuffled order, through a JSON round trip."""
+    rng = np.random.default_rng(seed)
+    n = len(y)
+    cuts = sorted(rng.choice(np.arange(1, n), pieces - 1, replace=False).tolist())
+    states = []
+    for a, b in zip([0] + cuts, cuts + [n]):
+        s = DiagnosticsState(resolution=resolution, bins=bins, from_logits=from_logits)
+        s.update(y[a:b], x[a:b], None if w is None else w[a:b])
+        states.append(s)
+    order = rng.permutation(len(states))
+    state = states[order[0]]
+    for i in order[1:]:
+        state = state.merge(states[i])
+    state = DiagnosticsState.from_dict(json.loads(json.dumps(state.to_dict())))
+    return Diagnosis.from_state(state)
+
+
+def _case(name, seed=0):
+    rng = np.random.default_rng(seed)
+    n = 20_000
+    if name == "one cell, classes separated inside it":
+        y = (rng.random(n) < 0.5).astype(np.int8)
+        p = _sigmoid(np.where(y == 1, rng.uniform(1.3, 2.4, n), rng.uniform(0.1, 1.2, n)))
+        return y, p, None
+    if name == "one cell, classes reversed inside it":
+        y = (rng.random(n) < 0.3).astype(np.int8)
+        p = _sigmoid(np.where(y == 1, rng.uniform(0.1, 0.6, n), rng.uniform(0.7, 2.4, n)))
+        return y, p, None
+    if name == "cell edges and their neighbouring floats":
+        k = rng.integers(0, 17, n)
+        edge = _sigmoid(-20 + 40 * k / 16)
+        p = np.where(rng.random(n) < 0.5, np.nextafter(edge, 0), edge)
+        p = np.where(rng.random(n) < 0.3, np.nextafter(edge, 1), p)
+        y = (rng.random(n) < _sigmoid(4 - 40 * k / 16 + 16)).astype(np.int8)
+        return y, p, None
+    if name == "bimodal, pooled across many cells":
+        z = np.where(rng.random(n) < 0.5, rng.normal(-3, 1, n), rng.normal(3, 1, n))
+        return (rng.random(n) < _sigmoid(-0.5 * z)).astype(np.int8), _sigmoid(z), None
+    if name == "tails: 1e-12 and 1 - 1e-12 beside the middle":
+        y = (rng.random(n) < 0.5).astype(np.int8)
+        p = rng.choice([1e-12, 1 - 1e-12, 0.3, 0.7], n)
+        return y, p, None
+    if name == "one row of weight 1e12 beside 10^4 of weight 1":
+        z = rng.normal(0, 2, n // 2)
+        y = (rng.random(n // 2) < _sigmoid(z)).astype(np.int8)
+        w = np.ones(n // 2)
+        w[int(np.argmax(z))] = 1e12
+        y[int(np.argmax(z))] = 0  # the heavy row is the worst mistake
+        return y, _sigmoid(z), w
+    if name == "weights near 1e-300":
+        z = rng.normal(0, 2, n)
+        y = (rng.random(n) < _sigmoid(z)).astype(np.int8)
+        return y, _sigmoid(z), rng.uniform(0.5, 1.0, n) * 1e-300
+    raise KeyError(name)
+
+
+CASES = ["one cell, classes separated inside it", "one cell, classes reversed inside it",
+         "cell edges and their neighbouring floats", "bimodal, pooled across many cells",
+         "tails: 1e-12 and 1 - 1e-12 beside the middle",
+         "one row of weight 1e12 beside 10^4 of weight 1", "weights near 1e-300"]
+
+
+@pytest.mark.parametrize("resolution", [16, 256])
+@pytest.mark.parametrize("name", CASES)
+def test_streamed_figures_lie_within_their_bounds_of_the_exact_ones(name, resolution):
+    y, p, w = _case(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = _reference(y, p, w, bins=10)
+    m = _streamed(y, p, w, resolution=resolution, pieces=4).figures["models"]
+    m = next(iter(m.values()))
+    d = m["decomposition"]
+    tol = 1e-10
+    assert m["log_loss"] == pytest.approx(ref["log_loss"], rel=1e-13)
+    for value in (d["bound"], m["ece_bound"]):
+        assert math.isfinite(value) and value >= 0
+    exact_mis = ref["log_loss"] - ref["recalibrated"]
+    exact_dis = ref["uncertainty"] - ref["recalibrated"]
+    assert d["miscalibration"] - tol <= exact_mis <= d["miscalibration"] + d["bound"] + tol
+    assert d["discrimination"] - tol <= exact_dis <= d["discrimination"] + d["bound"] + tol
+    assert abs(m["ece"] - ref["ece"]) <= m["ece_bound"] + tol
+    for share, exact in zip(m["concentration"]["worst"], ref["shares"]):
+        assert math.isfinite(share["bound"]) and share["bound"] >= 0
+        assert share["share_of_loss"] - tol <= exact <= share["share_of_loss"] + share["bound"] + tol
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_streamed_miscalibration_is_never_below_what_any_recalibration_removes(name):
+    # The identity map is isotonic, so recalibrating never adds loss: the exact miscalibration
+    # is at least 0, and a streamed one below 0 (a histogram fit worse than the predictions
+    # themselves, as cells 2.5 logits wide make it) is a figure no data can have.
+    y, p, w = _case(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = _reference(y, p, w, bins=10)
+    d = _streamed(y, p, w, resolution=16).decomposition
+    exact = ref["log_loss"] - ref["recalibrated"]
+    assert exact >= -1e-12
+    assert 0.0 <= d["miscalibration"] <= exact + 1e-10, (d, exact)
+    assert d["discrimination"] + d["bound"] >= ref["uncertainty"] - ref["recalibrated"] - 1e-10
+
+
+@pytest.mark.parametrize("name", CASES[:2])
+def test_logits_and_several_models_stream_within_their_bounds(name):
+    y, p, w = _case(name)
+    z = np.log(p) - np.log1p(-p)
+    ref = _reference(y, _sigmoid(z), w, bins=7)
+    state = DiagnosticsState(resolution=16, bins=7, from_logits=True)
+    half = len(y) // 2
+    for a, b in ((half, len(y)), (0, half)):
+        state.update(y[a:b], {"a": z[a:b], "b": -z[a:b]})
+    m = Diagnosis.from_state(state).models["a"]
+    d = m["decomposition"]
+    assert d["discrimination"] - 1e-10 <= ref["uncertainty"] - ref["recalibrated"]
+    assert ref["uncertainty"] - ref["recalibrated"] <= d["discrimination"] + d["bound"] + 1e-10
+    assert abs(m["ece"] - ref["ece"]) <= m["ece_bound"] + 1e-10
