@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import warnings
 
 import numpy as np
@@ -196,3 +197,25 @@ def test_logits_and_several_models_stream_within_their_bounds(name):
     assert d["discrimination"] - 1e-10 <= ref["uncertainty"] - ref["recalibrated"]
     assert ref["uncertainty"] - ref["recalibrated"] <= d["discrimination"] + d["bound"] + 1e-10
     assert abs(m["ece"] - ref["ece"]) <= m["ece_bound"] + 1e-10
+
+
+def _percents(sentence: str) -> list[float]:
+    return [float(v) for v in re.findall(r"(\d+(?:\.\d+)?)%", sentence)]
+
+
+@pytest.mark.parametrize("name", CASES[:2] + ["bimodal, pooled across many cells"])
+def test_a_sentence_states_no_single_number_for_a_bounded_discrimination(name):
+    # From the state the discrimination is only known within [value, value + bound]; a sentence
+    # giving one percent of the uncertainty must give the exact one (to its rounding), or else a
+    # range that holds it.
+    y, p, w = _case(name)
+    ref = _reference(y, p, w, bins=10)
+    exact = 100 * (ref["uncertainty"] - ref["recalibrated"]) / ref["uncertainty"]
+    state = DiagnosticsState(resolution=16)
+    state.update(y, p, w)
+    [sentence] = [s for s in Diagnosis.from_state(state).conclusions()
+                  if "beyond the base rate" in s]
+    numbers = _percents(sentence.split("(discrimination")[1] if "between" not in sentence
+                        else sentence)
+    low, high = min(numbers), max(numbers)
+    assert low - 0.5 <= exact <= high + 0.5, (sentence, exact)

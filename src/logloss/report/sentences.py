@@ -113,8 +113,16 @@ def model_conclusions(m: dict, name: str | None = None) -> list[str]:
                        f"(sum of predictions / sum of labels = {number(ratio, 3)}).")
         if d["uncertainty"] > 0:
             known = percent(d["discrimination"] / d["uncertainty"])
+            figure = number(d["discrimination"])
+            if not d["exact"] and d["bound"]:
+                # a streamed state knows the discrimination only up to `bound` above its value
+                # (one 2.5-logit cell said "0%" of a discrimination that was all of it), and
+                # never above the uncertainty (a recalibrated loss is not negative)
+                high = min(d["discrimination"] + d["bound"], d["uncertainty"])
+                known = f"between {known} and {percent(high / d['uncertainty'])}"
+                figure = f"{figure} to {number(high)}"
             out.append(f"{who}What the predictions know beyond the base rate (discrimination "
-                       f"{number(d['discrimination'])}) is {known} of the uncertainty "
+                       f"{figure}) is {known} of the uncertainty "
                        f"({number(d['uncertainty'])}) there was to remove.")
     pos, neg = m["by_class"]["positive"], m["by_class"]["negative"]
     if pos["count"] and neg["count"] and m["weight"] > 0:
