@@ -219,3 +219,23 @@ def test_a_sentence_states_no_single_number_for_a_bounded_discrimination(name):
                         else sentence)
     low, high = min(numbers), max(numbers)
     assert low - 0.5 <= exact <= high + 0.5, (sentence, exact)
+
+
+@pytest.mark.parametrize("resolution", [16, 65536])
+def test_a_concentration_sentence_holds_the_exact_share(resolution):
+    # The worst 1% at the top of one loss-histogram bin (50 a decade: [10^0.18, 10^0.2)), 9%
+    # at its bottom, the rest far below: the histogram's mean share of that bin is as far from
+    # the exact share as it can be (4.7%), enough to change the percent a sentence prints.
+    n = 10_000
+    y = np.ones(n, dtype=np.int8)
+    top, bottom = 10 ** (0.2 - 1e-9), 10 ** (0.18 + 1e-9)
+    loss = np.where(np.arange(n) < n // 100, top, np.where(np.arange(n) < n // 10, bottom, 0.15))
+    p = np.exp(-loss)
+    ref = _reference(y, p, None, bins=10)
+    state = DiagnosticsState(resolution=resolution)
+    state.update(y, p)
+    [sentence] = [s for s in Diagnosis.from_state(state).conclusions() if "worst 1%" in s]
+    exact = ref["shares"][1] * 100
+    # "The worst 1% of rows carry A% of the loss, ..." or "... carry between A% and B% ..."
+    stated = _percents(sentence.split(", the worst 10%")[0])[1:]
+    assert min(stated) - 0.05 <= exact <= max(stated) + 0.05, (sentence, exact)
