@@ -59,6 +59,7 @@ from ._numpy.ordering import pool_adjacent_violators
 LOGIT_RANGE = 20.0  # the prediction histogram spans logits in [-20, 20]: p from 2e-9 to 1 - 2e-9
 LOSS_LOW, LOSS_HIGH, LOSS_PER_DECADE = -16, 4, 50  # loss histogram: 1e-16 .. 1e4, 50 bins a decade
 LOSS_BINS = (LOSS_HIGH - LOSS_LOW) * LOSS_PER_DECADE + 2  # + below 1e-16 (zero too) + above 1e4
+LOSS_BIN_SLIP = 1e-12  # how far above a bin's upper edge (relative) a loss in it may be
 
 # The largest finite loss each framework can return: it clips or clamps there.
 CAPS = {
@@ -1665,7 +1666,9 @@ def _histogram_share(hist, edges, target, total):
             # part / cw first: the product part * cl leaves float64 with weights of 1e200
             # (1e400) and loses its digits below it with weights of 1e-200
             estimate = taken_l + cl * (part / cw)
-            high = taken_l + min(part * hi, cl)
+            # a bin is found from a log, within 1e-11 of its position (4.6e-13 of the loss): a
+            # loss a few ulps above an edge can sit in the bin below it (3.6e-15 above, found)
+            high = taken_l + min(part * (hi * (1 + LOSS_BIN_SLIP)), cl)
             return estimate / total, max(high - estimate, 0.0) / total
         taken_w += cw
         taken_l += cl
