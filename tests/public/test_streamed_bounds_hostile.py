@@ -270,3 +270,24 @@ def test_a_loss_just_above_a_bin_edge_stays_within_the_concentration_bound(engin
                                                                                  share)
                 checked += 1
     assert checked > 100
+
+
+def test_the_html_says_which_way_the_streamed_recalibrated_loss_may_be_off():
+    # The histogram fit's recalibrated loss is an upper end: the exact one is up to `bound`
+    # below it, while miscalibration and discrimination are up to `bound` above theirs.
+    pytest.importorskip("jinja2")
+    pytest.importorskip("matplotlib")
+    y, p, w = _case("one cell, classes reversed inside it")
+    ref = _reference(y, p, w, bins=10)
+    state = DiagnosticsState(resolution=16)
+    state.update(y, p, w)
+    diagnosis = Diagnosis.from_state(state)
+    d = diagnosis.decomposition
+    assert d["recalibrated_log_loss"] - d["bound"] - 1e-10 <= ref["recalibrated"]
+    assert ref["recalibrated"] <= d["recalibrated_log_loss"] + 1e-10
+    html = diagnosis.to_html()
+    row = html[html.index("<th>after recalibration</th>"):]
+    row = row[:row.index("</table>")]
+    stated = re.search(r"after recalibration at most ([0-9.e+-]+) below", row)
+    assert stated, row
+    assert float(stated.group(1)) == pytest.approx(d["bound"], rel=1e-3)
