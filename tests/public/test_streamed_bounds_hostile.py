@@ -251,7 +251,7 @@ def test_a_loss_just_above_a_bin_edge_stays_within_the_concentration_bound(engin
     mpmath = pytest.importorskip("mpmath")
     checked = 0
     with logloss.config_context(engine=engine):
-        for k in range(798, 812):
+        for k in range(800, 808):
             edge, below = (mpmath.power(10, mpmath.mpf(j) / 50 - 16) for j in (k, k - 1))
             bottom = math.exp(-float(below) * (1 + 1e-9))
             p_top = float(mpmath.exp(-edge))
@@ -270,7 +270,7 @@ def test_a_loss_just_above_a_bin_edge_stays_within_the_concentration_bound(engin
                 assert exact <= share["share_of_loss"] + share["bound"] + tol, (k, p_top, exact,
                                                                                  share)
                 checked += 1
-    assert checked > 100
+    assert checked > 50
 
 
 def test_the_html_says_which_way_the_streamed_recalibrated_loss_may_be_off():
