@@ -1585,12 +1585,16 @@ def _histogram_ece_bound(hist, bins: int, weight: float, resolution: int) -> flo
     cut = np.minimum(np.searchsorted(ends, targets, side="right"), len(cw) - 1)
     fraction = np.clip((targets - (ends[cut] - cw[cut])) / cw[cut], 0.0, 1.0)
 
+    # the pieces in shares of the total weight (the cuts above stay as _equal_mass_bins makes
+    # them): their sum in weights passed 1.8e308 with a total near it, an ECE bound of inf
+    cws, negs, poss = cw / weight, neg / weight, pos / weight
+
     def piece(c: int, share: float) -> float:
         if not 0 < share < 1:
             return 0.0  # the whole cell, or none of it: exact
-        part = share * cw[c]
-        estimate = share * pos[c]
-        labels = max(estimate - max(0.0, part - neg[c]), min(part, pos[c]) - estimate)
+        part = share * cws[c]
+        estimate = share * poss[c]
+        labels = max(estimate - max(0.0, part - negs[c]), min(part, poss[c]) - estimate)
         return labels + part * width[c]
 
     total = 0.0
@@ -1605,7 +1609,7 @@ def _histogram_ece_bound(hist, bins: int, weight: float, resolution: int) -> flo
         else:
             total += piece(lo_index, 1.0 - lo_fraction) + piece(hi_index, hi_fraction)
         lo_index, lo_fraction = hi_index, hi_fraction
-    return total / weight
+    return total
 
 
 def _ece(bins: list[dict], weight: float) -> float:

@@ -292,3 +292,25 @@ def test_the_html_says_which_way_the_streamed_recalibrated_loss_may_be_off():
     stated = re.search(r"after recalibration at most ([0-9.e+-]+) below", row)
     assert stated, row
     assert float(stated.group(1)) == pytest.approx(d["bound"], rel=1e-3)
+
+
+@pytest.mark.parametrize("rows, weight", [(10, 1.7e307), (1000, 1.7e305), (1, 1.7e308),
+                                          (2, 8e307)])
+@pytest.mark.parametrize("resolution, bins", [(16, 10), (16, 1000), (256, 7)])
+def test_the_ece_bound_stays_finite_with_weights_near_the_float64_limit(rows, weight, resolution,
+                                                                         bins):
+    # The ECE is a ratio: a common weight changes neither it nor how far it may be off. Its
+    # bound summed the cut pieces' weights before dividing by the total, and a total near
+    # 1.8e308 made that sum inf beside an ECE of 0.14.
+    rng = np.random.default_rng(rows)
+    p = rng.uniform(0.2, 0.8, rows)
+    y = (rng.random(rows) < p).astype(np.int8)
+    ref = _reference(y, p, None, bins)["ece"]
+    state = DiagnosticsState(resolution=resolution, bins=bins)
+    state.update(y, p, np.full(rows, weight))
+    m = Diagnosis.from_state(state)
+    assert math.isfinite(m.ece_bound) and m.ece_bound >= 0, m.ece_bound
+    assert abs(m.ece - ref) <= m.ece_bound + 1e-10
+    unweighted = DiagnosticsState(resolution=resolution, bins=bins)
+    unweighted.update(y, p)
+    assert m.ece_bound == pytest.approx(Diagnosis.from_state(unweighted).ece_bound, rel=1e-9)
