@@ -59,6 +59,7 @@ from ._numpy.ordering import pool_adjacent_violators
 LOGIT_RANGE = 20.0  # the prediction histogram spans logits in [-20, 20]: p from 2e-9 to 1 - 2e-9
 LOSS_LOW, LOSS_HIGH, LOSS_PER_DECADE = -16, 4, 50  # loss histogram: 1e-16 .. 1e4, 50 bins a decade
 LOSS_BINS = (LOSS_HIGH - LOSS_LOW) * LOSS_PER_DECADE + 2  # + below 1e-16 (zero too) + above 1e4
+LOSS_BIN_SLIP = 1e-12  # how far above a bin's upper edge (relative) a loss in it may be
 
 # The largest finite loss each framework can return: it clips or clamps there.
 CAPS = {
@@ -1378,6 +1379,11 @@ class DiagnosticsState:
         neg, pos, wp = neg[used], pos[used], wp[used]
         starts, pneg, ppos = pool_adjacent_violators(neg, pos)
         upper = _pooled_loss(pneg, ppos) / weight
+        # The predictions themselves are an isotonic fit, so the exact recalibrated loss is at
+        # most the log loss too: cells 2.5 logits wide (resolution 16) fit worse than that and
+        # gave a negative miscalibration, which no data can have.
+        if log_loss < upper:
+            upper = log_loss
         # each bin split into its negatives then its positives: the best any order could do
         split_neg = np.stack([neg, np.zeros_like(neg)], axis=1).ravel()
         split_pos = np.stack([np.zeros_like(pos), pos], axis=1).ravel()
@@ -1579,12 +1585,16 @@ def _histogram_ece_bound(hist, bins: int, weight: float, resolution: int) -> flo
     cut = np.minimum(np.searchsorted(ends, targets, side="right"), len(cw) - 1)
     fraction = np.clip((targets - (ends[cut] - cw[cut])) / cw[cut], 0.0, 1.0)
 
+    # the pieces in shares of the total weight (the cuts above stay as _equal_mass_bins makes
+    # them): their sum in weights passed 1.8e308 with a total near it, an ECE bound of inf
+    cws, negs, poss = cw / weight, neg / weight, pos / weight
+
     def piece(c: int, share: float) -> float:
         if not 0 < share < 1:
             return 0.0  # the whole cell, or none of it: exact
-        part = share * cw[c]
-        estimate = share * pos[c]
-        labels = max(estimate - max(0.0, part - neg[c]), min(part, pos[c]) - estimate)
+        part = share * cws[c]
+        estimate = share * poss[c]
+        labels = max(estimate - max(0.0, part - negs[c]), min(part, poss[c]) - estimate)
         return labels + part * width[c]
 
     total = 0.0
@@ -1599,7 +1609,7 @@ def _histogram_ece_bound(hist, bins: int, weight: float, resolution: int) -> flo
         else:
             total += piece(lo_index, 1.0 - lo_fraction) + piece(hi_index, hi_fraction)
         lo_index, lo_fraction = hi_index, hi_fraction
-    return total / weight
+    return total
 
 
 def _ece(bins: list[dict], weight: float) -> float:
@@ -1660,7 +1670,9 @@ def _histogram_share(hist, edges, target, total):
             # part / cw first: the product part * cl leaves float64 with weights of 1e200
             # (1e400) and loses its digits below it with weights of 1e-200
             estimate = taken_l + cl * (part / cw)
-            high = taken_l + min(part * hi, cl)
+            # a bin is found from a log, within 1e-11 of its position (4.6e-13 of the loss): a
+            # loss a few ulps above an edge can sit in the bin below it (3.6e-15 above, found)
+            high = taken_l + min(part * (hi * (1 + LOSS_BIN_SLIP)), cl)
             return estimate / total, max(high - estimate, 0.0) / total
         taken_w += cw
         taken_l += cl

@@ -39,6 +39,15 @@ def percent(share) -> str:
     return f"{share:.1%}" if share < 0.1 or 0.995 <= share < 1 else f"{share:.0%}"
 
 
+def _share(entry: dict) -> str:
+    """A concentration share; from a streamed state the loss histogram knows it only up to
+    `bound` above (a bin's worst rows were read at its mean: "5.3%" for an exact 5.5%)."""
+    low, bound = entry["share_of_loss"], entry.get("bound")
+    if bound and math.isfinite(bound) and percent(low + bound) != percent(low):
+        return f"between {percent(low)} and {percent(min(low + bound, 1.0))}"
+    return percent(low)
+
+
 def _segment(segment: dict) -> str:
     return ", ".join(f"{k} = {v}" for k, v in segment.items())
 
@@ -86,15 +95,16 @@ def model_conclusions(m: dict, name: str | None = None) -> list[str]:
         out.append(f"{who}{percent(confident['share_of_loss'])} of the loss comes from {source}, "
                    "all confident mistakes: the true class was given under 1%.")
     else:
-        shares = {e["rows"]: e["share_of_loss"] for e in m["concentration"]["worst"]}
+        worst = {e["rows"]: e for e in m["concentration"]["worst"]}
+        shares = {q: e["share_of_loss"] for q, e in worst.items()}
         if shares.get(0.01) is not None and math.isfinite(shares[0.01]):
+            one, ten = _share(worst[0.01]), _share(worst[0.1])
             if weighted:
-                out.append(f"{who}The worst rows with 1% of the weight carry "
-                           f"{percent(shares[0.01])} of the loss, those with 10% of it "
-                           f"{percent(shares[0.1])}.")
+                out.append(f"{who}The worst rows with 1% of the weight carry {one} of the "
+                           f"loss, those with 10% of it {ten}.")
             else:
-                out.append(f"{who}The worst 1% of rows carry {percent(shares[0.01])} of the "
-                           f"loss, the worst 10% carry {percent(shares[0.1])}.")
+                out.append(f"{who}The worst 1% of rows carry {one} of the loss, the worst 10% "
+                           f"carry {ten}.")
     d = m["decomposition"]
     if m["log_loss"] is not None and math.isfinite(m["log_loss"]) and m["log_loss"] > 0:
         share = d["miscalibration"] / m["log_loss"]
@@ -113,8 +123,16 @@ def model_conclusions(m: dict, name: str | None = None) -> list[str]:
                        f"(sum of predictions / sum of labels = {number(ratio, 3)}).")
         if d["uncertainty"] > 0:
             known = percent(d["discrimination"] / d["uncertainty"])
+            figure = number(d["discrimination"])
+            if not d["exact"] and d["bound"]:
+                # a streamed state knows the discrimination only up to `bound` above its value
+                # (one 2.5-logit cell said "0%" of a discrimination that was all of it), and
+                # never above the uncertainty (a recalibrated loss is not negative)
+                high = min(d["discrimination"] + d["bound"], d["uncertainty"])
+                known = f"between {known} and {percent(high / d['uncertainty'])}"
+                figure = f"{figure} to {number(high)}"
             out.append(f"{who}What the predictions know beyond the base rate (discrimination "
-                       f"{number(d['discrimination'])}) is {known} of the uncertainty "
+                       f"{figure}) is {known} of the uncertainty "
                        f"({number(d['uncertainty'])}) there was to remove.")
     pos, neg = m["by_class"]["positive"], m["by_class"]["negative"]
     if pos["count"] and neg["count"] and m["weight"] > 0:
